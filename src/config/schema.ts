@@ -1,0 +1,83 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** One OAuth/OIDC identity provider, as TMI's `auth.oauth.providers.<id>` section. */
+export const ProviderConfigSchema = Type.Object({
+  id: Type.String({ minLength: 1, pattern: '^[a-zA-Z0-9_-]+$' }),
+  name: Type.String({ minLength: 1 }),
+  kind: Type.Union([Type.Literal('oidc'), Type.Literal('github'), Type.Literal('tmi')]),
+  enabled: Type.Boolean({ default: true }),
+  issuer: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String()),
+  client_secret: Type.Optional(Type.String()),
+  scopes: Type.Array(Type.String(), { default: ['openid', 'profile', 'email'] }),
+  icon: Type.Optional(Type.String()),
+  groups_claim: Type.Optional(Type.String()),
+  authorization_url: Type.Optional(Type.String()),
+  token_url: Type.Optional(Type.String()),
+  userinfo_url: Type.Optional(Type.String()),
+});
+export type ProviderConfig = Static<typeof ProviderConfigSchema>;
+
+export const ConfigSchema = Type.Object({
+  mode: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  server: Type.Object({
+    host: Type.String({ default: '0.0.0.0' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    public_url: Type.String({ default: 'http://localhost:8080' }),
+    shutdown_timeout_ms: Type.Integer({ minimum: 0, default: 10000 }),
+    body_limit_bytes: Type.Integer({ minimum: 1024, default: 1048576 }),
+    trust_proxy: Type.Boolean({ default: false }),
+    read_your_writes_timeout_ms: Type.Integer({ minimum: 0, default: 2000 }),
+    require_if_match: Type.Boolean({ default: false }),
+    run_projections: Type.Boolean({ default: true }),
+    cors_origins: Type.Array(Type.String(), { default: [] }),
+  }),
+  database: Type.Object({
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    pool_size: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+    embedded_port: Type.Integer({ minimum: 1024, maximum: 32767, default: 15432 }),
+    embedded_data_dir: Type.String({ default: '.data/postgres' }),
+  }),
+  redis: Type.Object({
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    prefix: Type.String({ default: 'tmi' }),
+  }),
+  auth: Type.Object({
+    jwt: Type.Object({
+      secret: Type.String({ minLength: 32, default: 'development-only-secret-change-me-please-0123456789' }),
+      algorithm: Type.Union([Type.Literal('HS256'), Type.Literal('RS256'), Type.Literal('ES256'), Type.Literal('EdDSA')], { default: 'HS256' }),
+      private_key: Type.Optional(Type.String()),
+      public_key: Type.Optional(Type.String()),
+      key_id: Type.String({ default: 'tmi-key-1' }),
+      expiration_seconds: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
+      refresh_session_seconds: Type.Integer({ minimum: 300, default: 604800 }),
+      issuer: Type.Optional(Type.String()),
+      audience: Type.String({ default: 'tmi' }),
+    }),
+    oauth: Type.Object({
+      callback_allowlist: Type.Array(Type.String(), { default: ['http://localhost:4200/', 'http://localhost:8079/', 'http://127.0.0.1:'] }),
+      providers: Type.Array(ProviderConfigSchema, { default: [] }),
+    }),
+    administrators: Type.Array(Type.Object({
+      provider: Type.String(),
+      subject: Type.Optional(Type.String()),
+      email: Type.Optional(Type.String()),
+    }), { default: [] }),
+    cookies: Type.Boolean({ default: false }),
+  }),
+  rate_limit: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    public_per_minute: Type.Integer({ minimum: 1, default: 600 }),
+    auth_per_minute: Type.Integer({ minimum: 1, default: 120 }),
+    user_per_minute: Type.Integer({ minimum: 1, default: 6000 }),
+  }),
+  logging: Type.Object({
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  }),
+  limits: Type.Object({
+    max_page_size: Type.Integer({ minimum: 1, default: 1000 }),
+    websocket_max_message_bytes: Type.Integer({ minimum: 1024, default: 1048576 }),
+  }),
+});
+
+export type Config = Static<typeof ConfigSchema>;

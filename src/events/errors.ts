@@ -1,0 +1,33 @@
+/** The stream was not at the version the writer expected. */
+export class VersionConflictError extends Error {
+  constructor(
+    readonly stream_id: string,
+    readonly expected: number | 'no_stream' | 'any',
+    readonly actual: number,
+  ) {
+    super(`stream ${stream_id} is at version ${actual}, expected ${String(expected)}`);
+    this.name = 'VersionConflictError';
+  }
+}
+
+export class UnknownEventTypeError extends Error {
+  constructor(readonly type: string) {
+    super(`event type ${type} is not in the catalog`);
+    this.name = 'UnknownEventTypeError';
+  }
+}
+
+/** Event data did not match its catalog schema; a programming error, never user input. */
+export class EventSchemaError extends Error {
+  constructor(readonly type: string, readonly problems: string[]) {
+    super(`event ${type} does not match its schema: ${problems.join('; ')}`);
+    this.name = 'EventSchemaError';
+  }
+}
+
+export class TooManyEventsError extends Error {
+  constructor(readonly count: number, readonly max: number) {
+    super(`one append may hold at most ${max} events, got ${count}`);
+    this.name = 'TooManyEventsError';
+  }
+}

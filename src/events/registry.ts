@@ -1,0 +1,7 @@
+import { EventCatalog } from './catalog.js';
+
+/**
+ * The catalog of every event type the service writes. Each domain module contributes its
+ * definitions here, so the store can validate every append and upcast every read.
+ */
+export const eventCatalog = new EventCatalog();

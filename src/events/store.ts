@@ -1,0 +1,272 @@
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import type { EventCatalog } from './catalog.js';
+import { TooManyEventsError, VersionConflictError } from './errors.js';
+import { MAX_EVENTS_PER_TRANSACTION, SAFE_HORIZON_SQL, TRANSACTION_BASE_POSITION_SQL, settledThrough } from './position.js';
+import type { AppendResult, EventMetadata, ExpectedVersion, StoredEvent, StreamAppend } from './types.js';
+
+/** Most events one append call may carry; bulk commands stay well below. */
+export const MAX_EVENTS_PER_APPEND = 10_000;
+
+type Queryable = Pool | PoolClient;
+
+export interface AppendOptions {
+  metadata: EventMetadata;
+  /** An idempotency key: a command id used before returns the original result, appending nothing. */
+  command_id?: string | null;
+  /** Run inside the caller's transaction instead of a statement of its own. */
+  client?: PoolClient;
+}
+
+export interface ReadAllOptions {
+  after: number;
+  limit: number;
+  types?: readonly string[];
+}
+
+export interface ReadAllResult {
+  events: StoredEvent[];
+  /**
+   * Every position up to this one is settled and was considered by this read; a reader that
+   * got fewer events than it asked for may move its checkpoint here.
+   */
+  settled_through: number;
+}
+
+// Expected versions travel as integers: -1 any, 0 no stream, n exactly n.
+const encodeExpected = (e: ExpectedVersion): number => (e === 'any' ? -1 : e === 'no_stream' ? 0 : e);
+
+const APPEND_SQL = `
+with input as (
+  select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], $8::int[])
+    as t(stream_id, stream_type, offset_in_stream, type, schema_version, data, event_id, idx)
+),
+streams_in as (select * from unnest($9::text[], $10::int[]) as s(stream_id, expected)),
+cur as (
+  select s.stream_id, s.expected,
+         coalesce((select max(e.version) from events e where e.stream_id = s.stream_id), 0) as actual
+  from streams_in s
+),
+verdict as (select bool_and(expected = -1 or expected = actual) as ok from cur),
+base as (select coalesce(nullif(current_setting('tmi.event_seq', true), ''), '0')::int as n),
+seq as (select set_config('tmi.event_seq', (base.n + cardinality($1::text[]))::text, true) as v from base),
+cmd as (
+  insert into command_results (command_id, event_ids)
+  select $12, $7::uuid[] from verdict where $12::text is not null and verdict.ok
+  on conflict (command_id) do nothing
+  returning command_id
+),
+ins as (
+  insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
+  select ${TRANSACTION_BASE_POSITION_SQL} + base.n + i.idx, i.event_id, i.stream_id, i.stream_type,
+         c.actual + i.offset_in_stream, i.type, i.schema_version, i.data, $11::jsonb
+  from input i
+  join cur c on c.stream_id = i.stream_id
+  cross join base cross join seq cross join verdict
+  where verdict.ok
+    and base.n + cardinality($1::text[]) <= ${MAX_EVENTS_PER_TRANSACTION}
+    and ($12::text is null or exists (select 1 from cmd))
+  returning position, event_id, stream_id, version, created_at
+)
+select 'stream' as kind, stream_id, actual as version, expected, null::bigint as position, null::uuid as event_id, null::timestamptz as created_at,
+       (select count(*) from cmd)::int as cmd_inserted
+from cur
+union all
+select 'event', stream_id, version, null, position, event_id, created_at, null from ins`;
+
+const EVENT_COLUMNS = 'position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at';
+
+interface AppendRow {
+  kind: 'stream' | 'event';
+  stream_id: string;
+  version: number;
+  expected: number | null;
+  position: number | null;
+  event_id: string | null;
+  created_at: Date | null;
+  cmd_inserted: number | null;
+}
+
+interface EventRow extends QueryResultRow {
+  position: number;
+  event_id: string;
+  stream_id: string;
+  stream_type: string;
+  version: number;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: EventMetadata;
+  created_at: Date;
+}
+
+/** The PostgreSQL event store: append with optimistic concurrency, read a stream, read the global order. */
+export class EventStore {
+  constructor(
+    private readonly pool: Pool,
+    readonly catalog: EventCatalog,
+  ) {}
+
+  async appendToStream(append: StreamAppend, options: AppendOptions): Promise<AppendResult> {
+    return this.appendToStreams([append], options);
+  }
+
+  /** Appends to one or several streams atomically; each stream's expected version is checked first. */
+  async appendToStreams(appends: StreamAppend[], options: AppendOptions): Promise<AppendResult> {
+    const ids = new Set<string>();
+    for (const a of appends) {
+      if (ids.has(a.stream_id)) throw new Error(`stream ${a.stream_id} appears twice in one append`);
+      ids.add(a.stream_id);
+    }
+    const total = appends.reduce((n, a) => n + a.events.length, 0);
+    if (total > MAX_EVENTS_PER_APPEND) throw new TooManyEventsError(total, MAX_EVENTS_PER_APPEND);
+
+    const cols = { stream: [] as string[], stype: [] as string[], offset: [] as number[], type: [] as string[], sv: [] as number[], data: [] as string[], id: [] as string[], idx: [] as number[] };
+    const typeById = new Map<string, { type: string; data: unknown; schema_version: number; stream_type: string }>();
+    let idx = 0;
+    for (const a of appends) {
+      a.events.forEach((e, i) => {
+        const schemaVersion = this.catalog.validate(e.type, e.data);
+        const id = uuidv7();
+        cols.stream.push(a.stream_id);
+        cols.stype.push(a.stream_type);
+        cols.offset.push(i + 1);
+        cols.type.push(e.type);
+        cols.sv.push(schemaVersion);
+        cols.data.push(JSON.stringify(e.data));
+        cols.id.push(id);
+        cols.idx.push(idx++);
+        typeById.set(id, { type: e.type, data: e.data, schema_version: schemaVersion, stream_type: a.stream_type });
+      });
+    }
+    const params = [
+      cols.stream, cols.stype, cols.offset, cols.type, cols.sv, cols.data, cols.id, cols.idx,
+      appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)),
+      JSON.stringify({ ...options.metadata, command_id: options.command_id ?? null }),
+      options.command_id ?? null,
+    ];
+
+    // With expected 'any', two writers can both read version n and race for n+1; the loser retries.
+    for (let attempt = 0; ; attempt++) {
+      let rows: AppendRow[];
+      try {
+        rows = (await (options.client ?? this.pool).query<AppendRow>({ name: 'tmi_append', text: APPEND_SQL, values: params })).rows;
+      } catch (err) {
+        const pgErr = err as { code?: string; constraint?: string };
+        if (pgErr.code === '23505' && pgErr.constraint === 'events_stream_version_key') {
+          const anyOnly = appends.every((a) => a.expected === 'any');
+          if (anyOnly && attempt < 10 && !options.client) continue;
+          throw await this.conflictFromCurrent(appends);
+        }
+        throw err;
+      }
+      const streams = rows.filter((r) => r.kind === 'stream');
+      const inserted = rows.filter((r) => r.kind === 'event');
+      if (inserted.length === 0 && total > 0) {
+        const bad = streams.find((s) => s.expected !== -1 && s.expected !== s.version);
+        if (bad) throw new VersionConflictError(bad.stream_id, decodeExpected(bad.expected!), bad.version);
+        if (options.command_id) {
+          const original = await this.commandResult(options.command_id, options.client);
+          if (original) return original;
+        }
+        throw new TooManyEventsError(total, MAX_EVENTS_PER_TRANSACTION);
+      }
+      const byId = new Map(inserted.map((r) => [r.event_id!, r]));
+      const events: StoredEvent[] = cols.id.map((id) => {
+        const row = byId.get(id)!;
+        const meta = typeById.get(id)!;
+        return {
+          position: Number(row.position), event_id: id, stream_id: row.stream_id, stream_type: meta.stream_type,
+          version: row.version, type: meta.type, schema_version: meta.schema_version, data: meta.data,
+          metadata: { ...options.metadata, command_id: options.command_id ?? null }, created_at: row.created_at!,
+        };
+      });
+      return summarize(events, false, appends.map((a) => a.stream_id));
+    }
+  }
+
+  /** The events of one stream, from a version on (inclusive), in version order, upcast. */
+  async readStream(streamId: string, options: { fromVersion?: number; toVersion?: number; client?: PoolClient } = {}): Promise<StoredEvent[]> {
+    const { rows } = await (options.client ?? this.pool).query<EventRow>({
+      name: 'tmi_read_stream',
+      text: `select ${EVENT_COLUMNS} from events where stream_id = $1 and version >= $2 and version <= $3 order by version`,
+      values: [streamId, options.fromVersion ?? 1, options.toVersion ?? 2147483647],
+    });
+    return rows.map((r) => this.toStored(r));
+  }
+
+  /** The current version of a stream; 0 when it does not exist. */
+  async streamVersion(streamId: string, client?: PoolClient): Promise<number> {
+    const { rows } = await (client ?? this.pool).query<{ v: number }>(
+      'select coalesce(max(version), 0)::int as v from events where stream_id = $1', [streamId]);
+    return rows[0]!.v;
+  }
+
+  /** Events after a global position, in global order, never beyond the safe horizon. */
+  async readAll(options: ReadAllOptions, client?: Queryable): Promise<ReadAllResult> {
+    const filtered = options.types && options.types.length > 0;
+    const { rows } = await (client ?? this.pool).query<EventRow & { horizon: number }>({
+      name: filtered ? 'tmi_read_all_types' : 'tmi_read_all',
+      text: `with h as (select ${SAFE_HORIZON_SQL} as horizon)
+             select ${EVENT_COLUMNS}, h.horizon from h
+             left join lateral (
+               select * from events
+               where position > $1 and position < h.horizon ${filtered ? 'and type = any($3::text[])' : ''}
+               order by position limit $2
+             ) e on true`,
+      values: filtered ? [options.after, options.limit, options.types] : [options.after, options.limit],
+    });
+    const horizon = Number(rows[0]!.horizon);
+    const events = rows.filter((r) => r.position !== null).map((r) => this.toStored(r));
+    const settled = events.length < options.limit
+      ? Math.max(options.after, settledThrough(horizon))
+      : events[events.length - 1]!.position;
+    return { events, settled_through: settled };
+  }
+
+  /** The highest position committed so far (not necessarily settled). */
+  async headPosition(): Promise<number> {
+    const { rows } = await this.pool.query<{ p: number | null }>('select max(position) as p from events');
+    return Number(rows[0]!.p ?? 0);
+  }
+
+  private async commandResult(commandId: string, client?: PoolClient): Promise<AppendResult | null> {
+    const { rows } = await (client ?? this.pool).query<EventRow>(
+      `select ${EVENT_COLUMNS} from events where event_id = any((select event_ids from command_results where command_id = $1)) order by position`,
+      [commandId]);
+    if (rows.length === 0) return null;
+    const events = rows.map((r) => this.toStored(r));
+    return summarize(events, true, [...new Set(events.map((e) => e.stream_id))]);
+  }
+
+  // Reads committed versions through the pool: a caller's transaction is aborted by the violation.
+  private async conflictFromCurrent(appends: StreamAppend[]): Promise<VersionConflictError> {
+    let first: VersionConflictError | null = null;
+    for (const a of appends) {
+      const err = new VersionConflictError(a.stream_id, a.expected, await this.streamVersion(a.stream_id));
+      if (a.expected !== 'any' && encodeExpected(a.expected) !== err.actual) return err;
+      first ??= err;
+    }
+    return first!;
+  }
+
+  private toStored(r: EventRow): StoredEvent {
+    const { version, data } = this.catalog.upcast(r.type, r.schema_version, r.data);
+    return {
+      position: Number(r.position), event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type,
+      version: r.version, type: r.type, schema_version: version, data, metadata: r.metadata, created_at: r.created_at,
+    };
+  }
+}
+
+function decodeExpected(n: number): ExpectedVersion {
+  return n === -1 ? 'any' : n === 0 ? 'no_stream' : n;
+}
+
+function summarize(events: StoredEvent[], replayed: boolean, streamOrder: string[]): AppendResult {
+  const streams = streamOrder.map((stream_id) => {
+    const own = events.filter((e) => e.stream_id === stream_id);
+    return { stream_id, version: own[own.length - 1]?.version ?? 0, first_position: own[0]?.position ?? 0 };
+  });
+  return { position: events.reduce((m, e) => Math.max(m, e.position), 0), streams, events, replayed };
+}

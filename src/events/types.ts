@@ -1,0 +1,60 @@
+/** Who caused an event and in which request/trace; carried on every event. */
+export interface EventMetadata {
+  actor: { user_id: string | null; email: string | null; provider: string | null };
+  trace_id: string | null;
+  correlation_id: string | null;
+  causation_id: string | null;
+  request_id: string | null;
+  /** The command id that produced this event, when the command was idempotent-keyed. */
+  command_id?: string | null;
+}
+
+/** An event a decider produced, before it has a place in the store. */
+export interface NewEvent<T extends string = string, D = unknown> {
+  type: T;
+  data: D;
+}
+
+/** An event as stored and read back. `position` is its place in the global order. */
+export interface StoredEvent<T extends string = string, D = unknown> {
+  position: number;
+  event_id: string;
+  stream_id: string;
+  stream_type: string;
+  version: number;
+  type: T;
+  schema_version: number;
+  data: D;
+  metadata: EventMetadata;
+  created_at: Date;
+}
+
+/**
+ * What the writer believes about the stream: `any` skips the check, `no_stream` demands
+ * the stream be new, a number demands the stream's current version be exactly that.
+ */
+export type ExpectedVersion = 'any' | 'no_stream' | number;
+
+export interface StreamAppend {
+  stream_id: string;
+  stream_type: string;
+  expected: ExpectedVersion;
+  events: NewEvent[];
+}
+
+export interface AppendResult {
+  /** Global position of the last event appended (0 when nothing was appended). */
+  position: number;
+  streams: { stream_id: string; version: number; first_position: number }[];
+  events: StoredEvent[];
+  /** True when the command id had already been used and the original result was returned. */
+  replayed: boolean;
+}
+
+export const systemMetadata = (reason: string): EventMetadata => ({
+  actor: { user_id: null, email: null, provider: 'system' },
+  trace_id: null,
+  correlation_id: null,
+  causation_id: reason,
+  request_id: null,
+});

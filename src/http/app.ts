@@ -1,0 +1,48 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Services } from '../services.js';
+import { authenticationPlugin } from './plugins/authentication.js';
+import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { requestContextPlugin, requestIdFrom } from './plugins/request-context.js';
+import { routePlugins } from './routes/index.js';
+import { API_VERSION } from './routes/service-info.js';
+import { validatorCompiler } from './validation.js';
+
+/** Builds the HTTP + WebSocket application on the given services; listening is the caller's job. */
+export async function buildApp(services: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.log as unknown as FastifyBaseLogger,
+    genReqId: (req) => requestIdFrom(req.headers),
+    bodyLimit: services.config.server.body_limit_bytes,
+    trustProxy: services.config.server.trust_proxy,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 500 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+
+  await app.register(errorHandlerPlugin);
+  await app.register(requestContextPlugin);
+  await app.register(metricsPlugin, { services });
+  await app.register(authenticationPlugin, { tokens: services.tokens });
+  await app.register(formbody);
+  await app.register(websocket, { options: { maxPayload: services.config.limits.websocket_max_message_bytes } });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'TMI event-sourced server', version: API_VERSION, description: 'TMI-compatible threat modeling API built on an event store' },
+      servers: [{ url: services.config.server.public_url }],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  for (const plugin of routePlugins) await app.register(plugin, { services });
+  return app;
+}

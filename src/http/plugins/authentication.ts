@@ -1,0 +1,56 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Principal } from '../../auth/principal.js';
+import { principalFromClaims, type TokenService } from '../../auth/tokens.js';
+import { unauthorized } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller; null when no token was presented. */
+    principal: Principal | null;
+  }
+}
+
+export interface AuthenticationOptions {
+  tokens: TokenService;
+  /** Extra checks on a verified token (revocation); throw an HttpError to refuse. */
+  checks?: ((principal: Principal, request: FastifyRequest) => Promise<void>)[];
+}
+
+function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header === 'string') {
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw unauthorized('the Authorization header must be "Bearer <token>"', 'invalid_token');
+    return m[1]!;
+  }
+  return null;
+}
+
+/** Verifies a bearer token when one is presented and sets `request.principal`. */
+export const authenticationPlugin = fp(async (app: FastifyInstance, options: AuthenticationOptions) => {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    const token = bearerToken(request);
+    if (!token) return;
+    let principal: Principal;
+    try {
+      principal = principalFromClaims(options.tokens.verify(token));
+    } catch (err) {
+      request.log.debug({ err }, 'access token refused');
+      throw unauthorized('the access token is invalid or expired', 'invalid_token');
+    }
+    for (const check of options.checks ?? []) await check(principal, request);
+    request.principal = principal;
+  });
+}, { name: 'authentication' });
+
+/** preHandler for routes that need a signed-in caller. */
+export async function requireUser(request: FastifyRequest): Promise<void> {
+  if (!request.principal) throw unauthorized();
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw unauthorized();
+  return request.principal;
+}

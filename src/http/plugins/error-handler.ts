@@ -1,0 +1,78 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { VersionConflictError } from '../../events/errors.js';
+import { HttpError, sanitizeErrorText } from '../errors.js';
+
+interface ErrorBody {
+  error: string;
+  error_description: string;
+  details?: { code?: string; context?: Record<string, unknown>; suggestion?: string };
+}
+
+// Fastify's own client errors, mapped to TMI's error codes.
+const FASTIFY_CLIENT_ERRORS: Record<string, [number, string]> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_input'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_input'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_input'],
+  FST_ERR_CTP_INVALID_TYPE: [415, 'unsupported_media_type'],
+  FST_ERR_VALIDATION: [400, 'invalid_input'],
+  FST_ERR_BAD_URL: [400, 'invalid_input'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'invalid_input'],
+};
+
+function send(reply: FastifyReply, status: number, body: ErrorBody, headers: Record<string, string> = {}) {
+  reply.headers(headers);
+  return reply.code(status).type('application/json; charset=utf-8').send({
+    ...body,
+    error: sanitizeErrorText(body.error),
+    error_description: sanitizeErrorText(body.error_description),
+  });
+}
+
+/** One place that turns every failure into the contract's error body. */
+export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof HttpError) {
+      if (err.statusCode >= 500) request.log.error({ err }, 'request failed');
+      return send(reply, err.statusCode, { error: err.error, error_description: err.description, ...(err.details ? { details: err.details } : {}) }, err.headers);
+    }
+    if (err instanceof VersionConflictError) {
+      return send(reply, 409, {
+        error: 'conflict',
+        error_description: err.message,
+        details: { code: 'VERSION_CONFLICT', context: { stream_id: err.stream_id, expected: err.expected, actual: err.actual } },
+      });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const where = fe.validationContext ?? 'body';
+      const first = fe.validation[0];
+      const path = first?.instancePath || (first?.params as { missingProperty?: string } | undefined)?.missingProperty || '';
+      return send(reply, 400, { error: 'invalid_input', error_description: `${where}${path ? ` ${path}` : ''}: ${first?.message ?? fe.message}` });
+    }
+    const mapped = fe.code ? FASTIFY_CLIENT_ERRORS[fe.code] : undefined;
+    if (mapped) return send(reply, mapped[0], { error: mapped[1], error_description: fe.message });
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return send(reply, fe.statusCode, { error: fe.statusCode === 429 ? 'rate_limit_exceeded' : 'invalid_request', error_description: fe.message });
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.warn({ err }, 'database unavailable');
+      return send(reply, 503, { error: 'service_unavailable', error_description: 'the database is unavailable; retry shortly' }, { 'Retry-After': '5' });
+    }
+    request.log.error({ err }, 'unhandled error');
+    return send(reply, 500, { error: 'server_error', error_description: 'an internal error occurred' });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    send(reply, 404, { error: 'not_found', error_description: `no route for ${request.method} ${request.url.split('?')[0]}` }));
+});
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '53300']);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (e.code && UNAVAILABLE_CODES.has(e.code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e.message ?? '');
+}

@@ -1,0 +1,19 @@
+import type { PoolClient } from 'pg';
+import type { StoredEvent } from '../events/types.js';
+
+/**
+ * A projector: reads events of the types it handles, in global order, and keeps its read
+ * tables. `apply` runs inside the projector's batch transaction, the same one that moves
+ * its checkpoint, so a batch is applied entirely or not at all.
+ */
+export interface Projection {
+  readonly name: string;
+  /** Bumping the version makes the runner rebuild the projection's tables from the start. */
+  readonly version: number;
+  readonly handles: readonly string[];
+  /** Tables this projection owns; truncated on rebuild. */
+  readonly tables: readonly string[];
+  /** A poison event either halts the projection until someone acts, or is skipped (and kept as a dead letter). */
+  readonly onPoison: 'halt' | 'skip';
+  apply(event: StoredEvent, client: PoolClient): Promise<void>;
+}

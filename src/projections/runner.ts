@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import type { Logger } from 'pino';
+import type { EventStore } from '../events/store.js';
+import type { StoredEvent } from '../events/types.js';
+import { isDatabaseUnavailable } from '../http/plugins/error-handler.js';
+import type { Projection } from './projection.js';
+
+export const PROGRESS_CHANNEL = 'tmi_projection_progress';
+export const DEFAULT_BATCH_SIZE = 500;
+
+export interface CatchUpResult {
+  /** False when another copy of the projector held it; that copy does the work. */
+  ran: boolean;
+  applied: number;
+  position: number;
+  halted: boolean;
+}
+
+/** A 64-bit advisory lock key per projection, so two copies never run one batch twice. */
+const lockKey = (name: string): string => createHash('sha256').update(`projection:${name}`).digest().readBigInt64BE(0).toString();
+
+class PoisonEvent extends Error {
+  constructor(readonly event: StoredEvent, override readonly cause: unknown) {
+    super(`projection failed on event ${event.position} (${event.type}): ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
+/**
+ * Moves projections forward through the global order in bounded batches. Each batch is one
+ * transaction holding the read-table writes, the dead letters and the checkpoint (moved
+ * compare-and-set), under a per-projection advisory lock.
+ */
+export class ProjectionRunner {
+  constructor(
+    private readonly pool: Pool,
+    private readonly store: EventStore,
+    private readonly log: Logger,
+    private readonly batchSize = DEFAULT_BATCH_SIZE,
+  ) {}
+
+  /** Registers the projection; a new version resets it so it rebuilds from the first event. */
+  async ensureRegistered(projection: Projection): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('select pg_advisory_xact_lock($1)', [lockKey(projection.name)]);
+      const { rows } = await client.query<{ version: number }>('select version from projection_checkpoints where name = $1', [projection.name]);
+      if (rows.length === 0) {
+        await client.query('insert into projection_checkpoints (name, version) values ($1, $2)', [projection.name, projection.version]);
+      } else if (rows[0]!.version !== projection.version) {
+        this.log.info({ projection: projection.name, from: rows[0]!.version, to: projection.version }, 'projection version changed: rebuilding');
+        await resetProjection(client, projection);
+      }
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Runs batches until the projection is caught up with the settled horizon (or halted). */
+  async catchUp(projection: Projection, options: { maxBatches?: number } = {}): Promise<CatchUpResult> {
+    let applied = 0;
+    let last: CatchUpResult = { ran: false, applied: 0, position: 0, halted: false };
+    for (let i = 0; i < (options.maxBatches ?? Number.MAX_SAFE_INTEGER); i++) {
+      last = await this.runBatch(projection);
+      applied += last.applied;
+      if (!last.ran || last.halted || last.applied < this.batchSize) break;
+    }
+    return { ...last, applied };
+  }
+
+  private async runBatch(projection: Projection): Promise<CatchUpResult & { full: boolean }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [lockKey(projection.name)]);
+      if (!lock[0]!.ok) {
+        await client.query('rollback');
+        return { ran: false, applied: 0, position: 0, halted: false, full: false };
+      }
+      const { rows } = await client.query<{ position: number; halted_at: number | null }>(
+        'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
+      const checkpoint = rows[0];
+      if (!checkpoint) throw new Error(`projection ${projection.name} is not registered`);
+      if (checkpoint.halted_at !== null) {
+        await client.query('rollback');
+        return { ran: true, applied: 0, position: checkpoint.position, halted: true, full: false };
+      }
+      const batch = await this.store.readAll({ after: checkpoint.position, limit: this.batchSize, types: projection.handles }, client);
+      let target = batch.settled_through;
+      let halted = false;
+      try {
+        await client.query('savepoint batch');
+        for (const event of batch.events) await applyOne(projection, event, client);
+      } catch (err) {
+        if (!(err instanceof PoisonEvent)) throw err;
+        // Redo the batch one event at a time so only the poison event is set aside.
+        await client.query('rollback to savepoint batch');
+        const outcome = await this.applyIsolating(projection, batch.events, client);
+        halted = outcome.haltedAt !== null;
+        if (outcome.haltedAt !== null) target = outcome.haltedAt - 1;
+      }
+      const moved = await client.query(
+        `update projection_checkpoints set position = $2, halted_at = $3, last_error = $4, updated_at = now()
+         where name = $1 and position = $5`,
+        [projection.name, Math.max(target, checkpoint.position), halted ? target + 1 : null, halted ? 'halted on a poison event; see dead letters' : null, checkpoint.position]);
+      if (moved.rowCount !== 1) throw new Error(`checkpoint of ${projection.name} moved underneath the runner`);
+      await client.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, `${projection.name}:${Math.max(target, checkpoint.position)}`]);
+      await client.query('commit');
+      return { ran: true, applied: batch.events.length, position: Math.max(target, checkpoint.position), halted, full: batch.events.length === this.batchSize };
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async applyIsolating(projection: Projection, events: StoredEvent[], client: PoolClient): Promise<{ haltedAt: number | null }> {
+    for (const event of events) {
+      await client.query('savepoint one');
+      try {
+        await applyOne(projection, event, client);
+        await client.query('release savepoint one');
+      } catch (err) {
+        if (!(err instanceof PoisonEvent)) throw err;
+        await client.query('rollback to savepoint one');
+        this.log.error({ projection: projection.name, position: event.position, event_type: event.type, err: err.cause }, 'poison event');
+        await client.query(
+          `insert into dead_letters (projection, event_position, event_id, event_type, error)
+           values ($1, $2, $3, $4, $5)
+           on conflict (projection, event_id) do update set attempts = dead_letters.attempts + 1, error = excluded.error, status = 'pending', updated_at = now()`,
+          [projection.name, event.position, event.event_id, event.type, String((err.cause as Error)?.message ?? err.cause).slice(0, 4000)]);
+        if (projection.onPoison === 'halt') return { haltedAt: event.position };
+      }
+    }
+    return { haltedAt: null };
+  }
+}
+
+async function applyOne(projection: Projection, event: StoredEvent, client: PoolClient): Promise<void> {
+  try {
+    await projection.apply(event, client);
+  } catch (err) {
+    // A lost connection is the infrastructure's fault, not the event's: let the job retry.
+    if (isDatabaseUnavailable(err)) throw err;
+    throw new PoisonEvent(event, err);
+  }
+}
+
+/** Empties a projection's tables and puts its checkpoint back to the start. */
+export async function resetProjection(client: PoolClient, projection: Projection): Promise<void> {
+  if (projection.tables.length > 0) await client.query(`truncate ${projection.tables.map((t) => `"${t}"`).join(', ')}`);
+  await client.query('delete from dead_letters where projection = $1', [projection.name]);
+  await client.query(
+    `insert into projection_checkpoints (name, version, position) values ($1, $2, 0)
+     on conflict (name) do update set version = excluded.version, position = 0, halted_at = null, last_error = null, updated_at = now()`,
+    [projection.name, projection.version]);
+}

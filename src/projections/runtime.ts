@@ -1,0 +1,43 @@
+import type { Job } from 'bullmq';
+import type { Services } from '../services.js';
+import { projections as registered, projectionNamed } from './registry.js';
+import type { Projection } from './projection.js';
+import { ProjectionRunner } from './runner.js';
+import { CATCH_UP_ALL, PROJECTION_QUEUE } from './signals.js';
+
+export const SAFETY_NET_INTERVAL_MS = 5000;
+
+export interface RunningProjections {
+  runner: ProjectionRunner;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the BullMQ worker that runs projection catch-ups, and the job scheduler that wakes
+ * every projection every few seconds in case a wake-up was lost (a crash between commit and
+ * enqueue, a Redis restart).
+ */
+export async function startProjections(services: Services, list: readonly Projection[] = registered): Promise<RunningProjections> {
+  const runner = new ProjectionRunner(services.database.pool, services.store, services.log);
+  for (const p of list) await runner.ensureRegistered(p);
+  const log = services.log.child({ component: 'projections' });
+  const worker = services.queues.worker(PROJECTION_QUEUE, async (job: Job) => {
+    const targets = job.name === CATCH_UP_ALL ? list : [projectionNamed(job.name, list)];
+    for (const p of targets) {
+      const result = await runner.catchUp(p);
+      if (result.applied > 0) log.debug({ projection: p.name, applied: result.applied, position: result.position }, 'projection caught up');
+    }
+  }, { concurrency: Math.max(1, list.length) });
+  worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'projection job failed; BullMQ retries it'));
+  const queue = services.queues.queue(PROJECTION_QUEUE);
+  await queue.upsertJobScheduler('projections-safety-net', { every: SAFETY_NET_INTERVAL_MS }, {
+    name: CATCH_UP_ALL,
+    opts: { removeOnComplete: true, removeOnFail: 100 },
+  });
+  await queue.add(CATCH_UP_ALL, {}, { removeOnComplete: true, deduplication: { id: CATCH_UP_ALL } });
+  return {
+    runner,
+    // Worker.close waits for the job in hand, so the current batch finishes and commits.
+    stop: () => worker.close(),
+  };
+}
