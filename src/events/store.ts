@@ -75,6 +75,7 @@ union all
 select 'event', stream_id, version, null, position, event_id, created_at, null from ins`;
 
 const EVENT_COLUMNS = 'position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at';
+const EVENT_COLUMNS_OF_E = EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ');
 
 interface AppendRow {
   kind: 'stream' | 'event';
@@ -163,12 +164,13 @@ export class EventStore {
       const streams = rows.filter((r) => r.kind === 'stream');
       const inserted = rows.filter((r) => r.kind === 'event');
       if (inserted.length === 0 && total > 0) {
-        const bad = streams.find((s) => s.expected !== -1 && s.expected !== s.version);
-        if (bad) throw new VersionConflictError(bad.stream_id, decodeExpected(bad.expected!), bad.version);
+        // A resent command answers with what it did the first time, even though its expected version is now stale.
         if (options.command_id) {
           const original = await this.commandResult(options.command_id, options.client);
           if (original) return original;
         }
+        const bad = streams.find((s) => s.expected !== -1 && s.expected !== s.version);
+        if (bad) throw new VersionConflictError(bad.stream_id, decodeExpected(bad.expected!), bad.version);
         throw new TooManyEventsError(total, MAX_EVENTS_PER_TRANSACTION);
       }
       const byId = new Map(inserted.map((r) => [r.event_id!, r]));
@@ -232,7 +234,7 @@ export class EventStore {
 
   private async commandResult(commandId: string, client?: PoolClient): Promise<AppendResult | null> {
     const { rows } = await (client ?? this.pool).query<EventRow>(
-      `select ${EVENT_COLUMNS} from events where event_id = any((select event_ids from command_results where command_id = $1)) order by position`,
+      `select ${EVENT_COLUMNS_OF_E} from events e join command_results c on e.event_id = any(c.event_ids) where c.command_id = $1 order by e.position`,
       [commandId]);
     if (rows.length === 0) return null;
     const events = rows.map((r) => this.toStored(r));
