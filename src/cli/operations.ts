@@ -1,5 +1,45 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
+import { ProjectionRunner } from '../projections/runner.js';
+import { projectionNamed, projections } from '../projections/registry.js';
+import { listDeadLetters, projectionStatuses } from '../projections/status.js';
+import { closeServices, createLogger, openServices } from '../runtime.js';
+import type { Services } from '../services.js';
 
-/** Operator commands (projection status, dead letters, rebuilds) attach here. */
-export function registerOperationsCommands(_program: Command, _config: () => Config): void {}
+async function withServices(config: Config, fn: (services: Services) => Promise<void>): Promise<void> {
+  const { services, embedded } = await openServices(config, createLogger({ ...config, logging: { level: 'warn' } }));
+  try {
+    await fn(services);
+  } finally {
+    await closeServices(services, embedded);
+  }
+}
+
+/** `projections status`, `projections dead-letters list|retry|skip`. */
+export function registerOperationsCommands(program: Command, config: () => Config): void {
+  const group = program.command('projections').description('inspect and operate projections');
+
+  group.command('status').description('position, lag and dead letters of every projection')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => withServices(config(), async (services) => {
+      const statuses = await projectionStatuses(services.database.pool, projections);
+      if (opts.json) return void console.log(JSON.stringify(statuses, null, 2));
+      console.table(statuses.map((s) => ({ ...s, lag_seconds: Number(s.lag_seconds.toFixed(3)) })));
+    }));
+
+  const dead = group.command('dead-letters').description('events a projection could not apply');
+  dead.command('list').option('--projection <name>').option('--status <status>', 'pending | resolved | skipped', 'pending')
+    .action((opts: { projection?: string; status?: string }) => withServices(config(), async (services) => {
+      console.table(await listDeadLetters(services.database.pool, opts));
+    }));
+  for (const verb of ['retry', 'skip'] as const) {
+    dead.command(`${verb} <projection> <id>`).description(verb === 'retry' ? 'apply the event again' : 'give up on the event and move on')
+      .action((name: string, id: string) => withServices(config(), async (services) => {
+        const runner = new ProjectionRunner(services.database.pool, services.store, services.log);
+        const p = projectionNamed(name);
+        const result = verb === 'retry' ? await runner.retryDeadLetter(p, Number(id)) : await runner.skipDeadLetter(p, Number(id));
+        console.log(JSON.stringify(result));
+        if (!result.ok) process.exitCode = 1;
+      }));
+  }
+}

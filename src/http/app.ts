@@ -10,6 +10,8 @@ import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { requestContextPlugin, requestIdFrom } from './plugins/request-context.js';
 import { routePlugins } from './routes/index.js';
+import { projections } from '../projections/registry.js';
+import { registerProjectionMetrics } from '../projections/metrics.js';
 import { API_VERSION } from './routes/service-info.js';
 import { validatorCompiler } from './validation.js';
 
@@ -29,6 +31,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(errorHandlerPlugin);
   await app.register(requestContextPlugin);
   await app.register(metricsPlugin, { services });
+  registerProjectionMetrics(services.metrics, services.database.pool, projections);
   await app.register(authenticationPlugin, { tokens: services.tokens });
   await app.register(formbody);
   await app.register(websocket, { options: { maxPayload: services.config.limits.websocket_max_message_bytes } });

@@ -20,6 +20,14 @@ export interface CatchUpResult {
 /** A 64-bit advisory lock key per projection, so two copies never run one batch twice. */
 const lockKey = (name: string): string => createHash('sha256').update(`projection:${name}`).digest().readBigInt64BE(0).toString();
 
+interface DeadLetterRow {
+  id: number;
+  event_position: number;
+  event_id: string;
+  stream_id: string;
+  version: number;
+}
+
 class PoisonEvent extends Error {
   constructor(readonly event: StoredEvent, override readonly cause: unknown) {
     super(`projection failed on event ${event.position} (${event.type}): ${(cause as Error)?.message ?? String(cause)}`);
@@ -112,6 +120,74 @@ export class ProjectionRunner {
       await client.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, `${projection.name}:${Math.max(target, checkpoint.position)}`]);
       await client.query('commit');
       return { ran: true, applied: batch.events.length, position: Math.max(target, checkpoint.position), halted, full: batch.events.length === this.batchSize };
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Applies a dead-lettered event again. For a halted projection the event is the one it
+   * stopped at, so success also moves the checkpoint past it and lets the projection go on.
+   */
+  async retryDeadLetter(projection: Projection, id: number): Promise<{ ok: boolean; error?: string }> {
+    return this.withDeadLetter(projection, id, async (client, letter, checkpoint) => {
+      const [event] = await this.store.readStream(letter.stream_id, { fromVersion: letter.version, toVersion: letter.version, client });
+      if (!event) throw new Error(`event ${letter.event_id} is missing from the store`);
+      await client.query('savepoint retry');
+      try {
+        await projection.apply(event, client);
+      } catch (err) {
+        await client.query('rollback to savepoint retry');
+        const message = String((err as Error)?.message ?? err).slice(0, 4000);
+        await client.query(`update dead_letters set attempts = attempts + 1, error = $2, updated_at = now() where id = $1`, [id, message]);
+        return { ok: false, error: message };
+      }
+      await client.query(`update dead_letters set status = 'resolved', attempts = attempts + 1, updated_at = now() where id = $1`, [id]);
+      if (checkpoint.halted_at === letter.event_position) await this.unhalt(client, projection, letter.event_position);
+      return { ok: true };
+    });
+  }
+
+  /** Gives up on a dead-lettered event; a projection halted on it moves on past it. */
+  async skipDeadLetter(projection: Projection, id: number): Promise<{ ok: boolean }> {
+    return this.withDeadLetter(projection, id, async (client, letter, checkpoint) => {
+      await client.query(`update dead_letters set status = 'skipped', updated_at = now() where id = $1`, [id]);
+      if (checkpoint.halted_at === letter.event_position) await this.unhalt(client, projection, letter.event_position);
+      return { ok: true };
+    });
+  }
+
+  private async unhalt(client: PoolClient, projection: Projection, through: number): Promise<void> {
+    await client.query(
+      `update projection_checkpoints set position = greatest(position, $2), halted_at = null, last_error = null, updated_at = now() where name = $1`,
+      [projection.name, through]);
+    await client.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, `${projection.name}:${through}`]);
+  }
+
+  private async withDeadLetter<T>(
+    projection: Projection,
+    id: number,
+    fn: (client: PoolClient, letter: DeadLetterRow, checkpoint: { position: number; halted_at: number | null }) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      // Wait for a running batch rather than skip: the operator asked for this explicitly.
+      await client.query('select pg_advisory_xact_lock($1)', [lockKey(projection.name)]);
+      const { rows } = await client.query<DeadLetterRow>(
+        `select d.id, d.event_position, d.event_id, e.stream_id, e.version
+         from dead_letters d join events e on e.event_id = d.event_id
+         where d.id = $1 and d.projection = $2 and d.status = 'pending' for update of d`, [id, projection.name]);
+      const letter = rows[0];
+      if (!letter) throw new Error(`no pending dead letter ${id} for projection ${projection.name}`);
+      const { rows: cp } = await client.query<{ position: number; halted_at: number | null }>(
+        'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
+      const result = await fn(client, letter, cp[0]!);
+      await client.query('commit');
+      return result;
     } catch (err) {
       await client.query('rollback').catch(() => {});
       throw err;

@@ -1,0 +1,52 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { ProjectionRunner } from '../../projections/runner.js';
+import { projections, projectionNamed } from '../../projections/registry.js';
+import { listDeadLetters, projectionStatuses } from '../../projections/status.js';
+import type { Services } from '../../services.js';
+import { forbidden, notFound, unauthorized } from '../errors.js';
+
+async function requireAdmin(request: FastifyRequest): Promise<void> {
+  if (!request.principal) throw unauthorized();
+  if (!request.principal.is_admin) throw forbidden('administrator role required');
+}
+
+const DeadLetterParams = Type.Object({ name: Type.String({ maxLength: 100 }), id: Type.Integer({ minimum: 1 }) });
+
+/** Operators' view of the projections: status, lag, dead letters, and retry/skip. */
+export const adminProjectionRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const runner = new ProjectionRunner(services.database.pool, services.store, services.log);
+  const known = (name: string) => {
+    if (!projections.some((p) => p.name === name)) throw notFound(`no projection named ${name}`);
+    return projectionNamed(name);
+  };
+
+  app.get('/admin/projections', { preHandler: requireAdmin, schema: { tags: ['Administration'], hide: true } },
+    async () => ({ projections: await projectionStatuses(services.database.pool, projections) }));
+
+  app.get('/admin/projections/dead-letters', {
+    preHandler: requireAdmin,
+    schema: { hide: true, querystring: Type.Object({
+      projection: Type.Optional(Type.String({ maxLength: 100 })),
+      status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('resolved'), Type.Literal('skipped')])),
+      limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    }, { additionalProperties: false }) },
+  }, async (request) => ({ dead_letters: await listDeadLetters(services.database.pool, request.query) }));
+
+  app.post('/admin/projections/:name/dead-letters/:id/retry', { preHandler: requireAdmin, schema: { hide: true, params: DeadLetterParams } },
+    async (request) => {
+      const p = known(request.params.name);
+      const result = await runner.retryDeadLetter(p, request.params.id).catch((err: Error) => { throw notFound(err.message); });
+      if (result.ok) services.wakeups.wake([p.name]);
+      return result;
+    });
+
+  app.post('/admin/projections/:name/dead-letters/:id/skip', { preHandler: requireAdmin, schema: { hide: true, params: DeadLetterParams } },
+    async (request) => {
+      const p = known(request.params.name);
+      const result = await runner.skipDeadLetter(p, request.params.id).catch((err: Error) => { throw notFound(err.message); });
+      services.wakeups.wake([p.name]);
+      return result;
+    });
+};

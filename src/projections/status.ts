@@ -1,0 +1,68 @@
+import type { Pool } from 'pg';
+import type { Projection } from './projection.js';
+
+export interface ProjectionStatus {
+  name: string;
+  version: number;
+  position: number;
+  /** Events of the types it handles that it has not applied yet. */
+  lag_events: number;
+  /** Age of the oldest such event; 0 when caught up. */
+  lag_seconds: number;
+  halted: boolean;
+  last_error: string | null;
+  dead_letters: number;
+  updated_at: string | null;
+}
+
+/** Where every projection stands against the store. */
+export async function projectionStatuses(pool: Pool, list: readonly Projection[]): Promise<ProjectionStatus[]> {
+  return Promise.all(list.map(async (p) => {
+    const { rows } = await pool.query<{
+      version: number | null; position: number | null; halted_at: number | null; last_error: string | null; updated_at: Date | null;
+      lag_events: number; oldest: Date | null; dead_letters: number;
+    }>(
+      `with cp as (select * from projection_checkpoints where name = $1),
+            behind as (select count(*)::int as n, min(created_at) as oldest from events
+                       where position > coalesce((select position from cp), 0) and type = any($2::text[]))
+       select cp.version, cp.position, cp.halted_at, cp.last_error, cp.updated_at,
+              behind.n as lag_events, behind.oldest,
+              (select count(*)::int from dead_letters where projection = $1 and status = 'pending') as dead_letters
+       from behind left join cp on true`,
+      [p.name, p.handles]);
+    const r = rows[0]!;
+    return {
+      name: p.name,
+      version: r.version ?? p.version,
+      position: Number(r.position ?? 0),
+      lag_events: r.lag_events,
+      lag_seconds: r.oldest ? Math.max(0, (Date.now() - r.oldest.getTime()) / 1000) : 0,
+      halted: r.halted_at !== null,
+      last_error: r.last_error,
+      dead_letters: r.dead_letters,
+      updated_at: r.updated_at?.toISOString() ?? null,
+    };
+  }));
+}
+
+export interface DeadLetter {
+  id: number;
+  projection: string;
+  event_position: number;
+  event_id: string;
+  event_type: string;
+  error: string;
+  attempts: number;
+  status: 'pending' | 'resolved' | 'skipped';
+  created_at: string;
+  updated_at: string;
+}
+
+export async function listDeadLetters(pool: Pool, options: { projection?: string; status?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+  const { rows } = await pool.query(
+    `select id, projection, event_position, event_id, event_type, error, attempts, status, created_at, updated_at
+     from dead_letters where ($1::text is null or projection = $1) and ($2::text is null or status = $2)
+     order by id limit $3`,
+    [options.projection ?? null, options.status ?? null, options.limit ?? 100]);
+  return rows.map((r) => ({ ...r, event_position: Number(r.event_position), created_at: r.created_at.toISOString(), updated_at: r.updated_at.toISOString() }));
+}

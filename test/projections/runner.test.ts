@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { EventStore } from '../../src/events/store.js';
+import type { StoredEvent } from '../../src/events/types.js';
+import type { Projection } from '../../src/projections/projection.js';
+import { ProjectionRunner } from '../../src/projections/runner.js';
+import { startProjections } from '../../src/projections/runtime.js';
+import { listDeadLetters, projectionStatuses } from '../../src/projections/status.js';
+import { closeServices, openServices } from '../../src/runtime.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { testCatalog, testMetadata } from '../helpers/events.js';
+import { pino } from 'pino';
+
+const log = pino({ level: 'silent' });
+
+/**
+ * Sums CounterIncremented per stream into a table, for streams named `<name>:...` only, so
+ * tests sharing one database do not see each other's events; `by: 13` is poison unless `cured`.
+ */
+function counterTotals(name: string, onPoison: 'halt' | 'skip', state = { cured: false }): Projection {
+  return {
+    name,
+    version: 1,
+    handles: ['CounterIncremented'],
+    tables: [`${name}_totals`],
+    onPoison,
+    async apply(event: StoredEvent, client: PoolClient) {
+      if (!event.stream_id.startsWith(`${name}:`)) return;
+      const { by } = event.data as { by: number };
+      if (by === 13 && !state.cured) throw new Error('unlucky number');
+      await client.query(
+        `insert into ${name}_totals (stream_id, total, applied) values ($1, $2, 1)
+         on conflict (stream_id) do update set total = ${name}_totals.total + excluded.total, applied = ${name}_totals.applied + 1`,
+        [event.stream_id, by]);
+    },
+  };
+}
+
+describe('projection runner', () => {
+  let db: TestDatabase;
+  let store: EventStore;
+  const append = (stream: string, ...bys: number[]) =>
+    store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: 'any', events: bys.map((by) => ({ type: 'CounterIncremented', data: { by } })) }, { metadata: testMetadata() });
+  const totals = async (name: string) =>
+    (await db.pool.query<{ stream_id: string; total: number; applied: number }>(`select stream_id, total, applied from ${name}_totals order by stream_id`)).rows;
+  const makeTable = (name: string) => db.pool.query(`create table ${name}_totals (stream_id text primary key, total int not null, applied int not null)`);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    store = new EventStore(db.pool, testCatalog());
+  });
+  afterAll(async () => { await db?.drop(); });
+
+  it('applies events in batches and moves its checkpoint; a second run changes nothing', async () => {
+    await makeTable('basic');
+    const p = counterTotals('basic', 'halt');
+    const runner = new ProjectionRunner(db.pool, store, log, 7);
+    await runner.ensureRegistered(p);
+    for (let i = 0; i < 10; i++) await append(`basic:${i % 3}`, 1, 2);
+    await store.appendToStream({ stream_id: 'other', stream_type: 'counter', expected: 'any', events: [{ type: 'CounterNamed', data: { name: 'x' } }] }, { metadata: testMetadata() });
+    const first = await runner.catchUp(p);
+    expect(first.applied).toBe(20);
+    expect(await totals('basic')).toEqual([
+      { stream_id: 'basic:0', total: 12, applied: 8 }, { stream_id: 'basic:1', total: 9, applied: 6 }, { stream_id: 'basic:2', total: 9, applied: 6 }]);
+    const again = await runner.catchUp(p);
+    expect(again.applied).toBe(0);
+    const [status] = await projectionStatuses(db.pool, [p]);
+    expect(status).toMatchObject({ name: 'basic', lag_events: 0, halted: false, dead_letters: 0 });
+    expect(status!.position).toBeGreaterThanOrEqual(first.position);
+  });
+
+  it('two copies running at once apply every event exactly once', async () => {
+    await makeTable('twice');
+    const p = counterTotals('twice', 'halt');
+    const a = new ProjectionRunner(db.pool, store, log, 5);
+    const b = new ProjectionRunner(db.pool, store, log, 5);
+    await a.ensureRegistered(p);
+    const writes = Promise.all(Array.from({ length: 40 }, (_, i) => append(`twice:${i % 4}`, 1)));
+    const runs = Promise.all([0, 1, 2, 3].map(async (i) => {
+      const r = i % 2 ? a : b;
+      for (let k = 0; k < 20; k++) await r.catchUp(p);
+    }));
+    await Promise.all([writes, runs]);
+    await a.catchUp(p);
+    await b.catchUp(p);
+    // Every stream got 10 increments; only totals equal to the event count show nothing was applied twice.
+    const rows = await totals('twice');
+    expect(rows.map((r) => r.applied)).toEqual([10, 10, 10, 10]);
+  });
+
+  it('sets a poison event aside and goes on when the policy is skip', async () => {
+    await makeTable('skipper');
+    const p = counterTotals('skipper', 'skip');
+    const runner = new ProjectionRunner(db.pool, store, log, 50);
+    await runner.ensureRegistered(p);
+    await append('skipper:1', 1, 13, 2);
+    const r = await runner.catchUp(p);
+    expect(r.halted).toBe(false);
+    expect(await totals('skipper')).toEqual([{ stream_id: 'skipper:1', total: 3, applied: 2 }]);
+    const letters = await listDeadLetters(db.pool, { projection: 'skipper' });
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ event_type: 'CounterIncremented', status: 'pending', attempts: 1, error: 'unlucky number' });
+  });
+
+  it('halts on a poison event without blocking other projections, then resumes after a retry', async () => {
+    await makeTable('halter');
+    await makeTable('bystander');
+    const cure = { cured: false };
+    const halter = counterTotals('halter', 'halt', cure);
+    const bystander = counterTotals('bystander', 'skip', { cured: true });
+    const runner = new ProjectionRunner(db.pool, store, log, 50);
+    for (const p of [halter, bystander]) await runner.ensureRegistered(p);
+    await append('halter:1', 1, 13, 2);
+    await append('bystander:1', 1, 13, 2);
+    const halted = await runner.catchUp(halter);
+    expect(halted.halted).toBe(true);
+    expect(await totals('halter')).toEqual([{ stream_id: 'halter:1', total: 1, applied: 1 }]);
+    await runner.catchUp(bystander);
+    expect(await totals('bystander')).toEqual([{ stream_id: 'bystander:1', total: 16, applied: 3 }]);
+    // Still halted: more events wait.
+    await append('halter:1', 100);
+    expect((await runner.catchUp(halter)).applied).toBe(0);
+    const [letter] = await listDeadLetters(db.pool, { projection: 'halter' });
+    expect(await runner.retryDeadLetter(halter, letter!.id)).toEqual({ ok: false, error: 'unlucky number' });
+    cure.cured = true;
+    expect(await runner.retryDeadLetter(halter, letter!.id)).toEqual({ ok: true });
+    await runner.catchUp(halter);
+    expect(await totals('halter')).toEqual([{ stream_id: 'halter:1', total: 116, applied: 4 }]);
+    const [after] = await listDeadLetters(db.pool, { projection: 'halter', status: 'resolved' });
+    expect(after).toMatchObject({ id: letter!.id, attempts: 3 });
+  });
+
+  it('skipping the event a projection halted on lets it go on past it', async () => {
+    await makeTable('halt_skip');
+    const p = counterTotals('halt_skip', 'halt');
+    const runner = new ProjectionRunner(db.pool, store, log, 50);
+    await runner.ensureRegistered(p);
+    await append('halt_skip:1', 13, 5);
+    expect((await runner.catchUp(p)).halted).toBe(true);
+    const [letter] = await listDeadLetters(db.pool, { projection: 'halt_skip' });
+    await runner.skipDeadLetter(p, letter!.id);
+    await runner.catchUp(p);
+    expect(await totals('halt_skip')).toEqual([{ stream_id: 'halt_skip:1', total: 5, applied: 1 }]);
+  });
+
+  it('a new projection version rebuilds its tables from the first event', async () => {
+    const p = counterTotals('basic', 'halt');
+    const runner = new ProjectionRunner(db.pool, store, log, 100);
+    const before = await totals('basic');
+    await runner.ensureRegistered({ ...p, version: 2 });
+    expect(await totals('basic')).toEqual([]);
+    await runner.catchUp({ ...p, version: 2 });
+    const after = await totals('basic');
+    expect(after).toEqual(before);
+    expect(after).toHaveLength(3);
+  });
+});
+
+describe.each([
+  { backend: 'Redis', redis: true },
+  { backend: 'PostgreSQL', redis: false },
+])('projections driven by BullMQ on $backend', ({ redis }) => {
+  let db: TestDatabase;
+  beforeAll(async () => { db = await createTestDatabase(); });
+  afterAll(async () => { await db?.drop(); });
+
+  it('a wake-up after a commit brings the projection to the commit position', async () => {
+    const config = loadConfig({ env: {}, overrides: {
+      mode: 'test', database: { url: db.url }, logging: { level: 'silent' },
+      redis: { prefix: `t${randomBytes(4).toString('hex')}`, ...(redis ? { url: inject('redisUrl') } : {}) },
+    } });
+    const { services, embedded } = await openServices(config, log);
+    services.store = new EventStore(services.database.pool, testCatalog());
+    await db.pool.query('create table woken_totals (stream_id text primary key, total int not null, applied int not null)');
+    const p = counterTotals('woken', 'skip');
+    const running = await startProjections(services, [p]);
+    try {
+      const r = await services.store.appendToStream({ stream_id: 'woken:w', stream_type: 'counter', expected: 'any', events: [{ type: 'CounterIncremented', data: { by: 4 } }] }, { metadata: testMetadata() });
+      services.wakeups.wake(['woken']);
+      expect(await services.progress.waitFor(['woken'], r.position, 15_000)).toBe(true);
+      const { rows } = await db.pool.query('select total from woken_totals where stream_id = $1', ['woken:w']);
+      expect(rows).toEqual([{ total: 4 }]);
+    } finally {
+      await running.stop();
+      await closeServices(services, embedded);
+    }
+  });
+});
