@@ -1,0 +1,14 @@
+/**
+ * Who issued a command, as the domain sees it. Structurally a subset of the authenticated
+ * principal, so the domain does not depend on how callers are authenticated.
+ */
+export interface Caller {
+  user_id: string;
+  provider: string;
+  provider_id: string;
+  email: string;
+  name: string;
+  groups: readonly string[];
+  is_admin: boolean;
+  is_security_reviewer: boolean;
+}

@@ -1,0 +1,114 @@
+import type { Caller } from '../caller.js';
+import { invalid } from '../errors.js';
+import type { Authorization, Role, User } from './values.js';
+
+/**
+ * TMI's access rules for a threat model, as pure functions: the command side decides with
+ * them and the query side checks a read row with them, so both agree by construction.
+ */
+export const EVERYONE = 'everyone';
+export const SECURITY_REVIEWERS = 'security-reviewers';
+export const ADMINISTRATORS = 'administrators';
+/** TMI's built-in groups are named with provider `*`, matching a member from any identity provider. */
+export const ANY_PROVIDER = '*';
+
+const RANK: Record<Role, number> = { reader: 1, writer: 2, owner: 3 };
+
+export const roleAtLeast = (role: Role | null, min: Role): boolean => role !== null && RANK[role] >= RANK[min];
+const higher = (a: Role | null, b: Role): Role => (a === null || RANK[b] > RANK[a] ? b : a);
+
+export interface AccessList {
+  owner: User;
+  authorization: readonly Authorization[];
+}
+
+/** The group names a caller belongs to, lower-cased, including the built-in ones. */
+export function callerGroups(caller: Caller): string[] {
+  const groups = new Set(caller.groups.map((g) => g.toLowerCase()));
+  groups.add(EVERYONE);
+  if (caller.is_security_reviewer) groups.add(SECURITY_REVIEWERS);
+  if (caller.is_admin) groups.add(ADMINISTRATORS);
+  return [...groups];
+}
+
+/** The ids a user entry may name the caller by: the provider's id or the email, lower-cased. */
+export const callerUserKeys = (caller: Caller): string[] => [...new Set([caller.provider_id.toLowerCase(), caller.email.toLowerCase()])];
+
+const providerMatches = (entryProvider: string, caller: Caller) => entryProvider === ANY_PROVIDER || entryProvider === caller.provider;
+
+export function entryMatches(entry: Pick<Authorization, 'principal_type' | 'provider' | 'provider_id'>, caller: Caller): boolean {
+  if (!providerMatches(entry.provider, caller)) return false;
+  const id = entry.provider_id.toLowerCase();
+  return entry.principal_type === 'user' ? callerUserKeys(caller).includes(id) : callerGroups(caller).includes(id);
+}
+
+/** The caller's highest role on a threat model, or null when it grants them nothing. */
+export function effectiveRole(caller: Caller, access: AccessList): Role | null {
+  let role: Role | null = null;
+  if (entryMatches(access.owner, caller)) role = 'owner';
+  for (const entry of access.authorization) if (entryMatches(entry, caller)) role = higher(role, entry.role);
+  return role;
+}
+
+/** Two entries name the same subject when type, provider and (case-insensitive) id agree. */
+export const subjectKey = (e: Pick<Authorization, 'principal_type' | 'provider' | 'provider_id'>): string =>
+  `${e.principal_type}\u0000${e.provider}\u0000${e.provider_id.toLowerCase()}`;
+
+export function refuseDuplicateSubjects(entries: readonly Authorization[]): void {
+  const seen = new Set<string>();
+  for (const e of entries) {
+    const key = subjectKey(e);
+    if (seen.has(key)) throw invalid(`duplicate authorization subject: ${e.principal_type} ${e.provider}/${e.provider_id}`);
+    seen.add(key);
+  }
+}
+
+export const userFromCaller = (caller: Caller): User => ({
+  principal_type: 'user',
+  provider: caller.provider,
+  provider_id: caller.provider_id,
+  display_name: caller.name.trim() || caller.email,
+  email: caller.email,
+});
+
+const ownerEntry = (user: User): Authorization => ({ ...user, role: 'owner' });
+
+/** TMI grants the security reviewers group owner access on every new threat model. */
+export const defaultEntries = (): Authorization[] => [
+  { principal_type: 'group', provider: ANY_PROVIDER, provider_id: SECURITY_REVIEWERS, display_name: 'Security Reviewers', role: 'owner' },
+];
+
+/** Makes sure each given user holds an owner entry: added when missing, raised when lower. */
+function withOwners(entries: readonly Authorization[], owners: readonly User[]): Authorization[] {
+  const out = entries.map((e) => ({ ...e }));
+  for (const user of owners) {
+    const found = out.find((e) => subjectKey(e) === subjectKey(user));
+    if (found) found.role = 'owner';
+    else out.push(ownerEntry(user));
+  }
+  return out;
+}
+
+/**
+ * The access list as stored: the owner and an assigned security reviewer always hold owner
+ * entries (TMI keeps them even when a client's list leaves them out).
+ */
+export function normalizeAccess(owner: User, entries: readonly Authorization[], securityReviewer: User | null): Authorization[] {
+  refuseDuplicateSubjects(entries);
+  return withOwners(entries, securityReviewer ? [owner, securityReviewer] : [owner]);
+}
+
+/** The access list of a new threat model: the caller's entries, TMI's defaults, the creator as owner. */
+export function initialAccess(creator: User, requested: readonly Authorization[]): Authorization[] {
+  refuseDuplicateSubjects(requested);
+  const keys = new Set(requested.map(subjectKey));
+  const defaults = defaultEntries().filter((d) => !keys.has(subjectKey(d)));
+  return withOwners([...requested, ...defaults], [creator]);
+}
+
+/** Handing ownership over keeps the previous owner as an owner entry. */
+export function transferOwnership(previous: User, next: User, entries: readonly Authorization[], securityReviewer: User | null): Authorization[] {
+  return normalizeAccess(next, withOwners(entries, [previous]), securityReviewer);
+}
+
+export const sameUser = (a: User, b: User): boolean => subjectKey(a) === subjectKey(b);

@@ -1,0 +1,210 @@
+import fastJsonPatch from 'fast-json-patch';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { Caller } from '../caller.js';
+import { conflict, forbidden, invalid, notFound } from '../errors.js';
+import { decideMetadata, type MetadataCommand } from '../metadata/decide.js';
+import type { MetadataEvent } from '../metadata/events.js';
+import {
+  effectiveRole, initialAccess, normalizeAccess, roleAtLeast, sameUser, subjectKey, transferOwnership, userFromCaller,
+} from './authorization.js';
+import { THREAT_MODEL_ENTITY, type ThreatModelEvent } from './events.js';
+import { checkPatchAllowed, type PatchOperation } from './patch.js';
+import type { ThreatModel, ThreatModelState } from './state.js';
+import {
+  DEFAULT_FRAMEWORK, DEFAULT_STATUS, FRAMEWORKS, MAX_METADATA_ENTRIES, WritableThreatModel,
+  type Authorization, type Metadata, type Role,
+} from './values.js';
+
+/** What a client sends to create or replace a threat model (TMI's ThreatModelInput). */
+export interface ThreatModelInput {
+  name: string;
+  description?: string | null;
+  threat_model_framework?: string | null;
+  authorization?: Authorization[];
+  metadata?: Metadata[] | null;
+  issue_uri?: string | null;
+  is_confidential?: boolean;
+}
+
+interface Base { caller: Caller; now: string }
+
+export type ThreatModelCommand =
+  | Base & { type: 'CreateThreatModel'; threat_model_id: string; alias: number; input: ThreatModelInput }
+  | Base & { type: 'ReplaceThreatModel'; input: ThreatModelInput }
+  | Base & { type: 'PatchThreatModel'; operations: PatchOperation[] }
+  | Base & { type: 'DeleteThreatModel' }
+  | Base & { type: 'RestoreThreatModel' }
+  | Base & { type: 'ChangeThreatModelMetadata'; change: MetadataCommand };
+
+type Existing = Extract<ThreatModelState, { exists: true }>;
+
+/**
+ * The caller's role on a live threat model, refusing as TMI does: unknown, deleted or
+ * unreadable answers "not found" (existence is not disclosed), too low a role "forbidden".
+ */
+export function requireRole(state: ThreatModelState, caller: Caller, min: Role, options: { deleted?: boolean } = {}): { state: Existing; role: Role } {
+  if (!state.exists) throw notFound('threat model not found');
+  const deleted = state.deleted_at !== null;
+  // A deleted threat model is invisible to everything but restore.
+  if (deleted && !options.deleted) throw notFound('threat model not found');
+  const role = caller.is_admin && options.deleted ? 'owner' : effectiveRole(caller, state);
+  if (role === null) throw notFound('threat model not found');
+  if (!roleAtLeast(role, min)) throw forbidden(`this requires the ${min} role`, { required_role: min, user_role: role });
+  if (options.deleted && !deleted) throw conflict('the threat model is not deleted');
+  return { state, role };
+}
+
+/** Frameworks are matched case-insensitively and stored in TMI's spelling. */
+export function canonicalFramework(value: string | null | undefined): string {
+  if (value === null || value === undefined || value === '') return DEFAULT_FRAMEWORK;
+  const found = FRAMEWORKS.find((f) => f.toLowerCase() === value.toLowerCase());
+  if (!found) throw invalid(`threat_model_framework must be one of ${FRAMEWORKS.join(', ')}`);
+  return found;
+}
+
+const writableCheck = TypeCompiler.Compile(WritableThreatModel);
+
+const writableOf = (s: ThreatModel): WritableThreatModel => ({
+  name: s.name, description: s.description, threat_model_framework: s.threat_model_framework, issue_uri: s.issue_uri,
+  project_id: s.project_id, status: s.status, security_reviewer: s.security_reviewer, owner: s.owner,
+  authorization: s.authorization, metadata: s.metadata,
+});
+
+const accessSignature = (entries: readonly Authorization[]) =>
+  entries.map((e) => `${subjectKey(e)}\u0000${e.role}\u0000${e.display_name ?? ''}\u0000${e.email ?? ''}`).sort().join('\n');
+
+const metadataEvents = (s: ThreatModel, entries: Metadata[], now: string): MetadataEvent[] =>
+  decideMetadata({ kind: 'bulk_replace', entries }, { entity_type: THREAT_MODEL_ENTITY, entity_id: s.id, entries: s.metadata, max: MAX_METADATA_ENTRIES }, now);
+
+/** The events that turn the current threat model into `next`; [] when nothing changes. */
+function changeEvents(s: ThreatModel, next: WritableThreatModel, now: string): ThreatModelEvent[] {
+  const events: ThreatModelEvent[] = [];
+  const details = {
+    name: next.name, description: next.description, threat_model_framework: next.threat_model_framework,
+    issue_uri: next.issue_uri, project_id: next.project_id, status: next.status, security_reviewer: next.security_reviewer,
+  };
+  const current = {
+    name: s.name, description: s.description, threat_model_framework: s.threat_model_framework,
+    issue_uri: s.issue_uri, project_id: s.project_id, status: s.status, security_reviewer: s.security_reviewer,
+  };
+  if (JSON.stringify(details) !== JSON.stringify(current)) {
+    events.push({
+      type: 'ThreatModelDetailsChanged',
+      data: { threat_model_id: s.id, ...details, status_updated: next.status !== s.status ? now : s.status_updated, modified_at: now },
+    });
+  }
+  if (!sameUser(next.owner, s.owner) || accessSignature(next.authorization) !== accessSignature(s.authorization)) {
+    events.push({ type: 'ThreatModelAccessChanged', data: { threat_model_id: s.id, owner: next.owner, authorization: next.authorization, modified_at: now } });
+  }
+  events.push(...metadataEvents(s, next.metadata, now));
+  return events;
+}
+
+function decideCreate(command: Extract<ThreatModelCommand, { type: 'CreateThreatModel' }>, state: ThreatModelState): ThreatModelEvent[] {
+  if (state.exists) throw conflict('a threat model with this id already exists');
+  const { input, caller, now } = command;
+  const creator = userFromCaller(caller);
+  const events: ThreatModelEvent[] = [{
+    type: 'ThreatModelCreated',
+    data: {
+      threat_model_id: command.threat_model_id,
+      alias: command.alias,
+      name: input.name,
+      description: input.description ?? null,
+      threat_model_framework: canonicalFramework(input.threat_model_framework),
+      issue_uri: input.issue_uri ?? null,
+      project_id: null,
+      status: DEFAULT_STATUS,
+      status_updated: now,
+      security_reviewer: null,
+      is_confidential: input.is_confidential ?? false,
+      owner: creator,
+      created_by: creator,
+      authorization: initialAccess(creator, input.authorization ?? []),
+      created_at: now,
+    },
+  }];
+  const metadata = input.metadata ?? [];
+  if (metadata.length > 0) {
+    events.push(...decideMetadata({ kind: 'bulk_create', entries: metadata },
+      { entity_type: THREAT_MODEL_ENTITY, entity_id: command.threat_model_id, entries: [], max: MAX_METADATA_ENTRIES }, now));
+  }
+  return events;
+}
+
+function decideReplace(command: Extract<ThreatModelCommand, { type: 'ReplaceThreatModel' }>, state: ThreatModelState): ThreatModelEvent[] {
+  const { state: s, role } = requireRole(state, command.caller, 'writer');
+  const { input } = command;
+  if (input.is_confidential !== undefined && input.is_confidential !== s.is_confidential) {
+    throw invalid('is_confidential can only be set when a threat model is created');
+  }
+  let authorization = s.authorization;
+  if (input.authorization !== undefined) {
+    authorization = normalizeAccess(s.owner, input.authorization, s.security_reviewer);
+    if (accessSignature(authorization) !== accessSignature(s.authorization) && role !== 'owner') {
+      throw forbidden('only an owner may change the authorization list', { required_role: 'owner', user_role: role });
+    }
+  }
+  return changeEvents(s, {
+    ...writableOf(s),
+    name: input.name,
+    description: input.description ?? null,
+    threat_model_framework: canonicalFramework(input.threat_model_framework),
+    issue_uri: input.issue_uri ?? null,
+    authorization,
+    metadata: input.metadata === undefined || input.metadata === null ? s.metadata : input.metadata,
+  }, command.now);
+}
+
+function decidePatch(command: Extract<ThreatModelCommand, { type: 'PatchThreatModel' }>, state: ThreatModelState): ThreatModelEvent[] {
+  const { state: s, role } = requireRole(state, command.caller, 'writer');
+  checkPatchAllowed(command.operations, role, command.caller);
+  // Read-only members are present so `test` operations can look at them; the allowlist keeps writes off them.
+  const document = { ...structuredClone(writableOf(s)), id: s.id, alias: s.alias, created_at: s.created_at, modified_at: s.modified_at, created_by: s.created_by, is_confidential: s.is_confidential };
+  let patched: Record<string, unknown>;
+  try {
+    patched = fastJsonPatch.applyPatch(document, command.operations as fastJsonPatch.Operation[], true, false).newDocument as Record<string, unknown>;
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    if (e.name === 'TEST_OPERATION_FAILED') throw conflict('a patch test operation failed');
+    throw invalid(`invalid patch: ${(e.message ?? String(err)).split('\n')[0]}`);
+  }
+  const { id: _i, alias: _a, created_at: _c, modified_at: _m, created_by: _b, is_confidential: _f, ...writable } = patched;
+  const next = { ...writable } as WritableThreatModel;
+  // Patching `null` into a nullable member and dropping it are the same request.
+  for (const k of ['description', 'issue_uri', 'project_id', 'security_reviewer'] as const) if (next[k] === undefined) next[k] = null;
+  if (next.metadata === undefined || (next.metadata as unknown) === null) next.metadata = [];
+  if (!writableCheck.Check(next)) {
+    const first = writableCheck.Errors(next).First();
+    throw invalid(`patched threat model is invalid at ${first?.path || '/'}: ${first?.message ?? 'invalid value'}`);
+  }
+  next.threat_model_framework = canonicalFramework(next.threat_model_framework);
+  if (next.project_id === '') next.project_id = null;
+  next.authorization = sameUser(next.owner, s.owner)
+    ? normalizeAccess(next.owner, next.authorization, next.security_reviewer)
+    : transferOwnership(s.owner, next.owner, next.authorization, next.security_reviewer);
+  return changeEvents(s, next, command.now);
+}
+
+export function decide(command: ThreatModelCommand, state: ThreatModelState): ThreatModelEvent[] {
+  switch (command.type) {
+    case 'CreateThreatModel':
+      return decideCreate(command, state);
+    case 'ReplaceThreatModel':
+      return decideReplace(command, state);
+    case 'PatchThreatModel':
+      return decidePatch(command, state);
+    case 'DeleteThreatModel': {
+      const { state: s } = requireRole(state, command.caller, 'owner');
+      return [{ type: 'ThreatModelDeleted', data: { threat_model_id: s.id, deleted_at: command.now } }];
+    }
+    case 'RestoreThreatModel': {
+      const { state: s } = requireRole(state, command.caller, 'owner', { deleted: true });
+      return [{ type: 'ThreatModelRestored', data: { threat_model_id: s.id, restored_at: command.now } }];
+    }
+    case 'ChangeThreatModelMetadata': {
+      const { state: s } = requireRole(state, command.caller, 'writer');
+      return decideMetadata(command.change, { entity_type: THREAT_MODEL_ENTITY, entity_id: s.id, entries: s.metadata, max: MAX_METADATA_ENTRIES }, command.now);
+    }
+  }
+}
