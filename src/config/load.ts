@@ -103,6 +103,10 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
   problems.push(...unknown.map((k) => `${k}: unknown configuration key`));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const config = converted as Config;
+  // A fresh checkout must be able to sign in: outside production, no providers means the dev provider.
+  if (config.mode !== 'production' && config.auth.oauth.providers.length === 0) {
+    config.auth.oauth.providers = [{ id: 'tmi', name: 'TMI Development', kind: 'tmi', enabled: true, scopes: ['openid', 'profile', 'email'] }];
+  }
   if (config.mode === 'production' && config.auth.oauth.providers.some((p) => p.kind === 'tmi' && p.enabled)) {
     throw new ConfigError(['auth.oauth.providers: the tmi development provider cannot be enabled in production mode']);
   }

@@ -63,13 +63,24 @@ export const ConfigSchema = Type.Object({
       subject: Type.Optional(Type.String()),
       email: Type.Optional(Type.String()),
     }), { default: [] }),
+    /** Security-reviewer grants, same shape as administrators. */
+    security_reviewers: Type.Array(Type.Object({
+      provider: Type.String(),
+      subject: Type.Optional(Type.String()),
+      email: Type.Optional(Type.String()),
+    }), { default: [] }),
     cookies: Type.Boolean({ default: false }),
+    /** Failed client-credential attempts per client id before it is locked, and for how long. */
+    client_credentials_max_failures: Type.Integer({ minimum: 1, default: 5 }),
+    client_credentials_lockout_seconds: Type.Integer({ minimum: 1, default: 900 }),
   }),
   rate_limit: Type.Object({
     enabled: Type.Boolean({ default: true }),
     public_per_minute: Type.Integer({ minimum: 1, default: 600 }),
     auth_per_minute: Type.Integer({ minimum: 1, default: 120 }),
     user_per_minute: Type.Integer({ minimum: 1, default: 6000 }),
+    /** Window the per-minute limits are counted over; tests shorten it. */
+    window_ms: Type.Integer({ minimum: 1000, default: 60000 }),
   }),
   logging: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),

@@ -1,7 +1,11 @@
 import { EventCatalog } from './catalog.js';
+import { tokenEventDefinitions } from '../commands/tokens/events.js';
+import { userEventDefinitions } from '../commands/users/events.js';
 
 /**
  * The catalog of every event type the service writes. Each domain module contributes its
  * definitions here, so the store can validate every append and upcast every read.
  */
 export const eventCatalog = new EventCatalog();
+
+eventCatalog.register(...userEventDefinitions, ...tokenEventDefinitions);

@@ -5,7 +5,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../services.js';
-import { authenticationPlugin } from './plugins/authentication.js';
+import { ACCESS_TOKEN_COOKIE } from '../auth/cookies.js';
+import { authenticationChecks, authenticationPlugin } from './plugins/authentication.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { requestContextPlugin, requestIdFrom } from './plugins/request-context.js';
@@ -32,7 +34,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(requestContextPlugin);
   await app.register(metricsPlugin, { services });
   registerProjectionMetrics(services.metrics, services.database.pool, projections);
-  await app.register(authenticationPlugin, { tokens: services.tokens });
+  await app.register(authenticationPlugin, { tokens: services.tokens, checks: authenticationChecks(services), ...(services.config.auth.cookies ? { cookieName: ACCESS_TOKEN_COOKIE } : {}) });
+  await app.register(rateLimitPlugin, { services });
   await app.register(formbody);
   await app.register(websocket, { options: { maxPayload: services.config.limits.websocket_max_message_bytes } });
   await app.register(swagger, {

@@ -2,6 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Principal } from '../../auth/principal.js';
 import { principalFromClaims, type TokenService } from '../../auth/tokens.js';
+import { cookieValue } from '../../auth/cookies.js';
+import { authModule } from '../../auth/module.js';
+import type { Services } from '../../services.js';
 import { unauthorized } from '../errors.js';
 
 declare module 'fastify' {
@@ -15,6 +18,16 @@ export interface AuthenticationOptions {
   tokens: TokenService;
   /** Extra checks on a verified token (revocation); throw an HttpError to refuse. */
   checks?: ((principal: Principal, request: FastifyRequest) => Promise<void>)[];
+  /** When set, an access token in this cookie is accepted where no Authorization header is sent. */
+  cookieName?: string;
+}
+
+/** The checks every verified token must also pass: not revoked (logout, RFC 7009 revocation, deletion). */
+export function authenticationChecks(services: Services): NonNullable<AuthenticationOptions['checks']> {
+  const auth = authModule(services);
+  return [async (principal) => {
+    if (await auth.denylist.isDenied(principal.jti)) throw unauthorized('the access token has been revoked', 'invalid_token');
+  }];
 }
 
 function bearerToken(request: FastifyRequest): string | null {
@@ -31,7 +44,7 @@ function bearerToken(request: FastifyRequest): string | null {
 export const authenticationPlugin = fp(async (app: FastifyInstance, options: AuthenticationOptions) => {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
-    const token = bearerToken(request);
+    const token = bearerToken(request) ?? (options.cookieName ? cookieValue(request, options.cookieName) : null);
     if (!token) return;
     let principal: Principal;
     try {

@@ -1,10 +1,16 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
+import { meRoutes } from './me.js';
+import { oauthRoutes } from './oauth.js';
 import { serviceInfoRoutes } from './service-info.js';
+import { wellKnownRoutes } from './well-known.js';
 
 /** Every route module of the API; each is a Fastify plugin receiving the services. */
 export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   serviceInfoRoutes,
   adminProjectionRoutes,
+  oauthRoutes,
+  wellKnownRoutes,
+  meRoutes,
 ];

@@ -1,0 +1,77 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EventStore } from '../events/store.js';
+import type { EventMetadata } from '../events/types.js';
+import { CLIENT_CREDENTIAL_STREAM_TYPE, clientCredentialStreamId } from '../commands/tokens/events.js';
+import { InvalidClientError, decideCredential, foldCredential, type ClientCredentialCommand } from '../commands/tokens/client-credential.js';
+import { LOGIN_FAILURE_STREAM_TYPE, loginFailureStreamId } from './login-failures.js';
+import type { EphemeralStore } from './ephemeral.js';
+import { hashSecret } from './refresh-tokens.js';
+
+const CLIENT_ID = /^tmi_cc_([0-9a-f]{32})$/;
+
+/** The client id embeds the credential id, so authentication reads the credential's own stream. */
+const credentialIdOf = (clientId: string): string | null => {
+  const hex = CLIENT_ID.exec(clientId)?.[1];
+  return hex ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` : null;
+};
+
+/** A client id that has failed too often; the HTTP layer answers 429 with Retry-After. */
+export class ClientLockedError extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super('too many failed authentication attempts');
+    this.name = 'ClientLockedError';
+  }
+}
+
+export interface CreatedCredential { id: string; client_id: string; client_secret: string; name: string; created_at: string; expires_at?: string; position: number }
+
+export class ClientCredentials {
+  constructor(
+    private readonly store: EventStore,
+    private readonly ephemeral: EphemeralStore,
+    private readonly lockout: { maxFailures: number; seconds: number },
+  ) {}
+
+  private async execute(credentialId: string, command: ClientCredentialCommand, metadata: EventMetadata) {
+    const stored = await this.store.readStream(clientCredentialStreamId(credentialId));
+    const state = foldCredential(stored);
+    const events = decideCredential(command, state);
+    // 'any' is safe here: every decision only needs the state to exist, and Used carries no version-sensitive facts.
+    const result = await this.store.appendToStream({ stream_id: clientCredentialStreamId(credentialId), stream_type: CLIENT_CREDENTIAL_STREAM_TYPE, expected: stored.length === 0 ? 'no_stream' : 'any', events }, { metadata });
+    return { state, position: result.position };
+  }
+
+  async create(ownerId: string, input: { name: string; description?: string; expires_at?: string }, metadata: EventMetadata): Promise<CreatedCredential> {
+    const id = randomUUID();
+    const clientId = `tmi_cc_${id.replaceAll('-', '')}`;
+    const secret = randomBytes(32).toString('base64url');
+    const { position } = await this.execute(id, { type: 'CreateCredential', credential_id: id, owner_id: ownerId, client_id: clientId, secret_hash: hashSecret(secret), name: input.name, ...(input.description ? { description: input.description } : {}), ...(input.expires_at ? { expires_at: input.expires_at } : {}) }, metadata);
+    return { id, client_id: clientId, client_secret: secret, name: input.name, created_at: new Date().toISOString(), ...(input.expires_at ? { expires_at: input.expires_at } : {}), position };
+  }
+
+  async delete(ownerId: string, credentialId: string, metadata: EventMetadata): Promise<number> {
+    return (await this.execute(credentialId, { type: 'DeleteCredential', requester_id: ownerId }, metadata)).position;
+  }
+
+  /**
+   * Checks a client id and secret, counting failures per client id: an attacker rotating
+   * addresses against one client is stopped by the lockout, not only by per-IP limits.
+   */
+  async authenticate(clientId: string, secret: string, metadata: EventMetadata, ip?: string): Promise<{ owner_id: string; credential_id: string }> {
+    const key = `cc-failures:${clientId.slice(0, 200)}`;
+    const failures = Number(await this.ephemeral.get(key) ?? 0);
+    if (failures >= this.lockout.maxFailures) throw new ClientLockedError(Math.max(1, await this.ephemeral.ttl(key)));
+    const credentialId = credentialIdOf(clientId);
+    try {
+      if (!credentialId) throw new InvalidClientError('unknown');
+      const { state } = await this.execute(credentialId, { type: 'Authenticate', secret_hash: hashSecret(secret), now: new Date(), ...(ip ? { ip } : {}) }, metadata);
+      await this.ephemeral.delete(key);
+      return { owner_id: state.owner_id, credential_id: credentialId };
+    } catch (err) {
+      if (!(err instanceof InvalidClientError)) throw err;
+      await this.ephemeral.increment(key, this.lockout.seconds);
+      await this.store.appendToStream({ stream_id: loginFailureStreamId(), stream_type: LOGIN_FAILURE_STREAM_TYPE, expected: 'no_stream', events: [{ type: 'LoginFailed', data: { provider: 'client_credentials', reason: err.reason, claimed: clientId.slice(0, 500), ...(ip ? { ip } : {}) } }] }, { metadata });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import type { Redis } from 'ioredis';
+import type { Pool } from 'pg';
+
+/**
+ * Short-lived auth state that must be shared by every instance: OAuth states, code bindings,
+ * denylisted token ids, lockout counters. Redis when configured, PostgreSQL otherwise.
+ */
+export interface EphemeralStore {
+  /** Stores the value unless the key exists; false when it did. */
+  putNew(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  put(key: string, value: string, ttlSeconds: number): Promise<void>;
+  get(key: string): Promise<string | null>;
+  /** Reads and deletes in one step, so a value can be consumed once. */
+  take(key: string): Promise<string | null>;
+  /** Adds one to a counter that expires `ttlSeconds` after its first increment; returns the count. */
+  increment(key: string, ttlSeconds: number): Promise<number>;
+  /** Seconds until the key expires; 0 when absent. */
+  ttl(key: string): Promise<number>;
+  delete(key: string): Promise<void>;
+}
+
+export function redisEphemeralStore(redis: Redis, prefix: string): EphemeralStore {
+  const k = (key: string) => `${prefix}:auth:${key}`;
+  return {
+    async putNew(key, value, ttl) {
+      return (await redis.set(k(key), value, 'EX', ttl, 'NX')) === 'OK';
+    },
+    async put(key, value, ttl) {
+      await redis.set(k(key), value, 'EX', ttl);
+    },
+    get: (key) => redis.get(k(key)),
+    take: (key) => redis.getdel(k(key)),
+    async increment(key, ttl) {
+      const [[, count]] = (await redis.multi().incr(k(key)).expire(k(key), ttl, 'NX').exec()) as [[Error | null, number]];
+      return count;
+    },
+    async ttl(key) {
+      return Math.max(0, await redis.ttl(k(key)));
+    },
+    async delete(key) {
+      await redis.del(k(key));
+    },
+  };
+}
+
+export function postgresEphemeralStore(pool: Pool): EphemeralStore {
+  let lastSweep = 0;
+  // Expired rows are ignored by every read and swept now and then, rather than by a timer per key.
+  const sweep = () => {
+    if (Date.now() - lastSweep < 60_000) return;
+    lastSweep = Date.now();
+    pool.query('delete from auth_ephemeral where expires_at < now()').catch(() => {});
+  };
+  return {
+    async putNew(key, value, ttl) {
+      sweep();
+      const { rowCount } = await pool.query(
+        `insert into auth_ephemeral (key, value, expires_at) values ($1, $2, now() + make_interval(secs => $3))
+         on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at where auth_ephemeral.expires_at < now()`,
+        [key, value, ttl]);
+      return rowCount === 1;
+    },
+    async put(key, value, ttl) {
+      await pool.query(
+        `insert into auth_ephemeral (key, value, expires_at) values ($1, $2, now() + make_interval(secs => $3))
+         on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at`, [key, value, ttl]);
+    },
+    async get(key) {
+      const { rows } = await pool.query<{ value: string }>('select value from auth_ephemeral where key = $1 and expires_at > now()', [key]);
+      return rows[0]?.value ?? null;
+    },
+    async take(key) {
+      const { rows } = await pool.query<{ value: string; live: boolean }>('delete from auth_ephemeral where key = $1 returning value, expires_at > now() as live', [key]);
+      return rows[0]?.live ? rows[0].value : null;
+    },
+    async increment(key, ttl) {
+      const { rows } = await pool.query<{ value: string }>(
+        `insert into auth_ephemeral (key, value, expires_at) values ($1, '1', now() + make_interval(secs => $2))
+         on conflict (key) do update set
+           value = case when auth_ephemeral.expires_at < now() then '1' else (auth_ephemeral.value::int + 1)::text end,
+           expires_at = case when auth_ephemeral.expires_at < now() then excluded.expires_at else auth_ephemeral.expires_at end
+         returning value`, [key, ttl]);
+      return Number(rows[0]!.value);
+    },
+    async ttl(key) {
+      const { rows } = await pool.query<{ s: number }>('select ceil(extract(epoch from expires_at - now()))::int as s from auth_ephemeral where key = $1 and expires_at > now()', [key]);
+      return rows[0]?.s ?? 0;
+    },
+    async delete(key) {
+      await pool.query('delete from auth_ephemeral where key = $1', [key]);
+    },
+  };
+}

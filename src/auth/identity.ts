@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/schema.js';
+import { VersionConflictError } from '../events/errors.js';
+import type { EventStore } from '../events/store.js';
+import type { EventMetadata, StreamAppend } from '../events/types.js';
+import { decideUser, type UserCommand } from '../commands/users/decide.js';
+import { IDENTITY_STREAM_TYPE, USER_STREAM_TYPE, identityStreamId, userStreamId, type ProviderIdentityLinked } from '../commands/users/events.js';
+import { evolveUser, foldUser, type UserState } from '../commands/users/state.js';
+import { ADMINISTRATORS_GROUP, SECURITY_REVIEWERS_GROUP, type Principal } from './principal.js';
+import type { ProviderIdentity } from './providers.js';
+
+export type PrincipalClaims = Omit<Principal, 'jti' | 'exp'>;
+
+
+/** Role grants from configuration: `{provider, subject | email}` entries. */
+function listed(entries: { provider: string; subject?: string; email?: string }[], provider: string, identity: { provider_user_id: string; email: string }): boolean {
+  return entries.some((e) => e.provider === provider && (
+    (e.subject !== undefined && e.subject === identity.provider_user_id)
+    || (e.email !== undefined && e.email.toLowerCase() === identity.email.toLowerCase())));
+}
+
+export function principalClaims(user: UserState): PrincipalClaims {
+  const groups = [...user.groups];
+  if (user.is_admin) groups.push(ADMINISTRATORS_GROUP);
+  if (user.is_security_reviewer) groups.push(SECURITY_REVIEWERS_GROUP);
+  return {
+    user_id: user.user_id,
+    provider: user.provider,
+    provider_id: user.provider_user_id,
+    email: user.email,
+    name: user.name,
+    groups: [...new Set(groups)],
+    is_admin: user.is_admin,
+    is_security_reviewer: user.is_security_reviewer,
+  };
+}
+
+export interface UserRecord { state: UserState; version: number }
+
+/** Users as event streams: one stream per user, one per provider identity that points at it. */
+export class UserDirectory {
+  constructor(private readonly store: EventStore, private readonly config: Config) {}
+
+  async read(userId: string): Promise<UserRecord> {
+    const events = await this.store.readStream(userStreamId(userId));
+    const state = foldUser(events);
+    return { state: state.status === 'none' ? { ...state, user_id: userId } : state, version: events.length ? events[events.length - 1]!.version : 0 };
+  }
+
+  async execute(userId: string, command: UserCommand, metadata: EventMetadata): Promise<{ state: UserState; position: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const { state, version } = await this.read(userId);
+      const events = decideUser(command, state);
+      if (events.length === 0) return { state, position: 0 };
+      try {
+        const result = await this.store.appendToStream({ stream_id: userStreamId(userId), stream_type: USER_STREAM_TYPE, expected: version === 0 ? 'no_stream' : version, events }, { metadata });
+        return { state: events.reduce(evolveUser, state), position: result.position };
+      } catch (err) {
+        if (err instanceof VersionConflictError && attempt < 5) continue;
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Finds or registers the user behind a provider identity and records the login. Two first
+   * logins racing on the same identity both try to create its stream with `no_stream`; the
+   * loser gets a version conflict and retries, finding the winner's user.
+   */
+  async login(provider: string, identity: ProviderIdentity, method: 'oauth' | 'client_credentials', metadata: EventMetadata): Promise<{ user: UserState; position: number }> {
+    const roles = {
+      is_admin: listed(this.config.auth.administrators, provider, identity),
+      is_security_reviewer: listed(this.config.auth.security_reviewers, provider, identity),
+    };
+    for (let attempt = 0; ; attempt++) {
+      const identityStream = identityStreamId(provider, identity.provider_user_id);
+      const links = await this.store.readStream(identityStream);
+      const linked = links.length ? (links[links.length - 1]!.data as ProviderIdentityLinked).user_id : null;
+      const existing = linked ? await this.read(linked) : null;
+      const live = existing && existing.state.status === 'active';
+      const userId = live ? linked! : randomUUID();
+      const command: UserCommand = {
+        type: 'RecordLogin',
+        user_id: userId,
+        identity: { provider, provider_user_id: identity.provider_user_id, email: identity.email, name: identity.name, email_verified: identity.email_verified },
+        login: { provider, method, groups: identity.groups, ...roles },
+      };
+      const state = live ? existing.state : foldUser([]);
+      const events = decideUser(command, state);
+      const appends: StreamAppend[] = [{ stream_id: userStreamId(userId), stream_type: USER_STREAM_TYPE, expected: live ? existing.version : 'no_stream' as const, events }];
+      if (!live) {
+        appends.push({
+          stream_id: identityStream, stream_type: IDENTITY_STREAM_TYPE, expected: links.length ? links[links.length - 1]!.version : 'no_stream',
+          events: [{ type: 'ProviderIdentityLinked', data: { user_id: userId, provider, provider_user_id: identity.provider_user_id, email: identity.email, primary: true } }],
+        });
+      }
+      try {
+        const result = await this.store.appendToStreams(appends, { metadata: { ...metadata, actor: { user_id: userId, email: identity.email, provider } } });
+        return { user: events.reduce(evolveUser, state), position: result.position };
+      } catch (err) {
+        if (err instanceof VersionConflictError && attempt < 5) continue;
+        throw err;
+      }
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import type { FastifyRequest } from 'fastify';
+import type { Services } from '../services.js';
+import { metadataFor } from './audit.js';
+import { ClientCredentials } from './client-credentials.js';
+import { AccessTokenDenylist } from './denylist.js';
+import { postgresEphemeralStore, redisEphemeralStore, type EphemeralStore } from './ephemeral.js';
+import { AuthorizationFlows } from './oauth-flow.js';
+import { UserDirectory, principalClaims } from './identity.js';
+import type { Principal } from './principal.js';
+import { createProviderRegistry, type ProviderRegistry } from './providers.js';
+import { RefreshTokens } from './refresh-tokens.js';
+import type { UserState } from '../commands/users/state.js';
+
+/** The token response of TMI's `/oauth2/token`, `/oauth2/refresh` and callback. */
+export interface TokenPair {
+  access_token: string;
+  refresh_token: string;
+  token_type: 'bearer';
+  expires_in: number;
+}
+
+/** Everything identity-related, built once per running service and shared by routes and the auth hook. */
+export interface AuthModule {
+  providers: ProviderRegistry;
+  users: UserDirectory;
+  refresh: RefreshTokens;
+  denylist: AccessTokenDenylist;
+  credentials: ClientCredentials;
+  ephemeral: EphemeralStore;
+  flows: AuthorizationFlows;
+  /** Issues an access token and, unless `refresh: false`, starts a refresh-token family. */
+  issue(user: UserState, request: FastifyRequest, options?: { refreshToken?: string | false; clientId?: string }): Promise<TokenPair & { claims: Principal }>;
+}
+
+const modules = new WeakMap<Services, AuthModule>();
+
+export function authModule(services: Services): AuthModule {
+  let module = modules.get(services);
+  if (module) return module;
+  const { config, store } = services;
+  const ephemeral = services.redis ? redisEphemeralStore(services.redis, config.redis.prefix) : postgresEphemeralStore(services.database.pool);
+  const refresh = new RefreshTokens(store, config.auth.jwt.refresh_session_seconds);
+  module = {
+    providers: createProviderRegistry(config),
+    users: new UserDirectory(store, config),
+    refresh,
+    denylist: new AccessTokenDenylist(ephemeral),
+    credentials: new ClientCredentials(store, ephemeral, { maxFailures: config.auth.client_credentials_max_failures, seconds: config.auth.client_credentials_lockout_seconds }),
+    ephemeral,
+    flows: new AuthorizationFlows(ephemeral),
+    async issue(user, request, options = {}) {
+      const { token, claims } = services.tokens.issue(principalClaims(user));
+      const actor = { user_id: user.user_id, email: user.email, provider: user.provider };
+      const refreshToken = options.refreshToken === false ? ''
+        : options.refreshToken ?? await refresh.start(user.user_id, metadataFor(request, actor), options.clientId);
+      return {
+        access_token: token,
+        refresh_token: refreshToken,
+        token_type: 'bearer',
+        expires_in: services.tokens.expiresInSeconds,
+        claims: { ...principalClaims(user), jti: claims.jti, exp: claims.exp },
+      };
+    },
+  };
+  modules.set(services, module);
+  return module;
+}

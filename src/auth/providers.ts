@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import * as oidc from 'openid-client';
+import type { Config, ProviderConfig } from '../config/schema.js';
+
+/** Who the identity provider says the user is. */
+export interface ProviderIdentity {
+  provider_user_id: string;
+  email: string;
+  name: string;
+  email_verified: boolean;
+  groups: string[];
+}
+
+/** What the server remembers between sending the browser to the provider and the code exchange. */
+export interface UpstreamChecks {
+  state: string;
+  /** Our own PKCE verifier towards the provider (separate from the client's). */
+  code_verifier: string;
+  nonce: string;
+  login_hint?: string;
+}
+
+export interface IdentityProvider {
+  readonly config: ProviderConfig;
+  authorizationUrl(checks: UpstreamChecks, redirectUri: string): Promise<string>;
+  /** Exchanges the provider's code (from the callback query) and returns the user's identity. */
+  identify(callbackUrl: URL, checks: UpstreamChecks): Promise<ProviderIdentity>;
+}
+
+export class ProviderError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'ProviderError';
+  }
+}
+
+const PRESET_ISSUERS: Record<string, string> = {
+  google: 'https://accounts.google.com',
+  microsoft: 'https://login.microsoftonline.com/common/v2.0',
+};
+
+const stringClaim = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+function groupsFrom(claims: Record<string, unknown>, claim: string): string[] {
+  const v = claims[claim];
+  if (Array.isArray(v)) return v.filter((g): g is string => typeof g === 'string').slice(0, 1000);
+  if (typeof v === 'string' && v) return v.split(/[ ,]+/).filter(Boolean);
+  return [];
+}
+
+/** The built-in development provider: `login_hint` names the user; no secrets, no network. */
+function tmiProvider(config: ProviderConfig): IdentityProvider {
+  return {
+    config,
+    async authorizationUrl(checks, redirectUri) {
+      const url = new URL(redirectUri);
+      url.searchParams.set('code', randomBytes(24).toString('base64url'));
+      url.searchParams.set('state', checks.state);
+      return url.toString();
+    },
+    async identify(_callbackUrl, checks) {
+      const hint = checks.login_hint ?? `user-${randomBytes(4).toString('hex')}`;
+      return { provider_user_id: hint, email: `${hint}@tmi.local`, name: hint, email_verified: true, groups: [] };
+    },
+  };
+}
+
+/** Any OpenID Connect issuer, configured by discovery; code flow with PKCE and nonce. */
+function oidcProvider(config: ProviderConfig): IdentityProvider {
+  const issuer = config.issuer ?? PRESET_ISSUERS[config.id];
+  if (!issuer) throw new ProviderError(`provider ${config.id}: issuer is required`);
+  if (!config.client_id) throw new ProviderError(`provider ${config.id}: client_id is required`);
+  let discovered: Promise<oidc.Configuration> | null = null;
+  const configuration = () => {
+    discovered ??= oidc.discovery(new URL(issuer), config.client_id!, config.client_secret, undefined,
+      issuer.startsWith('http://') ? { execute: [oidc.allowInsecureRequests] } : undefined)
+      .catch((err: unknown) => {
+        // A provider that was down at the first login must not stay broken until restart.
+        discovered = null;
+        throw new ProviderError(`provider ${config.id}: discovery failed`, err);
+      });
+    return discovered;
+  };
+  return {
+    config,
+    async authorizationUrl(checks, redirectUri) {
+      const cfg = await configuration();
+      return oidc.buildAuthorizationUrl(cfg, {
+        redirect_uri: redirectUri,
+        scope: config.scopes.join(' '),
+        state: checks.state,
+        nonce: checks.nonce,
+        code_challenge: await oidc.calculatePKCECodeChallenge(checks.code_verifier),
+        code_challenge_method: 'S256',
+      }).toString();
+    },
+    async identify(callbackUrl, checks) {
+      const cfg = await configuration();
+      let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+      try {
+        tokens = await oidc.authorizationCodeGrant(cfg, callbackUrl, { pkceCodeVerifier: checks.code_verifier, expectedState: checks.state, expectedNonce: checks.nonce, idTokenExpected: true });
+      } catch (err) {
+        throw new ProviderError(`provider ${config.id}: code exchange failed: ${(err as Error).message}`, err);
+      }
+      const idClaims = (tokens.claims() ?? {}) as Record<string, unknown>;
+      const sub = String(idClaims.sub);
+      let info: Record<string, unknown> = {};
+      if (cfg.serverMetadata().userinfo_endpoint) {
+        info = await oidc.fetchUserInfo(cfg, tokens.access_token, sub) as Record<string, unknown>;
+      }
+      const all = { ...idClaims, ...info };
+      const email = stringClaim(all.email);
+      if (!email) throw new ProviderError(`provider ${config.id}: the identity has no email`);
+      return {
+        provider_user_id: sub,
+        email,
+        name: stringClaim(all.name) ?? stringClaim(all.preferred_username) ?? email,
+        email_verified: all.email_verified === true,
+        groups: groupsFrom(all, config.groups_claim ?? 'groups'),
+      };
+    },
+  };
+}
+
+/** GitHub speaks plain OAuth 2.0: identity comes from its REST API, not an ID token. */
+function githubProvider(config: ProviderConfig): IdentityProvider {
+  if (!config.client_id) throw new ProviderError(`provider ${config.id}: client_id is required`);
+  const authorization = config.authorization_url ?? 'https://github.com/login/oauth/authorize';
+  const api = config.userinfo_url ?? 'https://api.github.com/user';
+  const cfg = new oidc.Configuration({
+    issuer: 'https://github.com',
+    authorization_endpoint: authorization,
+    token_endpoint: config.token_url ?? 'https://github.com/login/oauth/access_token',
+  }, config.client_id, config.client_secret);
+  if (authorization.startsWith('http://')) oidc.allowInsecureRequests(cfg);
+  const get = async (url: string, token: string) => {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.github+json', 'user-agent': 'tmi-es' } });
+    if (!res.ok) throw new ProviderError(`provider ${config.id}: ${url} answered ${res.status}`);
+    return res.json() as Promise<unknown>;
+  };
+  return {
+    config,
+    async authorizationUrl(checks, redirectUri) {
+      return oidc.buildAuthorizationUrl(cfg, {
+        redirect_uri: redirectUri,
+        scope: config.scopes.filter((s) => s !== 'openid' && s !== 'profile' && s !== 'email').concat('read:user', 'user:email').join(' '),
+        state: checks.state,
+        code_challenge: await oidc.calculatePKCECodeChallenge(checks.code_verifier),
+        code_challenge_method: 'S256',
+      }).toString();
+    },
+    async identify(callbackUrl, checks) {
+      let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+      try {
+        tokens = await oidc.authorizationCodeGrant(cfg, callbackUrl, { pkceCodeVerifier: checks.code_verifier, expectedState: checks.state });
+      } catch (err) {
+        throw new ProviderError(`provider ${config.id}: code exchange failed: ${(err as Error).message}`, err);
+      }
+      const user = await get(api, tokens.access_token) as { id: number; login: string; name?: string | null; email?: string | null };
+      let email = user.email ?? undefined;
+      let verified = false;
+      if (!email || email.length === 0) {
+        const emails = await get(`${api}/emails`, tokens.access_token) as { email: string; primary: boolean; verified: boolean }[];
+        const primary = emails.find((e) => e.primary) ?? emails[0];
+        email = primary?.email;
+        verified = primary?.verified ?? false;
+      }
+      if (!email) throw new ProviderError(`provider ${config.id}: the GitHub account has no email`);
+      return { provider_user_id: String(user.id), email, name: user.name || user.login, email_verified: verified, groups: [] };
+    },
+  };
+}
+
+export interface ProviderRegistry {
+  get(id: string): IdentityProvider | undefined;
+  list(): IdentityProvider[];
+  /** TMI defaults `idp` to the dev provider outside production. */
+  defaultId(): string | undefined;
+}
+
+export function createProviderRegistry(config: Config): ProviderRegistry {
+  const providers = new Map<string, IdentityProvider>();
+  for (const p of config.auth.oauth.providers) {
+    if (!p.enabled) continue;
+    if (p.kind === 'tmi' && config.mode === 'production') continue;
+    providers.set(p.id, p.kind === 'tmi' ? tmiProvider(p) : p.kind === 'github' ? githubProvider(p) : oidcProvider(p));
+  }
+  return {
+    get: (id) => providers.get(id),
+    list: () => [...providers.values()],
+    defaultId: () => (config.mode !== 'production' ? [...providers.values()].find((p) => p.config.kind === 'tmi')?.config.id : undefined),
+  };
+}

@@ -1,0 +1,87 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { VersionConflictError } from '../events/errors.js';
+import type { EventStore } from '../events/store.js';
+import type { EventMetadata } from '../events/types.js';
+import { RefreshTokenRefused, decideFamily, foldFamily, type TokenFamilyCommand, type TokenFamilyState } from '../commands/tokens/family.js';
+import { TOKEN_FAMILY_STREAM_TYPE, tokenFamilyStreamId, type TokenFamilyRevoked } from '../commands/tokens/events.js';
+
+const TOKEN = /^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$/;
+
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+
+function mint(familyId: string): { token: string; hash: string } {
+  const secret = randomBytes(32).toString('base64url');
+  return { token: `${familyId.replaceAll('-', '')}.${secret}`, hash: hashSecret(secret) };
+}
+
+/**
+ * Parses `<family id>.<secret>`. The family id lets a refresh read its family's stream, which
+ * is strongly consistent, instead of a projection that may lag behind the last rotation.
+ */
+function parse(token: string): { familyId: string; hash: string } | null {
+  const m = TOKEN.exec(token);
+  if (!m) return null;
+  const hex = m[1]!;
+  const familyId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return { familyId, hash: hashSecret(m[2]!) };
+}
+
+/** Refresh-token families as event streams: rotation appends at an expected version, so each token is spent once. */
+export class RefreshTokens {
+  constructor(private readonly store: EventStore, private readonly sessionSeconds: number) {}
+
+  async start(userId: string, metadata: EventMetadata, clientId?: string): Promise<string> {
+    const familyId = randomUUID();
+    const { token, hash } = mint(familyId);
+    const events = decideFamily({ type: 'StartFamily', family_id: familyId, user_id: userId, token_hash: hash, session_expires_at: Math.floor(Date.now() / 1000) + this.sessionSeconds, ...(clientId ? { client_id: clientId } : {}) }, foldFamily([]));
+    await this.store.appendToStream({ stream_id: tokenFamilyStreamId(familyId), stream_type: TOKEN_FAMILY_STREAM_TYPE, expected: 'no_stream', events }, { metadata });
+    return token;
+  }
+
+  private async run(familyId: string, command: (state: TokenFamilyState) => TokenFamilyCommand, metadata: EventMetadata) {
+    for (let attempt = 0; ; attempt++) {
+      const stored = await this.store.readStream(tokenFamilyStreamId(familyId));
+      const state = foldFamily(stored);
+      const events = decideFamily(command(state), state);
+      if (events.length === 0) return { state, events };
+      try {
+        await this.store.appendToStream({ stream_id: tokenFamilyStreamId(familyId), stream_type: TOKEN_FAMILY_STREAM_TYPE, expected: stored.length ? stored[stored.length - 1]!.version : 'no_stream', events }, { metadata });
+        return { state, events };
+      } catch (err) {
+        // A concurrent rotation won: deciding again sees the presented token as spent, which is reuse.
+        if (err instanceof VersionConflictError && attempt < 5) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Spends the presented token and returns its successor, or throws RefreshTokenRefused. */
+  async rotate(token: string, metadata: EventMetadata, ip?: string): Promise<{ user_id: string; token: string; client_id?: string }> {
+    const parsed = parse(token);
+    if (!parsed) throw new RefreshTokenRefused('unknown');
+    const next = mint(parsed.familyId);
+    const { state, events } = await this.run(parsed.familyId, () => ({ type: 'Rotate', presented_hash: parsed.hash, new_hash: next.hash, now: Math.floor(Date.now() / 1000), ...(ip ? { ip } : {}) }), { ...metadata, actor: { ...metadata.actor } });
+    if (events.some((e) => e.type === 'RefreshTokenReuseDetected')) throw new RefreshTokenRefused('reused');
+    return { user_id: state.user_id, token: next.token, ...(state.client_id ? { client_id: state.client_id } : {}) };
+  }
+
+  /** Revokes the family of a token the caller holds (current or spent); unknown tokens are ignored (RFC 7009). */
+  async revoke(token: string, reason: TokenFamilyRevoked['reason'], metadata: EventMetadata): Promise<{ user_id: string } | null> {
+    const parsed = parse(token);
+    if (!parsed) return null;
+    const stored = await this.store.readStream(tokenFamilyStreamId(parsed.familyId));
+    const state = foldFamily(stored);
+    if (state.status === 'none' || (state.current_hash !== parsed.hash && !state.spent.includes(parsed.hash))) return null;
+    await this.run(parsed.familyId, () => ({ type: 'RevokeFamily', reason }), metadata);
+    return { user_id: state.user_id };
+  }
+
+  /** The family a token belongs to, for introspection; null when it is not a live current token. */
+  async inspect(token: string): Promise<TokenFamilyState | null> {
+    const parsed = parse(token);
+    if (!parsed) return null;
+    const state = foldFamily(await this.store.readStream(tokenFamilyStreamId(parsed.familyId)));
+    const live = state.status === 'active' && state.current_hash === parsed.hash && state.session_expires_at > Date.now() / 1000;
+    return live ? state : null;
+  }
+}

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { authorizeWithDevProvider, exchangeCode, loginWithDevProvider, pkcePair } from '../helpers/login.js';
+
+describe('tmi development provider', () => {
+  let app: TestApp;
+  beforeAll(async () => { app = await startTestApp(); });
+  afterAll(async () => { await app?.stop(); });
+
+  it('is listed by default outside production', async () => {
+    const body = await json(await app.request('/oauth2/providers'));
+    const tmi = body.providers.find((p: { id: string }) => p.id === 'tmi');
+    expect(tmi).toMatchObject({ name: expect.any(String), auth_url: `${app.url}/oauth2/authorize?idp=tmi`, redirect_uri: `${app.url}/oauth2/callback` });
+  });
+
+  it('logs in end to end: login_hint becomes <hint>@tmi.local', async () => {
+    const tokens = await loginWithDevProvider(app, 'alice');
+    expect(tokens.token_type).toBe('bearer');
+    expect(tokens.expires_in).toBe(3600);
+    expect(tokens.refresh_token).toMatch(/^[a-zA-Z0-9_.-]+$/);
+    const me = await json(await app.request('/me', { token: tokens.access_token }));
+    expect(me).toMatchObject({ principal_type: 'user', provider: 'tmi', provider_id: 'alice', email: 'alice@tmi.local', display_name: 'alice', is_admin: false });
+    const info = await json(await app.request('/oauth2/userinfo', { token: tokens.access_token }));
+    expect(info).toMatchObject({ email: 'alice@tmi.local', idp: 'tmi', sub: expect.any(String) });
+  });
+
+  it('a second login finds the same user', async () => {
+    const a = await loginWithDevProvider(app, 'bob');
+    const b = await loginWithDevProvider(app, 'bob');
+    const subA = (await json(await app.request('/oauth2/userinfo', { token: a.access_token }))).sub;
+    const subB = (await json(await app.request('/oauth2/userinfo', { token: b.access_token }))).sub;
+    expect(subA).toBe(subB);
+  });
+
+  it('concurrent first logins of one identity create one user', async () => {
+    const logins = await Promise.all(Array.from({ length: 6 }, () => loginWithDevProvider(app, 'racer')));
+    const subs = await Promise.all(logins.map(async (t) => (await json(await app.request('/oauth2/userinfo', { token: t.access_token }))).sub));
+    expect(new Set(subs).size).toBe(1);
+    const { rows } = await app.runtime.services.database.pool.query("select count(*)::int as n from events where type = 'UserRegistered' and data->>'provider_user_id' = 'racer'");
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('refuses a code_verifier that does not match the challenge, and the code is spent', async () => {
+    const { code } = await authorizeWithDevProvider(app, 'mallory');
+    const wrong = await exchangeCode(app, code, pkcePair().verifier);
+    expect(wrong.status).toBe(400);
+    expect(await json(wrong)).toMatchObject({ error: 'invalid_grant' });
+    const { rows } = await app.runtime.services.database.pool.query("select count(*)::int as n from events where type = 'LoginFailed' and data->>'reason' = 'PKCE verification failed'");
+    expect(rows[0].n).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a code is single use', async () => {
+    const { code, pkce } = await authorizeWithDevProvider(app, 'carol');
+    expect((await exchangeCode(app, code, pkce.verifier)).status).toBe(200);
+    const again = await exchangeCode(app, code, pkce.verifier);
+    expect(again.status).toBe(400);
+  });
+
+  it('refuses plain PKCE and a client_callback outside the allowlist', async () => {
+    const { challenge } = pkcePair();
+    const plain = await app.request(`/oauth2/authorize?idp=tmi&scope=openid&code_challenge=${challenge}&code_challenge_method=plain&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
+    expect(plain.status).toBe(400);
+    const evil = await app.request(`/oauth2/authorize?idp=tmi&scope=openid&code_challenge=${challenge}&code_challenge_method=S256&client_callback=https://evil.example/cb`, { redirect: 'manual' });
+    expect(evil.status).toBe(400);
+    expect(await json(evil)).toMatchObject({ error: 'invalid_request' });
+  });
+
+  it('accepts a form-encoded token request', async () => {
+    const { code, pkce } = await authorizeWithDevProvider(app, 'dave');
+    const res = await app.request('/oauth2/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: pkce.verifier, redirect_uri: 'http://127.0.0.1:8079/callback' }).toString(),
+    });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('tmi provider in production mode', () => {
+  it('cannot be configured', () => {
+    expect(() => loadConfig({ env: {}, overrides: { mode: 'production', auth: { jwt: { secret: 'x'.repeat(40) }, oauth: { providers: [{ id: 'tmi', name: 'TMI', kind: 'tmi' }] } } } })).toThrow(/tmi development provider/);
+  });
+
+  it('is not enabled by default', () => {
+    const config = loadConfig({ env: {}, overrides: { mode: 'production', auth: { jwt: { secret: 'x'.repeat(40) } } } });
+    expect(config.auth.oauth.providers).toEqual([]);
+  });
+});
