@@ -1,4 +1,6 @@
 import { EventCatalog } from './catalog.js';
+import { metadataEventDefinitions } from '../commands/metadata/events.js';
+import { threatModelEventDefinitions } from '../commands/threat-models/events.js';
 import { tokenEventDefinitions } from '../commands/tokens/events.js';
 import { userEventDefinitions } from '../commands/users/events.js';
 
@@ -9,3 +11,4 @@ import { userEventDefinitions } from '../commands/users/events.js';
 export const eventCatalog = new EventCatalog();
 
 eventCatalog.register(...userEventDefinitions, ...tokenEventDefinitions);
+eventCatalog.register(...threatModelEventDefinitions, ...metadataEventDefinitions);

@@ -14,7 +14,7 @@ const HTTP_URI = '^$|^\\s*https?:\\/\\/[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9]
 
 export const ROLES = ['reader', 'writer', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
-export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
+export const Role = Type.Union([Type.Literal('reader'), Type.Literal('writer'), Type.Literal('owner')]);
 
 export const FRAMEWORKS = ['CIA', 'STRIDE', 'LINDDUN', 'DIE', 'PLOT4ai'] as const;
 export const DEFAULT_FRAMEWORK = 'STRIDE';

@@ -4,6 +4,8 @@ import { adminProjectionRoutes } from './admin-projections.js';
 import { meRoutes } from './me.js';
 import { oauthRoutes } from './oauth.js';
 import { serviceInfoRoutes } from './service-info.js';
+import { threatModelMetadataRoutes } from './threat-model-metadata.js';
+import { threatModelRoutes } from './threat-models.js';
 import { wellKnownRoutes } from './well-known.js';
 
 /** Every route module of the API; each is a Fastify plugin receiving the services. */
@@ -13,4 +15,6 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   oauthRoutes,
   wellKnownRoutes,
   meRoutes,
+  threatModelRoutes,
+  threatModelMetadataRoutes,
 ];

@@ -1,0 +1,117 @@
+import { VersionConflictError } from '../events/errors.js';
+import type { EventMetadata, NewEvent, StoredEvent } from '../events/types.js';
+import type { Services } from '../services.js';
+
+/** An event-sourced aggregate in the Decider style: the pure part of a command. */
+export interface Decider<State, Command, Event extends NewEvent> {
+  streamType: string;
+  initialState(): State;
+  evolve(state: State, event: Event): State;
+  decide(command: Command, state: State): Event[];
+}
+
+export interface CommandOptions {
+  streamId: string;
+  /** The version the caller saw (If-Match); null when they gave none and any current version will do. */
+  expectedVersion: number | null;
+  /** Idempotency key: a retried command returns the original outcome and appends nothing. */
+  commandId: string | null;
+  metadata: EventMetadata;
+  /** Projections serving the resource: woken after the append, and awaited for read-your-writes. */
+  projections: readonly string[];
+  /** False for `Prefer: respond-async`: answer as soon as the events are committed. */
+  waitForProjections: boolean;
+}
+
+export interface CommandOutcome<State> {
+  /** State after the command, built from the stream (never from a read table). */
+  state: State;
+  /** Stream version after the command: the resource's `version` and ETag. */
+  version: number;
+  /** Global position of the last event this command appended (0 when it appended nothing). */
+  position: number;
+  events: StoredEvent[];
+  /** Whether the projections reached `position` before the answer (always true when nothing was appended). */
+  caughtUp: boolean;
+  /** True when the command id was seen before and the original events were returned. */
+  replayed: boolean;
+}
+
+const CONFLICT_RETRIES = 3;
+
+async function load<S, C, E extends NewEvent>(services: Services, decider: Decider<S, C, E>, streamId: string): Promise<{ state: S; version: number }> {
+  const stored = await services.store.readStream(streamId);
+  const state = stored.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), decider.initialState());
+  return { state, version: stored.at(-1)?.version ?? 0 };
+}
+
+/** The events a command id produced before, if it was used. */
+async function previousOutcome(services: Services, commandId: string): Promise<StoredEvent[] | null> {
+  const { rows } = await services.database.pool.query<{ stream_id: string; version: number; position: string }>(
+    `select stream_id, version, position from events
+     where event_id = any((select event_ids from command_results where command_id = $1)) order by position`, [commandId]);
+  if (rows.length === 0) return null;
+  return rows.map((r) => ({ stream_id: r.stream_id, version: r.version, position: Number(r.position) }) as StoredEvent);
+}
+
+/**
+ * Runs one command end to end: load the stream, decide, append with the expected version,
+ * wake the projections and (unless asked not to) wait until they have reached the new events.
+ * Without an If-Match a concurrent writer's conflict is retried against the fresh state;
+ * with one, it surfaces as VersionConflictError (409).
+ */
+export async function executeCommand<S, C, E extends NewEvent>(
+  services: Services,
+  decider: Decider<S, C, E>,
+  command: C,
+  options: CommandOptions,
+): Promise<CommandOutcome<S>> {
+  if (options.commandId) {
+    const previous = await previousOutcome(services, options.commandId);
+    if (previous) {
+      // The original command may have named another stream (a create draws a fresh id each time).
+      const { state, version } = await load(services, decider, previous[0]!.stream_id);
+      const position = Math.max(...previous.map((e) => e.position));
+      return { state, version, position, events: previous, caughtUp: await waitIfAsked(services, options, position), replayed: true };
+    }
+  }
+  for (let attempt = 0; ; attempt++) {
+    const { state, version } = await load(services, decider, options.streamId);
+    // Decide first: a caller who may not see the resource learns nothing from a version mismatch.
+    const decided = decider.decide(command, state);
+    if (options.expectedVersion !== null && options.expectedVersion !== version) {
+      throw new VersionConflictError(options.streamId, options.expectedVersion, version);
+    }
+    if (decided.length === 0) return { state, version, position: 0, events: [], caughtUp: true, replayed: false };
+    try {
+      const result = await services.store.appendToStream(
+        { stream_id: options.streamId, stream_type: decider.streamType, expected: version === 0 ? 'no_stream' : version, events: decided },
+        { metadata: options.metadata, command_id: options.commandId },
+      );
+      services.wakeups.wake(options.projections);
+      const next = decided.reduce(decider.evolve, state);
+      return {
+        state: next,
+        version: result.streams[0]?.version ?? version + decided.length,
+        position: result.position,
+        events: result.events,
+        caughtUp: await waitIfAsked(services, options, result.position),
+        replayed: result.replayed,
+      };
+    } catch (err) {
+      if (err instanceof VersionConflictError && options.expectedVersion === null && attempt < CONFLICT_RETRIES) continue;
+      throw err;
+    }
+  }
+}
+
+async function waitIfAsked(services: Services, options: CommandOptions, position: number): Promise<boolean> {
+  if (!options.waitForProjections) return false;
+  return services.progress.waitFor(options.projections, position, services.config.server.read_your_writes_timeout_ms);
+}
+
+/** For queries: waits (bounded) until the projections serving them have reached a position the caller saw. */
+export async function awaitPosition(services: Services, projections: readonly string[], position: number | null): Promise<boolean> {
+  if (position === null || position <= 0) return true;
+  return services.progress.waitFor(projections, position, services.config.server.read_your_writes_timeout_ms);
+}

@@ -1,0 +1,124 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CommandOptions, CommandOutcome } from '../application/execute-command.js';
+import { DomainError } from '../commands/errors.js';
+import type { EventMetadata } from '../events/types.js';
+import type { Services } from '../services.js';
+import { HttpError, badRequest } from './errors.js';
+
+/**
+ * The HTTP side of commands, shared by every resource: If-Match → expected version,
+ * Idempotency-Key → command id, `Prefer: respond-async`, event metadata from the request,
+ * and the answer's ETag / X-Event-Position headers.
+ */
+export const POSITION_HEADER = 'X-Event-Position';
+export const MIN_POSITION_HEADER = 'x-min-position';
+
+const IF_MATCH = /^\s*(\*|(?:W\/)?"?([0-9]+)"?)\s*$/;
+const COMMAND_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** `null` when absent or `*` (an unconditional write). */
+export function parseIfMatch(header: string | string[] | undefined): { present: boolean; version: number | null } {
+  if (header === undefined) return { present: false, version: null };
+  const value = Array.isArray(header) ? header[0] ?? '' : header;
+  const m = IF_MATCH.exec(value);
+  if (!m) throw badRequest('If-Match must be a version number (bare or quoted) or *');
+  if (m[1] === '*') return { present: true, version: null };
+  const version = Number(m[2]);
+  if (!Number.isSafeInteger(version)) throw badRequest('If-Match version is out of range');
+  return { present: true, version };
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function eventMetadata(request: FastifyRequest): EventMetadata {
+  const p = request.principal;
+  const correlation = header(request, 'x-correlation-id');
+  return {
+    actor: { user_id: p?.user_id ?? null, email: p?.email ?? null, provider: p?.provider ?? null },
+    trace_id: request.traceId || null,
+    correlation_id: correlation && COMMAND_ID.test(correlation) ? correlation : request.id,
+    causation_id: null,
+    request_id: request.id,
+  };
+}
+
+export const wantsAsync = (request: FastifyRequest): boolean =>
+  /(^|[,;\s])respond-async([,;\s]|$)/i.test(header(request, 'prefer') ?? '');
+
+/**
+ * Options for a command. Where the contract expects If-Match (PUT/PATCH), an absent one is
+ * refused (428) when the server requires it and otherwise answered with TMI's Warning header;
+ * elsewhere a given If-Match is honoured.
+ */
+export function commandOptions(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  services: Services,
+  target: { streamId: string; projections: readonly string[]; ifMatch: 'expected' | 'optional' | 'ignored' },
+): CommandOptions {
+  let expectedVersion: number | null = null;
+  if (target.ifMatch !== 'ignored') {
+    const ifMatch = parseIfMatch(request.headers['if-match']);
+    if (!ifMatch.present && target.ifMatch === 'expected') {
+      if (services.config.server.require_if_match) throw new HttpError(428, 'precondition_required', 'this request needs an If-Match header with the version you last read');
+      reply.header('Warning', '299 - "If-Match header not provided; the change was applied without a version check"');
+    }
+    expectedVersion = ifMatch.version;
+  }
+  const key = header(request, 'idempotency-key') ?? header(request, 'x-command-id');
+  if (key !== undefined && !COMMAND_ID.test(key)) throw badRequest('Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+  return {
+    streamId: target.streamId,
+    expectedVersion,
+    // Scoped by caller: one user's key can never replay another user's command.
+    commandId: key ? `${request.principal?.user_id ?? 'anonymous'}:${key}` : null,
+    metadata: eventMetadata(request),
+    projections: target.projections,
+    waitForProjections: !wantsAsync(request),
+  };
+}
+
+/** Headers every command answer carries; 202 instead of `status` when the caller asked not to wait. */
+export function commandStatus(request: FastifyRequest, reply: FastifyReply, outcome: CommandOutcome<unknown>, status: number): number {
+  reply.header('ETag', `"${outcome.version}"`);
+  reply.header(POSITION_HEADER, String(outcome.position));
+  if (outcome.replayed) reply.header('Idempotent-Replayed', 'true');
+  return wantsAsync(request) && outcome.position > 0 ? 202 : status;
+}
+
+/** The minimum event position a query must reflect (X-Min-Position header or min_position query). */
+export function minPosition(request: FastifyRequest): number | null {
+  const raw = header(request, MIN_POSITION_HEADER) ?? (request.query as Record<string, unknown> | undefined)?.min_position;
+  if (raw === undefined || raw === null || raw === '') return null;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw badRequest('the minimum position must be a non-negative integer');
+  return n;
+}
+
+const DOMAIN_STATUS = { invalid: [400, 'invalid_input'], not_found: [404, 'not_found'], forbidden: [403, 'forbidden'], conflict: [409, 'conflict'] } as const;
+
+/** Domain refusals as HTTP errors with TMI's error body. */
+export function httpErrorFrom(err: unknown): unknown {
+  if (!(err instanceof DomainError)) return err;
+  const [status, code] = DOMAIN_STATUS[err.kind];
+  return new HttpError(status, code, err.message, {}, err.context ? { context: err.context } : undefined);
+}
+
+/** Runs a command body, turning domain refusals into HTTP errors. */
+export async function domainCall<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw httpErrorFrom(err);
+  }
+}
+
+/** JSON Patch bodies (RFC 6902) are parsed like JSON; registered in the plugin that serves PATCH routes. */
+export function acceptJsonPatch(app: FastifyInstance): void {
+  if (!app.hasContentTypeParser('application/json-patch+json')) {
+    app.addContentTypeParser('application/json-patch+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  }
+}

@@ -1,0 +1,84 @@
+import type { PoolClient } from 'pg';
+import type { MetadataEvent } from '../commands/metadata/events.js';
+import { THREAT_MODEL_ENTITY, threatModelEventDefinitions, type ThreatModelEvent } from '../commands/threat-models/events.js';
+import type { StoredEvent } from '../events/types.js';
+import type { Projection } from './projection.js';
+
+export const THREAT_MODELS_PROJECTION = 'threat_models';
+
+export const COUNT_COLUMNS = ['document_count', 'repo_count', 'diagram_count', 'threat_count', 'asset_count', 'note_count'] as const;
+export type CountColumn = (typeof COUNT_COLUMNS)[number];
+
+/**
+ * How a child resource's event moves a cached count on its threat model. The event's data
+ * must carry `threat_model_id`. Child resources (threats, diagrams, documents...) add their
+ * created/deleted/restored events here and bump the projection version so counts are rebuilt.
+ */
+export interface ChildCountRule { column: CountColumn; delta: 1 | -1 }
+export const CHILD_COUNT_RULES: Readonly<Record<string, ChildCountRule>> = {};
+
+const ownEventTypes = [...threatModelEventDefinitions.map((d) => d.type), 'MetadataEntriesSet', 'MetadataEntriesRemoved'];
+
+async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
+  const e = { type: event.type, data: event.data } as ThreatModelEvent;
+  switch (e.type) {
+    case 'ThreatModelCreated': {
+      const d = e.data;
+      await client.query(
+        `insert into threat_models (id, alias, name, description, threat_model_framework, issue_uri, project_id, status, status_updated,
+           security_reviewer, is_confidential, owner, created_by, "authorization", version, created_at, modified_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
+        [d.threat_model_id, d.alias, d.name, d.description, d.threat_model_framework, d.issue_uri, d.project_id, d.status, d.status_updated,
+          d.security_reviewer && JSON.stringify(d.security_reviewer), d.is_confidential, JSON.stringify(d.owner), JSON.stringify(d.created_by),
+          JSON.stringify(d.authorization), event.version, d.created_at]);
+      return;
+    }
+    case 'ThreatModelDetailsChanged': {
+      const d = e.data;
+      await client.query(
+        `update threat_models set name = $2, description = $3, threat_model_framework = $4, issue_uri = $5, project_id = $6, status = $7,
+           status_updated = $8, security_reviewer = $9, version = $10, modified_at = $11 where id = $1`,
+        [d.threat_model_id, d.name, d.description, d.threat_model_framework, d.issue_uri, d.project_id, d.status, d.status_updated,
+          d.security_reviewer && JSON.stringify(d.security_reviewer), event.version, d.modified_at]);
+      return;
+    }
+    case 'ThreatModelAccessChanged':
+      await client.query('update threat_models set owner = $2, "authorization" = $3, version = $4, modified_at = $5 where id = $1',
+        [e.data.threat_model_id, JSON.stringify(e.data.owner), JSON.stringify(e.data.authorization), event.version, e.data.modified_at]);
+      return;
+    case 'ThreatModelDeleted':
+      await client.query('update threat_models set deleted_at = $2, version = $3 where id = $1', [e.data.threat_model_id, e.data.deleted_at, event.version]);
+      return;
+    case 'ThreatModelRestored':
+      await client.query('update threat_models set deleted_at = null, version = $2, modified_at = $3 where id = $1', [e.data.threat_model_id, event.version, e.data.restored_at]);
+      return;
+    case 'MetadataEntriesSet':
+    case 'MetadataEntriesRemoved': {
+      const m = (e as MetadataEvent).data;
+      // Metadata lives in its own projection; here it only moves the threat model's version and modification time.
+      if (m.entity_type !== THREAT_MODEL_ENTITY) return;
+      await client.query('update threat_models set version = $2, modified_at = $3 where id = $1', [m.entity_id, event.version, m.at]);
+      return;
+    }
+  }
+}
+
+/** The threat models list and detail table, with the six cached child counts and the deleted flag. */
+export function createThreatModelsProjection(countRules: Readonly<Record<string, ChildCountRule>> = CHILD_COUNT_RULES): Projection {
+  return {
+    name: THREAT_MODELS_PROJECTION,
+    version: 1,
+    handles: [...ownEventTypes, ...Object.keys(countRules)],
+    tables: ['threat_models'],
+    onPoison: 'halt',
+    async apply(event, client) {
+      const rule = countRules[event.type];
+      if (!rule) return applyOwn(event, client);
+      const { threat_model_id } = event.data as { threat_model_id?: unknown };
+      if (typeof threat_model_id !== 'string') throw new Error(`${event.type} carries no threat_model_id`);
+      await client.query(`update threat_models set ${rule.column} = greatest(${rule.column} + $2, 0) where id = $1`, [threat_model_id, rule.delta]);
+    },
+  };
+}
+
+export const threatModelsProjection = createThreatModelsProjection();

@@ -1,0 +1,98 @@
+import type { Pool } from 'pg';
+import type { Caller } from '../commands/caller.js';
+import { ANY_PROVIDER, callerGroups, callerUserKeys } from '../commands/threat-models/authorization.js';
+import type { ThreatModel } from '../commands/threat-models/state.js';
+import type { Authorization, Metadata, User } from '../commands/threat-models/values.js';
+import { COUNT_COLUMNS, type CountColumn } from '../projections/threat-models.js';
+
+/** Reads of the threat model read tables. Authorization of a single row is the domain's rule, applied by the caller. */
+export type Counts = Record<CountColumn, number>;
+export interface ThreatModelView extends ThreatModel { version: number; counts: Counts }
+
+interface Row {
+  id: string; alias: number; name: string; description: string | null; threat_model_framework: string; issue_uri: string | null;
+  project_id: string | null; status: string; status_updated: Date | null; security_reviewer: User | null; is_confidential: boolean;
+  owner: User; created_by: User; authorization: Authorization[]; version: number; created_at: Date; modified_at: Date; deleted_at: Date | null;
+  document_count: number; repo_count: number; diagram_count: number; threat_count: number; asset_count: number; note_count: number;
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+function toView(r: Row, metadata: Metadata[]): ThreatModelView {
+  return {
+    id: r.id, alias: r.alias, name: r.name, description: r.description, threat_model_framework: r.threat_model_framework,
+    issue_uri: r.issue_uri, project_id: r.project_id, status: r.status, status_updated: iso(r.status_updated),
+    security_reviewer: r.security_reviewer, is_confidential: r.is_confidential, owner: r.owner, created_by: r.created_by,
+    authorization: r.authorization, metadata, created_at: iso(r.created_at)!, modified_at: iso(r.modified_at)!, deleted_at: iso(r.deleted_at),
+    version: r.version, counts: Object.fromEntries(COUNT_COLUMNS.map((c) => [c, r[c]])) as Counts,
+  };
+}
+
+export async function metadataOf(pool: Pool, entityType: string, entityId: string): Promise<Metadata[]> {
+  const { rows } = await pool.query<Metadata>({
+    name: 'tmi_metadata_of',
+    text: 'select key, value from metadata where entity_type = $1 and entity_id = $2 order by created_position, created_ordinal',
+    values: [entityType, entityId],
+  });
+  return rows;
+}
+
+/** One threat model, deleted or not; null when the read table has no such id. */
+export async function findThreatModel(pool: Pool, id: string, options: { withMetadata?: boolean } = {}): Promise<ThreatModelView | null> {
+  const { rows } = await pool.query<Row>({ name: 'tmi_find_threat_model', text: 'select * from threat_models where id = $1', values: [id] });
+  if (!rows[0]) return null;
+  return toView(rows[0], options.withMetadata === false ? [] : await metadataOf(pool, 'threat_model', id));
+}
+
+export interface ListFilters {
+  owner?: string; name?: string; description?: string; issue_uri?: string;
+  created_after?: string; created_before?: string; modified_after?: string; modified_before?: string;
+  status?: string[]; status_updated_after?: string; status_updated_before?: string;
+  include_deleted?: boolean; security_reviewer?: string;
+}
+
+const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/**
+ * The threat models a caller can read, newest change first. Readability is looked up in the
+ * access table by the caller's keys (the same matching the domain's `effectiveRole` does);
+ * deleted ones appear only when asked for, and only where the caller is an owner.
+ */
+export async function listThreatModels(pool: Pool, caller: Caller, filters: ListFilters, limit: number, offset: number): Promise<{ items: ThreatModelView[]; total: number }> {
+  const params: unknown[] = [[ANY_PROVIDER, caller.provider], callerUserKeys(caller), callerGroups(caller)];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  const access = (roleFilter: string) => `t.id in (select a.threat_model_id from threat_model_access a
+      where a.provider = any($1::text[]) and ((a.principal_type = 'user' and a.subject = any($2::text[])) or (a.principal_type = 'group' and a.subject = any($3::text[])))${roleFilter})`;
+  const where: string[] = [filters.include_deleted
+    ? `((t.deleted_at is null and ${access('')}) or (t.deleted_at is not null and ${access(" and a.role = 'owner'")}))`
+    : `t.deleted_at is null and ${access('')}`];
+  if (filters.name) where.push(`t.name ilike ${p(like(filters.name))}`);
+  if (filters.description) where.push(`t.description ilike ${p(like(filters.description))}`);
+  if (filters.issue_uri) where.push(`t.issue_uri ilike ${p(like(filters.issue_uri))}`);
+  if (filters.owner) {
+    const o = p(like(filters.owner));
+    where.push(`(t.owner->>'email' ilike ${o} or t.owner->>'display_name' ilike ${o} or t.owner->>'provider_id' ilike ${o})`);
+  }
+  if (filters.security_reviewer === 'is:null') where.push('t.security_reviewer is null');
+  else if (filters.security_reviewer === 'is:notnull') where.push('t.security_reviewer is not null');
+  else if (filters.security_reviewer) {
+    const s = p(like(filters.security_reviewer));
+    where.push(`(t.security_reviewer->>'email' ilike ${s} or t.security_reviewer->>'display_name' ilike ${s})`);
+  }
+  if (filters.status && filters.status.length > 0) where.push(`t.status = any(${p(filters.status)}::text[])`);
+  const ranges: [keyof ListFilters, string, '>' | '<'][] = [
+    ['created_after', 'created_at', '>'], ['created_before', 'created_at', '<'], ['modified_after', 'modified_at', '>'],
+    ['modified_before', 'modified_at', '<'], ['status_updated_after', 'status_updated', '>'], ['status_updated_before', 'status_updated', '<'],
+  ];
+  for (const [key, column, op] of ranges) if (filters[key]) where.push(`t.${column} ${op} ${p(filters[key])}::timestamptz`);
+  const { rows } = await pool.query<Row & { total: string }>(
+    `select t.*, count(*) over () as total from threat_models t where ${where.join(' and ')}
+     order by t.modified_at desc, t.id limit ${p(limit)} offset ${p(offset)}`, params);
+  let total = rows[0] ? Number(rows[0].total) : 0;
+  // Past the last page the window count is absent; count separately so `total` stays right.
+  if (rows.length === 0 && offset > 0) {
+    const counted = await pool.query<{ n: string }>(`select count(*) as n from threat_models t where ${where.join(' and ')}`, params.slice(0, params.length - 2));
+    total = Number(counted.rows[0]!.n);
+  }
+  return { items: rows.map((r) => toView(r, [])), total };
+}

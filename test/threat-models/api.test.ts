@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { groupEntry, signIn, userEntry, type Who } from './helpers.js';
+
+describe('threat models over HTTP', () => {
+  let app: TestApp;
+  let alice: Who, bob: Who, carol: Who;
+  beforeAll(async () => {
+    app = await startTestApp();
+    alice = signIn(app, 'alice');
+    bob = signIn(app, 'bob');
+    carol = signIn(app, 'carol', { groups: ['auditors'] });
+  });
+  afterAll(async () => { await app?.stop(); });
+
+  const create = async (who: Who, body: Record<string, unknown>) => {
+    const res = await app.request('/threat_models', { method: 'POST', token: who.token, json: body });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return { res, body: await json(res) };
+  };
+
+  it('create then GET at once returns it (read-your-writes), with ETag and position', async () => {
+    const { res, body } = await create(alice, { name: 'Payments', description: 'card flows', metadata: [{ key: 'env', value: 'prod' }] });
+    expect(res.headers.get('location')).toBe(`/threat_models/${body.id}`);
+    expect(Number(res.headers.get('x-event-position'))).toBeGreaterThan(0);
+    expect(res.headers.get('etag')).toBe('"2"');
+    expect(body).toMatchObject({
+      name: 'Payments', description: 'card flows', threat_model_framework: 'STRIDE', status: 'not_started', version: 2, is_confidential: false,
+      owner: { principal_type: 'user', provider: 'tmi', provider_id: 'alice@tmi.local', email: 'alice@tmi.local', display_name: 'Alice' },
+      metadata: [{ key: 'env', value: 'prod' }],
+    });
+    expect(body.alias).toBeGreaterThan(0);
+    const got = await app.request(`/threat_models/${body.id}`, { token: alice.token });
+    expect(got.status).toBe(200);
+    expect(got.headers.get('etag')).toBe('"2"');
+    expect(await json(got)).toEqual(body);
+  });
+
+  it('lists only readable threat models, with counts and the contract\'s pagination shape', async () => {
+    const shared = (await create(alice, { name: 'Shared with auditors', authorization: [groupEntry('auditors', 'reader')] })).body;
+    await create(bob, { name: 'Bob only' });
+    const list = await json(await app.request('/threat_models?limit=100', { token: carol.token }));
+    expect(list).toMatchObject({ total: 1, limit: 100, offset: 0 });
+    expect(list.threat_models).toEqual([expect.objectContaining({
+      id: shared.id, name: 'Shared with auditors', document_count: 0, repo_count: 0, diagram_count: 0, threat_count: 0, asset_count: 0, note_count: 0,
+    })]);
+    const filtered = await json(await app.request('/threat_models?name=ONLY', { token: bob.token }));
+    expect(filtered.threat_models.map((t: { name: string }) => t.name)).toEqual(['Bob only']);
+  });
+
+  it('PUT with a stale If-Match is a conflict; without one a Warning header is sent', async () => {
+    const { body } = await create(alice, { name: 'Versioned', authorization: [userEntry(bob, 'writer')] });
+    const stale = await app.request(`/threat_models/${body.id}`, { method: 'PUT', token: bob.token, json: { name: 'x' }, headers: { 'if-match': '"7"' } });
+    expect(stale.status).toBe(409);
+    expect(await json(stale)).toMatchObject({ error: 'conflict' });
+    const ok = await app.request(`/threat_models/${body.id}`, { method: 'PUT', token: bob.token, json: { name: 'Renamed' }, headers: { 'if-match': '"1"' } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('etag')).toBe('"2"');
+    expect(ok.headers.get('warning')).toBeNull();
+    const loose = await app.request(`/threat_models/${body.id}`, { method: 'PUT', token: bob.token, json: { name: 'Renamed again' } });
+    expect(loose.status).toBe(200);
+    expect(loose.headers.get('warning')).toMatch(/^299 /);
+  });
+
+  it('PATCH applies the allowlist; DELETE hides; restore brings back', async () => {
+    const { body } = await create(alice, { name: 'Patchable', authorization: [userEntry(bob, 'writer')] });
+    const patched = await app.request(`/threat_models/${body.id}`, {
+      method: 'PATCH', token: bob.token, body: JSON.stringify([{ op: 'replace', path: '/name', value: 'Patched' }]),
+      headers: { 'content-type': 'application/json-patch+json' },
+    });
+    expect(patched.status).toBe(200);
+    expect((await json(patched)).name).toBe('Patched');
+    const denied = await app.request(`/threat_models/${body.id}`, { method: 'PATCH', token: bob.token, json: [{ op: 'add', path: '/authorization/-', value: groupEntry('everyone', 'reader') }] });
+    expect(denied.status).toBe(403);
+    const readOnly = await app.request(`/threat_models/${body.id}`, { method: 'PATCH', token: alice.token, json: [{ op: 'replace', path: '/id', value: 'x' }] });
+    expect(readOnly.status).toBe(400);
+    expect((await app.request(`/threat_models/${body.id}`, { method: 'DELETE', token: bob.token })).status).toBe(403);
+    expect((await app.request(`/threat_models/${body.id}`, { method: 'DELETE', token: alice.token })).status).toBe(204);
+    expect((await app.request(`/threat_models/${body.id}`, { token: alice.token })).status).toBe(404);
+    const listed = await json(await app.request('/threat_models?limit=100', { token: alice.token }));
+    expect(listed.threat_models.map((t: { id: string }) => t.id)).not.toContain(body.id);
+    const withDeleted = await json(await app.request('/threat_models?limit=100&include_deleted=true', { token: alice.token }));
+    expect(withDeleted.threat_models.find((t: { id: string }) => t.id === body.id)?.deleted_at).toBeTruthy();
+    const restored = await app.request(`/threat_models/${body.id}/restore`, { method: 'POST', token: alice.token });
+    expect(restored.status).toBe(200);
+    expect((await app.request(`/threat_models/${body.id}`, { token: bob.token })).status).toBe(200);
+    expect((await app.request(`/threat_models/${body.id}/restore`, { method: 'POST', token: alice.token })).status).toBe(409);
+  });
+
+  it('metadata: add, duplicate, read, replace, delete, bulk', async () => {
+    const { body } = await create(alice, { name: 'Meta' });
+    const base = `/threat_models/${body.id}/metadata`;
+    const added = await app.request(base, { method: 'POST', token: alice.token, json: { key: 'team', value: 'payments' } });
+    expect(added.status).toBe(201);
+    expect(await json(added)).toEqual({ key: 'team', value: 'payments' });
+    expect((await app.request(base, { method: 'POST', token: alice.token, json: { key: 'team', value: 'x' } })).status).toBe(409);
+    expect(await json(await app.request(`${base}/team`, { token: alice.token }))).toEqual({ key: 'team', value: 'payments' });
+    expect((await app.request(`${base}/nope`, { token: alice.token })).status).toBe(404);
+    const put = await app.request(`${base}/team`, { method: 'PUT', token: alice.token, json: { value: 'core' } });
+    expect(await json(put)).toEqual({ key: 'team', value: 'core' });
+    const bulk = await app.request(`${base}/bulk`, { method: 'POST', token: alice.token, json: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] });
+    expect(bulk.status).toBe(201);
+    const upsert = await app.request(`${base}/bulk`, { method: 'PATCH', token: alice.token, json: [{ key: 'a', value: '9' }] });
+    expect(await json(upsert)).toEqual([{ key: 'team', value: 'core' }, { key: 'a', value: '9' }, { key: 'b', value: '2' }]);
+    expect(await json(await app.request(base, { token: alice.token }))).toEqual([{ key: 'team', value: 'core' }, { key: 'a', value: '9' }, { key: 'b', value: '2' }]);
+    expect((await app.request(`${base}/a`, { method: 'DELETE', token: alice.token })).status).toBe(204);
+    const replaced = await app.request(`${base}/bulk`, { method: 'PUT', token: alice.token, json: [{ key: 'z', value: '26' }] });
+    expect(await json(replaced)).toEqual([{ key: 'z', value: '26' }]);
+    const tm = await json(await app.request(`/threat_models/${body.id}`, { token: alice.token }));
+    expect(tm.metadata).toEqual([{ key: 'z', value: '26' }]);
+  });
+});
