@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE } from '../../src/commands/threat-models/events.js';
+import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { testMetadata } from '../helpers/events.js';
+import { signIn } from './helpers.js';
+
+describe('a poison event', () => {
+  let app: TestApp;
+  beforeAll(async () => { app = await startTestApp(); });
+  afterAll(async () => { await app?.stop(); });
+
+  it('lands in dead_letters for its projector only; the other projectors keep going', async () => {
+    const { services } = app.runtime;
+    // The event schema takes any key, the read table's check constraint does not: the metadata projector fails on it.
+    const poison = await services.store.appendToStream({
+      stream_id: 'threat_model-poison', stream_type: THREAT_MODEL_STREAM_TYPE, expected: 'no_stream',
+      events: [{ type: 'MetadataEntriesSet', data: { entity_type: THREAT_MODEL_ENTITY, entity_id: '0190a000-0000-7000-8000-0000000000aa', entries: [{ key: 'not a key!', value: 'v' }], at: new Date().toISOString() } }],
+    }, { metadata: testMetadata() });
+    services.wakeups.wake(['metadata']);
+
+    const alice = signIn(app, 'alice');
+    const created = await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'After the poison' }, headers: { prefer: 'respond-async' } });
+    expect(created.status).toBe(202);
+    const position = Number(created.headers.get('x-event-position'));
+    expect(await services.progress.waitFor(['threat_models', 'threat_model_access'], position, 15_000)).toBe(true);
+
+    const deadline = Date.now() + 15_000;
+    let letters: { projection: string; event_id: string; event_type: string; error: string; attempts: number }[] = [];
+    while (letters.length === 0 && Date.now() < deadline) {
+      letters = (await services.database.pool.query('select projection, event_id, event_type, error, attempts from dead_letters')).rows;
+      if (letters.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(letters).toEqual([{ projection: 'metadata', event_id: poison.events[0]!.event_id, event_type: 'MetadataEntriesSet', error: expect.stringMatching(/check constraint/), attempts: 1 }]);
+    const { rows } = await services.database.pool.query<{ name: string; halted_at: string | null }>('select name, halted_at from projection_checkpoints where name = $1', ['metadata']);
+    expect(Number(rows[0]!.halted_at)).toBe(poison.position);
+
+    const list = await json(await app.request('/threat_models', { token: alice.token }));
+    expect(list.threat_models.map((t: { name: string }) => t.name)).toEqual(['After the poison']);
+  });
+});
