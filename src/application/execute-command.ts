@@ -48,8 +48,8 @@ async function load<S, C, E extends NewEvent>(services: Services, decider: Decid
 /** The events a command id produced before, if it was used. */
 async function previousOutcome(services: Services, commandId: string): Promise<StoredEvent[] | null> {
   const { rows } = await services.database.pool.query<{ stream_id: string; version: number; position: string }>(
-    `select stream_id, version, position from events
-     where event_id = any((select event_ids from command_results where command_id = $1)) order by position`, [commandId]);
+    `select e.stream_id, e.version, e.position from command_results c join events e on e.event_id = any(c.event_ids)
+     where c.command_id = $1 order by e.position`, [commandId]);
   if (rows.length === 0) return null;
   return rows.map((r) => ({ stream_id: r.stream_id, version: r.version, position: Number(r.position) }) as StoredEvent);
 }

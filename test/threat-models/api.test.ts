@@ -109,4 +109,61 @@ describe('threat models over HTTP', () => {
     const tm = await json(await app.request(`/threat_models/${body.id}`, { token: alice.token }));
     expect(tm.metadata).toEqual([{ key: 'z', value: '26' }]);
   });
+
+  it('If-Match: * writes unconditionally, garbage is refused, and the server can require it (428)', async () => {
+    const { body } = await create(alice, { name: 'Preconditions' });
+    const url = `/threat_models/${body.id}`;
+    const star = await app.request(url, { method: 'PUT', token: alice.token, json: { name: 'Star' }, headers: { 'if-match': '*' } });
+    expect(star.status).toBe(200);
+    expect(star.headers.get('warning')).toBeNull();
+    expect((await app.request(url, { method: 'PUT', token: alice.token, json: { name: 'x' }, headers: { 'if-match': 'yesterday' } })).status).toBe(400);
+    app.runtime.services.config.server.require_if_match = true;
+    try {
+      const missing = await app.request(url, { method: 'PATCH', token: alice.token, json: [{ op: 'replace', path: '/name', value: 'y' }] });
+      expect(missing.status).toBe(428);
+      expect(await json(missing)).toMatchObject({ error: 'precondition_required' });
+      const weak = await app.request(url, { method: 'PATCH', token: alice.token, json: [{ op: 'replace', path: '/name', value: 'y' }], headers: { 'if-match': 'W/"2"' } });
+      expect(weak.status).toBe(200);
+    } finally {
+      app.runtime.services.config.server.require_if_match = false;
+    }
+  });
+
+  it('Prefer: respond-async answers 202 at once; a GET with the position waits for it', async () => {
+    const res = await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'Async' }, headers: { prefer: 'respond-async' } });
+    expect(res.status).toBe(202);
+    const body = await json(res);
+    const position = res.headers.get('x-event-position')!;
+    const byHeader = await app.request(`/threat_models/${body.id}`, { token: alice.token, headers: { 'x-min-position': position } });
+    expect(byHeader.status).toBe(200);
+    const byQuery = await json(await app.request(`/threat_models?name=Async&min_position=${position}`, { token: alice.token }));
+    expect(byQuery.threat_models.map((t: { id: string }) => t.id)).toEqual([body.id]);
+    expect((await app.request(`/threat_models/${body.id}?min_position=-1`, { token: alice.token })).status).toBe(400);
+  });
+
+  it('an Idempotency-Key makes a retried create return the original without appending', async () => {
+    const key = `create-${Date.now()}`;
+    const first = await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'Once' }, headers: { 'idempotency-key': key } });
+    const again = await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'Once' }, headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect((await json(again)).id).toBe((await json(first)).id);
+    const list = await json(await app.request('/threat_models?name=Once', { token: alice.token }));
+    expect(list.total).toBe(1);
+    // Another user's identical key is a different command.
+    const other = await app.request('/threat_models', { method: 'POST', token: bob.token, json: { name: 'Once' }, headers: { 'idempotency-key': key } });
+    expect(other.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('transferring ownership by PATCH keeps the previous owner as an owner', async () => {
+    const { body } = await create(alice, { name: 'Handover', authorization: [userEntry(bob, 'writer')] });
+    const bobUser = { principal_type: 'user', provider: 'tmi', provider_id: 'bob@tmi.local', display_name: 'Bob', email: 'bob@tmi.local' };
+    const res = await app.request(`/threat_models/${body.id}`, { method: 'PATCH', token: alice.token, json: [{ op: 'replace', path: '/owner', value: bobUser }] });
+    expect(res.status).toBe(200);
+    const tm = await json(res);
+    expect(tm.owner).toEqual(bobUser);
+    expect(tm.authorization).toEqual(expect.arrayContaining([expect.objectContaining({ provider_id: 'alice@tmi.local', role: 'owner' }), expect.objectContaining({ provider_id: 'bob@tmi.local', role: 'owner' })]));
+    expect((await app.request(`/threat_models/${body.id}`, { method: 'DELETE', token: bob.token })).status).toBe(204);
+  });
 });
