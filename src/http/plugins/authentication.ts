@@ -33,6 +33,8 @@ export function authenticationChecks(services: Services): NonNullable<Authentica
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (typeof header === 'string') {
+    // HTTP Basic carries client credentials to the OAuth endpoints (RFC 6749 §2.3.1); it is not a caller identity.
+    if (/^Basic\s/i.test(header)) return null;
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) throw unauthorized('the Authorization header must be "Bearer <token>"', 'invalid_token');
     return m[1]!;
