@@ -6,7 +6,7 @@ describe('threat models over HTTP', () => {
   let app: TestApp;
   let alice: Who, bob: Who, carol: Who;
   beforeAll(async () => {
-    app = await startTestApp();
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
     alice = signIn(app, 'alice');
     bob = signIn(app, 'bob');
     carol = signIn(app, 'carol', { groups: ['auditors'] });

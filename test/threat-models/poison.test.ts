@@ -6,7 +6,7 @@ import { signIn } from './helpers.js';
 
 describe('a poison event', () => {
   let app: TestApp;
-  beforeAll(async () => { app = await startTestApp(); });
+  beforeAll(async () => { app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } }); });
   afterAll(async () => { await app?.stop(); });
 
   it('lands in dead_letters for its projector only; the other projectors keep going', async () => {

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsImport from 'ajv-formats';
+
+const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
+
+/**
+ * Validates response bodies against the TMI contract, read from ../shared/contract at test
+ * time (never copied into the project). `responseValidator(method, path, status)` finds the
+ * operation's schema for that status, following `$ref`s into components.
+ */
+const CONTRACT_PATH = fileURLToPath(new URL('../../../shared/contract/tmi-openapi.json', import.meta.url));
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+let cached: { ajv: Ajv; doc: Json } | null = null;
+function load() {
+  if (cached) return cached;
+  const doc = JSON.parse(readFileSync(CONTRACT_PATH, 'utf8'));
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password']) ajv.addFormat(f, true);
+  ajv.addSchema(doc, 'tmi');
+  cached = { ajv, doc };
+  return cached;
+}
+
+const deref = (doc: Json, node: Json): Json => {
+  let n = node;
+  while (n && typeof n.$ref === 'string' && n.$ref.startsWith('#/')) {
+    n = n.$ref.slice(2).split('/').reduce((o: Json, k: string) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
+  }
+  return n;
+};
+
+const compiled = new Map<string, ValidateFunction | null>();
+
+/** The contract's validator for a response, or null when the contract gives that status no JSON body. */
+export function responseValidator(method: string, path: string, status: number): ValidateFunction | null {
+  const key = `${method} ${path} ${status}`;
+  if (compiled.has(key)) return compiled.get(key)!;
+  const { ajv, doc } = load();
+  const op = doc.paths[path]?.[method.toLowerCase()];
+  if (!op) throw new Error(`the contract has no operation ${method} ${path}`);
+  const response = deref(doc, op.responses[String(status)] ?? op.responses.default);
+  if (!response) throw new Error(`the contract does not list status ${status} for ${method} ${path}`);
+  const schema = response.content?.['application/json']?.schema;
+  if (!schema) {
+    compiled.set(key, null);
+    return null;
+  }
+  // Rewrite local refs so they resolve inside the registered contract document.
+  const rewritten = JSON.parse(JSON.stringify(schema).replace(/"\$ref":"#\//g, '"$ref":"tmi#/'));
+  const validate = ajv.compile(rewritten);
+  compiled.set(key, validate);
+  return validate;
+}
+
+/** Throws with ajv's errors unless the body conforms; returns the contract status list otherwise. */
+export function assertConforms(method: string, path: string, status: number, body: unknown): void {
+  const validate = responseValidator(method, path, status);
+  if (validate === null) {
+    if (body !== null && body !== undefined && body !== '') throw new Error(`${method} ${path} ${status} must have no body`);
+    return;
+  }
+  if (!validate(body)) {
+    throw new Error(`${method} ${path} ${status} does not conform: ${JSON.stringify(validate.errors?.slice(0, 5))}\nbody: ${JSON.stringify(body).slice(0, 2000)}`);
+  }
+}
