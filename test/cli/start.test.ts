@@ -11,7 +11,7 @@ const waitFor = async (url: string, deadline: number, child: ChildProcess): Prom
       return await fetch(url);
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`, { cause: err });
       await new Promise((r) => setTimeout(r, 250));
     }
   }
