@@ -166,4 +166,13 @@ describe('threat models over HTTP', () => {
     expect(tm.authorization).toEqual(expect.arrayContaining([expect.objectContaining({ provider_id: 'alice@tmi.local', role: 'owner' }), expect.objectContaining({ provider_id: 'bob@tmi.local', role: 'owner' })]));
     expect((await app.request(`/threat_models/${body.id}`, { method: 'DELETE', token: bob.token })).status).toBe(204);
   });
+
+  it('the generated OpenAPI document lists the threat model routes', async () => {
+    const doc = await json(await app.request('/openapi.json'));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining([
+      '/threat_models', '/threat_models/{threat_model_id}', '/threat_models/{threat_model_id}/restore',
+      '/threat_models/{threat_model_id}/metadata', '/threat_models/{threat_model_id}/metadata/{key}', '/threat_models/{threat_model_id}/metadata/bulk',
+    ]));
+    expect(doc.paths['/threat_models'].post.requestBody.content['application/json'].schema.required).toEqual(['name']);
+  });
 });
