@@ -66,6 +66,9 @@ ins as (
   where verdict.ok
     and base.n + cardinality($1::text[]) <= ${MAX_EVENTS_PER_TRANSACTION}
     and ($12::text is null or exists (select 1 from cmd))
+  -- One insertion order for everyone: writers racing on the same streams then wait on each other's
+  -- first key instead of each holding a key the other needs (a deadlock).
+  order by i.stream_id, i.offset_in_stream
   returning position, event_id, stream_id, version, created_at
 )
 select 'stream' as kind, stream_id, actual as version, expected, null::bigint as position, null::uuid as event_id, null::timestamptz as created_at,
