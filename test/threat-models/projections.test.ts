@@ -43,7 +43,8 @@ describe('threat model projections on PostgreSQL', () => {
   });
   afterAll(async () => { await db?.drop(); });
 
-  async function run(streamId: string, command: Omit<ThreatModelCommand, 'now'>) {
+  type WithoutNow = ThreatModelCommand extends infer C ? C extends unknown ? Omit<C, 'now'> : never : never;
+  async function run(streamId: string, command: WithoutNow) {
     const events = await store.readStream(streamId);
     const state = events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as never), initialState());
     const decided = decide({ ...command, now: new Date().toISOString() } as ThreatModelCommand, state);
