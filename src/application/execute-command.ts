@@ -39,7 +39,8 @@ export interface CommandOutcome<State> {
 
 const CONFLICT_RETRIES = 3;
 
-async function load<S, C, E extends NewEvent>(services: Services, decider: Decider<S, C, E>, streamId: string): Promise<{ state: S; version: number }> {
+/** An aggregate's current state and stream version; child resources use it to read their parent's access list. */
+export async function loadAggregate<S, C, E extends NewEvent>(services: Services, decider: Decider<S, C, E>, streamId: string): Promise<{ state: S; version: number }> {
   const stored = await services.store.readStream(streamId);
   const state = stored.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), decider.initialState());
   return { state, version: stored.at(-1)?.version ?? 0 };
@@ -70,13 +71,13 @@ export async function executeCommand<S, C, E extends NewEvent>(
     const previous = await previousOutcome(services, options.commandId);
     if (previous) {
       // The original command may have named another stream (a create draws a fresh id each time).
-      const { state, version } = await load(services, decider, previous[0]!.stream_id);
+      const { state, version } = await loadAggregate(services, decider, previous[0]!.stream_id);
       const position = Math.max(...previous.map((e) => e.position));
       return { state, version, position, events: previous, caughtUp: await waitIfAsked(services, options, position), replayed: true };
     }
   }
   for (let attempt = 0; ; attempt++) {
-    const { state, version } = await load(services, decider, options.streamId);
+    const { state, version } = await loadAggregate(services, decider, options.streamId);
     // Decide first: a caller who may not see the resource learns nothing from a version mismatch.
     const decided = decider.decide(command, state);
     if (options.expectedVersion !== null && options.expectedVersion !== version) {

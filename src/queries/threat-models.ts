@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Caller } from '../commands/caller.js';
-import { ANY_PROVIDER, callerGroups, callerUserKeys } from '../commands/threat-models/authorization.js';
+import { callerSubjectKeys } from '../commands/threat-models/authorization.js';
 import type { ThreatModel } from '../commands/threat-models/state.js';
 import type { Authorization, Metadata, User } from '../commands/threat-models/values.js';
 import { COUNT_COLUMNS, type CountColumn } from '../projections/threat-models.js';
@@ -59,10 +59,13 @@ const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
  * deleted ones appear only when asked for, and only where the caller is an owner.
  */
 export async function listThreatModels(pool: Pool, caller: Caller, filters: ListFilters, limit: number, offset: number): Promise<{ items: ThreatModelView[]; total: number }> {
-  const params: unknown[] = [[ANY_PROVIDER, caller.provider], callerUserKeys(caller), callerGroups(caller)];
+  const keys = callerSubjectKeys(caller);
+  const params: unknown[] = [keys.map((k) => k.principal_type), keys.map((k) => k.provider), keys.map((k) => k.subject)];
   const p = (v: unknown) => `$${params.push(v)}`;
   const access = (roleFilter: string) => `t.id in (select a.threat_model_id from threat_model_access a
-      where a.provider = any($1::text[]) and ((a.principal_type = 'user' and a.subject = any($2::text[])) or (a.principal_type = 'group' and a.subject = any($3::text[])))${roleFilter})`;
+      join unnest($1::text[], $2::text[], $3::text[]) as k(principal_type, provider, subject)
+        on a.subject = k.subject and a.principal_type = k.principal_type and a.provider = k.provider
+      where true${roleFilter})`;
   const where: string[] = [filters.include_deleted
     ? `((t.deleted_at is null and ${access('')}) or (t.deleted_at is not null and ${access(" and a.role = 'owner'")}))`
     : `t.deleted_at is null and ${access('')}`];

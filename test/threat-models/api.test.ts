@@ -175,4 +175,19 @@ describe('threat models over HTTP', () => {
     ]));
     expect(doc.paths['/threat_models'].post.requestBody.content['application/json'].schema.required).toEqual(['name']);
   });
+
+  it('the list finds threat models by the same subject rules as the domain (built-in groups, provider-scoped groups, email)', async () => {
+    const gUser = signIn(app, 'gus', { provider: 'google', groups: ['staff'] });
+    const hUser = signIn(app, 'hal', { provider: 'github', groups: ['staff'] });
+    const viaTmiEveryone = (await create(alice, { name: 'Listing everyone tmi', authorization: [{ principal_type: 'group', provider: 'tmi', provider_id: 'everyone', role: 'reader' }] })).body;
+    const viaGoogleStaff = (await create(alice, { name: 'Listing google staff', authorization: [{ principal_type: 'group', provider: 'google', provider_id: 'Staff', role: 'reader' }] })).body;
+    const viaEmail = (await create(alice, { name: 'Listing by email', authorization: [{ principal_type: 'user', provider: '*', provider_id: 'HAL@tmi.local', role: 'reader' }] })).body;
+    const names = async (who: Who) => (await json(await app.request('/threat_models?name=Listing&limit=100', { token: who.token }))).threat_models.map((t: { id: string }) => t.id).sort();
+    expect(await names(gUser)).toEqual([viaTmiEveryone.id, viaGoogleStaff.id].sort());
+    expect(await names(hUser)).toEqual([viaTmiEveryone.id, viaEmail.id].sort());
+    for (const [who, id] of [[gUser, viaGoogleStaff.id], [hUser, viaEmail.id]] as const) {
+      expect((await app.request(`/threat_models/${id}`, { token: who.token })).status).toBe(200);
+    }
+    expect((await app.request(`/threat_models/${viaGoogleStaff.id}`, { token: hUser.token })).status).toBe(404);
+  });
 });

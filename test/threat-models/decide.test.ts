@@ -117,6 +117,12 @@ describe('effective roles (TMI rules)', () => {
     expect(effectiveRole(caller('y', { provider: 'github', groups: ['staff'] }), acl)).toBe('reader');
   });
 
+  it('built-in groups may be named with provider tmi as well as *', () => {
+    const acl = { owner: access.owner, authorization: [groupEntry('everyone', 'writer', 'tmi')] };
+    expect(effectiveRole(caller('z', { provider: 'google' }), acl)).toBe('writer');
+    expect(effectiveRole(caller('z', { provider: 'google', groups: ['staff'] }), { owner: access.owner, authorization: [groupEntry('staff', 'writer', 'tmi')] })).toBeNull();
+  });
+
   it('the highest matching entry wins', () => {
     const acl = { owner: access.owner, authorization: [groupEntry('editors', 'writer'), userEntry(dave, 'owner')] };
     expect(effectiveRole(dave, acl)).toBe('owner');

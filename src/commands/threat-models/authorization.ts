@@ -34,12 +34,33 @@ export function callerGroups(caller: Caller): string[] {
 /** The ids a user entry may name the caller by: the provider's id or the email, lower-cased. */
 export const callerUserKeys = (caller: Caller): string[] => [...new Set([caller.provider_id.toLowerCase(), caller.email.toLowerCase()])];
 
-const providerMatches = (entryProvider: string, caller: Caller) => entryProvider === ANY_PROVIDER || entryProvider === caller.provider;
+const BUILT_IN_GROUPS = new Set([EVERYONE, SECURITY_REVIEWERS, ADMINISTRATORS]);
+/** TMI names its built-in groups with provider `*`; the contract also allows `tmi` for them. */
+const BUILT_IN_PROVIDER = 'tmi';
+
+export interface SubjectKey { principal_type: 'user' | 'group'; provider: string; subject: string }
+
+/**
+ * Every (type, provider, lower-cased id) an authorization entry may use to name the caller.
+ * The command side matches entries against it and the list query looks the same keys up in
+ * the access table, so both sides agree on who can read what.
+ */
+export function callerSubjectKeys(caller: Caller): SubjectKey[] {
+  const providers = [...new Set([ANY_PROVIDER, caller.provider])];
+  const keys: SubjectKey[] = [];
+  for (const provider of providers) {
+    for (const subject of callerUserKeys(caller)) keys.push({ principal_type: 'user', provider, subject });
+    for (const subject of callerGroups(caller)) keys.push({ principal_type: 'group', provider, subject });
+  }
+  if (!providers.includes(BUILT_IN_PROVIDER)) {
+    for (const subject of callerGroups(caller)) if (BUILT_IN_GROUPS.has(subject)) keys.push({ principal_type: 'group', provider: BUILT_IN_PROVIDER, subject });
+  }
+  return keys;
+}
 
 export function entryMatches(entry: Pick<Authorization, 'principal_type' | 'provider' | 'provider_id'>, caller: Caller): boolean {
-  if (!providerMatches(entry.provider, caller)) return false;
-  const id = entry.provider_id.toLowerCase();
-  return entry.principal_type === 'user' ? callerUserKeys(caller).includes(id) : callerGroups(caller).includes(id);
+  const subject = entry.provider_id.toLowerCase();
+  return callerSubjectKeys(caller).some((k) => k.principal_type === entry.principal_type && k.provider === entry.provider && k.subject === subject);
 }
 
 /** The caller's highest role on a threat model, or null when it grants them nothing. */
