@@ -39,6 +39,20 @@ function counterTotals(name: string, onPoison: 'halt' | 'skip', state = { cured:
   };
 }
 
+/**
+ * Runs a projection until it has passed `position` (or halted). Events become readable only
+ * once every older transaction in the cluster has finished, and other test files write to the
+ * same cluster, so one catch-up right after an append may legitimately find nothing yet.
+ */
+async function settle(runner: ProjectionRunner, p: Projection, position: number) {
+  for (let i = 0; i < 1000; i++) {
+    const r = await runner.catchUp(p);
+    if (r.halted || r.position >= position) return r;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`${p.name} did not reach ${position}`);
+}
+
 describe('projection runner', () => {
   let db: TestDatabase;
   let store: EventStore;
@@ -60,13 +74,13 @@ describe('projection runner', () => {
     const runner = new ProjectionRunner(db.pool, store, log, 7);
     await runner.ensureRegistered(p);
     for (let i = 0; i < 10; i++) await append(`basic:${i % 3}`, 1, 2);
-    await store.appendToStream({ stream_id: 'other', stream_type: 'counter', expected: 'any', events: [{ type: 'CounterNamed', data: { name: 'x' } }] }, { metadata: testMetadata() });
-    const first = await runner.catchUp(p);
-    expect(first.applied).toBe(20);
+    const named = await store.appendToStream({ stream_id: 'other', stream_type: 'counter', expected: 'any', events: [{ type: 'CounterNamed', data: { name: 'x' } }] }, { metadata: testMetadata() });
+    const first = await settle(runner, p, named.position);
     expect(await totals('basic')).toEqual([
       { stream_id: 'basic:0', total: 12, applied: 8 }, { stream_id: 'basic:1', total: 9, applied: 6 }, { stream_id: 'basic:2', total: 9, applied: 6 }]);
     const again = await runner.catchUp(p);
     expect(again.applied).toBe(0);
+    expect(first.position).toBeGreaterThanOrEqual(named.position);
     const [status] = await projectionStatuses(db.pool, [p]);
     expect(status).toMatchObject({ name: 'basic', lag_events: 0, halted: false, dead_letters: 0 });
     expect(status!.position).toBeGreaterThanOrEqual(first.position);
@@ -83,9 +97,9 @@ describe('projection runner', () => {
       const r = i % 2 ? a : b;
       for (let k = 0; k < 20; k++) await r.catchUp(p);
     }));
-    await Promise.all([writes, runs]);
-    await a.catchUp(p);
-    await b.catchUp(p);
+    const [appended] = await Promise.all([writes, runs]);
+    const last = Math.max(...appended.map((r) => r.position));
+    await Promise.all([settle(a, p, last), settle(b, p, last)]);
     // Every stream got 10 increments; only totals equal to the event count show nothing was applied twice.
     const rows = await totals('twice');
     expect(rows.map((r) => r.applied)).toEqual([10, 10, 10, 10]);
@@ -96,8 +110,8 @@ describe('projection runner', () => {
     const p = counterTotals('skipper', 'skip');
     const runner = new ProjectionRunner(db.pool, store, log, 50);
     await runner.ensureRegistered(p);
-    await append('skipper:1', 1, 13, 2);
-    const r = await runner.catchUp(p);
+    const appended = await append('skipper:1', 1, 13, 2);
+    const r = await settle(runner, p, appended.position);
     expect(r.halted).toBe(false);
     expect(await totals('skipper')).toEqual([{ stream_id: 'skipper:1', total: 3, applied: 2 }]);
     const letters = await listDeadLetters(db.pool, { projection: 'skipper' });
@@ -114,20 +128,20 @@ describe('projection runner', () => {
     const runner = new ProjectionRunner(db.pool, store, log, 50);
     for (const p of [halter, bystander]) await runner.ensureRegistered(p);
     await append('halter:1', 1, 13, 2);
-    await append('bystander:1', 1, 13, 2);
-    const halted = await runner.catchUp(halter);
+    const both = await append('bystander:1', 1, 13, 2);
+    const halted = await settle(runner, halter, both.position);
     expect(halted.halted).toBe(true);
     expect(await totals('halter')).toEqual([{ stream_id: 'halter:1', total: 1, applied: 1 }]);
-    await runner.catchUp(bystander);
+    await settle(runner, bystander, both.position);
     expect(await totals('bystander')).toEqual([{ stream_id: 'bystander:1', total: 16, applied: 3 }]);
     // Still halted: more events wait.
-    await append('halter:1', 100);
+    const more = await append('halter:1', 100);
     expect((await runner.catchUp(halter)).applied).toBe(0);
     const [letter] = await listDeadLetters(db.pool, { projection: 'halter' });
     expect(await runner.retryDeadLetter(halter, letter!.id)).toEqual({ ok: false, error: 'unlucky number' });
     cure.cured = true;
     expect(await runner.retryDeadLetter(halter, letter!.id)).toEqual({ ok: true });
-    await runner.catchUp(halter);
+    await settle(runner, halter, more.position);
     expect(await totals('halter')).toEqual([{ stream_id: 'halter:1', total: 116, applied: 4 }]);
     const [after] = await listDeadLetters(db.pool, { projection: 'halter', status: 'resolved' });
     expect(after).toMatchObject({ id: letter!.id, attempts: 3 });
@@ -138,11 +152,11 @@ describe('projection runner', () => {
     const p = counterTotals('halt_skip', 'halt');
     const runner = new ProjectionRunner(db.pool, store, log, 50);
     await runner.ensureRegistered(p);
-    await append('halt_skip:1', 13, 5);
-    expect((await runner.catchUp(p)).halted).toBe(true);
+    const appended = await append('halt_skip:1', 13, 5);
+    expect((await settle(runner, p, appended.position)).halted).toBe(true);
     const [letter] = await listDeadLetters(db.pool, { projection: 'halt_skip' });
     await runner.skipDeadLetter(p, letter!.id);
-    await runner.catchUp(p);
+    await settle(runner, p, appended.position);
     expect(await totals('halt_skip')).toEqual([{ stream_id: 'halt_skip:1', total: 5, applied: 1 }]);
   });
 
@@ -152,7 +166,7 @@ describe('projection runner', () => {
     const before = await totals('basic');
     await runner.ensureRegistered({ ...p, version: 2 });
     expect(await totals('basic')).toEqual([]);
-    await runner.catchUp({ ...p, version: 2 });
+    await settle(runner, { ...p, version: 2 }, await store.headPosition());
     const after = await totals('basic');
     expect(after).toEqual(before);
     expect(after).toHaveLength(3);
