@@ -10,6 +10,8 @@ export interface EphemeralStore {
   putNew(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   put(key: string, value: string, ttlSeconds: number): Promise<void>;
   get(key: string): Promise<string | null>;
+  /** True when any of the keys holds a live value (one round trip). */
+  anyExists(keys: string[]): Promise<boolean>;
   /** Reads and deletes in one step, so a value can be consumed once. */
   take(key: string): Promise<string | null>;
   /** Adds one to a counter that expires `ttlSeconds` after its first increment; returns the count. */
@@ -29,6 +31,9 @@ export function redisEphemeralStore(redis: Redis, prefix: string): EphemeralStor
       await redis.set(k(key), value, 'EX', ttl);
     },
     get: (key) => redis.get(k(key)),
+    async anyExists(keys) {
+      return (await redis.exists(...keys.map(k))) > 0;
+    },
     take: (key) => redis.getdel(k(key)),
     async increment(key, ttl) {
       const [[, count]] = (await redis.multi().incr(k(key)).expire(k(key), ttl, 'NX').exec()) as [[Error | null, number]];
@@ -68,6 +73,10 @@ export function postgresEphemeralStore(pool: Pool): EphemeralStore {
     async get(key) {
       const { rows } = await pool.query<{ value: string }>('select value from auth_ephemeral where key = $1 and expires_at > now()', [key]);
       return rows[0]?.value ?? null;
+    },
+    async anyExists(keys) {
+      const { rows } = await pool.query('select 1 from auth_ephemeral where key = any($1) and expires_at > now() limit 1', [keys]);
+      return rows.length > 0;
     },
     async take(key) {
       const { rows } = await pool.query<{ value: string; live: boolean }>('delete from auth_ephemeral where key = $1 returning value, expires_at > now() as live', [key]);

@@ -44,7 +44,7 @@ export function authModule(services: Services): AuthModule {
     providers: createProviderRegistry(config),
     users: new UserDirectory(store, config),
     refresh,
-    denylist: new AccessTokenDenylist(ephemeral),
+    denylist: new AccessTokenDenylist(ephemeral, config.auth.jwt.expiration_seconds),
     credentials: new ClientCredentials(store, ephemeral, { maxFailures: config.auth.client_credentials_max_failures, seconds: config.auth.client_credentials_lockout_seconds }),
     ephemeral,
     flows: new AuthorizationFlows(ephemeral),

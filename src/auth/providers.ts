@@ -36,7 +36,6 @@ export class ProviderError extends Error {
 
 const PRESET_ISSUERS: Record<string, string> = {
   google: 'https://accounts.google.com',
-  microsoft: 'https://login.microsoftonline.com/common/v2.0',
 };
 
 const stringClaim = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
@@ -68,6 +67,8 @@ function tmiProvider(config: ProviderConfig): IdentityProvider {
 /** Any OpenID Connect issuer, configured by discovery; code flow with PKCE and nonce. */
 function oidcProvider(config: ProviderConfig): IdentityProvider {
   const issuer = config.issuer ?? PRESET_ISSUERS[config.id];
+  // Microsoft's multi-tenant `common` document names a templated issuer that no ID token carries, so a tenant is required.
+  if (!issuer && config.id === 'microsoft') throw new ProviderError('provider microsoft: set issuer to https://login.microsoftonline.com/<tenant-id>/v2.0');
   if (!issuer) throw new ProviderError(`provider ${config.id}: issuer is required`);
   if (!config.client_id) throw new ProviderError(`provider ${config.id}: client_id is required`);
   let discovered: Promise<oidc.Configuration> | null = null;

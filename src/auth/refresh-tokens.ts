@@ -44,8 +44,10 @@ export class RefreshTokens {
       const state = foldFamily(stored);
       const events = decideFamily(command(state), state);
       if (events.length === 0) return { state, events };
+      // The presenter of a refresh token is known only once its family is read.
+      const actor = metadata.actor.user_id ? metadata.actor : { ...metadata.actor, user_id: state.user_id };
       try {
-        await this.store.appendToStream({ stream_id: tokenFamilyStreamId(familyId), stream_type: TOKEN_FAMILY_STREAM_TYPE, expected: stored.length ? stored[stored.length - 1]!.version : 'no_stream', events }, { metadata });
+        await this.store.appendToStream({ stream_id: tokenFamilyStreamId(familyId), stream_type: TOKEN_FAMILY_STREAM_TYPE, expected: stored.length ? stored[stored.length - 1]!.version : 'no_stream', events }, { metadata: { ...metadata, actor } });
         return { state, events };
       } catch (err) {
         // A concurrent rotation won: deciding again sees the presented token as spent, which is reuse.
@@ -60,7 +62,7 @@ export class RefreshTokens {
     const parsed = parse(token);
     if (!parsed) throw new RefreshTokenRefused('unknown');
     const next = mint(parsed.familyId);
-    const { state, events } = await this.run(parsed.familyId, () => ({ type: 'Rotate', presented_hash: parsed.hash, new_hash: next.hash, now: Math.floor(Date.now() / 1000), ...(ip ? { ip } : {}) }), { ...metadata, actor: { ...metadata.actor } });
+    const { state, events } = await this.run(parsed.familyId, () => ({ type: 'Rotate', presented_hash: parsed.hash, new_hash: next.hash, now: Math.floor(Date.now() / 1000), ...(ip ? { ip } : {}) }), metadata);
     if (events.some((e) => e.type === 'RefreshTokenReuseDetected')) throw new RefreshTokenRefused('reused');
     return { user_id: state.user_id, token: next.token, ...(state.client_id ? { client_id: state.client_id } : {}) };
   }

@@ -26,7 +26,7 @@ export interface AuthenticationOptions {
 export function authenticationChecks(services: Services): NonNullable<AuthenticationOptions['checks']> {
   const auth = authModule(services);
   return [async (principal) => {
-    if (await auth.denylist.isDenied(principal.jti)) throw unauthorized('the access token has been revoked', 'invalid_token');
+    if (await auth.denylist.isDenied(principal.jti, principal.user_id)) throw unauthorized('the access token has been revoked', 'invalid_token');
   }];
 }
 

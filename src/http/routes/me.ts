@@ -105,7 +105,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       if (err instanceof UserNotFoundError) throw unauthorized('the user no longer exists', 'invalid_token');
       throw err;
     }
-    await auth.denylist.deny(p.jti, p.exp);
+    await auth.denylist.denyUser(p.user_id);
     await auth.users.execute(p.user_id, { type: 'RevokeAccessToken', revocation: { jti: p.jti, expires_at: p.exp, reason: 'user_deleted' } }, metadata);
     services.wakeups.wake(['users']);
     return reply.code(204).send(null);
@@ -224,8 +224,8 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     const created = await auth.credentials.create(p.user_id, request.body, metadataFor(request, actorOf(p)));
     services.wakeups.wake(['client_credentials']);
     await services.progress.waitFor(['client_credentials'], created.position, waitMs);
-    const { position: _position, ...body } = created;
-    return reply.code(201).send(body);
+    const { position, ...body } = created;
+    return reply.code(201).header('X-Event-Position', String(position)).send(body);
   });
 
   app.delete('/me/client_credentials/:credential_id', {
@@ -237,6 +237,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       const position = await auth.credentials.delete(p.user_id, request.params.credential_id, metadataFor(request, actorOf(p)));
       services.wakeups.wake(['client_credentials']);
       await services.progress.waitFor(['client_credentials'], position, waitMs);
+      reply.header('X-Event-Position', String(position));
     } catch (err) {
       if (err instanceof CredentialNotFoundError) throw notFound('client credential not found');
       throw err;
