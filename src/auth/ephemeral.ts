@@ -36,8 +36,9 @@ export function redisEphemeralStore(redis: Redis, prefix: string): EphemeralStor
     },
     take: (key) => redis.getdel(k(key)),
     async increment(key, ttl) {
-      const [[, count]] = (await redis.multi().incr(k(key)).expire(k(key), ttl, 'NX').exec()) as [[Error | null, number]];
-      return count;
+      // SET NX starts the window once; INCR never touches the expiry (works on any Redis version).
+      const results = (await redis.multi().set(k(key), '0', 'EX', ttl, 'NX').incr(k(key)).exec()) as [Error | null, unknown][];
+      return Number(results[1]![1]);
     },
     async ttl(key) {
       return Math.max(0, await redis.ttl(k(key)));

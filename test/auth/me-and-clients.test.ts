@@ -80,11 +80,11 @@ describe('/me, preferences and groups', () => {
   });
 });
 
-describe('machine clients (client credentials)', () => {
+describe.each([{ redis: true }, { redis: false }])('machine clients (client credentials), redis: $redis', ({ redis }) => {
   let app: TestApp;
   let owner: Tokens;
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { auth: { client_credentials_max_failures: 3, client_credentials_lockout_seconds: 120 } } });
+    app = await startTestApp({ redis, overrides: { auth: { client_credentials_max_failures: 3, client_credentials_lockout_seconds: 120 } } });
     owner = await loginWithDevProvider(app, 'robot-owner');
   });
   afterAll(async () => { await app?.stop(); });
