@@ -12,6 +12,8 @@ import { HttpError, badRequest } from './errors.js';
  */
 export const POSITION_HEADER = 'X-Event-Position';
 export const MIN_POSITION_HEADER = 'x-min-position';
+// Requests writing without If-Match: their successful answer carries TMI's Warning (a refusal applied nothing).
+const uncheckedWrites = new WeakSet<FastifyRequest>();
 
 const IF_MATCH = /^\s*(\*|(?:W\/)?"?([0-9]+)"?)\s*$/;
 const COMMAND_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -55,7 +57,6 @@ export const wantsAsync = (request: FastifyRequest): boolean =>
  */
 export function commandOptions(
   request: FastifyRequest,
-  reply: FastifyReply,
   services: Services,
   target: { streamId: string; projections: readonly string[]; ifMatch: 'expected' | 'optional' | 'ignored' },
 ): CommandOptions {
@@ -64,7 +65,7 @@ export function commandOptions(
     const ifMatch = parseIfMatch(request.headers['if-match']);
     if (!ifMatch.present && target.ifMatch === 'expected') {
       if (services.config.server.require_if_match) throw new HttpError(428, 'precondition_required', 'this request needs an If-Match header with the version you last read');
-      reply.header('Warning', '299 - "If-Match header not provided; the change was applied without a version check"');
+      uncheckedWrites.add(request);
     }
     expectedVersion = ifMatch.version;
   }
@@ -83,6 +84,9 @@ export function commandOptions(
 
 /** Headers every command answer carries; 202 instead of `status` when the caller asked not to wait. */
 export function commandStatus(request: FastifyRequest, reply: FastifyReply, outcome: CommandOutcome<unknown>, status: number): number {
+  if (uncheckedWrites.has(request)) {
+    reply.header('Warning', '299 - "If-Match header not provided; the change was applied without a version check"');
+  }
   reply.header('ETag', `"${outcome.version}"`);
   reply.header(POSITION_HEADER, String(outcome.position));
   if (outcome.replayed) reply.header('Idempotent-Replayed', 'true');
@@ -98,13 +102,18 @@ export function minPosition(request: FastifyRequest): number | null {
   return n;
 }
 
-const DOMAIN_STATUS = { invalid: [400, 'invalid_input'], not_found: [404, 'not_found'], forbidden: [403, 'forbidden'], conflict: [409, 'conflict'] } as const;
+const DOMAIN_STATUS = {
+  invalid: [400, 'invalid_input', 'VALIDATION_FAILED'],
+  not_found: [404, 'not_found', 'NOT_FOUND'],
+  forbidden: [403, 'forbidden', 'INSUFFICIENT_PERMISSIONS'],
+  conflict: [409, 'conflict', 'CONFLICT'],
+} as const;
 
 /** Domain refusals as HTTP errors with TMI's error body. */
 export function httpErrorFrom(err: unknown): unknown {
   if (!(err instanceof DomainError)) return err;
-  const [status, code] = DOMAIN_STATUS[err.kind];
-  return new HttpError(status, code, err.message, {}, err.context ? { context: err.context } : undefined);
+  const [status, error, code] = DOMAIN_STATUS[err.kind];
+  return new HttpError(status, error, err.message, {}, err.context ? { code, context: err.context } : undefined);
 }
 
 /** Runs a command body, turning domain refusals into HTTP errors. */

@@ -60,6 +60,9 @@ describe('threat models over HTTP', () => {
     const loose = await app.request(`/threat_models/${body.id}`, { method: 'PUT', token: bob.token, json: { name: 'Renamed again' } });
     expect(loose.status).toBe(200);
     expect(loose.headers.get('warning')).toMatch(/^299 /);
+    const refused = await app.request(`/threat_models/${body.id}`, { method: 'PUT', token: carol.token, json: { name: 'nope' } });
+    expect(refused.status).toBe(404);
+    expect(refused.headers.get('warning')).toBeNull();
   });
 
   it('PATCH applies the allowlist; DELETE hides; restore brings back', async () => {
@@ -72,6 +75,7 @@ describe('threat models over HTTP', () => {
     expect((await json(patched)).name).toBe('Patched');
     const denied = await app.request(`/threat_models/${body.id}`, { method: 'PATCH', token: bob.token, json: [{ op: 'add', path: '/authorization/-', value: groupEntry('everyone', 'reader') }] });
     expect(denied.status).toBe(403);
+    expect(await json(denied)).toMatchObject({ error: 'forbidden', details: { code: 'INSUFFICIENT_PERMISSIONS', context: { required_role: 'owner', user_role: 'writer' } } });
     const readOnly = await app.request(`/threat_models/${body.id}`, { method: 'PATCH', token: alice.token, json: [{ op: 'replace', path: '/id', value: 'x' }] });
     expect(readOnly.status).toBe(400);
     expect((await app.request(`/threat_models/${body.id}`, { method: 'DELETE', token: bob.token })).status).toBe(403);

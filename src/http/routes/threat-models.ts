@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { awaitPosition, executeCommand } from '../../application/execute-command.js';
 import { THREAT_MODEL_PROJECTIONS, nextAlias, threatModelDecider } from '../../application/threat-models.js';
@@ -25,10 +25,10 @@ type CommandBody = ThreatModelCommand extends infer C ? C extends unknown ? Omit
  * the threat model routes and its metadata routes.
  */
 export async function runThreatModelCommand(
-  services: Services, request: FastifyRequest, reply: FastifyReply, id: string, command: CommandBody,
+  services: Services, request: FastifyRequest, id: string, command: CommandBody,
   ifMatch: 'expected' | 'optional' = 'optional',
 ) {
-  const options = commandOptions(request, reply, services, { streamId: threatModelStreamId(id), projections: THREAT_MODEL_PROJECTIONS, ifMatch });
+  const options = commandOptions(request, services, { streamId: threatModelStreamId(id), projections: THREAT_MODEL_PROJECTIONS, ifMatch });
   const full = { ...command, caller: principalOf(request), now: new Date().toISOString() } as ThreatModelCommand;
   return domainCall(() => executeCommand(services, threatModelDecider, full, options));
 }
@@ -61,7 +61,7 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   }, async (request, reply) => {
     const id = uuidv7();
     const alias = await nextAlias(services.database.pool);
-    const outcome = await runThreatModelCommand(services, request, reply, id, { type: 'CreateThreatModel', threat_model_id: id, alias, input: request.body });
+    const outcome = await runThreatModelCommand(services, request, id, { type: 'CreateThreatModel', threat_model_id: id, alias, input: request.body });
     const tm = existing(outcome.state);
     reply.header('Location', `/threat_models/${tm.id}`);
     return reply.code(commandStatus(request, reply, outcome, 201)).send(threatModelBody(tm, outcome.version));
@@ -78,21 +78,21 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   app.put('/threat_models/:threat_model_id', {
     schema: { tags, security, operationId: 'updateThreatModel', params: ThreatModelId, body: ThreatModelInput, response: { 200: ThreatModel, 202: ThreatModel, ...errors, 409: ErrorBody, 428: ErrorBody } },
   }, async (request, reply) => {
-    const outcome = await runThreatModelCommand(services, request, reply, request.params.threat_model_id, { type: 'ReplaceThreatModel', input: request.body }, 'expected');
+    const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'ReplaceThreatModel', input: request.body }, 'expected');
     return reply.code(commandStatus(request, reply, outcome, 200)).send(threatModelBody(existing(outcome.state), outcome.version));
   });
 
   app.patch('/threat_models/:threat_model_id', {
     schema: { tags, security, operationId: 'patchThreatModel', params: ThreatModelId, body: JsonPatchDocument, response: { 200: ThreatModel, 202: ThreatModel, ...errors, 409: ErrorBody, 428: ErrorBody } },
   }, async (request, reply) => {
-    const outcome = await runThreatModelCommand(services, request, reply, request.params.threat_model_id, { type: 'PatchThreatModel', operations: request.body }, 'expected');
+    const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'PatchThreatModel', operations: request.body }, 'expected');
     return reply.code(commandStatus(request, reply, outcome, 200)).send(threatModelBody(existing(outcome.state), outcome.version));
   });
 
   app.delete('/threat_models/:threat_model_id', {
     schema: { tags, security, operationId: 'deleteThreatModel', params: ThreatModelId, response: { 202: Type.Null(), 204: Type.Null(), ...errors, 409: ErrorBody } },
   }, async (request, reply) => {
-    const outcome = await runThreatModelCommand(services, request, reply, request.params.threat_model_id, { type: 'DeleteThreatModel' });
+    const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'DeleteThreatModel' });
     const status = commandStatus(request, reply, outcome, 204);
     return reply.code(status as 202 | 204).send(null);
   });
@@ -100,7 +100,7 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   app.post('/threat_models/:threat_model_id/restore', {
     schema: { tags, security, operationId: 'restoreThreatModel', params: ThreatModelId, response: { 200: ThreatModel, 202: ThreatModel, ...errors, 409: ErrorBody } },
   }, async (request, reply) => {
-    const outcome = await runThreatModelCommand(services, request, reply, request.params.threat_model_id, { type: 'RestoreThreatModel' });
+    const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'RestoreThreatModel' });
     return reply.code(commandStatus(request, reply, outcome, 200)).send(threatModelBody(existing(outcome.state), outcome.version));
   });
 };
