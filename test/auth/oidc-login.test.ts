@@ -88,4 +88,16 @@ describe('login against a real OpenID Connect issuer', () => {
     const replay = await app.request(backAtApp.pathname + backAtApp.search, { redirect: 'manual' });
     expect(replay.status).toBe(400);
   });
+
+  it('a refusal at the provider reaches the client as an error and is recorded', async () => {
+    const pkce = pkcePair();
+    const query = new URLSearchParams({ idp: 'corp', client_callback: CLIENT_CALLBACK, state: 'denied-state', scope: 'openid', code_challenge: pkce.challenge });
+    expect((await app.request(`/oauth2/authorize?${query}`, { redirect: 'manual' })).status).toBe(302);
+    const res = await app.request('/oauth2/callback?error=access_denied&state=denied-state', { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    const atClient = new URL(res.headers.get('location')!);
+    expect(Object.fromEntries(atClient.searchParams)).toEqual({ error: 'access_denied', state: 'denied-state' });
+    const { rows } = await app.runtime.services.database.pool.query("select data from events where type = 'LoginFailed' and data->>'provider' = 'corp'");
+    expect(rows.map((r) => r.data.reason)).toContain('provider error: access_denied');
+  });
 });

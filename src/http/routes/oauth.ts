@@ -208,10 +208,14 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     try {
       identity = await provider.identify(new URL(`${callbackUrl}?${binding.callback_query ?? ''}`), binding.upstream);
     } catch (err) {
-      if (!(err instanceof ProviderError)) throw err;
-      request.log.warn({ err, provider: binding.provider }, 'identity provider refused the login');
-      await recordLoginFailure(services, request, binding.provider, err.message);
-      throw invalidGrant('the identity provider did not confirm the login');
+      await recordLoginFailure(services, request, binding.provider, (err as Error).message);
+      if (err instanceof ProviderError) {
+        request.log.warn({ err, provider: binding.provider }, 'identity provider refused the login');
+        throw invalidGrant('the identity provider did not confirm the login');
+      }
+      // Network failures and malformed provider answers are the provider's fault, not the client's.
+      request.log.error({ err, provider: binding.provider }, 'identity provider unavailable');
+      throw new HttpError(502, 'provider_unavailable', 'the identity provider could not be reached');
     }
     const { user } = await auth.users.login(binding.provider, identity, 'oauth', metadataFor(request, anonymous));
     services.wakeups.wake(['users']);
