@@ -65,8 +65,9 @@ describe('CreateThreatModel', () => {
         issue_uri: null, project_id: null, status: 'not_started', status_updated: T1, security_reviewer: null,
         is_confidential: false, owner: aliceUser, created_by: aliceUser,
         authorization: [
-          { principal_type: 'group', provider: '*', provider_id: 'security-reviewers', display_name: 'Security Reviewers', role: 'owner' },
           { ...aliceUser, role: 'owner' },
+          { principal_type: 'group', provider: '*', provider_id: 'security-reviewers', display_name: 'Security Reviewers', role: 'owner' },
+          { principal_type: 'group', provider: '*', provider_id: 'tmi-automation', display_name: 'TMI Automation', role: 'writer' },
         ],
         created_at: T1,
       },
@@ -77,6 +78,21 @@ describe('CreateThreatModel', () => {
     const [e] = given().when(alice, create({ authorization: [userEntry(alice, 'reader')] })).events();
     const entries = (e!.data as { authorization: { provider_id: string; role: string }[] }).authorization;
     expect(entries.filter((x) => x.provider_id === 'alice@tmi.local')).toEqual([expect.objectContaining({ role: 'owner' })]);
+  });
+
+  it('a confidential threat model gets the confidential project reviewers instead of the security reviewers', () => {
+    const [e] = given().when(alice, create({ is_confidential: true })).events();
+    const groups = (e!.data as { authorization: { principal_type: string; provider_id: string; role: string }[] }).authorization
+      .filter((a) => a.principal_type === 'group').map((a) => [a.provider_id, a.role]);
+    expect(groups).toEqual([['confidential-project-reviewers', 'owner'], ['tmi-automation', 'writer']]);
+    expect(effectiveRole(reviewer, given(e!).state as never)).toBeNull();
+  });
+
+  it('default groups the caller already named are not added again', () => {
+    const [e] = given().when(alice, create({ authorization: [groupEntry('security-reviewers', 'reader', 'google')] })).events();
+    const groups = (e!.data as { authorization: { principal_type: string; provider: string; provider_id: string; role: string }[] }).authorization
+      .filter((a) => a.principal_type === 'group').map((a) => [a.provider, a.provider_id, a.role]);
+    expect(groups).toEqual([['google', 'security-reviewers', 'reader'], ['*', 'tmi-automation', 'writer']]);
   });
 
   it('records metadata given at creation as a metadata event', () => {

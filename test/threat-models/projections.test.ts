@@ -94,7 +94,7 @@ describe('threat model projections on PostgreSQL', () => {
       ['group', 'auditors', 'writer'], ['user', 'alice@tmi.local', 'owner'],
     ]);
     expect(raced.access.filter((r) => r.threat_model_id === ids[3]).map((r) => [r.principal_type, r.subject, r.role])).toEqual([
-      ['group', 'security-reviewers', 'owner'], ['user', 'alice@tmi.local', 'owner'], ['user', 'bob@tmi.local', 'reader'],
+      ['group', 'security-reviewers', 'owner'], ['group', 'tmi-automation', 'writer'], ['user', 'alice@tmi.local', 'owner'], ['user', 'bob@tmi.local', 'reader'],
     ]);
     expect(raced.metadata).toHaveLength(ids.length);
 

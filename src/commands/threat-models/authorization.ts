@@ -9,6 +9,8 @@ import type { Authorization, Role, User } from './values.js';
 export const EVERYONE = 'everyone';
 export const SECURITY_REVIEWERS = 'security-reviewers';
 export const ADMINISTRATORS = 'administrators';
+export const CONFIDENTIAL_PROJECT_REVIEWERS = 'confidential-project-reviewers';
+export const TMI_AUTOMATION = 'tmi-automation';
 /** TMI's built-in groups are named with provider `*`, matching a member from any identity provider. */
 export const ANY_PROVIDER = '*';
 
@@ -34,7 +36,7 @@ export function callerGroups(caller: Caller): string[] {
 /** The ids a user entry may name the caller by: the provider's id or the email, lower-cased. */
 export const callerUserKeys = (caller: Caller): string[] => [...new Set([caller.provider_id.toLowerCase(), caller.email.toLowerCase()])];
 
-const BUILT_IN_GROUPS = new Set([EVERYONE, SECURITY_REVIEWERS, ADMINISTRATORS]);
+const BUILT_IN_GROUPS = new Set([EVERYONE, SECURITY_REVIEWERS, ADMINISTRATORS, CONFIDENTIAL_PROJECT_REVIEWERS, TMI_AUTOMATION]);
 /** TMI names its built-in groups with provider `*`; the contract also allows `tmi` for them. */
 const BUILT_IN_PROVIDER = 'tmi';
 
@@ -94,9 +96,19 @@ export const userFromCaller = (caller: Caller): User => ({
 
 const ownerEntry = (user: User): Authorization => ({ ...user, role: 'owner' });
 
-/** TMI grants the security reviewers group owner access on every new threat model. */
-export const defaultEntries = (): Authorization[] => [
-  { principal_type: 'group', provider: ANY_PROVIDER, provider_id: SECURITY_REVIEWERS, display_name: 'Security Reviewers', role: 'owner' },
+const builtInGroup = (name: string, display_name: string, role: Role): Authorization =>
+  ({ principal_type: 'group', provider: ANY_PROVIDER, provider_id: name, display_name, role });
+
+/**
+ * TMI's entries on every new threat model: its reviewers group as owner (the confidential
+ * project reviewers for a confidential one, the security reviewers otherwise) and the TMI
+ * automation group as writer.
+ */
+export const defaultEntries = (confidential: boolean): Authorization[] => [
+  confidential
+    ? builtInGroup(CONFIDENTIAL_PROJECT_REVIEWERS, 'Confidential Project Reviewers', 'owner')
+    : builtInGroup(SECURITY_REVIEWERS, 'Security Reviewers', 'owner'),
+  builtInGroup(TMI_AUTOMATION, 'TMI Automation', 'writer'),
 ];
 
 /** Makes sure each given user holds an owner entry: added when missing, raised when lower. */
@@ -119,12 +131,17 @@ export function normalizeAccess(owner: User, entries: readonly Authorization[], 
   return withOwners(entries, securityReviewer ? [owner, securityReviewer] : [owner]);
 }
 
-/** The access list of a new threat model: the caller's entries, TMI's defaults, the creator as owner. */
-export function initialAccess(creator: User, requested: readonly Authorization[]): Authorization[] {
+/**
+ * The access list of a new threat model, in TMI's order: the creator as owner first, then the
+ * caller's entries, then TMI's default groups unless the caller already named them.
+ */
+export function initialAccess(creator: User, requested: readonly Authorization[], confidential: boolean): Authorization[] {
   refuseDuplicateSubjects(requested);
-  const keys = new Set(requested.map(subjectKey));
-  const defaults = defaultEntries().filter((d) => !keys.has(subjectKey(d)));
-  return withOwners([...requested, ...defaults], [creator]);
+  const creatorKey = subjectKey(creator);
+  const rest = requested.filter((e) => subjectKey(e) !== creatorKey).map((e) => ({ ...e }));
+  const named = new Set(rest.filter((e) => e.principal_type === 'group').map((e) => e.provider_id.toLowerCase()));
+  const defaults = defaultEntries(confidential).filter((d) => !named.has(d.provider_id));
+  return [ownerEntry(creator), ...rest, ...defaults];
 }
 
 /** Handing ownership over keeps the previous owner as an owner entry. */

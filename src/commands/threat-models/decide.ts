@@ -120,7 +120,7 @@ function decideCreate(command: Extract<ThreatModelCommand, { type: 'CreateThreat
       is_confidential: input.is_confidential ?? false,
       owner: creator,
       created_by: creator,
-      authorization: initialAccess(creator, input.authorization ?? []),
+      authorization: initialAccess(creator, input.authorization ?? [], input.is_confidential ?? false),
       created_at: now,
     },
   }];
