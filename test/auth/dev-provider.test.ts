@@ -66,6 +66,16 @@ describe('tmi development provider', () => {
     expect(await json(evil)).toMatchObject({ error: 'invalid_request' });
   });
 
+  it('defaults idp to the dev provider, as TMI does outside production, and refuses unknown providers', async () => {
+    const { challenge } = pkcePair();
+    const noIdp = await app.request(`/oauth2/authorize?scope=openid&login_hint=dflt&code_challenge=${challenge}&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
+    expect(noIdp.status).toBe(302);
+    expect(new URL(noIdp.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+    const unknown = await app.request(`/oauth2/authorize?idp=nope&scope=openid&code_challenge=${challenge}&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
+    expect(unknown.status).toBe(400);
+    expect(await json(unknown)).toMatchObject({ error: 'invalid_request' });
+  });
+
   it('accepts a form-encoded token request', async () => {
     const { code, pkce } = await authorizeWithDevProvider(app, 'dave');
     const res = await app.request('/oauth2/token', {

@@ -89,7 +89,6 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     if (!providerId) throw invalidRequest('Missing required parameter: idp');
     const provider = auth.providers.get(providerId);
     if (provider) return provider;
-    if (services.config.auth.oauth.providers.some((p) => p.id === providerId && p.kind === 'tmi')) throw new HttpError(404, 'not_found', 'Provider not available');
     throw invalidRequest(`Invalid provider: ${providerId}`);
   };
 
