@@ -124,6 +124,7 @@ describe('effective roles (TMI rules)', () => {
     ['security reviewer (default group entry)', reviewer, 'owner'],
     ['same user by email, other provider id', caller('bob', { provider_id: 'sub-123' }), 'writer'],
     ['same id from another identity provider', caller('carol', { provider: 'google' }), null],
+    ['named by internal user id', caller('dora', { user_id: 'B0B-INTERNAL' }), null],
   ])('%s', (_label, who, role) => expect(effectiveRole(who, access)).toBe(role));
 
   it('everyone matches any signed-in user; provider-specific groups match only that provider', () => {
@@ -137,6 +138,11 @@ describe('effective roles (TMI rules)', () => {
     const acl = { owner: access.owner, authorization: [groupEntry('everyone', 'writer', 'tmi')] };
     expect(effectiveRole(caller('z', { provider: 'google' }), acl)).toBe('writer');
     expect(effectiveRole(caller('z', { provider: 'google', groups: ['staff'] }), { owner: access.owner, authorization: [groupEntry('staff', 'writer', 'tmi')] })).toBeNull();
+  });
+
+  it('a user entry may name the caller by internal user id', () => {
+    const acl = { owner: access.owner, authorization: [{ principal_type: 'user' as const, provider: '*', provider_id: stranger.user_id.toUpperCase(), role: 'reader' as const }] };
+    expect(effectiveRole(stranger, acl)).toBe('reader');
   });
 
   it('the highest matching entry wins', () => {

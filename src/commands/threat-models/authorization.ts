@@ -33,8 +33,9 @@ export function callerGroups(caller: Caller): string[] {
   return [...groups];
 }
 
-/** The ids a user entry may name the caller by: the provider's id or the email, lower-cased. */
-export const callerUserKeys = (caller: Caller): string[] => [...new Set([caller.provider_id.toLowerCase(), caller.email.toLowerCase()])];
+/** The ids a user entry may name the caller by, as TMI matches them: the provider's id, the email or the internal id, lower-cased. */
+export const callerUserKeys = (caller: Caller): string[] =>
+  [...new Set([caller.provider_id, caller.email, caller.user_id].map((k) => k.toLowerCase()))];
 
 const BUILT_IN_GROUPS = new Set([EVERYONE, SECURITY_REVIEWERS, ADMINISTRATORS, CONFIDENTIAL_PROJECT_REVIEWERS, TMI_AUTOMATION]);
 /** TMI names its built-in groups with provider `*`; the contract also allows `tmi` for them. */
