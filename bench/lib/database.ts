@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openDatabase } from '../../src/infra/database.js';
+import { migrateToLatest } from '../../src/infra/migrate.js';
+
+export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface BenchDatabase {
+  url: string;
+  name: string;
+  /** Facts about the server that change what the numbers mean. */
+  server: { version: string; synchronous_commit: string; fsync: string; max_connections: number };
+  drop(): Promise<void>;
+}
+
+/**
+ * pg-pool's end() resolves before its backends are gone, so dropping the database right after
+ * can terminate a closing client; that error belongs to nobody and must not end the run.
+ */
+export const ignoreIdleError = (): void => {};
+
+const withDatabase = (url: string, database: string): string => {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+};
+
+async function withAdmin<T>(adminUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  client.on('error', ignoreIdleError);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A fresh database for one run, migrated with the project's own migrations, so every system
+ * starts from empty tables and no run inherits another's bloat.
+ */
+export async function createBenchDatabase(adminUrl = process.env.BENCH_DATABASE_URL ?? DEFAULT_ADMIN_URL): Promise<BenchDatabase> {
+  const name = `tmi_bench_${randomBytes(5).toString('hex')}`;
+  const server = await withAdmin(adminUrl, async (admin) => {
+    await admin.query(`create database ${name}`);
+    const { rows } = await admin.query<{ version: string; synchronous_commit: string; fsync: string; max_connections: string }>(
+      `select current_setting('server_version') as version, current_setting('synchronous_commit') as synchronous_commit,
+              current_setting('fsync') as fsync, current_setting('max_connections') as max_connections`);
+    const r = rows[0]!;
+    return { version: r.version, synchronous_commit: r.synchronous_commit, fsync: r.fsync, max_connections: Number(r.max_connections) };
+  });
+  const url = withDatabase(adminUrl, name);
+  const database = openDatabase(url, { max: 2, applicationName: 'tmi-bench-migrate' });
+  try {
+    await migrateToLatest(database.db);
+  } catch (err) {
+    await database.close();
+    await withAdmin(adminUrl, (admin) => admin.query(`drop database if exists ${name} with (force)`));
+    throw err;
+  } finally {
+    await database.close();
+  }
+  let dropped = false;
+  return {
+    url,
+    name,
+    server,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await withAdmin(adminUrl, (admin) => admin.query(`drop database if exists ${name} with (force)`));
+    },
+  };
+}

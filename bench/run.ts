@@ -1,0 +1,79 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { BenchOptions, BenchReport } from './lib/report.js';
+import { formatTable } from './lib/table.js';
+
+type Bench = { run(options: BenchOptions): Promise<BenchReport> };
+
+// Benches load lazily so one bench's dependencies never slow or break another.
+const BENCHES: Record<string, () => Promise<Bench>> = {
+  append: () => import('./append.js'),
+};
+
+const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--writers 1,8,32] [--only workload,...]`;
+
+function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      seconds: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
+      writers: { type: 'string', default: '1,8,32' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const name = positionals[0];
+  if (values.help || !name || !(name in BENCHES)) throw new Error(USAGE);
+  const positive = (raw: string, flag: string): number => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got ${raw}\n${USAGE}`);
+    return n;
+  };
+  const writers = values.writers.split(',').map((w) => positive(w.trim(), 'writers'));
+  if (writers.some((w) => !Number.isInteger(w))) throw new Error(`--writers takes whole numbers\n${USAGE}`);
+  return {
+    name,
+    options: {
+      seconds: positive(values.seconds, 'seconds'),
+      warmupSeconds: Number(values.warmup),
+      writers,
+      only: values.only ? values.only.split(',').map((s) => s.trim()) : null,
+      log: (line) => process.stderr.write(`${line}\n`),
+    },
+  };
+}
+
+function print(report: BenchReport): void {
+  const out: string[] = [];
+  for (const table of report.tables) out.push(table.title, '', formatTable(table.headers, table.rows), '');
+  if (report.verdicts.length > 0) {
+    out.push('Bars (DESIGN §7)');
+    for (const v of report.verdicts) out.push(`  ${v.pass ? 'PASS' : 'FAIL'}  ${v.bar}: ${v.measured}`);
+    out.push('');
+  }
+  for (const note of report.notes) out.push(`note: ${note}`);
+  out.push(`environment: ${JSON.stringify(report.environment)}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const bench = await BENCHES[parsed.name]!();
+  const report = await bench.run(parsed.options);
+  print(report);
+  const dir = new URL('./results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  const file = new URL(`${report.name}-${report.started_at.replaceAll(':', '-')}.json`, dir);
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  process.stderr.write(`JSON copy: ${file.pathname}\n`);
+}
+
+await main();
