@@ -33,6 +33,8 @@ export function openDatabase(url: string, options: { max?: number; applicationNa
       if (closed) return;
       closed = true;
       await db.destroy();
+      // Kysely ends the pool only if it ever ran a query itself.
+      if (!pool.ended) await pool.end();
     },
   };
 }
