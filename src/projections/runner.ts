@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { withTransaction } from '../infra/database.js';
 import type { Logger } from 'pino';
 import type { EventStore } from '../events/store.js';
 import type { StoredEvent } from '../events/types.js';
@@ -49,9 +50,7 @@ export class ProjectionRunner {
 
   /** Registers the projection; a new version resets it so it rebuilds from the first event. */
   async ensureRegistered(projection: Projection): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    await withTransaction(this.pool, async (client) => {
       await client.query('select pg_advisory_xact_lock($1)', [lockKey(projection.name)]);
       const { rows } = await client.query<{ version: number }>('select version from projection_checkpoints where name = $1', [projection.name]);
       if (rows.length === 0) {
@@ -60,13 +59,7 @@ export class ProjectionRunner {
         this.log.info({ projection: projection.name, from: rows[0]!.version, to: projection.version }, 'projection version changed: rebuilding');
         await resetProjection(client, projection);
       }
-      await client.query('commit');
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Runs batches until the projection is caught up with the settled horizon (or halted). */
@@ -81,23 +74,16 @@ export class ProjectionRunner {
     return { ...last, applied };
   }
 
-  private async runBatch(projection: Projection): Promise<CatchUpResult & { full: boolean }> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+  private async runBatch(projection: Projection): Promise<CatchUpResult> {
+    // Early exits commit an empty transaction; nothing was written by then.
+    return withTransaction(this.pool, async (client) => {
       const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [lockKey(projection.name)]);
-      if (!lock[0]!.ok) {
-        await client.query('rollback');
-        return { ran: false, applied: 0, position: 0, halted: false, full: false };
-      }
+      if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false };
       const { rows } = await client.query<{ position: number; halted_at: number | null }>(
         'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
       const checkpoint = rows[0];
       if (!checkpoint) throw new Error(`projection ${projection.name} is not registered`);
-      if (checkpoint.halted_at !== null) {
-        await client.query('rollback');
-        return { ran: true, applied: 0, position: checkpoint.position, halted: true, full: false };
-      }
+      if (checkpoint.halted_at !== null) return { ran: true, applied: 0, position: checkpoint.position, halted: true };
       const batch = await this.store.readAll({ after: checkpoint.position, limit: this.batchSize, types: projection.handles }, client);
       let target = batch.settled_through;
       let halted = false;
@@ -112,20 +98,15 @@ export class ProjectionRunner {
         halted = outcome.haltedAt !== null;
         if (outcome.haltedAt !== null) target = outcome.haltedAt - 1;
       }
+      const position = Math.max(target, checkpoint.position);
       const moved = await client.query(
         `update projection_checkpoints set position = $2, halted_at = $3, last_error = $4, updated_at = now()
          where name = $1 and position = $5`,
-        [projection.name, Math.max(target, checkpoint.position), halted ? target + 1 : null, halted ? 'halted on a poison event; see dead letters' : null, checkpoint.position]);
+        [projection.name, position, halted ? target + 1 : null, halted ? 'halted on a poison event; see dead letters' : null, checkpoint.position]);
       if (moved.rowCount !== 1) throw new Error(`checkpoint of ${projection.name} moved underneath the runner`);
-      await client.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, `${projection.name}:${Math.max(target, checkpoint.position)}`]);
-      await client.query('commit');
-      return { ran: true, applied: batch.events.length, position: Math.max(target, checkpoint.position), halted, full: batch.events.length === this.batchSize };
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      await client.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, `${projection.name}:${position}`]);
+      return { ran: true, applied: batch.events.length, position, halted };
+    });
   }
 
   /**
@@ -172,9 +153,7 @@ export class ProjectionRunner {
     id: number,
     fn: (client: PoolClient, letter: DeadLetterRow, checkpoint: { position: number; halted_at: number | null }) => Promise<T>,
   ): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    return withTransaction(this.pool, async (client) => {
       // Wait for a running batch rather than skip: the operator asked for this explicitly.
       await client.query('select pg_advisory_xact_lock($1)', [lockKey(projection.name)]);
       const { rows } = await client.query<DeadLetterRow>(
@@ -185,15 +164,8 @@ export class ProjectionRunner {
       if (!letter) throw new Error(`no pending dead letter ${id} for projection ${projection.name}`);
       const { rows: cp } = await client.query<{ position: number; halted_at: number | null }>(
         'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
-      const result = await fn(client, letter, cp[0]!);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      return fn(client, letter, cp[0]!);
+    });
   }
 
   private async applyIsolating(projection: Projection, events: StoredEvent[], client: PoolClient): Promise<{ haltedAt: number | null }> {
