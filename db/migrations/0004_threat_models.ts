@@ -31,7 +31,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       asset_count            integer not null default 0,
       note_count             integer not null default 0
     )`.execute(db);
-  await sql`create index threat_models_live_modified on threat_models (modified_at desc, id) where deleted_at is null`.execute(db);
+  // Lists start from the caller's readable ids; this lets the page be picked without touching the wide rows.
+  await sql`create index threat_models_list on threat_models (id) include (modified_at, deleted_at)`.execute(db);
   // One row per subject and role; `subject` is the lower-cased provider id, the key "who can read what" is looked up by.
   await sql`
     create table threat_model_access (

@@ -54,21 +54,16 @@ export interface ListFilters {
 const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /**
- * The threat models a caller can read, newest change first. Readability is looked up in the
- * access table by the caller's keys (the same matching the domain's `effectiveRole` does);
- * deleted ones appear only when asked for, and only where the caller is an owner.
+ * The threat models a caller can read, newest change first. The readable ids come first from
+ * the access table (index lookups by the caller's subject keys, the same matching the domain's
+ * `effectiveRole` does); the page is picked from them and only its rows are read whole.
+ * Deleted ones appear only when asked for, and only where the caller is an owner.
  */
 export async function listThreatModels(pool: Pool, caller: Caller, filters: ListFilters, limit: number, offset: number): Promise<{ items: ThreatModelView[]; total: number }> {
   const keys = callerSubjectKeys(caller);
   const params: unknown[] = [keys.map((k) => k.principal_type), keys.map((k) => k.provider), keys.map((k) => k.subject)];
   const p = (v: unknown) => `$${params.push(v)}`;
-  const access = (roleFilter: string) => `t.id in (select a.threat_model_id from threat_model_access a
-      join unnest($1::text[], $2::text[], $3::text[]) as k(principal_type, provider, subject)
-        on a.subject = k.subject and a.principal_type = k.principal_type and a.provider = k.provider
-      where true${roleFilter})`;
-  const where: string[] = [filters.include_deleted
-    ? `((t.deleted_at is null and ${access('')}) or (t.deleted_at is not null and ${access(" and a.role = 'owner'")}))`
-    : `t.deleted_at is null and ${access('')}`];
+  const where: string[] = [filters.include_deleted ? '(t.deleted_at is null or r.owner)' : 't.deleted_at is null'];
   if (filters.name) where.push(`t.name ilike ${p(like(filters.name))}`);
   if (filters.description) where.push(`t.description ilike ${p(like(filters.description))}`);
   if (filters.issue_uri) where.push(`t.issue_uri ilike ${p(like(filters.issue_uri))}`);
@@ -88,13 +83,24 @@ export async function listThreatModels(pool: Pool, caller: Caller, filters: List
     ['modified_before', 'modified_at', '<'], ['status_updated_after', 'status_updated', '>'], ['status_updated_before', 'status_updated', '<'],
   ];
   for (const [key, column, op] of ranges) if (filters[key]) where.push(`t.${column} ${op} ${p(filters[key])}::timestamptz`);
+  const matching = `
+    with readable as materialized (
+      select a.threat_model_id as id, bool_or(a.role = 'owner') as owner
+      from threat_model_access a
+      where a.subject = any($3::text[])
+        and (a.principal_type, a.provider, a.subject) in (select * from unnest($1::text[], $2::text[], $3::text[]))
+      group by a.threat_model_id)
+    select t.id, t.modified_at from readable r join threat_models t on t.id = r.id where ${where.join(' and ')}`;
+  const filterParams = params.length;
   const { rows } = await pool.query<Row & { total: string }>(
-    `select t.*, count(*) over () as total from threat_models t where ${where.join(' and ')}
-     order by t.modified_at desc, t.id limit ${p(limit)} offset ${p(offset)}`, params);
+    `with page as (
+       select m.id, m.modified_at, count(*) over () as total from (${matching}) m
+       order by m.modified_at desc, m.id limit ${p(limit)} offset ${p(offset)})
+     select t.*, page.total from page join threat_models t on t.id = page.id order by page.modified_at desc, page.id`, params);
   let total = rows[0] ? Number(rows[0].total) : 0;
   // Past the last page the window count is absent; count separately so `total` stays right.
   if (rows.length === 0 && offset > 0) {
-    const counted = await pool.query<{ n: string }>(`select count(*) as n from threat_models t where ${where.join(' and ')}`, params.slice(0, params.length - 2));
+    const counted = await pool.query<{ n: string }>(`select count(*) as n from (${matching}) m`, params.slice(0, filterParams));
     total = Number(counted.rows[0]!.n);
   }
   return { items: rows.map((r) => toView(r, [])), total };

@@ -194,4 +194,17 @@ describe('threat models over HTTP', () => {
     }
     expect((await app.request(`/threat_models/${viaGoogleStaff.id}`, { token: hUser.token })).status).toBe(404);
   });
+
+  it('pages with limit and offset, newest change first, and keeps the total past the last page', async () => {
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) ids.push((await create(bob, { name: `Paged ${n}` })).body.id);
+    const page = async (q: string) => json(await app.request(`/threat_models?name=Paged&${q}`, { token: bob.token }));
+    const first = await page('limit=2');
+    expect(first).toMatchObject({ total: 3, limit: 2, offset: 0 });
+    expect(first.threat_models.map((t: { id: string }) => t.id)).toEqual([ids[2], ids[1]]);
+    const second = await page('limit=2&offset=2');
+    expect(second.threat_models.map((t: { id: string }) => t.id)).toEqual([ids[0]]);
+    expect(await page('limit=2&offset=10')).toEqual({ threat_models: [], total: 3, limit: 2, offset: 10 });
+    expect((await app.request('/threat_models?limit=101', { token: bob.token })).status).toBe(400);
+  });
 });
