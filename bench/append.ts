@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createBenchDatabase } from './lib/database.js';
-import { runCell, type CellResult } from './lib/measure.js';
+import { runSlice, summarize, type CellResult, type Slice } from './lib/measure.js';
 import type { BenchOptions, BenchReport, Verdict } from './lib/report.js';
 import type { Cell } from './lib/table.js';
 import { emmett } from './append/emmett.js';
 import { rawInsert } from './append/raw.js';
 import { projectStore } from './append/store.js';
-import { WORKLOADS, type SystemUnderTest } from './append/workload.js';
+import { WORKLOADS, WriterStreams, type SystemUnderTest } from './append/workload.js';
 import { machineFacts } from './lib/machine.js';
 
 // DESIGN §7: at 8 writers, ≥ 60 % of the raw INSERT rate and ≥ 1.5× emmett.
@@ -14,8 +14,6 @@ const BAR_WRITERS = 8;
 const BAR_VS_RAW = 0.6;
 const BAR_VS_EMMETT = 1.5;
 
-// Raw first, the store in the middle, emmett last, per cell: all three meet the same
-// background load (this machine is shared), which the ratios then mostly cancel out.
 const SYSTEMS: SystemUnderTest[] = [rawInsert, projectStore, emmett];
 
 interface Measurement extends CellResult {
@@ -40,19 +38,33 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     for (const system of SYSTEMS) await system.setup(db.url);
     for (const workload of workloads) {
       for (const writers of options.writers) {
-        for (const system of SYSTEMS) {
-          const cellTag = `${runTag}-${workload.batch}${workload.stream[0]}-${writers}`;
-          const target = await system.open(db.url, workload, writers, cellTag);
-          let result: CellResult;
-          try {
-            result = await runCell({ writers, warmupMs: options.warmupSeconds * 1000, measureMs: options.seconds * 1000, op: (w) => target.op(w) });
-          } finally {
-            await target.close();
+        const cellTag = `${runTag}-${workload.batch}${workload.stream[0]}-${writers}`;
+        const streams = SYSTEMS.map((s) => new WriterStreams(workload, writers, `${s.name.split(' ')[0]!.toLowerCase()}-${cellTag}`));
+        const slices: Slice[][] = SYSTEMS.map(() => []);
+        // Systems take turns in short slices (rotating who goes first), so a burst of load from
+        // elsewhere on the machine lands on all three instead of on whichever ran at the time.
+        for (let k = 0; k < options.slices; k++) {
+          for (let j = 0; j < SYSTEMS.length; j++) {
+            const i = (j + k) % SYSTEMS.length;
+            const target = await SYSTEMS[i]!.open(db.url, workload, writers, streams[i]!);
+            try {
+              slices[i]!.push(await runSlice({
+                writers,
+                warmupMs: (options.warmupSeconds * 1000) / options.slices,
+                measureMs: (options.seconds * 1000) / options.slices,
+                op: (w) => target.op(w),
+              }));
+            } finally {
+              await target.close();
+            }
           }
+        }
+        SYSTEMS.forEach((system, i) => {
+          const result = summarize(slices[i]!);
           measurements.push({ workload: workload.name, writers, system: system.name, ...result });
           options.log(`${workload.name.padEnd(20)} ${String(writers).padStart(2)} writers  ${system.name.padEnd(10)} ${round(result.events_per_s).toString().padStart(7)} events/s` +
-            (result.errors ? `  (${result.errors} errors: ${result.first_error})` : ''));
-        }
+            `  slices ${result.slice_events_per_s.join(' ')}` + (result.errors ? `  (${result.errors} errors: ${result.first_error})` : ''));
+        });
       }
     }
   } finally {
@@ -93,7 +105,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     name: 'append',
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
-    parameters: { seconds: options.seconds, warmup_seconds: options.warmupSeconds, writers: options.writers, workloads: workloads.map((w) => w.name) },
+    parameters: { seconds: options.seconds, warmup_seconds: options.warmupSeconds, slices: options.slices, writers: options.writers, workloads: workloads.map((w) => w.name) },
     environment: { ...(await machineFacts()), postgres: db.server },
     tables: [{
       title: 'Appends (events/s and commits/s over the measured window; latency per commit)',
@@ -104,6 +116,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     notes: [
       'single = one event per commit; batch10 = ten events per commit to one stream.',
       'new-stream = every commit creates a stream (expected no-stream); long-stream = each writer appends to its own stream with the exact expected version.',
+      `each system gets ${options.seconds} s measured per cell, in ${options.slices} slices taken in turns with the other systems (${options.warmupSeconds} s warm-up in total, on fresh connections each slice).`,
       'raw INSERT = autocommit INSERT into a copy of the events table (same columns and indexes, sequence positions), no checks; batch10 = one 10-row INSERT.',
       `bars (DESIGN §7) are judged at ${BAR_WRITERS} writers on events/s.`,
     ],

@@ -10,7 +10,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   append: () => import('./append.js'),
 };
 
-const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--writers 1,8,32] [--only workload,...]`;
+const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only workload,...]`;
 
 function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   const { positionals, values } = parseArgs({
@@ -19,6 +19,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
     options: {
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
+      slices: { type: 'string', default: '3' },
       writers: { type: 'string', default: '1,8,32' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -33,11 +34,16 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   };
   const writers = values.writers.split(',').map((w) => positive(w.trim(), 'writers'));
   if (writers.some((w) => !Number.isInteger(w))) throw new Error(`--writers takes whole numbers\n${USAGE}`);
+  const slices = positive(values.slices, 'slices');
+  if (!Number.isInteger(slices)) throw new Error(`--slices takes a whole number\n${USAGE}`);
+  const warmupSeconds = Number(values.warmup);
+  if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup must be 0 or more\n${USAGE}`);
   return {
     name,
     options: {
       seconds: positive(values.seconds, 'seconds'),
-      warmupSeconds: Number(values.warmup),
+      warmupSeconds,
+      slices,
       writers,
       only: values.only ? values.only.split(',').map((s) => s.trim()) : null,
       log: (line) => process.stderr.write(`${line}\n`),

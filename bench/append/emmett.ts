@@ -2,7 +2,7 @@ import type { Event } from '@event-driven-io/emmett';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
 import { ignoreIdleError } from '../lib/database.js';
-import { BENCH_EVENT_TYPE, BENCH_METADATA, WriterStreams, benchEventData, type BenchEventData, type SystemUnderTest } from './workload.js';
+import { BENCH_EVENT_TYPE, BENCH_METADATA, benchEventData, type BenchEventData, type SystemUnderTest } from './workload.js';
 
 type BenchEvent = Event<typeof BENCH_EVENT_TYPE, BenchEventData, Record<string, unknown>>;
 const metadata: Record<string, unknown> = { ...BENCH_METADATA };
@@ -26,13 +26,12 @@ export const emmett: SystemUnderTest = {
       await pool.end();
     }
   },
-  async open(url, workload, writers, cellTag) {
+  async open(url, workload, writers, streams) {
     const pool = new pg.Pool({ connectionString: url, max: writers, application_name: 'tmi-bench-emmett' });
     pool.on('error', ignoreIdleError);
     await Promise.all(Array.from({ length: writers }, () => pool.connect())).then((cs) => cs.forEach((c) => c.release()));
     // Migrations ran in setup; do not let every cell re-check them.
     const store = getPostgreSQLEventStore(url, { connectionOptions: { pool }, schema: { autoMigration: 'None' } });
-    const streams = new WriterStreams(workload, writers, `emmett-${cellTag}`);
     return {
       async op(w) {
         const { stream_id, expected, seq } = streams.next(w);

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { ignoreIdleError } from '../lib/database.js';
-import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, WriterStreams, benchEventData, type SystemUnderTest } from './workload.js';
+import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, benchEventData, type SystemUnderTest } from './workload.js';
 
 const COLUMNS = ['event_id', 'stream_id', 'stream_type', 'version', 'type', 'schema_version', 'data', 'metadata'];
 
@@ -29,12 +29,11 @@ export const rawInsert: SystemUnderTest = {
       await client.end();
     }
   },
-  async open(url, workload, writers, cellTag) {
+  async open(url, workload, writers, streams) {
     const pool = new pg.Pool({ connectionString: url, max: writers, application_name: 'tmi-bench-raw' });
     pool.on('error', ignoreIdleError);
     // One dedicated connection per writer, as the brief for the physical limit says.
     const clients = await Promise.all(Array.from({ length: writers }, () => pool.connect()));
-    const streams = new WriterStreams(workload, writers, `raw-${cellTag}`);
     const statement = { name: `raw_insert_${workload.batch}`, text: insertSql(workload.batch) };
     const metadata = JSON.stringify(BENCH_METADATA);
     return {

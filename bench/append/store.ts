@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { EventCatalog } from '../../src/events/catalog.js';
 import { EventStore } from '../../src/events/store.js';
 import { openDatabase } from '../../src/infra/database.js';
-import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, WriterStreams, benchEventData, type SystemUnderTest } from './workload.js';
+import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, benchEventData, type SystemUnderTest } from './workload.js';
 
 // A catalog of its own: the bench must not depend on (or register into) the product's event types.
 const catalog = new EventCatalog().register({
@@ -23,10 +23,9 @@ export const projectStore: SystemUnderTest = {
   async setup() {
     // The project's migrations already ran on the bench database.
   },
-  async open(url, workload, writers, cellTag) {
+  async open(url, workload, writers, streams) {
     const database = openDatabase(url, { max: writers, applicationName: 'tmi-bench-store' });
     const store = new EventStore(database.pool, catalog);
-    const streams = new WriterStreams(workload, writers, `store-${cellTag}`);
     // Open every connection up front so connection set-up is not timed.
     await Promise.all(Array.from({ length: writers }, () => database.pool.connect())).then((cs) => cs.forEach((c) => c.release()));
     return {

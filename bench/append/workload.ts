@@ -54,8 +54,11 @@ export interface SystemUnderTest {
   name: string;
   /** Once per run, outside any timing (schemas, tables). */
   setup(url: string): Promise<void>;
-  /** A pool of `writers` connections and per-writer stream state for one cell. */
-  open(url: string, workload: Workload, writers: number, cellTag: string): Promise<CellTarget>;
+  /**
+   * A pool of `writers` connections for one slice of a cell. `streams` lives for the whole
+   * cell, so a long stream continues across slices with exact expected versions.
+   */
+  open(url: string, workload: Workload, writers: number, streams: WriterStreams): Promise<CellTarget>;
 }
 
 /**
@@ -66,7 +69,7 @@ export class WriterStreams {
   private readonly counters: number[];
   private readonly versions: number[];
 
-  constructor(private readonly workload: Workload, writers: number, private readonly cellTag: string) {
+  constructor(readonly workload: Workload, writers: number, private readonly cellTag: string) {
     this.counters = new Array<number>(writers).fill(0);
     this.versions = new Array<number>(writers).fill(0);
   }

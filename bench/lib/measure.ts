@@ -1,10 +1,18 @@
-/** One timed cell: N writers loop on `op` for a warm-up, then for the measured window. */
-export interface CellOptions {
+/** One timed slice: N writers loop on `op` for a warm-up, then for the measured window. */
+export interface SliceOptions {
   writers: number;
   warmupMs: number;
   measureMs: number;
   /** One commit by writer `w`; resolves to the number of events it wrote. */
   op: (writer: number) => Promise<number>;
+}
+
+export interface Slice {
+  events: number;
+  latencies: number[];
+  measureMs: number;
+  errors: number;
+  first_error: string | null;
 }
 
 export interface CellResult {
@@ -17,6 +25,8 @@ export interface CellResult {
   p99_ms: number;
   errors: number;
   first_error: string | null;
+  /** events/s of each slice, to show how steady the machine was. */
+  slice_events_per_s: number[];
 }
 
 const quantile = (sorted: Float64Array, q: number): number =>
@@ -26,7 +36,7 @@ const quantile = (sorted: Float64Array, q: number): number =>
  * Counts only commits that both started and finished inside the measured window, so the
  * warm-up and the tail of in-flight requests after the deadline do not skew the rate.
  */
-export async function runCell(options: CellOptions): Promise<CellResult> {
+export async function runSlice(options: SliceOptions): Promise<Slice> {
   const start = performance.now();
   const windowStart = start + options.warmupMs;
   const windowEnd = windowStart + options.measureMs;
@@ -60,18 +70,24 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
     }
   };
   await Promise.all(Array.from({ length: options.writers }, (_, w) => writer(w)));
+  return { events, latencies, measureMs: options.measureMs, errors, first_error: firstError };
+}
 
-  const sorted = Float64Array.from(latencies).sort();
-  const seconds = options.measureMs / 1000;
+/** Pools the slices of one system in one cell into rates and latency percentiles. */
+export function summarize(slices: Slice[]): CellResult {
+  const latencies = Float64Array.from(slices.flatMap((s) => s.latencies)).sort();
+  const events = slices.reduce((n, s) => n + s.events, 0);
+  const seconds = slices.reduce((n, s) => n + s.measureMs, 0) / 1000;
   return {
     events,
     commits: latencies.length,
     seconds,
     events_per_s: events / seconds,
     commits_per_s: latencies.length / seconds,
-    p50_ms: quantile(sorted, 0.5),
-    p99_ms: quantile(sorted, 0.99),
-    errors,
-    first_error: firstError,
+    p50_ms: quantile(latencies, 0.5),
+    p99_ms: quantile(latencies, 0.99),
+    errors: slices.reduce((n, s) => n + s.errors, 0),
+    first_error: slices.find((s) => s.first_error)?.first_error ?? null,
+    slice_events_per_s: slices.map((s) => Math.round(s.events / (s.measureMs / 1000))),
   };
 }

@@ -29,6 +29,8 @@ export interface BenchReport {
 export interface BenchOptions {
   seconds: number;
   warmupSeconds: number;
+  /** Each cell's time is split into this many turns per system. */
+  slices: number;
   writers: number[];
   only: string[] | null;
   log: (line: string) => void;
