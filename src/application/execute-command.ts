@@ -46,15 +46,6 @@ export async function loadAggregate<S, C, E extends NewEvent>(services: Services
   return { state, version: stored.at(-1)?.version ?? 0 };
 }
 
-/** The events a command id produced before, if it was used. */
-async function previousOutcome(services: Services, commandId: string): Promise<StoredEvent[] | null> {
-  const { rows } = await services.database.pool.query<{ stream_id: string; version: number; position: string }>(
-    `select e.stream_id, e.version, e.position from command_results c join events e on e.event_id = any(c.event_ids)
-     where c.command_id = $1 order by e.position`, [commandId]);
-  if (rows.length === 0) return null;
-  return rows.map((r) => ({ stream_id: r.stream_id, version: r.version, position: Number(r.position) }) as StoredEvent);
-}
-
 /**
  * Runs one command end to end: load the stream, decide, append with the expected version,
  * wake the projections and (unless asked not to) wait until they have reached the new events.
@@ -68,12 +59,11 @@ export async function executeCommand<S, C, E extends NewEvent>(
   options: CommandOptions,
 ): Promise<CommandOutcome<S>> {
   if (options.commandId) {
-    const previous = await previousOutcome(services, options.commandId);
+    const previous = await services.store.commandResult(options.commandId);
     if (previous) {
       // The original command may have named another stream (a create draws a fresh id each time).
-      const { state, version } = await loadAggregate(services, decider, previous[0]!.stream_id);
-      const position = Math.max(...previous.map((e) => e.position));
-      return { state, version, position, events: previous, caughtUp: await waitIfAsked(services, options, position), replayed: true };
+      const { state, version } = await loadAggregate(services, decider, previous.events[0]!.stream_id);
+      return { state, version, position: previous.position, events: previous.events, caughtUp: await waitIfAsked(services, options, previous.position), replayed: true };
     }
   }
   for (let attempt = 0; ; attempt++) {

@@ -235,7 +235,8 @@ export class EventStore {
     return Number(rows[0]!.p ?? 0);
   }
 
-  private async commandResult(commandId: string, client?: PoolClient): Promise<AppendResult | null> {
+  /** What a command id appended the first time, or null when it was never used. */
+  async commandResult(commandId: string, client?: PoolClient): Promise<AppendResult | null> {
     const { rows } = await (client ?? this.pool).query<EventRow>(
       `select ${EVENT_COLUMNS_OF_E} from events e join command_results c on e.event_id = any(c.event_ids) where c.command_id = $1 order by e.position`,
       [commandId]);
