@@ -21,6 +21,9 @@ export function openDatabase(url: string, options: { max?: number; applicationNa
     application_name: options.applicationName ?? 'tmi-es',
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30000,
+    // An open write transaction holds back the global-order horizon for every reader
+    // (src/events/position.ts); a forgotten one must not stall projections for long.
+    idle_in_transaction_session_timeout: 30000,
   });
   // A dropped connection must not crash the process; the next query reports the error.
   pool.on('error', () => {});
