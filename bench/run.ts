@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { BenchOptions, BenchReport } from './lib/report.js';
-import { formatTable } from './lib/table.js';
+import { formatMarkdownTable, formatTable } from './lib/table.js';
 
 type Bench = { run(options: BenchOptions): Promise<BenchReport> };
 
@@ -64,6 +64,13 @@ function print(report: BenchReport): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+function toMarkdown(report: BenchReport): string {
+  const out: string[] = [];
+  for (const table of report.tables) out.push(formatMarkdownTable(table.headers, table.rows), '');
+  for (const v of report.verdicts) out.push(`- **${v.pass ? 'PASS' : 'FAIL'}** ${v.bar}: ${v.measured}`);
+  return out.join('\n');
+}
+
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -79,7 +86,10 @@ async function main(): Promise<void> {
   await mkdir(dir, { recursive: true });
   const file = new URL(`${report.name}-${report.started_at.replaceAll(':', '-')}.json`, dir);
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-  process.stderr.write(`JSON copy: ${file.pathname}\n`);
+  // A markdown copy of the tables and verdicts, ready for docs/performance.md.
+  const markdown = new URL(file.pathname.replace(/\.json$/, '.md'), file);
+  await writeFile(markdown, `${toMarkdown(report)}\n`);
+  process.stderr.write(`JSON copy: ${file.pathname}\nmarkdown copy: ${markdown.pathname}\n`);
 }
 
 await main();
