@@ -26,7 +26,7 @@ export type BenchEventData = {
   n: number;
 };
 
-// A payload about the size of a real threat event (~150 bytes of JSON), identical for every system.
+// A payload about the size of a real threat event (~190 bytes of JSON), identical for every system.
 const THREAT_MODEL_ID = randomUUID();
 export const benchEventData = (n: number): BenchEventData => ({
   threat_model_id: THREAT_MODEL_ID,
