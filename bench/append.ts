@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createBenchDatabase } from './lib/database.js';
-import { runSlice, summarize, type CellResult, type Slice } from './lib/measure.js';
+import { runSlice, summarize, type CellResult } from './lib/measure.js';
 import type { BenchOptions, BenchReport, Verdict } from './lib/report.js';
 import type { Cell } from './lib/table.js';
 import { emmett } from './append/emmett.js';
 import { rawInsert } from './append/raw.js';
 import { projectStore } from './append/store.js';
-import { WORKLOADS, WriterStreams, type SystemUnderTest } from './append/workload.js';
+import { takeTurns } from './append/turns.js';
+import { selectWorkloads, type SystemUnderTest } from './append/workload.js';
 import { machineFacts } from './lib/machine.js';
 
 // DESIGN §7: at 8 writers, ≥ 60 % of the raw INSERT rate and ≥ 1.5× emmett.
@@ -28,8 +29,7 @@ const times = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}×` :
 
 export async function run(options: BenchOptions): Promise<BenchReport> {
   const startedAt = new Date();
-  const workloads = options.only ? WORKLOADS.filter((w) => options.only!.includes(w.name)) : WORKLOADS;
-  if (workloads.length === 0) throw new Error(`no workload matches --only; choose from ${WORKLOADS.map((w) => w.name).join(', ')}`);
+  const workloads = selectWorkloads(options.only);
   const db = await createBenchDatabase();
   const runTag = randomBytes(3).toString('hex');
   const measurements: Measurement[] = [];
@@ -38,27 +38,16 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     for (const system of SYSTEMS) await system.setup(db.url);
     for (const workload of workloads) {
       for (const writers of options.writers) {
-        const cellTag = `${runTag}-${workload.batch}${workload.stream[0]}-${writers}`;
-        const streams = SYSTEMS.map((s) => new WriterStreams(workload, writers, `${s.name.split(' ')[0]!.toLowerCase()}-${cellTag}`));
-        const slices: Slice[][] = SYSTEMS.map(() => []);
-        // Systems take turns in short slices (rotating who goes first), so a burst of load from
-        // elsewhere on the machine lands on all three instead of on whichever ran at the time.
-        for (let k = 0; k < options.slices; k++) {
-          for (let j = 0; j < SYSTEMS.length; j++) {
-            const i = (j + k) % SYSTEMS.length;
-            const target = await SYSTEMS[i]!.open(db.url, workload, writers, streams[i]!);
-            try {
-              slices[i]!.push(await runSlice({
-                writers,
-                warmupMs: (options.warmupSeconds * 1000) / options.slices,
-                measureMs: (options.seconds * 1000) / options.slices,
-                op: (w) => target.op(w),
-              }));
-            } finally {
-              await target.close();
-            }
-          }
-        }
+        const slices = await takeTurns({
+          url: db.url, systems: SYSTEMS, workload, writers, slices: options.slices,
+          cellTag: `${runTag}-${workload.batch}${workload.stream[0]}-${writers}`,
+          measure: (_system, target) => runSlice({
+            writers,
+            warmupMs: (options.warmupSeconds * 1000) / options.slices,
+            measureMs: (options.seconds * 1000) / options.slices,
+            op: (w) => target.op(w),
+          }),
+        });
         SYSTEMS.forEach((system, i) => {
           const result = summarize(slices[i]!);
           measurements.push({ workload: workload.name, writers, system: system.name, ...result });

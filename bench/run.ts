@@ -8,6 +8,7 @@ type Bench = { run(options: BenchOptions): Promise<BenchReport> };
 // Benches load lazily so one bench's dependencies never slow or break another.
 const BENCHES: Record<string, () => Promise<Bench>> = {
   append: () => import('./append.js'),
+  'append-cpu': () => import('./append-cpu.js'),
 };
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only workload,...]`;
@@ -80,7 +81,17 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const bench = await BENCHES[parsed.name]!();
-  const report = await bench.run(parsed.options);
+  let report: BenchReport;
+  try {
+    report = await bench.run(parsed.options);
+  } catch (err) {
+    // Bad options surface as plain messages; anything else keeps its stack.
+    if (err instanceof Error && /^unknown workload/.test(err.message)) {
+      process.stderr.write(`${err.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   print(report);
   const dir = new URL('./results/', import.meta.url);
   await mkdir(dir, { recursive: true });
@@ -92,4 +103,7 @@ async function main(): Promise<void> {
   process.stderr.write(`JSON copy: ${file.pathname}\nmarkdown copy: ${markdown.pathname}\n`);
 }
 
-await main();
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -2,7 +2,7 @@ import type { Event } from '@event-driven-io/emmett';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
 import { ignoreIdleError } from '../lib/database.js';
-import { BENCH_EVENT_TYPE, BENCH_METADATA, benchEventData, type BenchEventData, type SystemUnderTest } from './workload.js';
+import { BENCH_EVENT_TYPE, BENCH_METADATA, applicationName, benchEventData, type BenchEventData, type SystemUnderTest } from './workload.js';
 
 type BenchEvent = Event<typeof BENCH_EVENT_TYPE, BenchEventData, Record<string, unknown>>;
 const metadata: Record<string, unknown> = { ...BENCH_METADATA };
@@ -14,6 +14,7 @@ const metadata: Record<string, unknown> = { ...BENCH_METADATA };
  * which they convert with Number() either way.
  */
 export const emmett: SystemUnderTest = {
+  tag: 'emmett',
   name: 'emmett',
   async setup(url) {
     const pool = new pg.Pool({ connectionString: url, max: 1 });
@@ -27,7 +28,7 @@ export const emmett: SystemUnderTest = {
     }
   },
   async open(url, workload, writers, streams) {
-    const pool = new pg.Pool({ connectionString: url, max: writers, application_name: 'tmi-bench-emmett' });
+    const pool = new pg.Pool({ connectionString: url, max: writers, application_name: applicationName(emmett) });
     pool.on('error', ignoreIdleError);
     await Promise.all(Array.from({ length: writers }, () => pool.connect())).then((cs) => cs.forEach((c) => c.release()));
     // Migrations ran in setup; do not let every cell re-check them.

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { ignoreIdleError } from '../lib/database.js';
-import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, benchEventData, type SystemUnderTest } from './workload.js';
+import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, applicationName, benchEventData, type SystemUnderTest } from './workload.js';
 
 const COLUMNS = ['event_id', 'stream_id', 'stream_type', 'version', 'type', 'schema_version', 'data', 'metadata'];
 
@@ -17,6 +17,7 @@ const insertSql = (rows: number): string => {
  * commit, no checks. A batch of 10 is one 10-row INSERT.
  */
 export const rawInsert: SystemUnderTest = {
+  tag: 'raw',
   name: 'raw INSERT',
   async setup(url) {
     const client = new pg.Client({ connectionString: url });
@@ -30,10 +31,11 @@ export const rawInsert: SystemUnderTest = {
     }
   },
   async open(url, workload, writers, streams) {
-    const pool = new pg.Pool({ connectionString: url, max: writers, application_name: 'tmi-bench-raw' });
+    const pool = new pg.Pool({ connectionString: url, max: writers, application_name: applicationName(rawInsert) });
     pool.on('error', ignoreIdleError);
     // One dedicated connection per writer, as the brief for the physical limit says.
     const clients = await Promise.all(Array.from({ length: writers }, () => pool.connect()));
+    for (const c of clients) c.on('error', ignoreIdleError);
     const statement = { name: `raw_insert_${workload.batch}`, text: insertSql(workload.batch) };
     const metadata = JSON.stringify(BENCH_METADATA);
     return {

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { EventCatalog } from '../../src/events/catalog.js';
 import { EventStore } from '../../src/events/store.js';
 import { openDatabase } from '../../src/infra/database.js';
-import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, benchEventData, type SystemUnderTest } from './workload.js';
+import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, applicationName, benchEventData, type SystemUnderTest } from './workload.js';
 
 // A catalog of its own: the bench must not depend on (or register into) the product's event types.
 const catalog = new EventCatalog().register({
@@ -19,12 +19,13 @@ const catalog = new EventCatalog().register({
 
 /** The project's EventStore, exactly as the service uses it (validation, uuid v7, idempotency columns). */
 export const projectStore: SystemUnderTest = {
+  tag: 'store',
   name: 'EventStore',
   async setup() {
     // The project's migrations already ran on the bench database.
   },
   async open(url, workload, writers, streams) {
-    const database = openDatabase(url, { max: writers, applicationName: 'tmi-bench-store' });
+    const database = openDatabase(url, { max: writers, applicationName: applicationName(projectStore) });
     const store = new EventStore(database.pool, catalog);
     // Open every connection up front so connection set-up is not timed.
     await Promise.all(Array.from({ length: writers }, () => database.pool.connect())).then((cs) => cs.forEach((c) => c.release()));

@@ -15,6 +15,16 @@ export const WORKLOADS: Workload[] = [
   { name: 'batch10/long-stream', batch: 10, stream: 'long' },
 ];
 
+/** The workloads named by `--only` (all when null); an unknown name is an error, not an empty run. */
+export function selectWorkloads(only: string[] | null): Workload[] {
+  if (!only) return WORKLOADS;
+  const unknown = only.filter((name) => !WORKLOADS.some((w) => w.name === name));
+  if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(', ')}; choose from ${WORKLOADS.map((w) => w.name).join(', ')}`);
+  return WORKLOADS.filter((w) => only.includes(w.name));
+}
+
+export const applicationName = (system: { tag: string }): string => `tmi-bench-${system.tag}`;
+
 export const BENCH_EVENT_TYPE = 'BenchThreatAdded' as const;
 export const BENCH_STREAM_TYPE = 'bench';
 
@@ -52,6 +62,8 @@ export interface CellTarget {
 
 export interface SystemUnderTest {
   name: string;
+  /** Short, identifier-safe: used in stream ids and as the `tmi-bench-<tag>` application name. */
+  tag: string;
   /** Once per run, outside any timing (schemas, tables). */
   setup(url: string): Promise<void>;
   /**

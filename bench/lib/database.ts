@@ -62,14 +62,24 @@ export async function createBenchDatabase(adminUrl = process.env.BENCH_DATABASE_
     await database.close();
   }
   let dropped = false;
-  return {
-    url,
-    name,
-    server,
-    async drop() {
-      if (dropped) return;
-      dropped = true;
-      await withAdmin(adminUrl, (admin) => admin.query(`drop database if exists ${name} with (force)`));
-    },
+  const drop = async () => {
+    if (dropped) return;
+    dropped = true;
+    process.off('SIGINT', onInterrupt);
+    await withAdmin(adminUrl, (admin) => admin.query(`drop database if exists ${name} with (force)`));
   };
+  // Ctrl-C skips every finally block; drop the database on the way out instead of leaking it.
+  const onInterrupt = () => {
+    process.stderr.write(`interrupted; dropping ${name}\n`);
+    // Dropping terminates the writers' busy connections; their errors are expected now.
+    process.on('uncaughtException', (err) => {
+      if ((err as { code?: string }).code !== '57P01') {
+        process.stderr.write(`${err.stack ?? String(err)}\n`);
+        process.exit(1);
+      }
+    });
+    drop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onInterrupt);
+  return { url, name, server, drop };
 }
