@@ -77,6 +77,22 @@ from cur
 union all
 select 'event', stream_id, version, null, position, event_id, created_at, null from ins`;
 
+/**
+ * The common case — one stream, a statement of its own, no command id — in a leaner statement:
+ * the general one's CTE chain costs about twice a plain INSERT's CPU per commit (docs/performance.md).
+ * Same guarantees: the version check and the insert are one statement, a racing writer loses on the
+ * (stream_id, version) key, and the index in the transaction starts at 0 because nothing else was
+ * appended in it.
+ */
+const APPEND_ONE_STREAM_SQL = `
+with cur as (select coalesce(max(version), 0) as v from events where stream_id = $1)
+insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
+select ${TRANSACTION_BASE_POSITION_SQL} + t.i - 1, t.event_id, $1, $2, cur.v + t.i, t.type, t.sv, t.data, $7::jsonb
+from cur, unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[]) with ordinality as t(type, sv, data, event_id, i)
+where $8::int = -1 or cur.v = $8::int
+order by t.i
+returning position, event_id, stream_id, version, created_at`;
+
 const EVENT_COLUMNS = 'position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at';
 const EVENT_COLUMNS_OF_E = EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ');
 
@@ -143,18 +159,20 @@ export class EventStore {
         typeById.set(id, { type: e.type, data: e.data, schema_version: schemaVersion, stream_type: a.stream_type });
       });
     }
-    const params = [
-      cols.stream, cols.stype, cols.offset, cols.type, cols.sv, cols.data, cols.id, cols.idx,
-      appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)),
-      JSON.stringify({ ...options.metadata, command_id: options.command_id ?? null }),
-      options.command_id ?? null,
-    ];
+    const metadataJson = JSON.stringify({ ...options.metadata, command_id: options.command_id ?? null });
+    const lean = appends.length === 1 && !options.client && !options.command_id;
+    const query = lean
+      ? { name: 'tmi_append_one_stream', text: APPEND_ONE_STREAM_SQL, values: [
+        appends[0]!.stream_id, appends[0]!.stream_type, cols.type, cols.sv, cols.data, cols.id, metadataJson, encodeExpected(appends[0]!.expected)] }
+      : { name: 'tmi_append', text: APPEND_SQL, values: [
+        cols.stream, cols.stype, cols.offset, cols.type, cols.sv, cols.data, cols.id, cols.idx,
+        appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)), metadataJson, options.command_id ?? null] };
 
     // With expected 'any', two writers can both read version n and race for n+1; the loser retries.
     for (let attempt = 0; ; attempt++) {
       let rows: AppendRow[];
       try {
-        rows = (await (options.client ?? this.pool).query<AppendRow>({ name: 'tmi_append', text: APPEND_SQL, values: params })).rows;
+        rows = (await (options.client ?? this.pool).query<AppendRow>(query)).rows;
       } catch (err) {
         const pgErr = err as { code?: string; constraint?: string };
         if (pgErr.code === '23505' && pgErr.constraint === 'events_stream_version_key') {
@@ -164,15 +182,15 @@ export class EventStore {
         }
         throw err;
       }
-      const streams = rows.filter((r) => r.kind === 'stream');
-      const inserted = rows.filter((r) => r.kind === 'event');
+      const inserted = lean ? rows : rows.filter((r) => r.kind === 'event');
       if (inserted.length === 0 && total > 0) {
         // A resent command answers with what it did the first time, even though its expected version is now stale.
         if (options.command_id) {
           const original = await this.commandResult(options.command_id, options.client);
           if (original) return original;
         }
-        const bad = streams.find((s) => s.expected !== -1 && s.expected !== s.version);
+        if (lean) throw await this.conflictFromCurrent(appends);
+        const bad = rows.find((s) => s.kind === 'stream' && s.expected !== -1 && s.expected !== s.version);
         if (bad) throw new VersionConflictError(bad.stream_id, decodeExpected(bad.expected!), bad.version);
         throw new TooManyEventsError(total, MAX_EVENTS_PER_TRANSACTION);
       }
