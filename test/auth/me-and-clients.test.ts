@@ -128,6 +128,16 @@ describe.each([{ redis: true }, { redis: false }])('machine clients (client cred
     expect(rows[0].n).toBe(2);
   });
 
+  it('answers a Basic header with broken percent-encoding as a failed client authentication, not a 500', async () => {
+    const res = await app.request('/oauth2/token', {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('tmi_cc_%zz:secret%').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    expect(res.status).toBe(401);
+    expect(await json(res)).toMatchObject({ error: 'invalid_client' });
+  });
+
   it('locks a client id after repeated failures (429 with Retry-After), even for the right secret', async () => {
     const credential = await json(await app.request('/me/client_credentials', { method: 'POST', token: owner.access_token, json: { name: 'lockable' } }));
     for (let i = 0; i < 3; i++) {

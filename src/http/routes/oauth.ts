@@ -61,7 +61,14 @@ function clientCredentialsOf(request: FastifyRequest, body: { client_id?: string
   if (typeof header === 'string' && /^Basic\s+/i.test(header)) {
     const decoded = Buffer.from(header.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
     const i = decoded.indexOf(':');
-    if (i > 0) return { id: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
+    if (i > 0) {
+      try {
+        return { id: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
+      } catch {
+        // Broken percent-encoding names no client we could have issued.
+        throw invalidClient();
+      }
+    }
   }
   return body.client_id && body.client_secret ? { id: body.client_id, secret: body.client_secret } : null;
 }
