@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -49,5 +49,6 @@ describe('tmi-es start with nothing configured', () => {
       expect(await code).toBe(0);
     }
     expect(output).toContain('"msg":"stopped"');
+    rmSync(parent, { recursive: true, force: true });
   }, 120_000);
 });

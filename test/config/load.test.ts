@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +28,7 @@ describe('configuration', () => {
     expect(c.server.port).toBe(7001);
     expect(c.server.public_url).toBe('https://tmi.example.com');
     expect(c.logging.level).toBe('warn');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('names every offending key in one error', () => {

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,10 @@ describe('migrations', () => {
     dir = mkdtempSync(join(tmpdir(), 'tmi-migrations-'));
     cpSync(MIGRATIONS_DIR, dir, { recursive: true });
   });
-  afterAll(async () => { await db?.drop(); });
+  afterAll(async () => {
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('re-running on a migrated database is a no-op', async () => {
     expect(await migrateToLatest(db.db, dir)).toEqual([]);
