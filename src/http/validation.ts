@@ -9,7 +9,20 @@ function makeAjv(coerce: boolean): Ajv {
   // Unknown fields are refused (additionalProperties: false in the schemas), never silently dropped.
   const ajv = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: coerce ? 'array' : false, allErrors: false, strict: false });
   addFormats(ajv);
+  const rfc3339 = ajv.formats['date-time'] as { validate: (s: string) => boolean };
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => rfc3339.validate(s) && postgresCanHold(s) });
   return ajv;
+}
+
+/**
+ * RFC 3339 allows year 0000 and offsets up to ±23:59; PostgreSQL's timestamptz refuses both.
+ * Refused at the door, such a value would otherwise fail a query (a 500) or, once inside an
+ * event, halt the projection that stores it.
+ */
+function postgresCanHold(dateTime: string): boolean {
+  if (dateTime.startsWith('0000')) return false;
+  const offset = /([+-])(\d\d):?(\d\d)$/.exec(dateTime);
+  return offset === null || Number(offset[2]) < 16;
 }
 
 const strict = makeAjv(false);

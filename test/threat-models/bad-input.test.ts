@@ -134,4 +134,14 @@ describe('bad input to threat model routes', () => {
     await refused('PATCH', `/threat_models/${id}`, '[]', 'application/json-patch+json');
     await refused('PATCH', `/threat_models/${id}`, JSON.stringify({ op: 'replace', path: '/name', value: 'x' }), 'application/json-patch+json');
   });
+
+  it('list filters with RFC 3339 timestamps PostgreSQL cannot hold', async () => {
+    const cases: [string, string][] = [['created_after', '0000-01-01T00:00:00Z'], ['modified_before', '2024-01-01T00:00:00+20:00'], ['status_updated_after', '2024-01-01T00:00:00-16:00']];
+    for (const [filter, value] of cases) {
+      const res = await app.request(`/threat_models?${new URLSearchParams({ [filter]: value })}`, { token: alice.token });
+      expect(res.status, `${filter}=${value}`).toBe(400);
+      expect(await json(res)).toMatchObject({ error: 'invalid_input', error_description: expect.any(String) });
+    }
+    expect((await app.request(`/threat_models?${new URLSearchParams({ created_after: '2024-01-01T00:00:00+15:59' })}`, { token: alice.token })).status).toBe(200);
+  });
 });
