@@ -45,7 +45,11 @@ export class AuthorizationFlows {
   }
 }
 
-/** TMI's allowlist: a client callback must start with one of the configured prefixes. */
+/**
+ * TMI's allowlist: a client callback must start with one of the configured prefixes. The
+ * parsed URL is checked, since that is where the redirect goes (the parser drops tabs and
+ * newlines, so the text as sent can differ from it).
+ */
 export function callbackAllowed(callback: string, allowlist: readonly string[]): boolean {
   let url: URL;
   try {
@@ -55,5 +59,15 @@ export function callbackAllowed(callback: string, allowlist: readonly string[]):
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
   if (url.username || url.password) return false;
-  return allowlist.some((prefix) => callback.startsWith(prefix));
+  return allowlist.some((prefix) => underPrefix(url.href, prefix));
+}
+
+function underPrefix(href: string, prefix: string): boolean {
+  if (!href.startsWith(prefix)) return false;
+  const authorityStart = prefix.indexOf('//');
+  const namesPath = authorityStart >= 0 && prefix.indexOf('/', authorityStart + 2) >= 0;
+  if (namesPath || prefix.endsWith(':')) return true;
+  // A prefix that stops inside the host or port must not admit `app.example.com.evil.net` or port 42001 for 4200.
+  const next = href.charAt(prefix.length);
+  return next === '/' || next === ':';
 }
