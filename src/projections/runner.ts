@@ -29,6 +29,14 @@ interface DeadLetterRow {
   version: number;
 }
 
+/** No pending dead letter with that id for that projection (never one, or already resolved or skipped). */
+export class DeadLetterNotFoundError extends Error {
+  constructor(readonly id: number, readonly projection: string) {
+    super(`no pending dead letter ${id} for projection ${projection}`);
+    this.name = 'DeadLetterNotFoundError';
+  }
+}
+
 class PoisonEvent extends Error {
   constructor(readonly event: StoredEvent, override readonly cause: unknown) {
     super(`projection failed on event ${event.position} (${event.type}): ${(cause as Error)?.message ?? String(cause)}`);
@@ -161,7 +169,7 @@ export class ProjectionRunner {
          from dead_letters d join events e on e.event_id = d.event_id
          where d.id = $1 and d.projection = $2 and d.status = 'pending' for update of d`, [id, projection.name]);
       const letter = rows[0];
-      if (!letter) throw new Error(`no pending dead letter ${id} for projection ${projection.name}`);
+      if (!letter) throw new DeadLetterNotFoundError(id, projection.name);
       const { rows: cp } = await client.query<{ position: number; halted_at: number | null }>(
         'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
       return fn(client, letter, cp[0]!);

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { ProjectionRunner } from '../../projections/runner.js';
-import { projections, projectionNamed } from '../../projections/registry.js';
+import { DeadLetterNotFoundError, ProjectionRunner } from '../../projections/runner.js';
+import { projections } from '../../projections/registry.js';
 import { listDeadLetters, projectionStatuses } from '../../projections/status.js';
 import type { Services } from '../../services.js';
 import { forbidden, notFound, unauthorized } from '../errors.js';
@@ -18,8 +18,13 @@ const DeadLetterParams = Type.Object({ name: Type.String({ maxLength: 100 }), id
 export const adminProjectionRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const runner = new ProjectionRunner(services.database.pool, services.store, services.log);
   const known = (name: string) => {
-    if (!projections.some((p) => p.name === name)) throw notFound(`no projection named ${name}`);
-    return projectionNamed(name);
+    const projection = projections.find((p) => p.name === name);
+    if (!projection) throw notFound(`no projection named ${name}`);
+    return projection;
+  };
+  // Only a missing dead letter is the caller's 404; anything else is a server error with no internals in the body.
+  const orNotFound = (err: unknown): never => {
+    throw err instanceof DeadLetterNotFoundError ? notFound(err.message) : err;
   };
 
   app.get('/admin/projections', { preHandler: requireAdmin, schema: { tags: ['Administration'], hide: true } },
@@ -37,7 +42,7 @@ export const adminProjectionRoutes: FastifyPluginAsyncTypebox<{ services: Servic
   app.post('/admin/projections/:name/dead-letters/:id/retry', { preHandler: requireAdmin, schema: { hide: true, params: DeadLetterParams } },
     async (request) => {
       const p = known(request.params.name);
-      const result = await runner.retryDeadLetter(p, request.params.id).catch((err: Error) => { throw notFound(err.message); });
+      const result = await runner.retryDeadLetter(p, request.params.id).catch(orNotFound);
       if (result.ok) services.wakeups.wake([p.name]);
       return result;
     });
@@ -45,7 +50,7 @@ export const adminProjectionRoutes: FastifyPluginAsyncTypebox<{ services: Servic
   app.post('/admin/projections/:name/dead-letters/:id/skip', { preHandler: requireAdmin, schema: { hide: true, params: DeadLetterParams } },
     async (request) => {
       const p = known(request.params.name);
-      const result = await runner.skipDeadLetter(p, request.params.id).catch((err: Error) => { throw notFound(err.message); });
+      const result = await runner.skipDeadLetter(p, request.params.id).catch(orNotFound);
       services.wakeups.wake([p.name]);
       return result;
     });
