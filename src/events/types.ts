@@ -50,11 +50,3 @@ export interface AppendResult {
   /** True when the command id had already been used and the original result was returned. */
   replayed: boolean;
 }
-
-export const systemMetadata = (reason: string): EventMetadata => ({
-  actor: { user_id: null, email: null, provider: 'system' },
-  trace_id: null,
-  correlation_id: null,
-  causation_id: reason,
-  request_id: null,
-});

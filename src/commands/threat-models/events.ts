@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { EventDefinition } from '../../events/catalog.js';
-import { metadataEventDefinitions, type MetadataEvent } from '../metadata/events.js';
+import type { MetadataEvent } from '../metadata/events.js';
 
 /**
  * Threat model events. Stored shapes are structural (the command side already enforced the
@@ -84,5 +84,3 @@ export const threatModelEventDefinitions: EventDefinition[] = [
   { type: 'ThreatModelDeleted', version: 1, schema: ThreatModelDeletedData },
   { type: 'ThreatModelRestored', version: 1, schema: ThreatModelRestoredData },
 ];
-
-export const THREAT_MODEL_EVENT_TYPES = [...threatModelEventDefinitions, ...metadataEventDefinitions].map((d) => d.type);

@@ -11,5 +11,3 @@ export const ErrorBody = Type.Object({
     suggestion: Type.Optional(Type.String({ maxLength: 1000 })),
   }, { additionalProperties: false })])),
 }, { $id: 'Error', additionalProperties: false });
-
-export const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
