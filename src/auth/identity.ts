@@ -6,7 +6,8 @@ import type { EventMetadata, StreamAppend } from '../events/types.js';
 import { decideUser, type UserCommand } from '../commands/users/decide.js';
 import { IDENTITY_STREAM_TYPE, USER_STREAM_TYPE, identityStreamId, userStreamId, type ProviderIdentityLinked } from '../commands/users/events.js';
 import { evolveUser, foldUser, type UserState } from '../commands/users/state.js';
-import { ADMINISTRATORS_GROUP, SECURITY_REVIEWERS_GROUP, type Principal } from './principal.js';
+import { ADMINISTRATORS, SECURITY_REVIEWERS } from '../commands/caller.js';
+import type { Principal } from './principal.js';
 import type { ProviderIdentity } from './providers.js';
 
 export type PrincipalClaims = Omit<Principal, 'jti' | 'exp'>;
@@ -21,8 +22,8 @@ function listed(entries: { provider: string; subject?: string; email?: string }[
 
 export function principalClaims(user: UserState): PrincipalClaims {
   const groups = [...user.groups];
-  if (user.is_admin) groups.push(ADMINISTRATORS_GROUP);
-  if (user.is_security_reviewer) groups.push(SECURITY_REVIEWERS_GROUP);
+  if (user.is_admin) groups.push(ADMINISTRATORS);
+  if (user.is_security_reviewer) groups.push(SECURITY_REVIEWERS);
   return {
     user_id: user.user_id,
     provider: user.provider,

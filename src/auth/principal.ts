@@ -20,7 +20,3 @@ export interface Principal {
   /** Token expiry, seconds since the epoch. */
   exp: number;
 }
-
-export const EVERYONE_GROUP = 'everyone';
-export const SECURITY_REVIEWERS_GROUP = 'security-reviewers';
-export const ADMINISTRATORS_GROUP = 'administrators';

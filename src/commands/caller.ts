@@ -1,3 +1,8 @@
+/** TMI's built-in group names, shared by the token claims, the /me views and the access rules. */
+export const EVERYONE = 'everyone';
+export const SECURITY_REVIEWERS = 'security-reviewers';
+export const ADMINISTRATORS = 'administrators';
+
 /**
  * Who issued a command, as the domain sees it. Structurally a subset of the authenticated
  * principal, so the domain does not depend on how callers are authenticated.

@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 import type { StoredEvent } from '../events/types.js';
 import type { ProviderIdentityLinked, UserLoggedIn, UserProfileUpdated, UserRegistered } from '../commands/users/events.js';
 import { groupUuid } from '../auth/groups.js';
-import { ADMINISTRATORS_GROUP, SECURITY_REVIEWERS_GROUP } from '../auth/principal.js';
+import { ADMINISTRATORS, SECURITY_REVIEWERS } from '../commands/caller.js';
 import type { Projection } from './projection.js';
 
 const userIdOf = (event: StoredEvent) => event.stream_id.slice('user-'.length);
@@ -41,8 +41,8 @@ export const usersProjection: Projection = {
           [userId, d.groups, d.is_admin, d.is_security_reviewer, at]);
         await client.query('update user_providers set last_login = $2 where user_internal_uuid = $1', [userId, at]);
         const memberships: [string, string][] = d.groups.map((g) => [d.provider, g]);
-        if (d.is_admin) memberships.push(['tmi', ADMINISTRATORS_GROUP]);
-        if (d.is_security_reviewer) memberships.push(['tmi', SECURITY_REVIEWERS_GROUP]);
+        if (d.is_admin) memberships.push(['tmi', ADMINISTRATORS]);
+        if (d.is_security_reviewer) memberships.push(['tmi', SECURITY_REVIEWERS]);
         await client.query('delete from user_group_memberships where user_internal_uuid = $1 and not (group_uuid = any($2::uuid[]))',
           [userId, memberships.map(([p, g]) => groupUuid(p, g))]);
         for (const [provider, group] of memberships) {

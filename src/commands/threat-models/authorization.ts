@@ -1,4 +1,4 @@
-import type { Caller } from '../caller.js';
+import { ADMINISTRATORS, EVERYONE, SECURITY_REVIEWERS, type Caller } from '../caller.js';
 import { invalid } from '../errors.js';
 import type { Authorization, Role, User } from './values.js';
 
@@ -6,9 +6,6 @@ import type { Authorization, Role, User } from './values.js';
  * TMI's access rules for a threat model, as pure functions: the command side decides with
  * them and the query side checks a read row with them, so both agree by construction.
  */
-export const EVERYONE = 'everyone';
-export const SECURITY_REVIEWERS = 'security-reviewers';
-export const ADMINISTRATORS = 'administrators';
 export const CONFIDENTIAL_PROJECT_REVIEWERS = 'confidential-project-reviewers';
 export const TMI_AUTOMATION = 'tmi-automation';
 /** TMI's built-in groups are named with provider `*`, matching a member from any identity provider. */

@@ -5,7 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import { metadataFor } from '../../auth/audit.js';
 import { groupUuid } from '../../auth/groups.js';
 import { authModule } from '../../auth/module.js';
-import { EVERYONE_GROUP, type Principal } from '../../auth/principal.js';
+import type { Principal } from '../../auth/principal.js';
+import { ADMINISTRATORS, EVERYONE, SECURITY_REVIEWERS } from '../../commands/caller.js';
 import { CredentialNotFoundError } from '../../commands/tokens/client-credential.js';
 import { UserNotFoundError } from '../../commands/users/errors.js';
 import type { UserState } from '../../commands/users/state.js';
@@ -23,9 +24,9 @@ interface Membership { internal_uuid: string; group_name: string; name: string; 
 
 /** Everyone, the IdP's groups for this user, and the built-in role groups. */
 function membershipsOf(p: Principal): Membership[] {
-  const out: Membership[] = [{ internal_uuid: groupUuid('tmi', EVERYONE_GROUP), group_name: EVERYONE_GROUP, name: 'Everyone', provider: 'tmi' }];
+  const out: Membership[] = [{ internal_uuid: groupUuid('tmi', EVERYONE), group_name: EVERYONE, name: 'Everyone', provider: 'tmi' }];
   for (const g of p.groups) {
-    const builtIn = g === 'administrators' ? p.is_admin : g === 'security-reviewers' ? p.is_security_reviewer : false;
+    const builtIn = g === ADMINISTRATORS ? p.is_admin : g === SECURITY_REVIEWERS ? p.is_security_reviewer : false;
     const provider = builtIn ? 'tmi' : p.provider;
     out.push({ internal_uuid: groupUuid(provider, g), group_name: g, name: g, provider });
   }
@@ -155,7 +156,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     // Only members may list a group; for anyone else it does not exist.
     if (!group) throw notFound('group not found');
     const { limit, offset } = request.query;
-    const everyone = group.group_name === EVERYONE_GROUP && group.provider === 'tmi';
+    const everyone = group.group_name === EVERYONE && group.provider === 'tmi';
     const from = everyone ? 'users u' : 'user_group_memberships m join users u on u.internal_uuid = m.user_internal_uuid';
     const where = everyone ? '' : 'where m.group_uuid = $3';
     const params: unknown[] = [limit, offset, ...(everyone ? [] : [group.internal_uuid])];
