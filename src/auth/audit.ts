@@ -1,17 +1,30 @@
 import type { FastifyRequest } from 'fastify';
 import type { EventMetadata } from '../events/types.js';
+import type { Principal } from './principal.js';
 
 export interface Actor { user_id: string | null; email: string | null; provider: string | null }
 
 export const anonymous: Actor = { user_id: null, email: null, provider: null };
 
-/** Event metadata for an auth fact: who, and which request and trace caused it. */
-export function metadataFor(request: FastifyRequest | null, actor: Actor): EventMetadata {
+/** Only who acted goes into event metadata, never the rest of a principal (groups, token id, expiry). */
+export const actorOf = (principal: Principal | null): Actor =>
+  principal ? { user_id: principal.user_id, email: principal.email, provider: principal.provider } : anonymous;
+
+const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Event metadata for a fact a request caused, for commands and auth facts alike: who, and
+ * which request and trace. A sane X-Correlation-ID from the caller ties the events of a
+ * multi-request flow together; otherwise the request id stands in.
+ */
+export function metadataFor(request: FastifyRequest, actor: Actor): EventMetadata {
+  const given = request.headers['x-correlation-id'];
+  const correlation = Array.isArray(given) ? given[0] : given;
   return {
     actor,
-    trace_id: request?.traceId || null,
-    correlation_id: request?.id ?? null,
+    trace_id: request.traceId || null,
+    correlation_id: correlation !== undefined && CORRELATION_ID.test(correlation) ? correlation : request.id,
     causation_id: null,
-    request_id: request?.id ?? null,
+    request_id: request.id,
   };
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandOptions, CommandOutcome } from '../application/execute-command.js';
+import { actorOf, metadataFor } from '../auth/audit.js';
 import { DomainError } from '../commands/errors.js';
-import type { EventMetadata } from '../events/types.js';
 import type { Services } from '../services.js';
 import { HttpError, badRequest } from './errors.js';
 
@@ -35,18 +35,6 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function eventMetadata(request: FastifyRequest): EventMetadata {
-  const p = request.principal;
-  const correlation = header(request, 'x-correlation-id');
-  return {
-    actor: { user_id: p?.user_id ?? null, email: p?.email ?? null, provider: p?.provider ?? null },
-    trace_id: request.traceId || null,
-    correlation_id: correlation && COMMAND_ID.test(correlation) ? correlation : request.id,
-    causation_id: null,
-    request_id: request.id,
-  };
-}
-
 export const wantsAsync = (request: FastifyRequest): boolean =>
   /(^|[,;\s])respond-async([,;\s]|$)/i.test(header(request, 'prefer') ?? '');
 
@@ -76,7 +64,7 @@ export function commandOptions(
     expectedVersion,
     // Scoped by caller: one user's key can never replay another user's command.
     commandId: key ? `${request.principal?.user_id ?? 'anonymous'}:${key}` : null,
-    metadata: eventMetadata(request),
+    metadata: metadataFor(request, actorOf(request.principal)),
     projections: target.projections,
     waitForProjections: !wantsAsync(request),
   };

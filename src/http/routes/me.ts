@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { metadataFor } from '../../auth/audit.js';
+import { actorOf, metadataFor } from '../../auth/audit.js';
 import { groupUuid } from '../../auth/groups.js';
 import { authModule } from '../../auth/module.js';
 import type { Principal } from '../../auth/principal.js';
@@ -17,8 +17,6 @@ import { principalOf, requireUser } from '../plugins/authentication.js';
 const Preferences = Type.Record(Type.String({ maxLength: 100 }), Type.Record(Type.String(), Type.Unknown()), { maxProperties: 20 });
 const GroupMembership = Type.Object({ internal_uuid: Type.String(), group_name: Type.String(), name: Type.String() });
 const CHALLENGE_SECONDS = 300;
-
-const actorOf = (p: Principal) => ({ user_id: p.user_id, email: p.email, provider: p.provider });
 
 interface Membership { internal_uuid: string; group_name: string; name: string; provider: string }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { anonymous, metadataFor } from '../../auth/audit.js';
+import { actorOf, anonymous, metadataFor } from '../../auth/audit.js';
 import { ClientLockedError } from '../../auth/client-credentials.js';
 import { LOGIN_FAILURE_STREAM_TYPE, loginFailureStreamId } from '../../auth/login-failures.js';
 import { authModule, type AuthModule, type TokenPair } from '../../auth/module.js';
@@ -293,7 +293,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       }
     }
     if (!authenticated) throw unauthorized('a bearer token or client credentials are required');
-    const metadata = metadataFor(request, request.principal ?? anonymous);
+    const metadata = metadataFor(request, actorOf(request.principal));
     if (body.token.split('.').length === 3) {
       try {
         const principal = principalFromClaims(services.tokens.verify(body.token));
