@@ -65,7 +65,8 @@ export class ClientCredentials {
     try {
       if (!credentialId) throw new InvalidClientError('unknown');
       const { state } = await this.execute(credentialId, { type: 'Authenticate', secret_hash: hashSecret(secret), now: new Date(), ...(ip ? { ip } : {}) }, metadata);
-      await this.ephemeral.delete(key);
+      // Most authentications follow no failure; only a counter that exists needs clearing.
+      if (failures > 0) await this.ephemeral.delete(key);
       return { owner_id: state.owner_id, credential_id: credentialId };
     } catch (err) {
       if (!(err instanceof InvalidClientError)) throw err;
