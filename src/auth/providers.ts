@@ -47,6 +47,10 @@ function groupsFrom(claims: Record<string, unknown>, claim: string): string[] {
   return [];
 }
 
+const DEV_EMAIL_DOMAIN = '@tmi.local';
+/** The dev provider's users are `<hint>@tmi.local`; a longer hint would make an email beyond RFC 5321's 254 characters. */
+export const MAX_DEV_LOGIN_HINT = 254 - DEV_EMAIL_DOMAIN.length;
+
 /** The built-in development provider: `login_hint` names the user; no secrets, no network. */
 function tmiProvider(config: ProviderConfig): IdentityProvider {
   return {
@@ -59,7 +63,7 @@ function tmiProvider(config: ProviderConfig): IdentityProvider {
     },
     async identify(_callbackUrl, checks) {
       const hint = checks.login_hint ?? `user-${randomBytes(4).toString('hex')}`;
-      return { provider_user_id: hint, email: `${hint}@tmi.local`, name: hint, email_verified: true, groups: [] };
+      return { provider_user_id: hint, email: `${hint}${DEV_EMAIL_DOMAIN}`, name: hint, email_verified: true, groups: [] };
     },
   };
 }

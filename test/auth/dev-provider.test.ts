@@ -25,6 +25,17 @@ describe('tmi development provider', () => {
     expect(info).toMatchObject({ email: 'alice@tmi.local', idp: 'tmi', sub: expect.any(String) });
   });
 
+  it('a login_hint too long to make an email address is refused at authorize, not a 500 at the token exchange', async () => {
+    const longest = 'a'.repeat(254 - '@tmi.local'.length);
+    const tokens = await loginWithDevProvider(app, longest);
+    expect((await json(await app.request('/me', { token: tokens.access_token }))).email).toBe(`${longest}@tmi.local`);
+    const { challenge } = pkcePair();
+    const query = new URLSearchParams({ idp: 'tmi', client_callback: 'http://127.0.0.1:8079/cb', login_hint: `${longest}a`, scope: 'openid', code_challenge: challenge });
+    const res = await app.request(`/oauth2/authorize?${query}`, { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(await json(res)).toMatchObject({ error: 'invalid_request' });
+  });
+
   it('a second login finds the same user', async () => {
     const a = await loginWithDevProvider(app, 'bob');
     const b = await loginWithDevProvider(app, 'bob');

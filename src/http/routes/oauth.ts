@@ -8,7 +8,7 @@ import { LOGIN_FAILURE_STREAM_TYPE, loginFailureStreamId } from '../../auth/logi
 import { authModule, type AuthModule, type TokenPair } from '../../auth/module.js';
 import { callbackAllowed, newUpstreamChecks, type AuthorizationBinding } from '../../auth/oauth-flow.js';
 import { pkceMatches } from '../../auth/pkce.js';
-import { ProviderError, type IdentityProvider } from '../../auth/providers.js';
+import { MAX_DEV_LOGIN_HINT, ProviderError, type IdentityProvider } from '../../auth/providers.js';
 import { principalFromClaims } from '../../auth/tokens.js';
 import { RefreshTokenRefused } from '../../commands/tokens/family.js';
 import { InvalidClientError } from '../../commands/tokens/client-credential.js';
@@ -140,6 +140,9 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const provider = providerFor(q.idp);
     if (q.client_callback && !callbackAllowed(q.client_callback, services.config.auth.oauth.callback_allowlist)) {
       throw invalidRequest('client_callback is not in the allowlist');
+    }
+    if (provider.config.kind === 'tmi' && q.login_hint && q.login_hint.length > MAX_DEV_LOGIN_HINT) {
+      throw invalidRequest(`login_hint may be at most ${MAX_DEV_LOGIN_HINT} characters with the tmi provider`);
     }
     const state = q.state || randomBytes(24).toString('base64url');
     const binding: AuthorizationBinding = {
