@@ -176,6 +176,17 @@ function githubProvider(config: ProviderConfig): IdentityProvider {
   };
 }
 
+/**
+ * What a provider says, bounded to what the user events hold (UserRegistered, UserLoggedIn):
+ * an overlong name is trimmed and an overlong group dropped; an email or subject no event
+ * could hold refuses the login. Otherwise one odd claim would fail every login with a 500.
+ */
+function bounded(config: ProviderConfig, identity: ProviderIdentity): ProviderIdentity {
+  if (identity.email.length > 254) throw new ProviderError(`provider ${config.id}: the email address is longer than 254 characters`);
+  if (identity.provider_user_id.length > 500) throw new ProviderError(`provider ${config.id}: the subject is longer than 500 characters`);
+  return { ...identity, name: identity.name.slice(0, 256), groups: identity.groups.filter((g) => g.length <= 256).slice(0, 1000) };
+}
+
 export interface ProviderRegistry {
   get(id: string): IdentityProvider | undefined;
   list(): IdentityProvider[];
@@ -188,7 +199,8 @@ export function createProviderRegistry(config: Config): ProviderRegistry {
   for (const p of config.auth.oauth.providers) {
     if (!p.enabled) continue;
     if (p.kind === 'tmi' && config.mode === 'production') continue;
-    providers.set(p.id, p.kind === 'tmi' ? tmiProvider(p) : p.kind === 'github' ? githubProvider(p) : oidcProvider(p));
+    const provider = p.kind === 'tmi' ? tmiProvider(p) : p.kind === 'github' ? githubProvider(p) : oidcProvider(p);
+    providers.set(p.id, { ...provider, identify: async (callbackUrl, checks) => bounded(p, await provider.identify(callbackUrl, checks)) });
   }
   return {
     get: (id) => providers.get(id),

@@ -70,6 +70,15 @@ describe('login against a real OpenID Connect issuer', () => {
     expect((await app.request('/oauth2/userinfo', { token: next.access_token })).status).toBe(200);
   });
 
+  it('an identity with an overlong name or group logs in with them trimmed, not a 500', async () => {
+    issuer.loginAs({ sub: 'emp-44', email: 'gina@corp.example', name: 'G'.repeat(300), groups: ['ok-group', 'x'.repeat(300)] });
+    const { code, pkce } = await login();
+    const res = await app.request('/oauth2/token?idp=corp', { method: 'POST', json: { grant_type: 'authorization_code', code, code_verifier: pkce.verifier, redirect_uri: CLIENT_CALLBACK } });
+    expect(res.status).toBe(200);
+    const info = await json(await app.request('/oauth2/userinfo', { token: (await json(res)).access_token }));
+    expect(info).toMatchObject({ email: 'gina@corp.example', name: 'G'.repeat(256), groups: ['ok-group'] });
+  });
+
   it('refuses a verifier that does not match the client challenge', async () => {
     issuer.loginAs({ sub: 'emp-43', email: 'frank@corp.example', name: 'Frank' });
     const { code } = await login();

@@ -8,7 +8,7 @@ export interface TestIssuer {
   url: string;
   clientId: string;
   clientSecret: string;
-  /** The account the next login interaction signs in as. */
+  /** The account the next login interaction signs in as, from a fresh browser (no earlier session). */
   loginAs(account: TestAccount): void;
   /**
    * Plays the browser: follows redirects from `start` through the issuer's login and consent
@@ -77,7 +77,8 @@ export async function startOidcIssuer(redirectUri: string, port?: number): Promi
     url,
     clientId,
     clientSecret,
-    loginAs(account) { next = account; },
+    // A fresh browser: the issuer's session cookie would otherwise sign the previous account in again.
+    loginAs(account) { next = account; jar.clear(); },
     async browse(start) {
       let target = new URL(start);
       for (let hop = 0; hop < 20; hop++) {
