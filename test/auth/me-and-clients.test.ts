@@ -138,9 +138,11 @@ describe.each([{ redis: true }, { redis: false }])('machine clients (client cred
     expect(await json(res)).toMatchObject({ error: 'invalid_client' });
   });
 
-  it('refuses an expiry PostgreSQL cannot hold, so it never reaches the projection', async () => {
+  it('refuses an expiry the event or PostgreSQL cannot hold, so it never reaches the projection', async () => {
     const res = await app.request('/me/client_credentials', { method: 'POST', token: owner.access_token, json: { name: 'far east', expires_at: '2099-01-01T00:00:00+20:00' } });
     expect(res.status).toBe(400);
+    const precise = await app.request('/me/client_credentials', { method: 'POST', token: owner.access_token, json: { name: 'precise', expires_at: `2099-01-01T00:00:00.${'0'.repeat(80)}Z` } });
+    expect(precise.status).toBe(400);
     const ok = await app.request('/me/client_credentials', { method: 'POST', token: owner.access_token, json: { name: 'near east', expires_at: '2099-01-01T00:00:00+14:00' } });
     expect(ok.status).toBe(201);
     const { id } = await json(ok);

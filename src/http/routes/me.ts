@@ -214,7 +214,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 100 }),
         description: Type.Optional(Type.String({ maxLength: 1000 })),
-        expires_at: Type.Optional(Type.String({ format: 'date-time' })),
+        expires_at: Type.Optional(Type.String({ format: 'date-time', maxLength: 64 })),
       }, { additionalProperties: false }),
     },
   }, async (request, reply) => {
