@@ -28,3 +28,9 @@ export function metadataFor(request: FastifyRequest, actor: Actor): EventMetadat
     request_id: request.id,
   };
 }
+
+/**
+ * The caller's address as auth events record it (at most 100 characters): behind a trusted
+ * proxy it is whatever the client put first in X-Forwarded-For.
+ */
+export const clientAddress = (request: FastifyRequest): string => request.ip.slice(0, 100);

@@ -210,3 +210,20 @@ describe('rate limits', () => {
     expect((await app.request('/.well-known/jwks.json', { token: other })).status).toBe(200);
   });
 });
+
+describe('behind a trusted proxy', () => {
+  let app: TestApp;
+  beforeAll(async () => { app = await startTestApp({ overrides: { server: { trust_proxy: true } } }); });
+  afterAll(async () => { await app?.stop(); });
+
+  it('a forwarded address too long for an audit event still gets a 401, not a 500', async () => {
+    const res = await app.request('/oauth2/token', {
+      method: 'POST',
+      headers: { 'x-forwarded-for': `${'f'.repeat(300)}, 10.0.0.1` },
+      json: { grant_type: 'client_credentials', client_id: 'tmi_cc_00000000000000000000000000000000', client_secret: 'nope' },
+    });
+    expect(res.status).toBe(401);
+    const { rows } = await app.runtime.services.database.pool.query("select data->>'ip' as ip from events where type = 'LoginFailed'");
+    expect(rows.map((r) => r.ip)).toEqual(['f'.repeat(100)]);
+  });
+});

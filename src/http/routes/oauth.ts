@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { actorOf, anonymous, metadataFor } from '../../auth/audit.js';
+import { actorOf, anonymous, clientAddress, metadataFor } from '../../auth/audit.js';
 import { ClientLockedError } from '../../auth/client-credentials.js';
 import { LOGIN_FAILURE_STREAM_TYPE, loginFailureStreamId } from '../../auth/login-failures.js';
 import { authModule, type AuthModule, type TokenPair } from '../../auth/module.js';
@@ -76,7 +76,7 @@ function clientCredentialsOf(request: FastifyRequest, body: { client_id?: string
 async function recordLoginFailure(services: Services, request: FastifyRequest, provider: string, reason: string, claimed?: string) {
   await services.store.appendToStream({
     stream_id: loginFailureStreamId(), stream_type: LOGIN_FAILURE_STREAM_TYPE, expected: 'no_stream',
-    events: [{ type: 'LoginFailed', data: { provider, reason: reason.slice(0, 1000), ip: request.ip, ...(claimed ? { claimed: claimed.slice(0, 500) } : {}) } }],
+    events: [{ type: 'LoginFailed', data: { provider, reason: reason.slice(0, 1000), ip: clientAddress(request), ...(claimed ? { claimed: claimed.slice(0, 500) } : {}) } }],
   }, { metadata: metadataFor(request, anonymous) });
 }
 
@@ -235,7 +235,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const token = presented || (services.config.auth.cookies ? refreshTokenFromCookie(request) : null);
     if (!token) throw badRequest('Missing refresh_token parameter', 'invalid_request');
     try {
-      const rotated = await auth.refresh.rotate(token, metadataFor(request, anonymous), request.ip);
+      const rotated = await auth.refresh.rotate(token, metadataFor(request, anonymous), clientAddress(request));
       const { state: user } = await auth.users.read(rotated.user_id);
       if (user.status !== 'active') throw new RefreshTokenRefused('revoked');
       return await auth.issue(user, request, { refreshToken: rotated.token });
@@ -252,7 +252,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const credentials = clientCredentialsOf(request, body);
     if (!credentials) throw invalidRequest('Missing client_id or client_secret parameter');
     try {
-      const { owner_id } = await auth.credentials.authenticate(credentials.id, credentials.secret, metadataFor(request, anonymous), request.ip);
+      const { owner_id } = await auth.credentials.authenticate(credentials.id, credentials.secret, metadataFor(request, anonymous), clientAddress(request));
       const { state: owner } = await auth.users.read(owner_id);
       if (owner.status !== 'active') throw new InvalidClientError('deleted');
       return await auth.issue(owner, request, { refreshToken: false });
@@ -288,7 +288,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     const credentials = clientCredentialsOf(request, body);
     if (!authenticated && credentials) {
       try {
-        await auth.credentials.authenticate(credentials.id, credentials.secret, metadataFor(request, anonymous), request.ip);
+        await auth.credentials.authenticate(credentials.id, credentials.secret, metadataFor(request, anonymous), clientAddress(request));
         authenticated = true;
       } catch (err) {
         if (err instanceof ClientLockedError) throw new HttpError(429, 'too_many_requests', 'Too many failed authentication attempts; retry later', { 'Retry-After': String(err.retryAfterSeconds) });
