@@ -6,7 +6,6 @@ import { AccessTokenDenylist } from './denylist.js';
 import { postgresEphemeralStore, redisEphemeralStore, type EphemeralStore } from './ephemeral.js';
 import { AuthorizationFlows } from './oauth-flow.js';
 import { UserDirectory, principalClaims } from './identity.js';
-import type { Principal } from './principal.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers.js';
 import { RefreshTokens } from './refresh-tokens.js';
 import type { UserState } from '../commands/users/state.js';
@@ -29,7 +28,7 @@ export interface AuthModule {
   ephemeral: EphemeralStore;
   flows: AuthorizationFlows;
   /** Issues an access token and, unless `refresh: false`, starts a refresh-token family. */
-  issue(user: UserState, request: FastifyRequest, options?: { refreshToken?: string | false; clientId?: string }): Promise<TokenPair & { claims: Principal }>;
+  issue(user: UserState, request: FastifyRequest, options?: { refreshToken?: string | false }): Promise<TokenPair>;
 }
 
 const modules = new WeakMap<Services, AuthModule>();
@@ -49,16 +48,15 @@ export function authModule(services: Services): AuthModule {
     ephemeral,
     flows: new AuthorizationFlows(ephemeral),
     async issue(user, request, options = {}) {
-      const { token, claims } = services.tokens.issue(principalClaims(user));
+      const { token } = services.tokens.issue(principalClaims(user));
       const actor = { user_id: user.user_id, email: user.email, provider: user.provider };
       const refreshToken = options.refreshToken === false ? ''
-        : options.refreshToken ?? await refresh.start(user.user_id, metadataFor(request, actor), options.clientId);
+        : options.refreshToken ?? await refresh.start(user.user_id, metadataFor(request, actor));
       return {
         access_token: token,
         refresh_token: refreshToken,
         token_type: 'bearer',
         expires_in: services.tokens.expiresInSeconds,
-        claims: { ...principalClaims(user), jti: claims.jti, exp: claims.exp },
       };
     },
   };

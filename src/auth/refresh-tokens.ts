@@ -30,10 +30,10 @@ function parse(token: string): { familyId: string; hash: string } | null {
 export class RefreshTokens {
   constructor(private readonly store: EventStore, private readonly sessionSeconds: number) {}
 
-  async start(userId: string, metadata: EventMetadata, clientId?: string): Promise<string> {
+  async start(userId: string, metadata: EventMetadata): Promise<string> {
     const familyId = randomUUID();
     const { token, hash } = mint(familyId);
-    const events = decideFamily({ type: 'StartFamily', family_id: familyId, user_id: userId, token_hash: hash, session_expires_at: Math.floor(Date.now() / 1000) + this.sessionSeconds, ...(clientId ? { client_id: clientId } : {}) }, foldFamily([]));
+    const events = decideFamily({ type: 'StartFamily', family_id: familyId, user_id: userId, token_hash: hash, session_expires_at: Math.floor(Date.now() / 1000) + this.sessionSeconds }, foldFamily([]));
     await this.store.appendToStream({ stream_id: tokenFamilyStreamId(familyId), stream_type: TOKEN_FAMILY_STREAM_TYPE, expected: 'no_stream', events }, { metadata });
     return token;
   }
@@ -58,13 +58,13 @@ export class RefreshTokens {
   }
 
   /** Spends the presented token and returns its successor, or throws RefreshTokenRefused. */
-  async rotate(token: string, metadata: EventMetadata, ip?: string): Promise<{ user_id: string; token: string; client_id?: string }> {
+  async rotate(token: string, metadata: EventMetadata, ip?: string): Promise<{ user_id: string; token: string }> {
     const parsed = parse(token);
     if (!parsed) throw new RefreshTokenRefused('unknown');
     const next = mint(parsed.familyId);
     const { state, events } = await this.run(parsed.familyId, () => ({ type: 'Rotate', presented_hash: parsed.hash, new_hash: next.hash, now: Math.floor(Date.now() / 1000), ...(ip ? { ip } : {}) }), metadata);
     if (events.some((e) => e.type === 'RefreshTokenReuseDetected')) throw new RefreshTokenRefused('reused');
-    return { user_id: state.user_id, token: next.token, ...(state.client_id ? { client_id: state.client_id } : {}) };
+    return { user_id: state.user_id, token: next.token };
   }
 
   /** Revokes the family of a token the caller holds (current or spent); unknown tokens are ignored (RFC 7009). */

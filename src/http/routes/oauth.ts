@@ -80,7 +80,7 @@ async function recordLoginFailure(services: Services, request: FastifyRequest, p
   }, { metadata: metadataFor(request, anonymous) });
 }
 
-function respondTokens(services: Services, reply: FastifyReply, pair: TokenPair & { claims?: unknown }) {
+function respondTokens(services: Services, reply: FastifyReply, pair: TokenPair) {
   if (services.config.auth.cookies) setTokenCookies(reply, pair, services.config);
   return { access_token: pair.access_token, refresh_token: pair.refresh_token, token_type: pair.token_type, expires_in: pair.expires_in };
 }
