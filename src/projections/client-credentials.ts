@@ -3,11 +3,13 @@ import type { StoredEvent } from '../events/types.js';
 import type { ClientCredentialCreated } from '../commands/tokens/events.js';
 import type { Projection } from './projection.js';
 
+export const CLIENT_CREDENTIALS_PROJECTION = 'client_credentials';
+
 const credentialIdOf = (event: StoredEvent) => event.stream_id.slice('client-credential-'.length);
 
 /** The list behind `GET /me/client_credentials`; secrets never reach it (only their hashes live in events). */
 export const clientCredentialsProjection: Projection = {
-  name: 'client_credentials',
+  name: CLIENT_CREDENTIALS_PROJECTION,
   version: 1,
   handles: ['ClientCredentialCreated', 'ClientCredentialDeleted', 'ClientCredentialUsed'],
   tables: ['client_credentials'],

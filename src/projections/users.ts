@@ -5,11 +5,13 @@ import { groupUuid } from '../auth/groups.js';
 import { ADMINISTRATORS, SECURITY_REVIEWERS } from '../commands/caller.js';
 import type { Projection } from './projection.js';
 
+export const USERS_PROJECTION = 'users';
+
 const userIdOf = (event: StoredEvent) => event.stream_id.slice('user-'.length);
 
 /** `users`, `user_providers` and group memberships (as last asserted at login), from the user and identity streams. */
 export const usersProjection: Projection = {
-  name: 'users',
+  name: USERS_PROJECTION,
   version: 1,
   handles: ['UserRegistered', 'UserProfileUpdated', 'UserLoggedIn', 'UserDeleted', 'ProviderIdentityLinked'],
   tables: ['users', 'user_providers', 'user_group_memberships'],

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import { awaitPosition } from '../../application/execute-command.js';
 import { actorOf, metadataFor } from '../../auth/audit.js';
 import { groupUuid } from '../../auth/groups.js';
 import { authModule } from '../../auth/module.js';
@@ -10,7 +11,10 @@ import { ADMINISTRATORS, EVERYONE, SECURITY_REVIEWERS } from '../../commands/cal
 import { CredentialNotFoundError } from '../../commands/tokens/client-credential.js';
 import { UserNotFoundError } from '../../commands/users/errors.js';
 import type { UserState } from '../../commands/users/state.js';
+import { CLIENT_CREDENTIALS_PROJECTION } from '../../projections/client-credentials.js';
+import { USERS_PROJECTION } from '../../projections/users.js';
 import type { Services } from '../../services.js';
+import { POSITION_HEADER } from '../commands.js';
 import { badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../plugins/authentication.js';
 
@@ -34,7 +38,6 @@ function membershipsOf(p: Principal): Membership[] {
 /** `/me`: the caller's account, preferences, groups, machine credentials, logout and deletion. */
 export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const auth = authModule(services);
-  const waitMs = services.config.server.read_your_writes_timeout_ms;
 
   /** The caller's user, read from its stream so a write is visible to the next request at once. */
   async function currentUser(request: FastifyRequest): Promise<UserState> {
@@ -42,6 +45,12 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     const { state } = await auth.users.read(p.user_id);
     if (state.status !== 'active') throw unauthorized('the user no longer exists', 'invalid_token');
     return state;
+  }
+
+  /** Read-your-writes for the credential list, which is a projection. */
+  async function credentialsReached(position: number) {
+    services.wakeups.wake([CLIENT_CREDENTIALS_PROJECTION]);
+    await awaitPosition(services, [CLIENT_CREDENTIALS_PROJECTION], position);
   }
 
   async function replacePreferences(request: FastifyRequest, preferences: Record<string, unknown>) {
@@ -106,7 +115,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     }
     await auth.denylist.denyUser(p.user_id);
     await auth.users.execute(p.user_id, { type: 'RevokeAccessToken', revocation: { jti: p.jti, expires_at: p.exp, reason: 'user_deleted' } }, metadata);
-    services.wakeups.wake(['users']);
+    services.wakeups.wake([USERS_PROJECTION]);
     return reply.code(204).send(null);
   });
 
@@ -221,10 +230,9 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     const p = principalOf(request);
     if (request.body.expires_at && Date.parse(request.body.expires_at) <= Date.now()) throw badRequest('expires_at must be in the future');
     const created = await auth.credentials.create(p.user_id, request.body, metadataFor(request, actorOf(p)));
-    services.wakeups.wake(['client_credentials']);
-    await services.progress.waitFor(['client_credentials'], created.position, waitMs);
+    await credentialsReached(created.position);
     const { position, ...body } = created;
-    return reply.code(201).header('X-Event-Position', String(position)).send(body);
+    return reply.code(201).header(POSITION_HEADER, String(position)).send(body);
   });
 
   app.delete('/me/client_credentials/:credential_id', {
@@ -234,9 +242,8 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     const p = principalOf(request);
     try {
       const position = await auth.credentials.delete(p.user_id, request.params.credential_id, metadataFor(request, actorOf(p)));
-      services.wakeups.wake(['client_credentials']);
-      await services.progress.waitFor(['client_credentials'], position, waitMs);
-      reply.header('X-Event-Position', String(position));
+      await credentialsReached(position);
+      reply.header(POSITION_HEADER, String(position));
     } catch (err) {
       if (err instanceof CredentialNotFoundError) throw notFound('client credential not found');
       throw err;

@@ -12,6 +12,7 @@ import { MAX_DEV_LOGIN_HINT, ProviderError, type IdentityProvider } from '../../
 import { principalFromClaims } from '../../auth/tokens.js';
 import { RefreshTokenRefused } from '../../commands/tokens/family.js';
 import { InvalidClientError } from '../../commands/tokens/client-credential.js';
+import { USERS_PROJECTION } from '../../projections/users.js';
 import type { Services } from '../../services.js';
 import { HttpError, badRequest, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../plugins/authentication.js';
@@ -227,7 +228,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       throw new HttpError(502, 'provider_unavailable', 'the identity provider could not be reached');
     }
     const { user } = await auth.users.login(binding.provider, identity, 'oauth', metadataFor(request, anonymous));
-    services.wakeups.wake(['users']);
+    services.wakeups.wake([USERS_PROJECTION]);
     return auth.issue(user, request);
   }
 
