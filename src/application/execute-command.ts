@@ -12,6 +12,12 @@ export interface Decider<State, Command, Event extends NewEvent> {
 
 export interface CommandOptions {
   streamId: string;
+  /**
+   * The stream id was drawn fresh for this command (a create): there is nothing to read, so the
+   * first attempt skips loading it. Should it exist after all, the append's `no_stream` check
+   * fails and the retry decides against what is there.
+   */
+  newStream?: boolean;
   /** The version the caller saw (If-Match); null when they gave none and any current version will do. */
   expectedVersion: number | null;
   /** Idempotency key: a retried command returns the original outcome and appends nothing. */
@@ -67,7 +73,9 @@ export async function executeCommand<S, C, E extends NewEvent>(
     }
   }
   for (let attempt = 0; ; attempt++) {
-    const { state, version } = await loadAggregate(services, decider, options.streamId);
+    const { state, version } = attempt === 0 && options.newStream
+      ? { state: decider.initialState(), version: 0 }
+      : await loadAggregate(services, decider, options.streamId);
     // Decide first: a caller who may not see the resource learns nothing from a version mismatch.
     const decided = decider.decide(command, state);
     if (options.expectedVersion !== null && options.expectedVersion !== version) {

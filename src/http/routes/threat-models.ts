@@ -28,7 +28,10 @@ export async function runThreatModelCommand(
   services: Services, request: FastifyRequest, id: string, command: CommandBody,
   ifMatch: 'expected' | 'optional' = 'optional',
 ) {
-  const options = commandOptions(request, services, { streamId: threatModelStreamId(id), projections: THREAT_MODEL_PROJECTIONS, ifMatch });
+  const options = {
+    ...commandOptions(request, services, { streamId: threatModelStreamId(id), projections: THREAT_MODEL_PROJECTIONS, ifMatch }),
+    newStream: command.type === 'CreateThreatModel',
+  };
   const full = { ...command, caller: principalOf(request), now: new Date().toISOString() } as ThreatModelCommand;
   return domainCall(() => executeCommand(services, threatModelDecider, full, options));
 }
