@@ -1,4 +1,5 @@
 import { VersionConflictError } from '../events/errors.js';
+import type { EventStore } from '../events/store.js';
 import type { EventMetadata, NewEvent, StoredEvent } from '../events/types.js';
 import type { Services } from '../services.js';
 
@@ -46,17 +47,66 @@ export interface CommandOutcome<State> {
 const CONFLICT_RETRIES = 3;
 
 /** An aggregate's current state and stream version; child resources use it to read their parent's access list. */
-export async function loadAggregate<S, C, E extends NewEvent>(services: Services, decider: Decider<S, C, E>, streamId: string): Promise<{ state: S; version: number }> {
+export async function loadAggregate<S, C, E extends NewEvent>(services: Pick<Services, 'store'>, decider: Decider<S, C, E>, streamId: string): Promise<{ state: S; version: number }> {
   const stored = await services.store.readStream(streamId);
   const state = stored.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), decider.initialState());
   return { state, version: stored.at(-1)?.version ?? 0 };
 }
 
+export interface DecideOptions<S> extends Pick<CommandOptions, 'streamId' | 'newStream' | 'expectedVersion' | 'commandId'> {
+  /** A function when the metadata depends on the state decided against (an actor known only from the stream). */
+  metadata: EventMetadata | ((state: S) => EventMetadata);
+  /** How often a racing writer's conflict is decided again (only without an expected version). */
+  retries?: number;
+}
+
+export type Decided<S> = Omit<CommandOutcome<S>, 'caughtUp'>;
+
 /**
- * Runs one command end to end: load the stream, decide, append with the expected version,
- * wake the projections and (unless asked not to) wait until they have reached the new events.
- * Without an If-Match a concurrent writer's conflict is retried against the fresh state;
- * with one, it surfaces as VersionConflictError (409).
+ * The one load → decide → append loop every aggregate goes through: the append expects the
+ * version decided against. Without an expected version a racing writer's conflict is decided
+ * again against the fresh state; with one it surfaces as VersionConflictError (409).
+ */
+export async function decideAndAppend<S, C, E extends NewEvent>(
+  store: EventStore,
+  decider: Decider<S, C, E>,
+  command: C,
+  options: DecideOptions<S>,
+): Promise<Decided<S>> {
+  for (let attempt = 0; ; attempt++) {
+    const { state, version } = attempt === 0 && options.newStream
+      ? { state: decider.initialState(), version: 0 }
+      : await loadAggregate({ store }, decider, options.streamId);
+    // Decide first: a caller who may not see the resource learns nothing from a version mismatch.
+    const decided = decider.decide(command, state);
+    if (options.expectedVersion !== null && options.expectedVersion !== version) {
+      throw new VersionConflictError(options.streamId, options.expectedVersion, version);
+    }
+    if (decided.length === 0) return { state, version, position: 0, events: [], replayed: false };
+    const metadata = typeof options.metadata === 'function' ? options.metadata(state) : options.metadata;
+    try {
+      const result = await store.appendToStream(
+        { stream_id: options.streamId, stream_type: decider.streamType, expected: version === 0 ? 'no_stream' : version, events: decided },
+        { metadata, command_id: options.commandId },
+      );
+      return {
+        state: decided.reduce(decider.evolve, state),
+        version: result.streams[0]?.version ?? version + decided.length,
+        position: result.position,
+        events: result.events,
+        replayed: result.replayed,
+      };
+    } catch (err) {
+      if (err instanceof VersionConflictError && options.expectedVersion === null && attempt < (options.retries ?? CONFLICT_RETRIES)) continue;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Runs one command end to end: an idempotency key seen before answers with its original
+ * events; otherwise decide and append (decideAndAppend), wake the projections and (unless
+ * asked not to) wait until they have reached the new events.
  */
 export async function executeCommand<S, C, E extends NewEvent>(
   services: Services,
@@ -72,36 +122,10 @@ export async function executeCommand<S, C, E extends NewEvent>(
       return { state, version, position: previous.position, events: previous.events, caughtUp: await waitIfAsked(services, options, previous.position), replayed: true };
     }
   }
-  for (let attempt = 0; ; attempt++) {
-    const { state, version } = attempt === 0 && options.newStream
-      ? { state: decider.initialState(), version: 0 }
-      : await loadAggregate(services, decider, options.streamId);
-    // Decide first: a caller who may not see the resource learns nothing from a version mismatch.
-    const decided = decider.decide(command, state);
-    if (options.expectedVersion !== null && options.expectedVersion !== version) {
-      throw new VersionConflictError(options.streamId, options.expectedVersion, version);
-    }
-    if (decided.length === 0) return { state, version, position: 0, events: [], caughtUp: true, replayed: false };
-    try {
-      const result = await services.store.appendToStream(
-        { stream_id: options.streamId, stream_type: decider.streamType, expected: version === 0 ? 'no_stream' : version, events: decided },
-        { metadata: options.metadata, command_id: options.commandId },
-      );
-      services.wakeups.wake(options.projections);
-      const next = decided.reduce(decider.evolve, state);
-      return {
-        state: next,
-        version: result.streams[0]?.version ?? version + decided.length,
-        position: result.position,
-        events: result.events,
-        caughtUp: await waitIfAsked(services, options, result.position),
-        replayed: result.replayed,
-      };
-    } catch (err) {
-      if (err instanceof VersionConflictError && options.expectedVersion === null && attempt < CONFLICT_RETRIES) continue;
-      throw err;
-    }
-  }
+  const outcome = await decideAndAppend(services.store, decider, command, options);
+  if (outcome.events.length === 0) return { ...outcome, caughtUp: true };
+  services.wakeups.wake(options.projections);
+  return { ...outcome, caughtUp: await waitIfAsked(services, options, outcome.position) };
 }
 
 async function waitIfAsked(services: Services, options: CommandOptions, position: number): Promise<boolean> {

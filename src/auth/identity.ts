@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { decideAndAppend, type Decider } from '../application/execute-command.js';
 import type { Config } from '../config/schema.js';
 import { VersionConflictError } from '../events/errors.js';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata, StreamAppend } from '../events/types.js';
 import { decideUser, type UserCommand } from '../commands/users/decide.js';
-import { IDENTITY_STREAM_TYPE, USER_STREAM_TYPE, identityStreamId, userStreamId, type ProviderIdentityLinked } from '../commands/users/events.js';
-import { evolveUser, foldUser, type UserState } from '../commands/users/state.js';
+import { IDENTITY_STREAM_TYPE, USER_STREAM_TYPE, identityStreamId, userStreamId, type ProviderIdentityLinked, type UserEvent } from '../commands/users/events.js';
+import { evolveUser, foldUser, initialUserState, type UserState } from '../commands/users/state.js';
 import { ADMINISTRATORS, SECURITY_REVIEWERS } from '../commands/caller.js';
 import type { Principal } from './principal.js';
 import type { ProviderIdentity } from './providers.js';
@@ -38,6 +39,8 @@ export function principalClaims(user: UserState): PrincipalClaims {
 
 export interface UserRecord { state: UserState; version: number }
 
+const userDecider: Decider<UserState, UserCommand, UserEvent> = { streamType: USER_STREAM_TYPE, initialState: initialUserState, evolve: evolveUser, decide: decideUser };
+
 /** Users as event streams: one stream per user, one per provider identity that points at it. */
 export class UserDirectory {
   constructor(private readonly store: EventStore, private readonly config: Config) {}
@@ -49,18 +52,8 @@ export class UserDirectory {
   }
 
   async execute(userId: string, command: UserCommand, metadata: EventMetadata): Promise<{ state: UserState; position: number }> {
-    for (let attempt = 0; ; attempt++) {
-      const { state, version } = await this.read(userId);
-      const events = decideUser(command, state);
-      if (events.length === 0) return { state, position: 0 };
-      try {
-        const result = await this.store.appendToStream({ stream_id: userStreamId(userId), stream_type: USER_STREAM_TYPE, expected: version === 0 ? 'no_stream' : version, events }, { metadata });
-        return { state: events.reduce(evolveUser, state), position: result.position };
-      } catch (err) {
-        if (err instanceof VersionConflictError && attempt < 5) continue;
-        throw err;
-      }
-    }
+    const { state, position } = await decideAndAppend(this.store, userDecider, command, { streamId: userStreamId(userId), expectedVersion: null, commandId: null, metadata, retries: 5 });
+    return { state, position };
   }
 
   /**

@@ -1,9 +1,15 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { VersionConflictError } from '../events/errors.js';
+import { decideAndAppend, loadAggregate, type Decider } from '../application/execute-command.js';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata } from '../events/types.js';
-import { RefreshTokenRefused, decideFamily, foldFamily, type TokenFamilyCommand, type TokenFamilyState } from '../commands/tokens/family.js';
-import { TOKEN_FAMILY_STREAM_TYPE, tokenFamilyStreamId, type TokenFamilyRevoked } from '../commands/tokens/events.js';
+import {
+  RefreshTokenRefused, decideFamily, evolveFamily, initialFamilyState, type TokenFamilyCommand, type TokenFamilyState,
+} from '../commands/tokens/family.js';
+import { TOKEN_FAMILY_STREAM_TYPE, tokenFamilyStreamId, type TokenFamilyEvent, type TokenFamilyRevoked } from '../commands/tokens/events.js';
+
+const familyDecider: Decider<TokenFamilyState, TokenFamilyCommand, TokenFamilyEvent> = {
+  streamType: TOKEN_FAMILY_STREAM_TYPE, initialState: initialFamilyState, evolve: evolveFamily, decide: decideFamily,
+};
 
 const TOKEN = /^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$/;
 
@@ -33,28 +39,21 @@ export class RefreshTokens {
   async start(userId: string, metadata: EventMetadata): Promise<string> {
     const familyId = randomUUID();
     const { token, hash } = mint(familyId);
-    const events = decideFamily({ type: 'StartFamily', family_id: familyId, user_id: userId, token_hash: hash, session_expires_at: Math.floor(Date.now() / 1000) + this.sessionSeconds }, foldFamily([]));
-    await this.store.appendToStream({ stream_id: tokenFamilyStreamId(familyId), stream_type: TOKEN_FAMILY_STREAM_TYPE, expected: 'no_stream', events }, { metadata });
+    await this.run(familyId, { type: 'StartFamily', family_id: familyId, user_id: userId, token_hash: hash, session_expires_at: Math.floor(Date.now() / 1000) + this.sessionSeconds }, metadata, true);
     return token;
   }
 
-  private async run(familyId: string, command: (state: TokenFamilyState) => TokenFamilyCommand, metadata: EventMetadata) {
-    for (let attempt = 0; ; attempt++) {
-      const stored = await this.store.readStream(tokenFamilyStreamId(familyId));
-      const state = foldFamily(stored);
-      const events = decideFamily(command(state), state);
-      if (events.length === 0) return { state, events };
+  /** A concurrent rotation that won makes the presented token spent: deciding again sees reuse. */
+  private run(familyId: string, command: TokenFamilyCommand, metadata: EventMetadata, newStream = false) {
+    return decideAndAppend(this.store, familyDecider, command, {
+      streamId: tokenFamilyStreamId(familyId), newStream, expectedVersion: null, commandId: null, retries: 5,
       // The presenter of a refresh token is known only once its family is read.
-      const actor = metadata.actor.user_id ? metadata.actor : { ...metadata.actor, user_id: state.user_id };
-      try {
-        await this.store.appendToStream({ stream_id: tokenFamilyStreamId(familyId), stream_type: TOKEN_FAMILY_STREAM_TYPE, expected: stored.length ? stored[stored.length - 1]!.version : 'no_stream', events }, { metadata: { ...metadata, actor } });
-        return { state, events };
-      } catch (err) {
-        // A concurrent rotation won: deciding again sees the presented token as spent, which is reuse.
-        if (err instanceof VersionConflictError && attempt < 5) continue;
-        throw err;
-      }
-    }
+      metadata: (state) => (metadata.actor.user_id ? metadata : { ...metadata, actor: { ...metadata.actor, user_id: state.user_id } }),
+    });
+  }
+
+  private async family(familyId: string): Promise<TokenFamilyState> {
+    return (await loadAggregate({ store: this.store }, familyDecider, tokenFamilyStreamId(familyId))).state;
   }
 
   /** Spends the presented token and returns its successor, or throws RefreshTokenRefused. */
@@ -62,7 +61,7 @@ export class RefreshTokens {
     const parsed = parse(token);
     if (!parsed) throw new RefreshTokenRefused('unknown');
     const next = mint(parsed.familyId);
-    const { state, events } = await this.run(parsed.familyId, () => ({ type: 'Rotate', presented_hash: parsed.hash, new_hash: next.hash, now: Math.floor(Date.now() / 1000), ...(ip ? { ip } : {}) }), metadata);
+    const { state, events } = await this.run(parsed.familyId, { type: 'Rotate', presented_hash: parsed.hash, new_hash: next.hash, now: Math.floor(Date.now() / 1000), ...(ip ? { ip } : {}) }, metadata);
     if (events.some((e) => e.type === 'RefreshTokenReuseDetected')) throw new RefreshTokenRefused('reused');
     return { user_id: state.user_id, token: next.token };
   }
@@ -71,10 +70,9 @@ export class RefreshTokens {
   async revoke(token: string, reason: TokenFamilyRevoked['reason'], metadata: EventMetadata): Promise<{ user_id: string } | null> {
     const parsed = parse(token);
     if (!parsed) return null;
-    const stored = await this.store.readStream(tokenFamilyStreamId(parsed.familyId));
-    const state = foldFamily(stored);
+    const state = await this.family(parsed.familyId);
     if (state.status === 'none' || (state.current_hash !== parsed.hash && !state.spent.includes(parsed.hash))) return null;
-    await this.run(parsed.familyId, () => ({ type: 'RevokeFamily', reason }), metadata);
+    await this.run(parsed.familyId, { type: 'RevokeFamily', reason }, metadata);
     return { user_id: state.user_id };
   }
 
@@ -82,7 +80,7 @@ export class RefreshTokens {
   async inspect(token: string): Promise<TokenFamilyState | null> {
     const parsed = parse(token);
     if (!parsed) return null;
-    const state = foldFamily(await this.store.readStream(tokenFamilyStreamId(parsed.familyId)));
+    const state = await this.family(parsed.familyId);
     const live = state.status === 'active' && state.current_hash === parsed.hash && state.session_expires_at > Date.now() / 1000;
     return live ? state : null;
   }
