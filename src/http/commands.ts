@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandOptions, CommandOutcome } from '../application/execute-command.js';
 import { actorOf, metadataFor } from '../auth/audit.js';
-import { DomainError } from '../commands/errors.js';
 import type { Services } from '../services.js';
 import { HttpError, badRequest } from './errors.js';
 
@@ -88,29 +87,6 @@ export function minPosition(request: FastifyRequest): number | null {
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < 0) throw badRequest('the minimum position must be a non-negative integer');
   return n;
-}
-
-const DOMAIN_STATUS = {
-  invalid: [400, 'invalid_input', 'VALIDATION_FAILED'],
-  not_found: [404, 'not_found', 'NOT_FOUND'],
-  forbidden: [403, 'forbidden', 'INSUFFICIENT_PERMISSIONS'],
-  conflict: [409, 'conflict', 'CONFLICT'],
-} as const;
-
-/** Domain refusals as HTTP errors with TMI's error body. */
-export function httpErrorFrom(err: unknown): unknown {
-  if (!(err instanceof DomainError)) return err;
-  const [status, error, code] = DOMAIN_STATUS[err.kind];
-  return new HttpError(status, error, err.message, {}, err.context ? { code, context: err.context } : undefined);
-}
-
-/** Runs a command body, turning domain refusals into HTTP errors. */
-export async function domainCall<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    throw httpErrorFrom(err);
-  }
 }
 
 /** JSON Patch bodies (RFC 6902) are parsed like JSON; registered in the plugin that serves PATCH routes. */

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { DomainError } from '../../commands/errors.js';
 import { VersionConflictError } from '../../events/errors.js';
 import { HttpError, sanitizeErrorText } from '../errors.js';
 
@@ -22,6 +23,14 @@ const FASTIFY_CLIENT_ERRORS: Record<string, [number, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: [400, 'invalid_input'],
 };
 
+// Domain refusals (a decider's DomainError) by kind: status, TMI error code, detail code.
+const DOMAIN_STATUS = {
+  invalid: [400, 'invalid_input', 'VALIDATION_FAILED'],
+  not_found: [404, 'not_found', 'NOT_FOUND'],
+  forbidden: [403, 'forbidden', 'INSUFFICIENT_PERMISSIONS'],
+  conflict: [409, 'conflict', 'CONFLICT'],
+} as const;
+
 function send(reply: FastifyReply, status: number, body: ErrorBody, headers: Record<string, string> = {}) {
   reply.headers(headers);
   return reply.code(status).type('application/json; charset=utf-8').send({
@@ -37,6 +46,10 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
     if (err instanceof HttpError) {
       if (err.statusCode >= 500) request.log.error({ err }, 'request failed');
       return send(reply, err.statusCode, { error: err.error, error_description: err.description, ...(err.details ? { details: err.details } : {}) }, err.headers);
+    }
+    if (err instanceof DomainError) {
+      const [status, error, code] = DOMAIN_STATUS[err.kind];
+      return send(reply, status, { error, error_description: err.message, ...(err.context ? { details: { code, context: err.context } } : {}) });
     }
     if (err instanceof VersionConflictError) {
       return send(reply, 409, {

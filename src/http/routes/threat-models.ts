@@ -9,7 +9,7 @@ import { threatModelStreamId } from '../../commands/threat-models/events.js';
 import type { ThreatModelState } from '../../commands/threat-models/state.js';
 import { listThreatModels } from '../../queries/threat-models.js';
 import type { Services } from '../../services.js';
-import { acceptJsonPatch, commandOptions, commandStatus, domainCall, minPosition } from '../commands.js';
+import { acceptJsonPatch, commandOptions, commandStatus, minPosition } from '../commands.js';
 import { principalOf, requireUser } from '../plugins/authentication.js';
 import { ErrorBody } from '../schemas/common.js';
 import {
@@ -33,7 +33,7 @@ export async function runThreatModelCommand(
     newStream: command.type === 'CreateThreatModel',
   };
   const full = { ...command, caller: principalOf(request), now: new Date().toISOString() } as ThreatModelCommand;
-  return domainCall(() => executeCommand(services, threatModelDecider, full, options));
+  return executeCommand(services, threatModelDecider, full, options);
 }
 
 export function existing(state: ThreatModelState) {
