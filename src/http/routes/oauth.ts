@@ -52,6 +52,8 @@ const IntrospectionRequest = Type.Object({
 
 const invalidGrant = (description: string) => new HttpError(400, 'invalid_grant', description);
 const invalidRequest = (description: string) => badRequest(description, 'invalid_request');
+const lockedOut = (err: ClientLockedError) =>
+  new HttpError(429, 'too_many_requests', 'Too many failed authentication attempts; retry later', { 'Retry-After': String(err.retryAfterSeconds) });
 const invalidClient = () => new HttpError(401, 'invalid_client', 'client authentication failed', { 'WWW-Authenticate': 'Basic realm="tmi"' });
 
 const ICONS: Record<string, string> = { tmi: 'fa-solid fa-user', github: 'fa-brands fa-github', google: 'fa-brands fa-google', microsoft: 'fa-brands fa-microsoft' };
@@ -258,9 +260,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       if (owner.status !== 'active') throw new InvalidClientError('deleted');
       return await auth.issue(owner, request, { refreshToken: false });
     } catch (err) {
-      if (err instanceof ClientLockedError) {
-        throw new HttpError(429, 'too_many_requests', 'Too many failed authentication attempts; retry later', { 'Retry-After': String(err.retryAfterSeconds) });
-      }
+      if (err instanceof ClientLockedError) throw lockedOut(err);
       if (err instanceof InvalidClientError) throw invalidClient();
       throw err;
     }
@@ -292,7 +292,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         await auth.credentials.authenticate(credentials.id, credentials.secret, metadataFor(request, anonymous), clientAddress(request));
         authenticated = true;
       } catch (err) {
-        if (err instanceof ClientLockedError) throw new HttpError(429, 'too_many_requests', 'Too many failed authentication attempts; retry later', { 'Retry-After': String(err.retryAfterSeconds) });
+        if (err instanceof ClientLockedError) throw lockedOut(err);
         if (!(err instanceof InvalidClientError)) throw err;
       }
     }
