@@ -46,9 +46,14 @@ export interface CommandOutcome<State> {
 
 const CONFLICT_RETRIES = 3;
 
-/** An aggregate's current state and stream version; child resources use it to read their parent's access list. */
-export async function loadAggregate<S, C, E extends NewEvent>(services: Pick<Services, 'store'>, decider: Decider<S, C, E>, streamId: string): Promise<{ state: S; version: number }> {
-  const stored = await services.store.readStream(streamId);
+/**
+ * An aggregate's current state and stream version (or as it was at `toVersion`); child
+ * resources use it to read their parent's access list.
+ */
+export async function loadAggregate<S, C, E extends NewEvent>(
+  services: Pick<Services, 'store'>, decider: Decider<S, C, E>, streamId: string, options: { toVersion?: number } = {},
+): Promise<{ state: S; version: number }> {
+  const stored = await services.store.readStream(streamId, options);
   const state = stored.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), decider.initialState());
   return { state, version: stored.at(-1)?.version ?? 0 };
 }
@@ -118,7 +123,10 @@ export async function executeCommand<S, C, E extends NewEvent>(
     const previous = await services.store.commandResult(options.commandId);
     if (previous) {
       // The original command may have named another stream (a create draws a fresh id each time).
-      const { state, version } = await loadAggregate(services, decider, previous.events[0]!.stream_id);
+      // Its outcome is answered as it was: the stream may since have changed in ways the caller may no longer see.
+      const streamId = previous.events[0]!.stream_id;
+      const toVersion = Math.max(...previous.events.filter((e) => e.stream_id === streamId).map((e) => e.version));
+      const { state, version } = await loadAggregate(services, decider, streamId, { toVersion });
       return { state, version, position: previous.position, events: previous.events, caughtUp: await waitIfAsked(services, options, previous.position), replayed: true };
     }
   }

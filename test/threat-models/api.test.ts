@@ -160,6 +160,22 @@ describe('threat models over HTTP', () => {
     expect(other.headers.get('idempotent-replayed')).toBeNull();
   });
 
+  it('a replayed Idempotency-Key answers with the outcome as it was, not with what the caller may no longer see', async () => {
+    const { body } = await create(alice, { name: 'Shared once', authorization: [userEntry(bob, 'writer')] });
+    const key = `patch-${Date.now()}`;
+    const first = await app.request(`/threat_models/${body.id}`, { method: 'PATCH', token: bob.token, json: [{ op: 'replace', path: '/name', value: 'Bob was here' }], headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(200);
+    const original = await json(first);
+    // Alice renames it and takes Bob's access away.
+    const revoked = await app.request(`/threat_models/${body.id}`, { method: 'PUT', token: alice.token, json: { name: 'Secret now', authorization: [] } });
+    expect(revoked.status).toBe(200);
+    const replay = await app.request(`/threat_models/${body.id}`, { method: 'PATCH', token: bob.token, json: [{ op: 'replace', path: '/name', value: 'Bob was here' }], headers: { 'idempotency-key': key } });
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    const replayed = await json(replay);
+    expect(replayed).toEqual(original);
+    expect(JSON.stringify(replayed)).not.toContain('Secret now');
+  });
+
   it('transferring ownership by PATCH keeps the previous owner as an owner', async () => {
     const { body } = await create(alice, { name: 'Handover', authorization: [userEntry(bob, 'writer')] });
     const bobUser = { principal_type: 'user', provider: 'tmi', provider_id: 'bob@tmi.local', display_name: 'Bob', email: 'bob@tmi.local' };
