@@ -135,6 +135,14 @@ describe('bad input to threat model routes', () => {
     await refused('PATCH', `/threat_models/${id}`, JSON.stringify({ op: 'replace', path: '/name', value: 'x' }), 'application/json-patch+json');
   });
 
+  it('NUL characters, which PostgreSQL text and jsonb cannot hold', async () => {
+    await refused('POST', `/threat_models/${id}/metadata`, JSON.stringify({ key: 'nul', value: 'a\u0000b' }));
+    await refused('POST', '/threat_models', JSON.stringify({ name: 'Nul', authorization: [{ principal_type: 'user', provider: 'tmi', provider_id: 'x\u0000', role: 'reader' }] }));
+    await refused('PATCH', `/threat_models/${id}`, JSON.stringify([{ op: 'add', path: '/metadata/-', value: { key: 'k', value: '\u0000' } }]), 'application/json-patch+json');
+    const res = await app.request(`/threat_models?status=${encodeURIComponent('a\u0000')}`, { token: alice.token });
+    expect(res.status).toBe(400);
+  });
+
   it('list filters with RFC 3339 timestamps PostgreSQL cannot hold', async () => {
     const cases: [string, string][] = [['created_after', '0000-01-01T00:00:00Z'], ['modified_before', '2024-01-01T00:00:00+20:00'], ['status_updated_after', '2024-01-01T00:00:00-16:00']];
     for (const [filter, value] of cases) {
