@@ -34,29 +34,31 @@ export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema
   const validate: ValidateFunction = ajv.compile(schema as object);
   return (data: unknown) => {
     if (!validate(data)) return { error: Object.assign(new Error(ajv.errorsText(validate.errors)), { validation: validate.errors }) };
-    const nul = nulPath(data, '');
-    if (nul !== null) return { error: Object.assign(new Error(`${nul} ${NUL_MESSAGE}`), { validation: [{ instancePath: nul, message: NUL_MESSAGE }] }) };
+    const bad = unstorablePath(data, '');
+    if (bad !== null) return { error: Object.assign(new Error(`${bad} ${UNSTORABLE_MESSAGE}`), { validation: [{ instancePath: bad, message: UNSTORABLE_MESSAGE }] }) };
     return { value: data };
   };
 };
 
-// PostgreSQL text and jsonb cannot hold U+0000: such input would fail the query or the event append with a 500.
-const NUL_MESSAGE = 'must not contain NUL (U+0000) characters';
+// PostgreSQL text and jsonb cannot hold U+0000, and jsonb refuses an unpaired surrogate (JSON allows
+// both as escapes): such input would fail the query or the event append with a 500.
+const UNSTORABLE = /[\0\p{Cs}]/u;
+const UNSTORABLE_MESSAGE = 'must not contain NUL (U+0000) characters or unpaired surrogates';
 
-/** The JSON Pointer of the first string (or member name) holding U+0000, or null. */
-function nulPath(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\0') ? path || '/' : null;
+/** The JSON Pointer of the first string (or member name) PostgreSQL cannot store, or null. */
+function unstorablePath(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path || '/' : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = nulPath(value[i], `${path}/${i}`);
+      const found = unstorablePath(value[i], `${path}/${i}`);
       if (found !== null) return found;
     }
     return null;
   }
   if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      if (k.includes('\0')) return `${path}/${k.replaceAll('\0', '\\u0000')}`;
-      const found = nulPath(v, `${path}/${k}`);
+      if (UNSTORABLE.test(k)) return `${path}/${k.replace(/[\0\p{Cs}]/gu, '\uFFFD')}`;
+      const found = unstorablePath(v, `${path}/${k}`);
       if (found !== null) return found;
     }
   }

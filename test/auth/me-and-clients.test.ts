@@ -32,6 +32,7 @@ describe('/me, preferences and groups', () => {
     expect((await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, json: tooMany })).status).toBe(400);
     expect((await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, json: { ui: 'dark' } })).status).toBe(400);
     expect((await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, json: { ui: { theme: 'dark\u0000' } } })).status).toBe(400);
+    expect((await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, json: { ['\ud800']: {} } })).status).toBe(400);
   });
 
   it('bootstraps administrators and security reviewers from configuration', async () => {
