@@ -34,8 +34,8 @@ export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema
   const validate: ValidateFunction = ajv.compile(schema as object);
   return (data: unknown) => {
     if (!validate(data)) return { error: Object.assign(new Error(ajv.errorsText(validate.errors)), { validation: validate.errors }) };
-    const bad = unstorablePath(data, '');
-    if (bad !== null) return { error: Object.assign(new Error(`${bad} ${UNSTORABLE_MESSAGE}`), { validation: [{ instancePath: bad, message: UNSTORABLE_MESSAGE }] }) };
+    const bad = unstorable(data);
+    if (bad !== null) return { error: Object.assign(new Error(`${bad.instancePath} ${bad.message}`), { validation: [bad] }) };
     return { value: data };
   };
 };
@@ -43,23 +43,26 @@ export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema
 // PostgreSQL text and jsonb cannot hold U+0000, and jsonb refuses an unpaired surrogate (JSON allows
 // both as escapes): such input would fail the query or the event append with a 500.
 const UNSTORABLE = /[\0\p{Cs}]/u;
-const UNSTORABLE_MESSAGE = 'must not contain NUL (U+0000) characters or unpaired surrogates';
+// Deep enough for any TMI document; far below where JSON.stringify (events, comparisons) overflows the stack.
+const MAX_DEPTH = 100;
 
-/** The JSON Pointer of the first string (or member name) PostgreSQL cannot store, or null. */
-function unstorablePath(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path || '/' : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = unstorablePath(value[i], `${path}/${i}`);
-      if (found !== null) return found;
-    }
-    return null;
-  }
-  if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (UNSTORABLE.test(k)) return `${path}/${k.replace(/[\0\p{Cs}]/gu, '\uFFFD')}`;
-      const found = unstorablePath(v, `${path}/${k}`);
-      if (found !== null) return found;
+/**
+ * Where a request part holds what the service cannot store: a string (or member name) with
+ * U+0000 or an unpaired surrogate, or nesting beyond MAX_DEPTH. Iterative, since the nesting
+ * is what is being checked.
+ */
+function unstorable(root: unknown): { instancePath: string; message: string } | null {
+  const pending: [unknown, string, number][] = [[root, '', 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, path, depth] = next;
+    if (typeof value === 'string') {
+      if (UNSTORABLE.test(value)) return { instancePath: path, message: 'must not contain NUL (U+0000) characters or unpaired surrogates' };
+    } else if (value !== null && typeof value === 'object') {
+      if (depth >= MAX_DEPTH) return { instancePath: path, message: `must not nest deeper than ${MAX_DEPTH} levels` };
+      for (const [k, v] of Object.entries(value)) {
+        if (UNSTORABLE.test(k)) return { instancePath: `${path}/${k.replace(/[\0\p{Cs}]/gu, '\uFFFD')}`, message: 'member names must not contain NUL (U+0000) characters or unpaired surrogates' };
+        pending.push([v, `${path}/${k}`, depth + 1]);
+      }
     }
   }
   return null;

@@ -33,6 +33,8 @@ describe('/me, preferences and groups', () => {
     expect((await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, json: { ui: 'dark' } })).status).toBe(400);
     expect((await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, json: { ui: { theme: 'dark\u0000' } } })).status).toBe(400);
     expect((await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, json: { ['\ud800']: {} } })).status).toBe(400);
+    const deep = await app.request('/me/preferences', { method: 'PUT', token: tokens.access_token, headers: { 'content-type': 'application/json' }, body: `{"ui":{"x":${'['.repeat(5000)}${']'.repeat(5000)}}}` });
+    expect(deep.status).toBe(400);
   });
 
   it('bootstraps administrators and security reviewers from configuration', async () => {

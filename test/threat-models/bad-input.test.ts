@@ -135,10 +135,11 @@ describe('bad input to threat model routes', () => {
     await refused('PATCH', `/threat_models/${id}`, JSON.stringify({ op: 'replace', path: '/name', value: 'x' }), 'application/json-patch+json');
   });
 
-  it('NUL characters and unpaired surrogates, which PostgreSQL text and jsonb cannot hold', async () => {
+  it('NUL characters, unpaired surrogates and deep nesting, which the store cannot hold', async () => {
     await refused('POST', `/threat_models/${id}/metadata`, JSON.stringify({ key: 'nul', value: 'a\u0000b' }));
     await refused('POST', `/threat_models/${id}/metadata`, '{"key": "half", "value": "a\\ud800b"}');
     await refused('POST', `/threat_models/${id}/metadata/bulk`, '[{"key": "half", "value": "\\udc00"}]');
+    await refused('PATCH', `/threat_models/${id}`, `[{"op":"add","path":"/metadata/-","value":${'['.repeat(5000)}${']'.repeat(5000)}}]`, 'application/json-patch+json');
     await refused('POST', '/threat_models', JSON.stringify({ name: 'Nul', authorization: [{ principal_type: 'user', provider: 'tmi', provider_id: 'x\u0000', role: 'reader' }] }));
     await refused('PATCH', `/threat_models/${id}`, JSON.stringify([{ op: 'add', path: '/metadata/-', value: { key: 'k', value: '\u0000' } }]), 'application/json-patch+json');
     const res = await app.request(`/threat_models?status=${encodeURIComponent('a\u0000')}`, { token: alice.token });
