@@ -4,13 +4,12 @@ import { actorOf, metadataFor } from '../auth/audit.js';
 import type { Services } from '../services.js';
 import { HttpError, badRequest } from './errors.js';
 
-/**
- * The HTTP side of commands, shared by every resource: If-Match → expected version,
- * Idempotency-Key → command id, `Prefer: respond-async`, event metadata from the request,
- * and the answer's ETag / X-Event-Position headers.
- */
+// The HTTP side of commands, shared by every resource: If-Match → expected version,
+// Idempotency-Key → command id, `Prefer: respond-async`, event metadata from the request,
+// and the answer's ETag / X-Event-Position headers.
+
 export const POSITION_HEADER = 'X-Event-Position';
-export const MIN_POSITION_HEADER = 'x-min-position';
+const MIN_POSITION_HEADER = 'x-min-position';
 // Requests writing without If-Match: their successful answer carries TMI's Warning (a refusal applied nothing).
 const uncheckedWrites = new WeakSet<FastifyRequest>();
 
@@ -18,7 +17,7 @@ const IF_MATCH = /^\s*(\*|(?:W\/)?"?([0-9]+)"?)\s*$/;
 const COMMAND_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** `null` when absent or `*` (an unconditional write). */
-export function parseIfMatch(header: string | string[] | undefined): { present: boolean; version: number | null } {
+function parseIfMatch(header: string | string[] | undefined): { present: boolean; version: number | null } {
   if (header === undefined) return { present: false, version: null };
   const value = Array.isArray(header) ? header[0] ?? '' : header;
   const m = IF_MATCH.exec(value);
@@ -34,7 +33,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-export const wantsAsync = (request: FastifyRequest): boolean =>
+const wantsAsync = (request: FastifyRequest): boolean =>
   /(^|[,;\s])respond-async([,;\s]|$)/i.test(header(request, 'prefer') ?? '');
 
 /**
