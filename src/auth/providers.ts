@@ -176,15 +176,24 @@ function githubProvider(config: ProviderConfig): IdentityProvider {
   };
 }
 
+// PostgreSQL's jsonb cannot hold U+0000 or an unpaired surrogate.
+const UNSTORABLE = /[\0\p{Cs}]/gu;
+const storable = (s: string): boolean => !s.match(UNSTORABLE);
+
 /**
  * What a provider says, bounded to what the user events hold (UserRegistered, UserLoggedIn):
- * an overlong name is trimmed and an overlong group dropped; an email or subject no event
- * could hold refuses the login. Otherwise one odd claim would fail every login with a 500.
+ * an overlong or unstorable name is trimmed or mended and such a group dropped; an email or
+ * subject no event could hold refuses the login. Otherwise one odd claim would fail every
+ * login with a 500.
  */
 function bounded(config: ProviderConfig, identity: ProviderIdentity): ProviderIdentity {
-  if (identity.email.length > 254) throw new ProviderError(`provider ${config.id}: the email address is longer than 254 characters`);
-  if (identity.provider_user_id.length > 500) throw new ProviderError(`provider ${config.id}: the subject is longer than 500 characters`);
-  return { ...identity, name: identity.name.slice(0, 256), groups: identity.groups.filter((g) => g.length <= 256).slice(0, 1000) };
+  if (identity.email.length > 254 || !storable(identity.email)) throw new ProviderError(`provider ${config.id}: the email address cannot be stored`);
+  if (identity.provider_user_id.length > 500 || !storable(identity.provider_user_id)) throw new ProviderError(`provider ${config.id}: the subject cannot be stored`);
+  return {
+    ...identity,
+    name: identity.name.replace(UNSTORABLE, '\uFFFD').slice(0, 256),
+    groups: identity.groups.filter((g) => g.length <= 256 && storable(g)).slice(0, 1000),
+  };
 }
 
 export interface ProviderRegistry {

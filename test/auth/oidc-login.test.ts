@@ -70,13 +70,19 @@ describe('login against a real OpenID Connect issuer', () => {
     expect((await app.request('/oauth2/userinfo', { token: next.access_token })).status).toBe(200);
   });
 
-  it('an identity with an overlong name or group logs in with them trimmed, not a 500', async () => {
-    issuer.loginAs({ sub: 'emp-44', email: 'gina@corp.example', name: 'G'.repeat(300), groups: ['ok-group', 'x'.repeat(300)] });
+  it('an identity with an overlong or unstorable name or group logs in with them trimmed, not a 500', async () => {
+    issuer.loginAs({ sub: 'emp-44', email: 'gina@corp.example', name: 'G'.repeat(300), groups: ['ok-group', 'x'.repeat(300), 'nul\u0000group'] });
     const { code, pkce } = await login();
     const res = await app.request('/oauth2/token?idp=corp', { method: 'POST', json: { grant_type: 'authorization_code', code, code_verifier: pkce.verifier, redirect_uri: CLIENT_CALLBACK } });
     expect(res.status).toBe(200);
     const info = await json(await app.request('/oauth2/userinfo', { token: (await json(res)).access_token }));
     expect(info).toMatchObject({ email: 'gina@corp.example', name: 'G'.repeat(256), groups: ['ok-group'] });
+
+    issuer.loginAs({ sub: 'emp-45', email: 'hal@corp.example', name: 'Hal\u0000 \ud800' });
+    const next = await login();
+    const res2 = await app.request('/oauth2/token?idp=corp', { method: 'POST', json: { grant_type: 'authorization_code', code: next.code, code_verifier: next.pkce.verifier, redirect_uri: CLIENT_CALLBACK } });
+    expect(res2.status).toBe(200);
+    expect((await json(await app.request('/oauth2/userinfo', { token: (await json(res2)).access_token }))).name).toBe('Hal\uFFFD \uFFFD');
   });
 
   it('refuses a verifier that does not match the client challenge', async () => {
