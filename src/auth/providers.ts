@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Config, ProviderConfig } from '../config/schema.js';
+import { isStorableText, mendText } from '../infra/storable-text.js';
 
 /** Who the identity provider says the user is. */
 export interface ProviderIdentity {
@@ -176,10 +177,6 @@ function githubProvider(config: ProviderConfig): IdentityProvider {
   };
 }
 
-// PostgreSQL's jsonb cannot hold U+0000 or an unpaired surrogate.
-const UNSTORABLE = /[\0\p{Cs}]/gu;
-const storable = (s: string): boolean => !s.match(UNSTORABLE);
-
 /**
  * What a provider says, bounded to what the user events hold (UserRegistered, UserLoggedIn):
  * an overlong or unstorable name is trimmed or mended and such a group dropped; an email or
@@ -187,12 +184,12 @@ const storable = (s: string): boolean => !s.match(UNSTORABLE);
  * login with a 500.
  */
 function bounded(config: ProviderConfig, identity: ProviderIdentity): ProviderIdentity {
-  if (identity.email.length > 254 || !storable(identity.email)) throw new ProviderError(`provider ${config.id}: the email address cannot be stored`);
-  if (identity.provider_user_id.length > 500 || !storable(identity.provider_user_id)) throw new ProviderError(`provider ${config.id}: the subject cannot be stored`);
+  if (identity.email.length > 254 || !isStorableText(identity.email)) throw new ProviderError(`provider ${config.id}: the email address cannot be stored`);
+  if (identity.provider_user_id.length > 500 || !isStorableText(identity.provider_user_id)) throw new ProviderError(`provider ${config.id}: the subject cannot be stored`);
   return {
     ...identity,
-    name: identity.name.replace(UNSTORABLE, '\uFFFD').slice(0, 256),
-    groups: identity.groups.filter((g) => g.length <= 256 && storable(g)).slice(0, 1000),
+    name: mendText(identity.name).slice(0, 256),
+    groups: identity.groups.filter((g) => g.length <= 256 && isStorableText(g)).slice(0, 1000),
   };
 }
 

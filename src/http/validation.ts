@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
+import { isStorableText, mendText } from '../infra/storable-text.js';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
 
@@ -40,9 +41,6 @@ export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema
   };
 };
 
-// PostgreSQL text and jsonb cannot hold U+0000, and jsonb refuses an unpaired surrogate (JSON allows
-// both as escapes): such input would fail the query or the event append with a 500.
-const UNSTORABLE = /[\0\p{Cs}]/u;
 // Deep enough for any TMI document; far below where JSON.stringify (events, comparisons) overflows the stack.
 const MAX_DEPTH = 100;
 
@@ -56,11 +54,11 @@ function unstorable(root: unknown): { instancePath: string; message: string } | 
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [value, path, depth] = next;
     if (typeof value === 'string') {
-      if (UNSTORABLE.test(value)) return { instancePath: path, message: 'must not contain NUL (U+0000) characters or unpaired surrogates' };
+      if (!isStorableText(value)) return { instancePath: path, message: 'must not contain NUL (U+0000) characters or unpaired surrogates' };
     } else if (value !== null && typeof value === 'object') {
       if (depth >= MAX_DEPTH) return { instancePath: path, message: `must not nest deeper than ${MAX_DEPTH} levels` };
       for (const [k, v] of Object.entries(value)) {
-        if (UNSTORABLE.test(k)) return { instancePath: `${path}/${k.replace(/[\0\p{Cs}]/gu, '\uFFFD')}`, message: 'member names must not contain NUL (U+0000) characters or unpaired surrogates' };
+        if (!isStorableText(k)) return { instancePath: `${path}/${mendText(k)}`, message: 'member names must not contain NUL (U+0000) characters or unpaired surrogates' };
         pending.push([v, `${path}/${k}`, depth + 1]);
       }
     }
