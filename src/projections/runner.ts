@@ -71,15 +71,13 @@ export class ProjectionRunner {
   }
 
   /** Runs batches until the projection is caught up with the settled horizon (or halted). */
-  async catchUp(projection: Projection, options: { maxBatches?: number } = {}): Promise<CatchUpResult> {
+  async catchUp(projection: Projection): Promise<CatchUpResult> {
     let applied = 0;
-    let last: CatchUpResult = { ran: false, applied: 0, position: 0, halted: false };
-    for (let i = 0; i < (options.maxBatches ?? Number.MAX_SAFE_INTEGER); i++) {
-      last = await this.runBatch(projection);
+    for (;;) {
+      const last = await this.runBatch(projection);
       applied += last.applied;
-      if (!last.ran || last.halted || last.applied < this.batchSize) break;
+      if (!last.ran || last.halted || last.applied < this.batchSize) return { ...last, applied };
     }
-    return { ...last, applied };
   }
 
   private async runBatch(projection: Projection): Promise<CatchUpResult> {

@@ -79,10 +79,6 @@ export class ProjectionProgress {
     });
   }
 
-  position(name: string): number {
-    return this.positions.get(name) ?? 0;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
