@@ -134,6 +134,17 @@ describe('effective roles (TMI rules)', () => {
     expect(effectiveRole(caller('y', { provider: 'github', groups: ['staff'] }), acl)).toBe('reader');
   });
 
+  it('an identity provider group named like a TMI built-in group is not that group', () => {
+    // TMI grants its built-in groups itself (configuration flags); an IdP asserting the name must not inherit their default entries.
+    for (const name of ['security-reviewers', 'administrators', 'tmi-automation', 'confidential-project-reviewers']) {
+      expect(effectiveRole(caller('mallory', { provider: 'corp', groups: [name] }), access)).toBeNull();
+      expect(effectiveRole(caller('mallory', { provider: 'corp', groups: [name] }), { owner: access.owner, authorization: [groupEntry(name, 'writer', 'tmi')] })).toBeNull();
+    }
+    // Named with the provider's own id, the provider's group does match.
+    expect(effectiveRole(caller('x', { provider: 'google', groups: ['security-reviewers'] }), { owner: access.owner, authorization: [groupEntry('security-reviewers', 'reader', 'google')] })).toBe('reader');
+    expect(effectiveRole(reviewer, access)).toBe('owner');
+  });
+
   it('built-in groups may be named with provider tmi as well as *', () => {
     const acl = { owner: access.owner, authorization: [groupEntry('everyone', 'writer', 'tmi')] };
     expect(effectiveRole(caller('z', { provider: 'google' }), acl)).toBe('writer');

@@ -21,13 +21,12 @@ export interface AccessList {
   authorization: readonly Authorization[];
 }
 
-/** The group names a caller belongs to, lower-cased, including the built-in ones. */
-export function callerGroups(caller: Caller): string[] {
-  const groups = new Set(caller.groups.map((g) => g.toLowerCase()));
-  groups.add(EVERYONE);
-  if (caller.is_security_reviewer) groups.add(SECURITY_REVIEWERS);
-  if (caller.is_admin) groups.add(ADMINISTRATORS);
-  return [...groups];
+/** The built-in groups TMI itself grants the caller: everyone, and the roles its configuration gives. */
+function grantedGroups(caller: Caller): string[] {
+  const groups = [EVERYONE];
+  if (caller.is_security_reviewer) groups.push(SECURITY_REVIEWERS);
+  if (caller.is_admin) groups.push(ADMINISTRATORS);
+  return groups;
 }
 
 /** The ids a user entry may name the caller by, as TMI matches them: the provider's id, the email or the internal id, lower-cased. */
@@ -47,13 +46,19 @@ export interface SubjectKey { principal_type: 'user' | 'group'; provider: string
  */
 export function callerSubjectKeys(caller: Caller): SubjectKey[] {
   const providers = [...new Set([ANY_PROVIDER, caller.provider])];
+  const granted = grantedGroups(caller);
+  const asserted = [...new Set(caller.groups.map((g) => g.toLowerCase()))];
   const keys: SubjectKey[] = [];
   for (const provider of providers) {
     for (const subject of callerUserKeys(caller)) keys.push({ principal_type: 'user', provider, subject });
-    for (const subject of callerGroups(caller)) keys.push({ principal_type: 'group', provider, subject });
+    // A group the identity provider asserts counts under that provider's own name; under `*` or `tmi` a
+    // built-in name is TMI's group, granted only by TMI (else an IdP group called security-reviewers would own every threat model).
+    const ownProvider = provider === caller.provider && provider !== BUILT_IN_PROVIDER;
+    const groups = new Set([...granted, ...asserted.filter((g) => ownProvider || !BUILT_IN_GROUPS.has(g))]);
+    for (const subject of groups) keys.push({ principal_type: 'group', provider, subject });
   }
   if (!providers.includes(BUILT_IN_PROVIDER)) {
-    for (const subject of callerGroups(caller)) if (BUILT_IN_GROUPS.has(subject)) keys.push({ principal_type: 'group', provider: BUILT_IN_PROVIDER, subject });
+    for (const subject of granted) keys.push({ principal_type: 'group', provider: BUILT_IN_PROVIDER, subject });
   }
   return keys;
 }
