@@ -62,6 +62,18 @@ export function callbackAllowed(callback: string, allowlist: readonly string[]):
   return allowlist.some((prefix) => underPrefix(url.href, prefix));
 }
 
+/**
+ * RFC 6749 §4.1.3: the token request's redirect_uri must be the callback the code was issued
+ * for. Compared as parsed URLs, as the allowlist does, since that is where the code was sent.
+ */
+export function sameCallback(presented: string, issuedFor: string): boolean {
+  try {
+    return new URL(presented).href === new URL(issuedFor).href;
+  } catch {
+    return false;
+  }
+}
+
 function underPrefix(href: string, prefix: string): boolean {
   if (!href.startsWith(prefix)) return false;
   const authorityStart = prefix.indexOf('//');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
-import { authorizeWithDevProvider, exchangeCode, loginWithDevProvider, pkcePair } from '../helpers/login.js';
+import { CLIENT_CALLBACK, authorizeWithDevProvider, exchangeCode, loginWithDevProvider, pkcePair } from '../helpers/login.js';
 
 describe('tmi development provider', () => {
   let app: TestApp;
@@ -59,6 +59,24 @@ describe('tmi development provider', () => {
     expect(await json(wrong)).toMatchObject({ error: 'invalid_grant' });
     const { rows } = await app.runtime.services.database.pool.query("select count(*)::int as n from events where type = 'LoginFailed' and data->>'reason' = 'PKCE verification failed'");
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a redirect_uri other than the client_callback of the authorization, and the code is spent', async () => {
+    const { code, pkce } = await authorizeWithDevProvider(app, 'eve');
+    const exchange = (redirect_uri: string) => app.request('/oauth2/token?idp=tmi', { method: 'POST', json: { grant_type: 'authorization_code', code, code_verifier: pkce.verifier, redirect_uri } });
+    const wrong = await exchange('http://127.0.0.1:8079/elsewhere');
+    expect(wrong.status).toBe(400);
+    expect(await json(wrong)).toEqual({ error: 'invalid_grant', error_description: expect.any(String) });
+    expect((await exchange(CLIENT_CALLBACK)).status).toBe(400);
+  });
+
+  it('matches redirect_uri with client_callback as parsed URLs, like the allowlist', async () => {
+    const { challenge, verifier } = pkcePair();
+    const authorize = await app.request(`/oauth2/authorize?${new URLSearchParams({ idp: 'tmi', login_hint: 'walker', scope: 'openid', state: 'xyz', client_callback: 'http://localhost:8079/', code_challenge: challenge, code_challenge_method: 'S256' })}`, { redirect: 'manual' });
+    expect(authorize.status).toBe(302);
+    const code = new URL(authorize.headers.get('location')!).searchParams.get('code')!;
+    const res = await app.request('/oauth2/token', { method: 'POST', json: { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'HTTP://LOCALHOST:8079' } });
+    expect(res.status).toBe(200);
   });
 
   it('a code is single use', async () => {

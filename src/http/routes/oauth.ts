@@ -6,7 +6,7 @@ import { actorOf, anonymous, clientAddress, metadataFor } from '../../auth/audit
 import { ClientLockedError } from '../../auth/client-credentials.js';
 import { LOGIN_FAILURE_STREAM_TYPE, loginFailureStreamId } from '../../auth/login-failures.js';
 import { authModule, type AuthModule, type TokenPair } from '../../auth/module.js';
-import { callbackAllowed, newUpstreamChecks, type AuthorizationBinding } from '../../auth/oauth-flow.js';
+import { callbackAllowed, newUpstreamChecks, sameCallback, type AuthorizationBinding } from '../../auth/oauth-flow.js';
 import { pkceMatches } from '../../auth/pkce.js';
 import { MAX_DEV_LOGIN_HINT, ProviderError, type IdentityProvider } from '../../auth/providers.js';
 import { principalFromClaims } from '../../auth/tokens.js';
@@ -212,6 +212,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     if (!binding) throw invalidGrant('Authorization code is invalid or expired');
     if (idp && idp !== binding.provider) throw invalidGrant('the authorization code was issued for another provider');
     const provider = providerFor(binding.provider);
+    // The code is already taken, so a mismatch spends it, like a failed PKCE check.
+    if (binding.client_callback && !sameCallback(body.redirect_uri, binding.client_callback)) {
+      await recordLoginFailure(services, request, binding.provider, 'redirect_uri mismatch', binding.upstream.login_hint);
+      throw invalidGrant('redirect_uri does not match the client_callback of the authorization request');
+    }
     if (!pkceMatches(body.code_verifier, binding.code_challenge)) {
       await recordLoginFailure(services, request, binding.provider, 'PKCE verification failed', binding.upstream.login_hint);
       throw invalidGrant('PKCE verification failed');
