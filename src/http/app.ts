@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../services.js';
 import { ACCESS_TOKEN_COOKIE } from '../auth/cookies.js';
 import { authenticationChecks, authenticationPlugin } from './plugins/authentication.js';
+import { corsPlugin } from './plugins/cors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -34,6 +35,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(requestContextPlugin);
   await app.register(metricsPlugin, { services });
   registerProjectionMetrics(services.metrics, services.database.pool, projections);
+  await app.register(corsPlugin, { origins: services.config.server.cors_origins });
   await app.register(authenticationPlugin, { tokens: services.tokens, checks: authenticationChecks(services), ...(services.config.auth.cookies ? { cookieName: ACCESS_TOKEN_COOKIE } : {}) });
   await app.register(rateLimitPlugin, { services });
   await app.register(formbody);
