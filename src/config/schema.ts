@@ -86,7 +86,6 @@ export const ConfigSchema = Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }),
   limits: Type.Object({
-    max_page_size: Type.Integer({ minimum: 1, default: 1000 }),
     websocket_max_message_bytes: Type.Integer({ minimum: 1024, default: 1048576 }),
   }),
 });
