@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { decideAndAppend, type Decider } from '../application/execute-command.js';
+import { decideAndAppend, loadAggregate, type Decider } from '../application/execute-command.js';
 import type { Config } from '../config/schema.js';
 import { VersionConflictError } from '../events/errors.js';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata, StreamAppend } from '../events/types.js';
 import { decideUser, type UserCommand } from '../commands/users/decide.js';
 import { IDENTITY_STREAM_TYPE, USER_STREAM_TYPE, identityStreamId, userStreamId, type ProviderIdentityLinked, type UserEvent } from '../commands/users/events.js';
-import { evolveUser, foldUser, initialUserState, type UserState } from '../commands/users/state.js';
+import { evolveUser, initialUserState, type UserState } from '../commands/users/state.js';
 import { ADMINISTRATORS, SECURITY_REVIEWERS } from '../commands/caller.js';
 import type { Principal } from './principal.js';
 import type { ProviderIdentity } from './providers.js';
@@ -46,9 +46,8 @@ export class UserDirectory {
   constructor(private readonly store: EventStore, private readonly config: Config) {}
 
   async read(userId: string): Promise<UserRecord> {
-    const events = await this.store.readStream(userStreamId(userId));
-    const state = foldUser(events);
-    return { state: state.status === 'none' ? { ...state, user_id: userId } : state, version: events.length ? events[events.length - 1]!.version : 0 };
+    const { state, version } = await loadAggregate({ store: this.store }, userDecider, userStreamId(userId));
+    return { state: state.status === 'none' ? { ...state, user_id: userId } : state, version };
   }
 
   async execute(userId: string, command: UserCommand, metadata: EventMetadata): Promise<{ state: UserState; position: number }> {
@@ -79,7 +78,7 @@ export class UserDirectory {
         identity: { provider, provider_user_id: identity.provider_user_id, email: identity.email, name: identity.name, email_verified: identity.email_verified },
         login: { provider, method, groups: identity.groups, ...roles },
       };
-      const state = live ? existing.state : foldUser([]);
+      const state = live ? existing.state : initialUserState();
       const events = decideUser(command, state);
       const appends: StreamAppend[] = [{ stream_id: userStreamId(userId), stream_type: USER_STREAM_TYPE, expected: live ? existing.version : 'no_stream' as const, events }];
       if (!live) {

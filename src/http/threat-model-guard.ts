@@ -14,10 +14,10 @@ import { principalOf } from './plugins/authentication.js';
  * through: unknown, deleted or unreadable answers 404, readable with too low a role 403.
  * Waits first for a minimum position the caller asked for.
  */
-export async function readableThreatModel(services: Services, request: FastifyRequest, id: string, min: Role = 'reader', options: { withMetadata?: boolean } = {}): Promise<{ view: ThreatModelView; role: Role }> {
+export async function readableThreatModel(services: Services, request: FastifyRequest, id: string, min: Role = 'reader'): Promise<{ view: ThreatModelView; role: Role }> {
   const caller = principalOf(request);
   await awaitPosition(services, THREAT_MODEL_PROJECTIONS, minPosition(request));
-  const view = await findThreatModel(services.database.pool, id, options);
+  const view = await findThreatModel(services.database.pool, id);
   if (!view || view.deleted_at !== null) throw notFound('threat model not found');
   const role = effectiveRole(caller, view);
   if (role === null) throw notFound('threat model not found');

@@ -38,10 +38,10 @@ export async function metadataOf(pool: Pool, entityType: string, entityId: strin
 }
 
 /** One threat model, deleted or not; null when the read table has no such id. */
-export async function findThreatModel(pool: Pool, id: string, options: { withMetadata?: boolean } = {}): Promise<ThreatModelView | null> {
+export async function findThreatModel(pool: Pool, id: string): Promise<ThreatModelView | null> {
   const { rows } = await pool.query<Row>({ name: 'tmi_find_threat_model', text: 'select * from threat_models where id = $1', values: [id] });
   if (!rows[0]) return null;
-  return toView(rows[0], options.withMetadata === false ? [] : await metadataOf(pool, 'threat_model', id));
+  return toView(rows[0], await metadataOf(pool, 'threat_model', id));
 }
 
 export interface ListFilters {
