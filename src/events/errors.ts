@@ -25,6 +25,7 @@ export class EventSchemaError extends Error {
   }
 }
 
+/** One append (or one transaction) would carry more events than the store takes in one go. */
 export class TooManyEventsError extends Error {
   constructor(readonly count: number, readonly max: number) {
     super(`one append may hold at most ${max} events, got ${count}`);

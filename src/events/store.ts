@@ -1,6 +1,7 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { EventCatalog } from './catalog.js';
+import { retryOnConflict } from '../infra/database-errors.js';
 import { TooManyEventsError, VersionConflictError } from './errors.js';
 import { MAX_EVENTS_PER_TRANSACTION, SAFE_HORIZON_SQL, TRANSACTION_BASE_POSITION_SQL, settledThrough } from './position.js';
 import type { AppendResult, EventMetadata, ExpectedVersion, StoredEvent, StreamAppend } from './types.js';
@@ -172,7 +173,11 @@ export class EventStore {
     for (let attempt = 0; ; attempt++) {
       let rows: AppendRow[];
       try {
-        rows = (await (options.client ?? this.pool).query<AppendRow>(query)).rows;
+        // The append is one statement: after a deadlock or serialization failure it can simply run
+        // again. Inside a caller's transaction it cannot (the transaction is aborted); the caller decides.
+        rows = options.client
+          ? (await options.client.query<AppendRow>(query)).rows
+          : (await retryOnConflict(() => this.pool.query<AppendRow>(query))).rows;
       } catch (err) {
         const pgErr = err as { code?: string; constraint?: string };
         if (pgErr.code === '23505' && pgErr.constraint === 'events_stream_version_key') {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { withTransaction } from '../infra/database.js';
+import { transientDatabaseError } from '../infra/database-errors.js';
 import type { Logger } from 'pino';
 import type { EventStore } from '../events/store.js';
 import type { StoredEvent } from '../events/types.js';
-import { isDatabaseUnavailable } from '../http/plugins/error-handler.js';
 import type { Projection } from './projection.js';
 
 export const PROGRESS_CHANNEL = 'tmi_projection_progress';
@@ -200,8 +200,9 @@ async function applyOne(projection: Projection, event: StoredEvent, client: Pool
   try {
     await projection.apply(event, client);
   } catch (err) {
-    // A lost connection is the infrastructure's fault, not the event's: let the job retry.
-    if (isDatabaseUnavailable(err)) throw err;
+    // A lost connection, a deadlock, a lock or statement timeout is the infrastructure's fault, not
+    // the event's: the batch fails and BullMQ retries it, instead of dead-lettering a healthy event.
+    if (transientDatabaseError(err) !== null) throw err;
     throw new PoisonEvent(event, err);
   }
 }

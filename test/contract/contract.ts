@@ -69,3 +69,14 @@ export function assertConforms(method: string, path: string, status: number, bod
     throw new Error(`${method} ${path} ${status} does not conform: ${JSON.stringify(validate.errors?.slice(0, 5))}\nbody: ${JSON.stringify(body).slice(0, 2000)}`);
   }
 }
+
+/**
+ * Throws unless `body` is the contract's `Error` schema. For statuses an operation does not list
+ * (the contract lists 422 and 413 on a few operations only) but whose body must still be TMI's.
+ */
+export function assertErrorBody(body: unknown): void {
+  const { ajv } = load();
+  const validate = ajv.getSchema('tmi#/components/schemas/Error');
+  if (!validate) throw new Error('the contract has no Error schema');
+  if (!validate(body)) throw new Error(`not the contract's Error body: ${JSON.stringify(validate.errors?.slice(0, 5))}\nbody: ${JSON.stringify(body)}`);
+}

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DomainError } from '../../commands/errors.js';
-import { VersionConflictError } from '../../events/errors.js';
+import { TooManyEventsError, VersionConflictError } from '../../events/errors.js';
+import { transientDatabaseError, type TransientDatabaseError } from '../../infra/database-errors.js';
 import { HttpError, sanitizeErrorText } from '../errors.js';
 
 interface ErrorBody {
@@ -31,6 +32,13 @@ const DOMAIN_STATUS = {
   conflict: [409, 'conflict', 'CONFLICT'],
 } as const;
 
+// A transient database failure is the server's, not the request's: 503, come back after Retry-After.
+const TRANSIENT: Record<TransientDatabaseError, { retryAfter: string; description: string }> = {
+  unavailable: { retryAfter: '5', description: 'the database is unavailable; retry shortly' },
+  conflict: { retryAfter: '1', description: 'the request kept colliding with concurrent writes; retry shortly' },
+  busy: { retryAfter: '2', description: 'the database is busy; retry shortly' },
+};
+
 function send(reply: FastifyReply, status: number, body: ErrorBody, headers: Record<string, string> = {}) {
   reply.headers(headers);
   return reply.code(status).type('application/json; charset=utf-8').send({
@@ -58,6 +66,14 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
         details: { code: 'VERSION_CONFLICT', context: { stream_id: err.stream_id, expected: err.expected, actual: err.actual } },
       });
     }
+    if (err instanceof TooManyEventsError) {
+      // The request asks for more changes in one go than one append takes: too large, not malformed.
+      return send(reply, 413, {
+        error: 'payload_too_large',
+        error_description: `the request would record ${err.count} changes at once; at most ${err.max} are allowed`,
+        details: { code: 'TOO_MANY_CHANGES', context: { count: err.count, max: err.max } },
+      });
+    }
     const fe = err as FastifyError;
     if (fe.validation) {
       const where = fe.validationContext ?? 'body';
@@ -70,9 +86,10 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return send(reply, fe.statusCode, { error: fe.statusCode === 429 ? 'rate_limit_exceeded' : 'invalid_request', error_description: fe.message });
     }
-    if (isDatabaseUnavailable(err)) {
-      request.log.warn({ err }, 'database unavailable');
-      return send(reply, 503, { error: 'service_unavailable', error_description: 'the database is unavailable; retry shortly' }, { 'Retry-After': '5' });
+    const transient = transientDatabaseError(err);
+    if (transient !== null) {
+      request.log.warn({ err, transient }, 'transient database failure');
+      return send(reply, 503, { error: 'service_unavailable', error_description: TRANSIENT[transient].description }, { 'Retry-After': TRANSIENT[transient].retryAfter });
     }
     request.log.error({ err }, 'unhandled error');
     return send(reply, 500, { error: 'server_error', error_description: 'an internal error occurred' });
@@ -81,11 +98,3 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
   app.setNotFoundHandler((request, reply) =>
     send(reply, 404, { error: 'not_found', error_description: `no route for ${request.method} ${request.url.split('?')[0]}` }));
 });
-
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '53300']);
-
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (e.code && UNAVAILABLE_CODES.has(e.code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e.message ?? '');
-}
