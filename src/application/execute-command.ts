@@ -23,6 +23,11 @@ export interface CommandOptions {
   expectedVersion: number | null;
   /** Idempotency key: a retried command returns the original outcome and appends nothing. */
   commandId: string | null;
+  /**
+   * A hash of the request the idempotency key came with: the key reused for another request is
+   * refused (CommandIdReusedError, 422) rather than answered with the first request's outcome.
+   */
+  commandFingerprint?: string | null;
   metadata: EventMetadata;
   /** Projections serving the resource: woken after the append, and awaited for read-your-writes. */
   projections: readonly string[];
@@ -58,7 +63,7 @@ export async function loadAggregate<S, C, E extends NewEvent>(
   return { state, version: stored.at(-1)?.version ?? 0 };
 }
 
-export interface DecideOptions<S> extends Pick<CommandOptions, 'streamId' | 'newStream' | 'expectedVersion' | 'commandId'> {
+export interface DecideOptions<S> extends Pick<CommandOptions, 'streamId' | 'newStream' | 'expectedVersion' | 'commandId' | 'commandFingerprint'> {
   /** A function when the metadata depends on the state decided against (an actor known only from the stream). */
   metadata: EventMetadata | ((state: S) => EventMetadata);
   /** How often a racing writer's conflict is decided again (only without an expected version). */
@@ -92,7 +97,7 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
     try {
       const result = await store.appendToStream(
         { stream_id: options.streamId, stream_type: decider.streamType, expected: version === 0 ? 'no_stream' : version, events: decided },
-        { metadata, command_id: options.commandId },
+        { metadata, command_id: options.commandId, command_fingerprint: options.commandFingerprint ?? null },
       );
       return {
         state: decided.reduce(decider.evolve, state),
@@ -109,9 +114,10 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
 }
 
 /**
- * Runs one command end to end: an idempotency key seen before answers with its original
- * events; otherwise decide and append (decideAndAppend), wake the projections and (unless
- * asked not to) wait until they have reached the new events.
+ * Runs one command end to end: an idempotency key seen before with the same request answers
+ * with its original events (with another request it is refused); otherwise decide and append
+ * (decideAndAppend), wake the projections and (unless asked not to) wait until they have
+ * reached the new events.
  */
 export async function executeCommand<S, C, E extends NewEvent>(
   services: Services,
@@ -120,7 +126,7 @@ export async function executeCommand<S, C, E extends NewEvent>(
   options: CommandOptions,
 ): Promise<CommandOutcome<S>> {
   if (options.commandId) {
-    const previous = await services.store.commandResult(options.commandId);
+    const previous = await services.store.commandResult(options.commandId, { fingerprint: options.commandFingerprint ?? null });
     if (previous) {
       // The original command may have named another stream (a create draws a fresh id each time).
       // Its outcome is answered as it was: the stream may since have changed in ways the caller may no longer see.

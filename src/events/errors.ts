@@ -32,3 +32,14 @@ export class TooManyEventsError extends Error {
     this.name = 'TooManyEventsError';
   }
 }
+
+/**
+ * A command id (idempotency key) that was used before came with a different request: replaying
+ * the first one's outcome would answer a question the caller did not ask.
+ */
+export class CommandIdReusedError extends Error {
+  constructor(readonly command_id: string) {
+    super(`command id ${command_id} was already used for a different request`);
+    this.name = 'CommandIdReusedError';
+  }
+}

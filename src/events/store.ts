@@ -2,7 +2,7 @@ import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { EventCatalog } from './catalog.js';
 import { retryOnConflict } from '../infra/database-errors.js';
-import { TooManyEventsError, VersionConflictError } from './errors.js';
+import { CommandIdReusedError, TooManyEventsError, VersionConflictError } from './errors.js';
 import { MAX_EVENTS_PER_TRANSACTION, SAFE_HORIZON_SQL, TRANSACTION_BASE_POSITION_SQL, settledThrough } from './position.js';
 import type { AppendResult, EventMetadata, ExpectedVersion, StoredEvent, StreamAppend } from './types.js';
 
@@ -15,6 +15,12 @@ export interface AppendOptions {
   metadata: EventMetadata;
   /** An idempotency key: a command id used before returns the original result, appending nothing. */
   command_id?: string | null;
+  /**
+   * What the command id was sent with (a hash of the request): the id used again with another
+   * fingerprint is refused with CommandIdReusedError instead of replaying an unrelated outcome.
+   * Ids stored without one (or reused without one) replay as before.
+   */
+  command_fingerprint?: string | null;
   /** Run inside the caller's transaction instead of a statement of its own. */
   client?: PoolClient;
 }
@@ -52,8 +58,8 @@ verdict as (select bool_and(expected = -1 or expected = actual) as ok from cur),
 base as (select coalesce(nullif(current_setting('tmi.event_seq', true), ''), '0')::int as n),
 seq as (select set_config('tmi.event_seq', (base.n + cardinality($1::text[]))::text, true) as v from base),
 cmd as (
-  insert into command_results (command_id, event_ids)
-  select $12, $7::uuid[] from verdict where $12::text is not null and verdict.ok
+  insert into command_results (command_id, event_ids, request_hash)
+  select $12, $7::uuid[], $13 from verdict where $12::text is not null and verdict.ok
   on conflict (command_id) do nothing
   returning command_id
 ),
@@ -167,7 +173,8 @@ export class EventStore {
         appends[0]!.stream_id, appends[0]!.stream_type, cols.type, cols.sv, cols.data, cols.id, metadataJson, encodeExpected(appends[0]!.expected)] }
       : { name: 'tmi_append', text: APPEND_SQL, values: [
         cols.stream, cols.stype, cols.offset, cols.type, cols.sv, cols.data, cols.id, cols.idx,
-        appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)), metadataJson, options.command_id ?? null] };
+        appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)), metadataJson, options.command_id ?? null,
+        options.command_fingerprint ?? null] };
 
     // With expected 'any', two writers can both read version n and race for n+1; the loser retries.
     for (let attempt = 0; ; attempt++) {
@@ -191,7 +198,7 @@ export class EventStore {
       if (inserted.length === 0 && total > 0) {
         // A resent command answers with what it did the first time, even though its expected version is now stale.
         if (options.command_id) {
-          const original = await this.commandResult(options.command_id, options.client);
+          const original = await this.commandResult(options.command_id, { fingerprint: options.command_fingerprint, client: options.client });
           if (original) return original;
         }
         if (lean) throw await this.conflictFromCurrent(appends);
@@ -258,12 +265,17 @@ export class EventStore {
     return Number(rows[0]!.p ?? 0);
   }
 
-  /** What a command id appended the first time, or null when it was never used. */
-  async commandResult(commandId: string, client?: PoolClient): Promise<AppendResult | null> {
-    const { rows } = await (client ?? this.pool).query<EventRow>(
-      `select ${EVENT_COLUMNS_OF_E} from events e join command_results c on e.event_id = any(c.event_ids) where c.command_id = $1 order by e.position`,
+  /**
+   * What a command id appended the first time, or null when it was never used. With a
+   * fingerprint, an id first used with a different one throws CommandIdReusedError.
+   */
+  async commandResult(commandId: string, options: { fingerprint?: string | null; client?: PoolClient } = {}): Promise<AppendResult | null> {
+    const { rows } = await (options.client ?? this.pool).query<EventRow & { request_hash: string | null }>(
+      `select ${EVENT_COLUMNS_OF_E}, c.request_hash from events e join command_results c on e.event_id = any(c.event_ids) where c.command_id = $1 order by e.position`,
       [commandId]);
     if (rows.length === 0) return null;
+    const stored = rows[0]!.request_hash;
+    if (options.fingerprint && stored !== null && stored !== options.fingerprint) throw new CommandIdReusedError(commandId);
     const events = rows.map((r) => this.toStored(r));
     return summarize(events, true, [...new Set(events.map((e) => e.stream_id))]);
   }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandOptions, CommandOutcome } from '../application/execute-command.js';
 import { actorOf, metadataFor } from '../auth/audit.js';
@@ -5,7 +7,7 @@ import type { Services } from '../services.js';
 import { HttpError, badRequest } from './errors.js';
 
 // The HTTP side of commands, shared by every resource: If-Match → expected version,
-// Idempotency-Key → command id, `Prefer: respond-async`, event metadata from the request,
+// Idempotency-Key → command id (bound to the request's fingerprint), `Prefer: respond-async`, event metadata from the request,
 // and the answer's ETag / X-Event-Position headers.
 
 export const POSITION_HEADER = 'X-Event-Position';
@@ -31,6 +33,24 @@ function parseIfMatch(header: string | string[] | undefined): { present: boolean
 function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * What an idempotency key is bound to: a hash of the method, the route and its parameters, the
+ * query and the body. The parts are the parsed, validated values serialized canonically (RFC 8785:
+ * members sorted, numbers and strings in one form), so a client that re-serializes the same JSON
+ * differently still replays, while the key sent with anything else is refused (422, as the IETF
+ * Idempotency-Key draft has it). The caller is not part of it: keys are already scoped per caller.
+ */
+export function requestFingerprint(request: FastifyRequest): string {
+  const canonical = canonicalize({
+    method: request.method,
+    route: request.routeOptions.url ?? request.url.split('?')[0],
+    params: request.params ?? {},
+    query: request.query ?? {},
+    body: request.body ?? null,
+  });
+  return createHash('sha256').update(canonical ?? '').digest('base64url');
 }
 
 const wantsAsync = (request: FastifyRequest): boolean =>
@@ -62,6 +82,7 @@ export function commandOptions(
     expectedVersion,
     // Scoped by caller: one user's key can never replay another user's command.
     commandId: key ? `${request.principal?.user_id ?? 'anonymous'}:${key}` : null,
+    commandFingerprint: key ? requestFingerprint(request) : null,
     metadata: metadataFor(request, actorOf(request.principal)),
     projections: target.projections,
     waitForProjections: !wantsAsync(request),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '../../src/events/store.js';
-import { EventSchemaError, UnknownEventTypeError, VersionConflictError } from '../../src/events/errors.js';
+import { CommandIdReusedError, EventSchemaError, UnknownEventTypeError, VersionConflictError } from '../../src/events/errors.js';
 import { withTransaction } from '../../src/infra/database.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
@@ -98,6 +98,24 @@ describe('event store', () => {
       store.appendToStream({ stream_id: 'idem-2', stream_type: 'counter', expected: 'any', events: [inc()] }, { metadata: testMetadata(), command_id: 'cmd-2' })));
     expect(new Set(racing.map((r) => r.events[0]!.event_id)).size).toBe(1);
     expect(await store.streamVersion('idem-2')).toBe(1);
+  });
+
+  it('refuses a command id used again with another fingerprint, in the append itself, and appends nothing', async () => {
+    const append = (stream: string, fingerprint?: string) =>
+      store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: 'any', events: [inc()] },
+        { metadata: testMetadata(), command_id: 'cmd-fp', ...(fingerprint ? { command_fingerprint: fingerprint } : {}) });
+    const first = await append('fp-a', 'request-1');
+    await expect(append('fp-b', 'request-2')).rejects.toMatchObject({ name: 'CommandIdReusedError', command_id: 'cmd-fp' });
+    await expect(append('fp-a', 'request-2')).rejects.toBeInstanceOf(CommandIdReusedError);
+    expect(await store.streamVersion('fp-a')).toBe(1);
+    expect(await store.streamVersion('fp-b')).toBe(0);
+    const same = await append('fp-b', 'request-1');
+    expect(same.replayed).toBe(true);
+    expect(same.events.map((e) => e.event_id)).toEqual(first.events.map((e) => e.event_id));
+    // A caller that gives no fingerprint (or an id stored before fingerprints) replays as before.
+    expect((await append('fp-c')).replayed).toBe(true);
+    await expect(store.commandResult('cmd-fp', { fingerprint: 'request-2' })).rejects.toBeInstanceOf(CommandIdReusedError);
+    expect((await store.commandResult('cmd-fp', { fingerprint: 'request-1' }))?.position).toBe(first.position);
   });
 
   it('validates event data against the catalog and refuses unknown types', async () => {

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DomainError } from '../../commands/errors.js';
-import { TooManyEventsError, VersionConflictError } from '../../events/errors.js';
+import { CommandIdReusedError, TooManyEventsError, VersionConflictError } from '../../events/errors.js';
 import { transientDatabaseError, type TransientDatabaseError } from '../../infra/database-errors.js';
 import { HttpError, sanitizeErrorText } from '../errors.js';
 
@@ -64,6 +64,13 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
         error: 'conflict',
         error_description: err.message,
         details: { code: 'VERSION_CONFLICT', context: { stream_id: err.stream_id, expected: err.expected, actual: err.actual } },
+      });
+    }
+    if (err instanceof CommandIdReusedError) {
+      return send(reply, 422, {
+        error: 'unprocessable_entity',
+        error_description: 'this Idempotency-Key was already used for a different request; use a new key for a new request',
+        details: { code: 'IDEMPOTENCY_KEY_REUSED' },
       });
     }
     if (err instanceof TooManyEventsError) {
