@@ -10,12 +10,32 @@ export const COUNT_COLUMNS = ['document_count', 'repo_count', 'diagram_count', '
 export type CountColumn = (typeof COUNT_COLUMNS)[number];
 
 /**
- * How a child resource's event moves a cached count on its threat model. The event's data
- * must carry `threat_model_id`. Child resources (threats, diagrams, documents...) add their
- * created/deleted/restored events here and bump the projection version so counts are rebuilt.
+ * How a child resource's event moves a cached count on its threat model: which column, and by
+ * how much, computed from the event's data — a bulk create of n children moves it by n, a bulk
+ * delete by -n. The event's data must carry `threat_model_id`.
  */
-export interface ChildCountRule { column: CountColumn; delta: 1 | -1 }
-export const CHILD_COUNT_RULES: Readonly<Record<string, ChildCountRule>> = {};
+export interface ChildCountRule<Data = unknown> {
+  column: CountColumn;
+  /** A whole number; 0 leaves the count alone. */
+  delta(data: Data): number;
+}
+
+/**
+ * The count rules of all child resources, by event type. Each child resource (threats,
+ * diagrams, documents, ...) declares the rules of its created / deleted / restored / bulk events
+ * and they are merged here. Changing the rules changes what the counts should be, so `version`
+ * goes up with every change: it is part of the projection's version, and a new version rebuilds
+ * the counts from the first event.
+ */
+export interface ChildCountRules {
+  version: number;
+  rules: Readonly<Record<string, ChildCountRule>>;
+}
+
+export const CHILD_COUNT_RULES: ChildCountRules = { version: 1, rules: {} };
+
+// 2: counts are no longer clamped at zero; a count that would go negative fails the apply.
+const OWN_VERSION = 2;
 
 const ownEventTypes = [...threatModelEventDefinitions.map((d) => d.type), 'MetadataEntriesSet', 'MetadataEntriesRemoved'];
 
@@ -63,20 +83,34 @@ async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
   }
 }
 
+/**
+ * Moves a count by an event's delta. Nothing is clamped: a count that would go below zero (an
+ * event applied twice, a wrong delta) violates the table's check constraint, and a count on a
+ * threat model the table does not have is refused too, so the event is dead-lettered and the
+ * projection halts where the bug shows instead of serving a count that is quietly wrong.
+ */
+async function applyCount(event: StoredEvent, rule: ChildCountRule, client: PoolClient): Promise<void> {
+  const { threat_model_id } = event.data as { threat_model_id?: unknown };
+  if (typeof threat_model_id !== 'string') throw new Error(`${event.type} carries no threat_model_id`);
+  const delta = rule.delta(event.data);
+  if (!Number.isSafeInteger(delta)) throw new Error(`${event.type} gives ${rule.column} a delta of ${delta}, not a whole number`);
+  if (delta === 0) return;
+  const { rowCount } = await client.query(`update threat_models set ${rule.column} = ${rule.column} + $2 where id = $1`, [threat_model_id, delta]);
+  if (rowCount === 0) throw new Error(`${event.type} moves ${rule.column} of threat model ${threat_model_id}, which has no row`);
+}
+
 /** The threat models list and detail table, with the six cached child counts and the deleted flag. */
-export function createThreatModelsProjection(countRules: Readonly<Record<string, ChildCountRule>> = CHILD_COUNT_RULES): Projection {
+export function createThreatModelsProjection(countRules: ChildCountRules = CHILD_COUNT_RULES): Projection {
   return {
     name: THREAT_MODELS_PROJECTION,
-    version: 1,
-    handles: [...ownEventTypes, ...Object.keys(countRules)],
+    // Both parts only ever go up, so the sum changes whenever either does.
+    version: OWN_VERSION + countRules.version,
+    handles: [...ownEventTypes, ...Object.keys(countRules.rules)],
     tables: ['threat_models'],
     onPoison: 'halt',
     async apply(event, client) {
-      const rule = countRules[event.type];
-      if (!rule) return applyOwn(event, client);
-      const { threat_model_id } = event.data as { threat_model_id?: unknown };
-      if (typeof threat_model_id !== 'string') throw new Error(`${event.type} carries no threat_model_id`);
-      await client.query(`update threat_models set ${rule.column} = greatest(${rule.column} + $2, 0) where id = $1`, [threat_model_id, rule.delta]);
+      const rule = countRules.rules[event.type];
+      return rule ? applyCount(event, rule, client) : applyOwn(event, client);
     },
   };
 }

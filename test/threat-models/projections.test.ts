@@ -22,9 +22,12 @@ const childEvents = [
   { type: 'TestNoteAdded', version: 1, schema: Type.Object({ threat_model_id: Type.String() }) },
 ];
 const threatModels = createThreatModelsProjection({
-  TestThreatAdded: { column: 'threat_count', delta: 1 },
-  TestThreatRemoved: { column: 'threat_count', delta: -1 },
-  TestNoteAdded: { column: 'note_count', delta: 1 },
+  version: 1,
+  rules: {
+    TestThreatAdded: { column: 'threat_count', delta: () => 1 },
+    TestThreatRemoved: { column: 'threat_count', delta: () => -1 },
+    TestNoteAdded: { column: 'note_count', delta: () => 1 },
+  },
 });
 const ours: Projection[] = [threatModels, threatModelAccessProjection, metadataProjection];
 
