@@ -39,7 +39,7 @@ export function principalClaims(user: UserState): PrincipalClaims {
 
 export interface UserRecord { state: UserState; version: number }
 
-const userDecider: Decider<UserState, UserCommand, UserEvent> = { streamType: USER_STREAM_TYPE, initialState: initialUserState, evolve: evolveUser, decide: decideUser };
+export const userDecider: Decider<UserState, UserCommand, UserEvent> = { streamType: USER_STREAM_TYPE, initialState: initialUserState, evolve: evolveUser, decide: decideUser };
 
 /** Users as event streams: one stream per user, one per provider identity that points at it. */
 export class UserDirectory {

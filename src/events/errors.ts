@@ -10,6 +10,19 @@ export class VersionConflictError extends Error {
   }
 }
 
+/**
+ * A stream the command relied on without appending to it (a StreamCondition) changed before the
+ * append: `actual` is the version of the first event that broke the condition. A conflict like any
+ * other — decide again against the fresh state.
+ */
+export class StreamChangedError extends VersionConflictError {
+  constructor(stream_id: string, unchangedSince: number, changedAt: number) {
+    super(stream_id, unchangedSince, changedAt);
+    this.message = `stream ${stream_id} changed at version ${changedAt}, after version ${unchangedSince} the command relied on`;
+    this.name = 'StreamChangedError';
+  }
+}
+
 export class UnknownEventTypeError extends Error {
   constructor(readonly type: string) {
     super(`event type ${type} is not in the catalog`);

@@ -2,9 +2,9 @@ import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { EventCatalog } from './catalog.js';
 import { retryOnConflict } from '../infra/database-errors.js';
-import { CommandIdReusedError, TooManyEventsError, VersionConflictError } from './errors.js';
+import { CommandIdReusedError, StreamChangedError, TooManyEventsError, VersionConflictError } from './errors.js';
 import { MAX_EVENTS_PER_TRANSACTION, SAFE_HORIZON_SQL, TRANSACTION_BASE_POSITION_SQL, settledThrough } from './position.js';
-import type { AppendResult, EventMetadata, ExpectedVersion, StoredEvent, StreamAppend } from './types.js';
+import type { AppendResult, EventMetadata, ExpectedVersion, StoredEvent, StreamAppend, StreamCondition } from './types.js';
 
 /** Most events one append call may carry; bulk commands stay well below. */
 export const MAX_EVENTS_PER_APPEND = 10_000;
@@ -23,6 +23,8 @@ export interface AppendOptions {
   command_fingerprint?: string | null;
   /** Run inside the caller's transaction instead of a statement of its own. */
   client?: PoolClient;
+  /** Streams the command relied on without appending to them; the append fails if one changed. */
+  conditions?: readonly StreamCondition[];
 }
 
 export interface ReadAllOptions {
@@ -54,7 +56,18 @@ cur as (
          coalesce((select max(e.version) from events e where e.stream_id = s.stream_id), 0) as actual
   from streams_in s
 ),
-verdict as (select bool_and(expected = -1 or expected = actual) as ok from cur),
+conds as (select * from jsonb_to_recordset($14::jsonb) as c(stream_id text, since int, types text[])),
+broken as (
+  select c.stream_id, c.since,
+         (select min(e.version) from events e
+          where e.stream_id = c.stream_id and e.version > c.since and (c.types is null or e.type = any(c.types))) as changed_at
+  from conds c
+),
+verdict as (
+  select bool_and(expected = -1 or expected = actual)
+         and not exists (select 1 from broken where changed_at is not null) as ok
+  from cur
+),
 base as (select coalesce(nullif(current_setting('tmi.event_seq', true), ''), '0')::int as n),
 seq as (select set_config('tmi.event_seq', (base.n + cardinality($1::text[]))::text, true) as v from base),
 cmd as (
@@ -82,6 +95,8 @@ select 'stream' as kind, stream_id, actual as version, expected, null::bigint as
        (select count(*) from cmd)::int as cmd_inserted
 from cur
 union all
+select 'condition', stream_id, changed_at, since, null, null, null, null from broken where changed_at is not null
+union all
 select 'event', stream_id, version, null, position, event_id, created_at, null from ins`;
 
 /**
@@ -104,7 +119,7 @@ const EVENT_COLUMNS = 'position, event_id, stream_id, stream_type, version, type
 const EVENT_COLUMNS_OF_E = EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ');
 
 interface AppendRow {
-  kind: 'stream' | 'event';
+  kind: 'stream' | 'condition' | 'event';
   stream_id: string;
   version: number;
   expected: number | null;
@@ -167,14 +182,16 @@ export class EventStore {
       });
     }
     const metadataJson = JSON.stringify({ ...options.metadata, command_id: options.command_id ?? null });
-    const lean = appends.length === 1 && !options.client && !options.command_id;
+    const conditions = options.conditions ?? [];
+    const lean = appends.length === 1 && !options.client && !options.command_id && conditions.length === 0;
     const query = lean
       ? { name: 'tmi_append_one_stream', text: APPEND_ONE_STREAM_SQL, values: [
         appends[0]!.stream_id, appends[0]!.stream_type, cols.type, cols.sv, cols.data, cols.id, metadataJson, encodeExpected(appends[0]!.expected)] }
       : { name: 'tmi_append', text: APPEND_SQL, values: [
         cols.stream, cols.stype, cols.offset, cols.type, cols.sv, cols.data, cols.id, cols.idx,
         appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)), metadataJson, options.command_id ?? null,
-        options.command_fingerprint ?? null] };
+        options.command_fingerprint ?? null,
+        JSON.stringify(conditions.map((c) => ({ stream_id: c.stream_id, since: c.unchanged_since, types: c.types ?? null })))] };
 
     // With expected 'any', two writers can both read version n and race for n+1; the loser retries.
     for (let attempt = 0; ; attempt++) {
@@ -204,6 +221,8 @@ export class EventStore {
         if (lean) throw await this.conflictFromCurrent(appends);
         const bad = rows.find((s) => s.kind === 'stream' && s.expected !== -1 && s.expected !== s.version);
         if (bad) throw new VersionConflictError(bad.stream_id, decodeExpected(bad.expected!), bad.version);
+        const changed = rows.find((s) => s.kind === 'condition');
+        if (changed) throw new StreamChangedError(changed.stream_id, changed.expected!, changed.version);
         throw new TooManyEventsError(total, MAX_EVENTS_PER_TRANSACTION);
       }
       const byId = new Map(inserted.map((r) => [r.event_id!, r]));

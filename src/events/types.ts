@@ -42,6 +42,17 @@ export interface StreamAppend {
   events: NewEvent[];
 }
 
+/**
+ * A stream the command decided against but does not append to (a child's parent, whose access
+ * list authorized the write): the append goes through only if the stream has no event of the
+ * given types (any type when absent) after `unchanged_since`, checked in the append's own statement.
+ */
+export interface StreamCondition {
+  stream_id: string;
+  unchanged_since: number;
+  types?: readonly string[];
+}
+
 export interface AppendResult {
   /** Global position of the last event appended (0 when nothing was appended). */
   position: number;

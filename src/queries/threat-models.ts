@@ -105,3 +105,19 @@ export async function listThreatModels(pool: Pool, caller: Caller, filters: List
   }
   return { items: rows.map((r) => toView(r, [])), total };
 }
+
+/**
+ * Live threat models where the caller holds an owner entry as a user, by id: the candidates for
+ * what they own. Whether the caller is the owner is the decider's call, on the stream.
+ */
+export async function ownerCandidateIds(pool: Pool, caller: Caller): Promise<string[]> {
+  const keys = callerSubjectKeys(caller).filter((k) => k.principal_type === 'user');
+  const { rows } = await pool.query<{ id: string }>(
+    `select distinct a.threat_model_id as id
+     from threat_model_access a join threat_models t on t.id = a.threat_model_id
+     where a.principal_type = 'user' and a.role = 'owner' and t.deleted_at is null
+       and (a.provider, a.subject) in (select * from unnest($1::text[], $2::text[]))
+     order by 1`,
+    [keys.map((k) => k.provider), keys.map((k) => k.subject)]);
+  return rows.map((r) => r.id);
+}

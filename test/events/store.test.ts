@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '../../src/events/store.js';
-import { CommandIdReusedError, EventSchemaError, UnknownEventTypeError, VersionConflictError } from '../../src/events/errors.js';
+import { CommandIdReusedError, EventSchemaError, StreamChangedError, UnknownEventTypeError, VersionConflictError } from '../../src/events/errors.js';
 import { withTransaction } from '../../src/infra/database.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
@@ -84,6 +84,29 @@ describe('event store', () => {
     expect(ok.streams.map((s) => [s.stream_id, s.version])).toEqual([['m-a', 2], ['m-b', 2]]);
     const positions = ok.events.map((e) => e.position);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+  });
+
+  it('appends only while a stream it relied on is unchanged in the given types (a parent guard)', async () => {
+    const parent = await store.appendToStream({ stream_id: 'parent-1', stream_type: 'counter', expected: 'no_stream', events: [inc(), { type: 'NoteWritten', data: { title: 'p', body: '' } }] }, { metadata: testMetadata() });
+    const since = parent.streams[0]!.version;
+    const child = { stream_id: 'child-1', stream_type: 'counter', expected: 'no_stream' as const, events: [inc()] };
+    // An unrelated change to the parent (another type) leaves the guard on NoteWritten intact.
+    await store.appendToStream({ stream_id: 'parent-1', stream_type: 'counter', expected: since, events: [inc()] }, { metadata: testMetadata() });
+    const ok = await store.appendToStreams([child], { metadata: testMetadata(), conditions: [{ stream_id: 'parent-1', unchanged_since: since, types: ['NoteWritten'] }] });
+    expect(ok.streams.map((s) => [s.stream_id, s.version])).toEqual([['child-1', 1]]);
+    expect(await store.streamVersion('parent-1')).toBe(3);
+    // A change of a guarded type refuses the append, naming the parent and the version that broke it.
+    await store.appendToStream({ stream_id: 'parent-1', stream_type: 'counter', expected: 3, events: [{ type: 'NoteWritten', data: { title: 'q', body: '' } }] }, { metadata: testMetadata() });
+    const err = await store.appendToStreams([{ ...child, expected: 1 }], { metadata: testMetadata(), conditions: [{ stream_id: 'parent-1', unchanged_since: since, types: ['NoteWritten'] }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamChangedError);
+    expect(err).toBeInstanceOf(VersionConflictError);
+    expect(err).toMatchObject({ stream_id: 'parent-1', expected: since, actual: 4 });
+    expect(await store.streamVersion('child-1')).toBe(1);
+    // Without types any later event breaks the guard; a guard at the current version holds.
+    await expect(store.appendToStreams([{ ...child, expected: 1 }], { metadata: testMetadata(), conditions: [{ stream_id: 'parent-1', unchanged_since: 3 }] }))
+      .rejects.toMatchObject({ name: 'StreamChangedError', actual: 4 });
+    await store.appendToStreams([{ ...child, expected: 1 }], { metadata: testMetadata(), conditions: [{ stream_id: 'parent-1', unchanged_since: 4 }] });
+    expect(await store.streamVersion('child-1')).toBe(2);
   });
 
   it('returns the original result for a reused command id and appends nothing', async () => {

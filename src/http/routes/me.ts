@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import { deleteAccount, type AccountDeletion } from '../../application/account-deletion.js';
 import { awaitPosition } from '../../application/execute-command.js';
+import { decideAndAppendAll } from '../../application/multi-stream-command.js';
+import { decideOwnershipTransfer, ownedThreatModelCandidates } from '../../application/ownership.js';
+import { THREAT_MODEL_PROJECTIONS } from '../../application/threat-models.js';
+import type { User } from '../../commands/threat-models/values.js';
 import { actorOf, metadataFor } from '../../auth/audit.js';
 import { groupUuid } from '../../auth/groups.js';
 import { authModule } from '../../auth/module.js';
@@ -15,12 +20,24 @@ import { CLIENT_CREDENTIALS_PROJECTION } from '../../projections/client-credenti
 import { USERS_PROJECTION } from '../../projections/users.js';
 import type { Services } from '../../services.js';
 import { POSITION_HEADER } from '../commands.js';
-import { badRequest, conflict, notFound, unauthorized } from '../errors.js';
+import { HttpError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../plugins/authentication.js';
 
 const Preferences = Type.Record(Type.String({ maxLength: 100 }), Type.Record(Type.String(), Type.Unknown()), { maxProperties: 20 });
 const GroupMembership = Type.Object({ internal_uuid: Type.String(), group_name: Type.String(), name: Type.String() });
 const CHALLENGE_SECONDS = 300;
+const TransferOwnershipResult = Type.Object({
+  threat_models_transferred: Type.Object({ count: Type.Integer(), threat_model_ids: Type.Array(Type.String()) }),
+  survey_responses_transferred: Type.Object({ count: Type.Integer(), survey_response_ids: Type.Array(Type.String()) }),
+});
+
+/** A user as threat models name them (owner, authorization entries), from their stream. */
+const userFromState = (u: UserState): User => ({
+  principal_type: 'user', provider: u.provider, provider_id: u.provider_user_id, display_name: u.name.trim() || u.email, email: u.email,
+});
+
+// Ownership commands list what the caller owns from the read tables; refusing beats missing one created a moment ago.
+const projectionsBehind = () => new HttpError(503, 'service_unavailable', 'the read tables are catching up; retry shortly', { 'Retry-After': '2' });
 
 interface Membership { internal_uuid: string; group_name: string; name: string; provider: string }
 
@@ -92,7 +109,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     schema: {
       tags: ['User Account'],
       querystring: Type.Object({ challenge: Type.Optional(Type.String({ maxLength: 1000 })) }),
-      response: { 200: Type.Object({ challenge_text: Type.String(), expires_at: Type.String() }, { additionalProperties: false }), 204: Type.Null() },
+      response: { 200: Type.Object({ challenge_text: Type.String(), expires_at: Type.String() }, { additionalProperties: false }), 202: Type.Null(), 204: Type.Null() },
     },
   }, async (request, reply) => {
     const p = principalOf(request);
@@ -107,16 +124,56 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     if (!expected || expected !== request.query.challenge) throw badRequest('the challenge is missing, wrong or expired', 'invalid_request');
     await auth.ephemeral.delete(key);
     const metadata = metadataFor(request, actorOf(p));
+    const candidates = await ownedThreatModelCandidates(services, p);
+    if (candidates === null) throw projectionsBehind();
+    let deletion: AccountDeletion;
     try {
-      await auth.users.execute(p.user_id, { type: 'DeleteUser', reason: 'self-service deletion' }, metadata);
+      deletion = await deleteAccount(services, p, candidates, metadata);
     } catch (err) {
       if (err instanceof UserNotFoundError) throw unauthorized('the user no longer exists', 'invalid_token');
       throw err;
     }
     await auth.denylist.denyUser(p.user_id);
     await auth.users.execute(p.user_id, { type: 'RevokeAccessToken', revocation: { jti: p.jti, expires_at: p.exp, reason: 'user_deleted' } }, metadata);
-    services.wakeups.wake([USERS_PROJECTION]);
-    return reply.code(204).send(null);
+    const projections = [USERS_PROJECTION, ...THREAT_MODEL_PROJECTIONS];
+    services.wakeups.wake(projections);
+    reply.header(POSITION_HEADER, String(deletion.position));
+    // 204 has no body to say "not yet visible", so a deletion the read tables have not caught up with answers 202.
+    return reply.code(await awaitPosition(services, projections, deletion.position) ? 204 : 202).send(null);
+  });
+
+  app.post('/me/transfer', {
+    preHandler: requireUser,
+    schema: {
+      tags: ['Users'],
+      operationId: 'transferCurrentUserOwnership',
+      body: Type.Object({ target_user_id: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+      response: {
+        200: TransferOwnershipResult,
+        202: TransferOwnershipResult,
+      },
+    },
+  }, async (request, reply) => {
+    const p = principalOf(request);
+    const targetId = request.body.target_user_id.toLowerCase();
+    if (targetId === p.user_id.toLowerCase()) throw badRequest('ownership cannot be transferred to yourself');
+    const { state: target } = await auth.users.read(targetId);
+    if (target.status !== 'active') throw notFound('target user not found');
+    const candidates = await ownedThreatModelCandidates(services, p);
+    if (candidates === null) throw projectionsBehind();
+    const now = new Date().toISOString();
+    const { result: ids, appended } = await decideAndAppendAll(services.store,
+      () => decideOwnershipTransfer(services, p, userFromState(target), candidates, now), { metadata: metadataFor(request, actorOf(p)) });
+    let status: 200 | 202 = 200;
+    if (appended) {
+      services.wakeups.wake(THREAT_MODEL_PROJECTIONS);
+      reply.header(POSITION_HEADER, String(appended.position));
+      if (!await awaitPosition(services, THREAT_MODEL_PROJECTIONS, appended.position)) status = 202;
+    }
+    return reply.code(status).send({
+      threat_models_transferred: { count: ids.length, threat_model_ids: ids },
+      survey_responses_transferred: { count: 0, survey_response_ids: [] },
+    });
   });
 
   app.post('/me/logout', { preHandler: requireUser, schema: { tags: ['User Account'] } }, async (request, reply) => {
