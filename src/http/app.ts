@@ -6,7 +6,7 @@ import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../services.js';
 import { ACCESS_TOKEN_COOKIE } from '../auth/cookies.js';
-import { authenticationChecks, authenticationPlugin } from './plugins/authentication.js';
+import { PUBLIC_ROUTE, authenticationChecks, authenticationPlugin, markRoutesPublic } from './plugins/authentication.js';
 import { corsPlugin } from './plugins/cors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
@@ -48,8 +48,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The API documents are public, like TMI's own specification link in `GET /`.
+  await app.register(async (docs) => {
+    markRoutesPublic(docs);
+    await docs.register(swaggerUi, { routePrefix: '/docs' });
+  });
+  app.get('/openapi.json', { config: PUBLIC_ROUTE, schema: { hide: true } }, async () => app.swagger());
 
   for (const plugin of routePlugins) await app.register(plugin, { services });
   return app;

@@ -16,8 +16,16 @@ export class HttpError extends Error {
 }
 
 export const badRequest = (description: string, error = 'invalid_input') => new HttpError(400, error, description);
+/**
+ * 401 with the contract's body. TMI's body says `unauthorized` for every missing, invalid,
+ * expired or revoked bearer token; the RFC 6750 code (`invalid_token`) travels in
+ * `WWW-Authenticate`. Other codes (`invalid_grant` of the refresh endpoint) are the body's too.
+ */
 export const unauthorized = (description = 'authentication required', error = 'unauthorized') =>
-  new HttpError(401, error, description, { 'WWW-Authenticate': `Bearer error="${error === 'unauthorized' ? 'invalid_token' : error}"` });
+  new HttpError(401, error === 'invalid_token' ? 'unauthorized' : error, description,
+    { 'WWW-Authenticate': `Bearer error="${error === 'unauthorized' ? 'invalid_token' : error}"` });
+/** A bearer token that was presented but cannot be accepted (malformed, badly signed, expired, revoked, of a deleted user). */
+export const invalidToken = (description: string) => unauthorized(description, 'invalid_token');
 export const forbidden = (description = 'insufficient permissions') => new HttpError(403, 'forbidden', description);
 export const notFound = (description = 'resource not found') => new HttpError(404, 'not_found', description);
 export const conflict = (description: string, context?: Record<string, unknown>) =>

@@ -33,16 +33,34 @@ describe('access and refresh tokens', () => {
     expect(await status(sign(claims(), app.config.auth.jwt.secret, 'HS512'))).toBe(401);
     expect(await status(sign(claims({ iss: 'https://elsewhere.example' })))).toBe(401);
     expect(await status(sign(claims({ aud: 'someone-else' })))).toBe(401);
-    const res = await app.request('/oauth2/userinfo', { token: 'not-a-jwt' });
-    expect(res.status).toBe(401);
-    expect(await json(res)).toMatchObject({ error: 'invalid_token', error_description: expect.any(String) });
+    // TMI's body says `unauthorized`; the RFC 6750 code is in the challenge.
+    for (const token of ['not-a-jwt', sign(claims({ exp: now() - 120, iat: now() - 720, nbf: now() - 720 }))]) {
+      const res = await app.request('/oauth2/userinfo', { token });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+      expect(await json(res)).toEqual({ error: 'unauthorized', error_description: expect.any(String) });
+    }
+  });
+
+  it('a public route ignores a token it cannot accept, as TMI does not authenticate public paths', async () => {
+    const tokens = await loginWithDevProvider(app, 'stale-header');
+    const expired = sign(claims({ exp: now() - 120, iat: now() - 720, nbf: now() - 720 }));
+    // A client refreshing while its expired access token is still in the header gets its new tokens.
+    const refreshed = await app.request('/oauth2/refresh', { method: 'POST', token: expired, json: { refresh_token: tokens.refresh_token } });
+    expect(refreshed.status).toBe(200);
+    expect((await app.request('/oauth2/providers', { token: 'not-a-jwt' })).status).toBe(200);
+    // A non-public route still refuses it.
+    expect((await app.request('/me', { token: expired })).status).toBe(401);
   });
 
   it('logout revokes the presented access token until it expires', async () => {
     const tokens = await loginWithDevProvider(app, 'logout-user');
     expect(await status(tokens.access_token)).toBe(200);
     expect((await app.request('/me/logout', { method: 'POST', token: tokens.access_token })).status).toBe(204);
-    expect(await status(tokens.access_token)).toBe(401);
+    const refused = await app.request('/oauth2/userinfo', { token: tokens.access_token });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(await json(refused)).toEqual({ error: 'unauthorized', error_description: expect.any(String) });
     const { rows } = await app.runtime.services.database.pool.query("select data from events where type = 'AccessTokenRevoked' and data->>'reason' = 'logout'");
     expect(rows.length).toBe(1);
   });

@@ -27,6 +27,22 @@ function load() {
   return cached;
 }
 
+/** One operation of the contract: method (upper case), path template and the operation object. */
+export interface ContractOperation { method: string; path: string; operation: Json }
+
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
+
+/** Every operation of the contract, in document order. */
+export function contractOperations(): ContractOperation[] {
+  const { doc } = load();
+  return Object.entries(doc.paths as Record<string, Json>).flatMap(([path, item]) =>
+    METHODS.filter((m) => item[m]).map((m) => ({ method: m.toUpperCase(), path, operation: item[m] })));
+}
+
+/** Public as the contract says: `x-public-endpoint`, or an empty `security` that overrides the global bearer requirement. */
+export const isPublicOperation = (op: ContractOperation): boolean =>
+  op.operation['x-public-endpoint'] === true || (Array.isArray(op.operation.security) && op.operation.security.length === 0);
+
 const deref = (doc: Json, node: Json): Json => {
   let n = node;
   while (n && typeof n.$ref === 'string' && n.$ref.startsWith('#/')) {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { signIn } from '../threat-models/helpers.js';
 
 describe('service skeleton', () => {
   let app: TestApp;
@@ -40,11 +41,17 @@ describe('service skeleton', () => {
     expect(metrics).toContain('tmi_http_request_duration_seconds');
   });
 
-  it('unknown routes answer 404 with the error body', async () => {
-    const res = await app.request('/no/such/route');
+  it('unknown routes answer 404 with the error body to a signed-in caller, 401 to anyone else', async () => {
+    const { token } = signIn(app, 'router');
+    const res = await app.request('/no/such/route', { token });
     expect(res.status).toBe(404);
-    const body = await json(res);
-    expect(body).toEqual({ error: 'not_found', error_description: expect.any(String) });
+    expect(await json(res)).toEqual({ error: 'not_found', error_description: expect.any(String) });
+    // Only an authenticated caller learns which routes exist (TMI authenticates before routing).
+    for (const [method, path] of [['GET', '/no/such/route'], ['DELETE', '/threat_models'], ['POST', '/config']]) {
+      const anonymous = await app.request(path!, { method });
+      expect(anonymous.status, `${method} ${path}`).toBe(401);
+      expect(await json(anonymous)).toEqual({ error: 'unauthorized', error_description: expect.any(String) });
+    }
   });
 
   it('serves its OpenAPI document', async () => {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Histogram } from 'prom-client';
 import type { Services } from '../../services.js';
+import { PUBLIC_ROUTE } from './authentication.js';
 
 /** Prometheus metrics: request durations by route and status, plus whatever other modules register. */
 export const metricsPlugin = fp(async (app: FastifyInstance, { services }: { services: Services }) => {
@@ -18,7 +19,7 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { services }: { ser
       reply.elapsedTime / 1000,
     );
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { config: PUBLIC_ROUTE, schema: { hide: true } }, async (_request, reply) => {
     reply.header('Cache-Control', 'no-store').type(services.metrics.contentType);
     return services.metrics.metrics();
   });

@@ -15,7 +15,7 @@ import { InvalidClientError } from '../../commands/tokens/client-credential.js';
 import { USERS_PROJECTION } from '../../projections/users.js';
 import type { Services } from '../../services.js';
 import { HttpError, badRequest, unauthorized } from '../errors.js';
-import { principalOf, requireUser } from '../plugins/authentication.js';
+import { PUBLIC_ROUTE, principalOf } from '../plugins/authentication.js';
 import { setTokenCookies, refreshTokenFromCookie } from '../../auth/cookies.js';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Optional(Type.Union([t, Type.Null()]));
@@ -103,6 +103,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   };
 
   app.get('/oauth2/providers', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['Authentication'],
       response: {
@@ -124,6 +125,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   }));
 
   app.get('/oauth2/authorize', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['Authentication'],
       querystring: Type.Object({
@@ -174,6 +176,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   });
 
   app.get('/oauth2/callback', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['Authentication'],
       querystring: Type.Object({
@@ -272,6 +275,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   }
 
   app.post('/oauth2/token', {
+    config: PUBLIC_ROUTE,
     schema: { tags: ['Authentication'], querystring: Type.Object({ idp: Type.Optional(Type.String({ maxLength: 100 })) }), body: TokenRequest, response: { 200: AuthTokenResponse } },
   }, async (request, reply) => {
     const body = request.body;
@@ -282,13 +286,15 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   });
 
   app.post('/oauth2/refresh', {
+    config: PUBLIC_ROUTE,
     schema: { tags: ['Authentication'], body: Type.Object({ refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })) }, { additionalProperties: false }), response: { 200: AuthTokenResponse } },
   }, async (request, reply) => {
     const pair = await refreshGrant(request, request.body?.refresh_token, (d) => unauthorized(d, 'invalid_grant'));
     return respondTokens(services, reply, pair);
   });
 
-  app.post('/oauth2/revoke', { schema: { tags: ['Authentication'], body: RevocationRequest } }, async (request, reply) => {
+  // Public in the contract, but it authenticates its caller itself: a bearer token or client credentials (RFC 7009 §2.1).
+  app.post('/oauth2/revoke', { config: PUBLIC_ROUTE, schema: { tags: ['Authentication'], body: RevocationRequest } }, async (request, reply) => {
     const body = request.body;
     let authenticated = request.principal !== null;
     const credentials = clientCredentialsOf(request, body);
@@ -319,6 +325,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   });
 
   app.post('/oauth2/introspect', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['Authentication'],
       body: IntrospectionRequest,
@@ -346,7 +353,6 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   });
 
   app.get('/oauth2/userinfo', {
-    preHandler: requireUser,
     schema: {
       tags: ['Authentication'],
       response: { 200: Type.Object({ sub: Type.String(), email: Type.Optional(Type.String()), name: Type.Optional(Type.String()), idp: Type.Optional(Type.String()), groups: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false }) },
@@ -357,7 +363,6 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   });
 
   app.get('/oauth2/providers/:idp/groups', {
-    preHandler: requireUser,
     schema: {
       tags: ['Authentication'],
       params: Type.Object({ idp: Type.String({ maxLength: 100 }) }),

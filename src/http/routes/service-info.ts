@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../../services.js';
+import { PUBLIC_ROUTE } from '../plugins/authentication.js';
 
 export const API_VERSION = '1.8.22';
 
@@ -49,7 +50,7 @@ export async function componentHealth(services: Services): Promise<{ database: H
 
 /** `GET /` (TMI's ApiInfo), `GET /config` (ClientConfig), and liveness/readiness probes. */
 export const serviceInfoRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  app.get('/', { schema: { tags: ['General'], response: { 200: ApiInfo } } }, async () => {
+  app.get('/', { config: PUBLIC_ROUTE, schema: { tags: ['General'], response: { 200: ApiInfo } } }, async () => {
     const health = await componentHealth(services);
     const code: 'ok' | 'degraded' = health.database.status !== 'healthy' ? 'degraded' : health.redis.status === 'unhealthy' ? 'degraded' : 'ok';
     return {
@@ -60,7 +61,7 @@ export const serviceInfoRoutes: FastifyPluginAsyncTypebox<{ services: Services }
     };
   });
 
-  app.get('/config', { schema: { tags: ['Configuration'], response: { 200: ClientConfig } } }, async (_request, reply) => {
+  app.get('/config', { config: PUBLIC_ROUTE, schema: { tags: ['Configuration'], response: { 200: ClientConfig } } }, async (_request, reply) => {
     reply.header('Cache-Control', 'public, max-age=300');
     return {
       features: { websocket_enabled: true, saml_enabled: false, webhooks_enabled: false, timmy_enabled: false },
@@ -70,9 +71,9 @@ export const serviceInfoRoutes: FastifyPluginAsyncTypebox<{ services: Services }
     };
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: PUBLIC_ROUTE, schema: { hide: true } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/readyz', { config: PUBLIC_ROUTE, schema: { hide: true } }, async (_request, reply) => {
     const health = await componentHealth(services);
     const ready = health.database.status === 'healthy';
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', ...health });

@@ -5,7 +5,6 @@ import type { MetadataCommand } from '../../commands/metadata/decide.js';
 import type { Services } from '../../services.js';
 import { commandStatus } from '../commands.js';
 import { notFound } from '../errors.js';
-import { requireUser } from '../plugins/authentication.js';
 import { ErrorBody } from '../schemas/common.js';
 import { Metadata, MetadataBulkInput, MetadataKeyParams, MetadataList, MetadataValueInput, MinPositionQuery, ThreatModelId } from '../schemas/threat-models.js';
 import { readableThreatModel } from '../threat-model-guard.js';
@@ -17,8 +16,6 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody 
 
 /** `/threat_models/{threat_model_id}/metadata[/{key}|/bulk]`. */
 export const threatModelMetadataRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  app.addHook('onRequest', requireUser);
-
   const change = async (request: FastifyRequest, id: string, command: MetadataCommand) => {
     const outcome = await runThreatModelCommand(services, request, id, { type: 'ChangeThreatModelMetadata', change: command });
     return { outcome, metadata: existing(outcome.state).metadata };

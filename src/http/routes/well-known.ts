@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../../services.js';
+import { PUBLIC_ROUTE } from '../plugins/authentication.js';
 
 const StrArray = Type.Array(Type.String());
 
@@ -24,6 +25,7 @@ export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
   const cache = { 'cache-control': 'public, max-age=3600' };
 
   app.get('/.well-known/openid-configuration', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['OIDC Discovery'],
       response: { 200: Type.Object({
@@ -45,6 +47,7 @@ export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
   });
 
   app.get('/.well-known/oauth-authorization-server', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['OIDC Discovery'],
       response: { 200: Type.Object({
@@ -59,6 +62,7 @@ export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
   });
 
   app.get('/.well-known/jwks.json', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['OIDC Discovery'],
       // Full JWK members (n, e, x, y, crv) are what verifiers need, so the response is not narrowed to the contract's four fields.
@@ -70,6 +74,7 @@ export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ services: Services }> 
   });
 
   app.get('/.well-known/oauth-protected-resource', {
+    config: PUBLIC_ROUTE,
     schema: {
       tags: ['OIDC Discovery'],
       response: { 200: Type.Object({
