@@ -29,6 +29,7 @@ describe('threat model routes conform to the TMI contract', () => {
   }
 
   const TM = '/threat_models/{threat_model_id}';
+  const UNKNOWN = '0190a000-0000-7000-8000-00000000dead';
   const META = `${TM}/metadata`;
 
   it('threat models: list, create, get, put, patch, delete, restore', async () => {
@@ -63,17 +64,22 @@ describe('threat model routes conform to the TMI contract', () => {
     await call('GET', '/threat_models', '/threat_models?limit=0', 400, { who: alice });
     await call('GET', '/threat_models', '/threat_models', 401);
     await call('GET', TM, '/threat_models/not-a-uuid', 400, { who: alice });
-    await call('GET', TM, url, 404, { who: bob });
+    await call('GET', TM, url, 403, { who: bob });
+    await call('GET', TM, `/threat_models/${UNKNOWN}`, 404, { who: alice });
     await call('GET', TM, url, 401);
+    await call('GET', TM, '/threat_models/not-a-uuid', 401);
     await call('PUT', TM, url, 403, { who: carol, json: { name: 'x' } });
     await call('PUT', TM, url, 409, { who: alice, json: { name: 'x' }, headers: { 'if-match': '"9"' } });
-    await call('PUT', TM, url, 404, { who: bob, json: { name: 'x' } });
+    await call('PUT', TM, url, 403, { who: bob, json: { name: 'x' } });
+    await call('PUT', TM, `/threat_models/${UNKNOWN}`, 404, { who: bob, json: { name: 'x' } });
+    await call('PUT', TM, url, 401, { json: { name: 'x', surprise: true } });
     await call('PUT', TM, url, 400, { who: alice, json: { name: 'x', surprise: true } });
     await call('PATCH', TM, url, 400, { who: alice, json: [{ op: 'replace', path: '/created_at', value: 'x' }] });
     await call('PATCH', TM, url, 403, { who: carol, json: [{ op: 'replace', path: '/name', value: 'x' }] });
     await call('DELETE', TM, url, 403, { who: carol });
-    await call('DELETE', TM, url, 404, { who: bob });
-    await call('POST', `${TM}/restore`, `${url}/restore`, 404, { who: bob });
+    await call('DELETE', TM, url, 403, { who: bob });
+    await call('POST', `${TM}/restore`, `${url}/restore`, 403, { who: bob });
+    await call('POST', `${TM}/restore`, `/threat_models/${UNKNOWN}/restore`, 404, { who: alice });
     app.runtime.services.config.server.require_if_match = true;
     try {
       await call('PUT', TM, url, 428, { who: alice, json: { name: 'x' } });
@@ -90,7 +96,9 @@ describe('threat model routes conform to the TMI contract', () => {
     await call('POST', META, base, 400, { who: alice, json: { key: 'bad key', value: '1' } });
     await call('POST', META, base, 403, { who: carol, json: { key: 'b', value: '1' } });
     await call('GET', META, base, 200, { who: carol });
-    await call('GET', META, base, 404, { who: bob });
+    await call('GET', META, base, 403, { who: bob });
+    await call('GET', META, `/threat_models/${UNKNOWN}/metadata`, 404, { who: bob });
+    await call('POST', META, base, 403, { who: bob, json: { key: 'b', value: '1' } });
     await call('GET', `${META}/{key}`, `${base}/a`, 200, { who: carol });
     await call('GET', `${META}/{key}`, `${base}/zzz`, 404, { who: carol });
     await call('PUT', `${META}/{key}`, `${base}/a`, 200, { who: alice, json: { value: '2' } });

@@ -61,7 +61,7 @@ describe('threat models over HTTP', () => {
     expect(loose.status).toBe(200);
     expect(loose.headers.get('warning')).toMatch(/^299 /);
     const refused = await app.request(`/threat_models/${body.id}`, { method: 'PUT', token: carol.token, json: { name: 'nope' } });
-    expect(refused.status).toBe(404);
+    expect(refused.status).toBe(403);
     expect(refused.headers.get('warning')).toBeNull();
   });
 
@@ -208,7 +208,7 @@ describe('threat models over HTTP', () => {
     for (const [who, id] of [[gUser, viaGoogleStaff.id], [hUser, viaEmail.id]] as const) {
       expect((await app.request(`/threat_models/${id}`, { token: who.token })).status).toBe(200);
     }
-    expect((await app.request(`/threat_models/${viaGoogleStaff.id}`, { token: hUser.token })).status).toBe(404);
+    expect((await app.request(`/threat_models/${viaGoogleStaff.id}`, { token: hUser.token })).status).toBe(403);
   });
 
   it('pages with limit and offset, newest change first, and keeps the total past the last page', async () => {

@@ -3,8 +3,10 @@ import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { groupEntry, signIn, userEntry, type Who } from './helpers.js';
 
 /**
- * Every threat model route × every kind of caller → the status TMI's rules give
- * (contract `x-tmi-authz`: the minimum role on the threat model; unreadable → 404).
+ * Every threat model route × every kind of caller → the status TMI's rules give (contract
+ * `x-tmi-authz`: the minimum role on the threat model). As TMI: no token is 401 before
+ * anything else; an existing threat model out of the caller's reach — no role at all, or too
+ * low a role — is 403; one that does not exist or is deleted is 404.
  */
 type Persona = 'anonymous' | 'no_access' | 'reader' | 'writer' | 'owner' | 'group_member' | 'everyone';
 const PERSONAS: Persona[] = ['anonymous', 'no_access', 'reader', 'writer', 'owner', 'group_member', 'everyone'];
@@ -18,8 +20,7 @@ function expected(persona: Persona, min: Min, success: number): number {
   if (persona === 'anonymous') return 401;
   if (min === 'none') return success;
   const held = HELD[persona];
-  if (held === null) return 404;
-  return RANK[held] >= RANK[min] ? success : 403;
+  return held !== null && RANK[held] >= RANK[min] ? success : 403;
 }
 
 interface Route {
@@ -89,5 +90,25 @@ describe('authorization matrix for threat model routes', () => {
       return [persona, res.status] as const;
     }));
     expect(Object.fromEntries(results)).toEqual(Object.fromEntries(PERSONAS.map((p) => [p, expected(p, route.min, route.success)])));
+  });
+
+  const byId = routes.filter((r) => r.path.includes('{id}'));
+  it.each(byId.map((r) => [`${r.method} ${r.path}`, r] as const))('%s: unknown → 404, deleted → 404 (restore: the owner restores, others 403), no token → 401', async (_label, route) => {
+    const unknown = '0190a000-0000-7000-8000-00000000dead';
+    const deleted = await threatModelFor('no_access');
+    expect((await app.request(`/threat_models/${deleted}`, { method: 'DELETE', token: who.owner.token })).status).toBe(204);
+    const call = async (id: string, token?: string) => {
+      const res = await app.request(route.path.replace('{id}', id), { method: route.method, token, json: route.body });
+      if (res.status >= 400) expect(await json(res)).toEqual(expect.objectContaining({ error: expect.any(String), error_description: expect.any(String) }));
+      return res.status;
+    };
+    const restore = route.path.endsWith('/restore');
+    expect({
+      unknown: { owner: await call(unknown, who.owner.token), no_access: await call(unknown, who.no_access.token), anonymous: await call(unknown) },
+      deleted: { no_access: await call(deleted, who.no_access.token), reader: await call(deleted, who.reader.token), anonymous: await call(deleted), owner: await call(deleted, who.owner.token) },
+    }).toEqual({
+      unknown: { owner: 404, no_access: 404, anonymous: 401 },
+      deleted: { no_access: restore ? 403 : 404, reader: restore ? 403 : 404, anonymous: 401, owner: restore ? route.success : 404 },
+    });
   });
 });

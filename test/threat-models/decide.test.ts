@@ -171,7 +171,7 @@ describe('ReplaceThreatModel', () => {
   });
   it('sending the same values changes nothing', () => shared().when(bob, put({})).then([]));
   it('a reader is forbidden', () => shared().when(carol, put({ name: 'x' })).thenRefused('forbidden'));
-  it('a stranger gets not found', () => shared().when(stranger, put({ name: 'x' })).thenRefused('not_found'));
+  it('a stranger is forbidden: the threat model exists', () => shared().when(stranger, put({ name: 'x' })).thenRefused('forbidden', /writer/));
   it('an unknown threat model is not found', () => given().when(alice, put({})).thenRefused('not_found'));
   it('a writer may not change the authorization list', () =>
     shared().when(bob, put({ authorization: [userEntry(bob, 'owner')] })).thenRefused('forbidden', /owner/));
@@ -208,7 +208,7 @@ describe('PatchThreatModel allowlist', () => {
     'refuses path "%s" for everyone', (path) => shared().when(alice, patch({ op: 'replace', path, value: 'x' })).thenRefused('invalid'));
   it('refuses an empty patch', () => shared().when(alice, patch()).thenRefused('invalid'));
   it('a reader may not patch at all', () => shared().when(carol, patch({ op: 'replace', path: '/name', value: 'x' })).thenRefused('forbidden'));
-  it('a stranger gets not found', () => shared().when(stranger, patch({ op: 'replace', path: '/name', value: 'x' })).thenRefused('not_found'));
+  it('a stranger is forbidden', () => shared().when(stranger, patch({ op: 'replace', path: '/name', value: 'x' })).thenRefused('forbidden'));
   it('a patch producing an invalid document is refused', () => {
     shared().when(bob, patch({ op: 'remove', path: '/name' })).thenRefused('invalid');
     shared().when(bob, patch({ op: 'replace', path: '/name', value: 'x'.repeat(257) })).thenRefused('invalid');
@@ -262,16 +262,19 @@ describe('DeleteThreatModel and RestoreThreatModel', () => {
 
   it('an owner soft-deletes', () => shared().when(alice, del).then([{ type: 'ThreatModelDeleted', data: { threat_model_id: ID, deleted_at: T1 } }]));
   it('a writer is forbidden', () => shared().when(bob, del).thenRefused('forbidden'));
-  it('a stranger gets not found', () => shared().when(stranger, del).thenRefused('not_found'));
-  it('a deleted threat model is not found for every other command', () => {
+  it('a stranger is forbidden', () => shared().when(stranger, del).thenRefused('forbidden'));
+  it('a deleted threat model is not found for every other command, for its owner and for a stranger', () => {
     deleted().when(alice, del).thenRefused('not_found');
+    deleted().when(stranger, del).thenRefused('not_found');
+    deleted().when(stranger, { type: 'ReplaceThreatModel', input: { name: 'x' } }).thenRefused('not_found');
     deleted().when(alice, patch({ op: 'replace', path: '/name', value: 'x' })).thenRefused('not_found');
     deleted().when(alice, { type: 'ChangeThreatModelMetadata', change: { kind: 'delete', key: 'a' } }).thenRefused('not_found');
   });
   it('an owner restores', () => deleted().when(alice, restore).then([{ type: 'ThreatModelRestored', data: { threat_model_id: ID, restored_at: T1 } }]));
   it('an administrator restores', () => expect(deleted().when(caller('root', { is_admin: true }), restore).events()).toHaveLength(1));
   it('a writer may not restore', () => deleted().when(bob, restore).thenRefused('forbidden'));
-  it('a stranger gets not found', () => deleted().when(stranger, restore).thenRefused('not_found'));
+  it('a stranger may not restore: to restore, a deleted threat model exists', () => deleted().when(stranger, restore).thenRefused('forbidden'));
+  it('restoring an unknown threat model is not found', () => given().when(alice, restore).thenRefused('not_found'));
   it('restoring a live threat model is a conflict', () => shared().when(alice, restore).thenRefused('conflict'));
 });
 

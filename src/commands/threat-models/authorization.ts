@@ -1,5 +1,5 @@
 import { ADMINISTRATORS, EVERYONE, SECURITY_REVIEWERS, type Caller } from '../caller.js';
-import { invalid } from '../errors.js';
+import { forbidden, invalid, notFound } from '../errors.js';
 import type { Authorization, Role, User } from './values.js';
 
 /**
@@ -74,6 +74,34 @@ export function effectiveRole(caller: Caller, access: AccessList): Role | null {
   if (entryMatches(access.owner, caller)) role = 'owner';
   for (const entry of access.authorization) if (entryMatches(entry, caller)) role = higher(role, entry.role);
   return role;
+}
+
+/** What the access rule reads of a threat model: its access list and whether it is deleted. Fits the aggregate's state and the read row alike. */
+export interface GuardedThreatModel extends AccessList {
+  deleted_at: string | null;
+}
+
+export interface AccessOptions {
+  /** Restoring: the target is a deleted threat model, and an administrator acts as its owner. */
+  restoring?: boolean;
+}
+
+/**
+ * TMI's answer to "may the caller act on this threat model with at least `min`": a threat
+ * model that does not exist (null) or is deleted is not found; one that exists but that the
+ * caller's role does not reach, no role at all included, is forbidden. The read gate of
+ * every query and the deciders of every command, the threat model's and its child
+ * resources', decide through here, so they answer alike by construction.
+ */
+export function requireThreatModelRole<T extends GuardedThreatModel>(
+  threatModel: T | null, caller: Caller, min: Role, options: AccessOptions = {},
+): { threatModel: T; role: Role } {
+  if (threatModel === null) throw notFound('threat model not found');
+  // A deleted threat model is invisible to everything but restore.
+  if (threatModel.deleted_at !== null && !options.restoring) throw notFound('threat model not found');
+  const role = caller.is_admin && options.restoring ? 'owner' : effectiveRole(caller, threatModel);
+  if (role === null || !roleAtLeast(role, min)) throw forbidden(`this requires the ${min} role`, { required_role: min, user_role: role ?? 'none' });
+  return { threatModel, role };
 }
 
 /** Two entries name the same subject when type, provider and (case-insensitive) id agree. */

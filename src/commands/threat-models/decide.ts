@@ -1,11 +1,11 @@
 import fastJsonPatch from 'fast-json-patch';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Caller } from '../caller.js';
-import { conflict, forbidden, invalid, notFound } from '../errors.js';
+import { conflict, forbidden, invalid } from '../errors.js';
 import { decideMetadata, type MetadataCommand } from '../metadata/decide.js';
 import type { MetadataEvent } from '../metadata/events.js';
 import {
-  effectiveRole, initialAccess, normalizeAccess, roleAtLeast, sameUser, subjectKey, transferOwnership, userFromCaller,
+  initialAccess, normalizeAccess, requireThreatModelRole, sameUser, subjectKey, transferOwnership, userFromCaller,
 } from './authorization.js';
 import { THREAT_MODEL_ENTITY, type ThreatModelEvent } from './events.js';
 import { checkPatchAllowed, type PatchOperation } from './patch.js';
@@ -39,19 +39,14 @@ export type ThreatModelCommand =
 type Existing = Extract<ThreatModelState, { exists: true }>;
 
 /**
- * The caller's role on a live threat model, refusing as TMI does: unknown, deleted or
- * unreadable answers "not found" (existence is not disclosed), too low a role "forbidden".
+ * The caller's role on a threat model, refusing as TMI does (`requireThreatModelRole`):
+ * unknown or deleted answers "not found", an existing one out of the caller's reach
+ * "forbidden". Restore targets a deleted threat model and refuses a live one as a conflict.
  */
 export function requireRole(state: ThreatModelState, caller: Caller, min: Role, options: { deleted?: boolean } = {}): { state: Existing; role: Role } {
-  if (!state.exists) throw notFound('threat model not found');
-  const deleted = state.deleted_at !== null;
-  // A deleted threat model is invisible to everything but restore.
-  if (deleted && !options.deleted) throw notFound('threat model not found');
-  const role = caller.is_admin && options.deleted ? 'owner' : effectiveRole(caller, state);
-  if (role === null) throw notFound('threat model not found');
-  if (!roleAtLeast(role, min)) throw forbidden(`this requires the ${min} role`, { required_role: min, user_role: role });
-  if (options.deleted && !deleted) throw conflict('the threat model is not deleted');
-  return { state, role };
+  const { threatModel, role } = requireThreatModelRole(state.exists ? state : null, caller, min, { restoring: options.deleted === true });
+  if (options.deleted && threatModel.deleted_at === null) throw conflict('the threat model is not deleted');
+  return { state: threatModel, role };
 }
 
 /** Frameworks are matched case-insensitively and stored in TMI's spelling. */
