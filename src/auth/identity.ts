@@ -14,11 +14,11 @@ import type { ProviderIdentity } from './providers.js';
 export type PrincipalClaims = Omit<Principal, 'jti' | 'exp'>;
 
 
-/** Role grants from configuration: `{provider, subject | email}` entries. */
-function listed(entries: { provider: string; subject?: string; email?: string }[], provider: string, identity: { provider_user_id: string; email: string }): boolean {
+/** Role grants from configuration: `{provider, subject | email}` entries; an email grants only when the provider verified it. */
+function listed(entries: { provider: string; subject?: string; email?: string }[], provider: string, identity: { provider_user_id: string; email: string; email_verified: boolean }): boolean {
   return entries.some((e) => e.provider === provider && (
     (e.subject !== undefined && e.subject === identity.provider_user_id)
-    || (e.email !== undefined && e.email.toLowerCase() === identity.email.toLowerCase())));
+    || (e.email !== undefined && identity.email_verified && e.email.toLowerCase() === identity.email.toLowerCase())));
 }
 
 export function principalClaims(user: UserState): PrincipalClaims {
@@ -30,6 +30,7 @@ export function principalClaims(user: UserState): PrincipalClaims {
     provider: user.provider,
     provider_id: user.provider_user_id,
     email: user.email,
+    email_verified: user.email_verified,
     name: user.name,
     groups: [...new Set(groups)],
     is_admin: user.is_admin,

@@ -10,6 +10,8 @@ export interface Principal {
   /** The provider's id for the user (TMI's `provider_id`). */
   provider_id: string;
   email: string;
+  /** The provider asserted the email as verified (the token's `email_verified` claim). */
+  email_verified: boolean;
   name: string;
   /** Group names from the identity provider and TMI's built-in groups; `everyone` is implied, not listed. */
   groups: string[];

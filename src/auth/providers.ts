@@ -64,6 +64,7 @@ function tmiProvider(config: ProviderConfig): IdentityProvider {
     },
     async identify(_callbackUrl, checks) {
       const hint = checks.login_hint ?? `user-${randomBytes(4).toString('hex')}`;
+      // Verified: the provider mints the address itself in its own domain (a hint has no `@`); it names no one else's mailbox.
       return { provider_user_id: hint, email: `${hint}${DEV_EMAIL_DOMAIN}`, name: hint, email_verified: true, groups: [] };
     },
   };
@@ -121,11 +122,20 @@ function oidcProvider(config: ProviderConfig): IdentityProvider {
         provider_user_id: sub,
         email,
         name: stringClaim(all.name) ?? stringClaim(all.preferred_username) ?? email,
-        email_verified: all.email_verified === true,
+        // Only an explicit assertion verifies; some issuers (Cognito's userinfo) send it as the string "true". Absent is unverified.
+        email_verified: all.email_verified === true || all.email_verified === 'true',
         groups: groupsFrom(all, config.groups_claim ?? 'groups'),
       };
     },
   };
+}
+
+interface GitHubEmail { email: string; primary: boolean; verified: boolean }
+
+/** GitHub's `/user/emails` list; anything else is a malformed answer. */
+function githubEmails(body: unknown): GitHubEmail[] {
+  if (!Array.isArray(body)) throw new ProviderError('GitHub: /user/emails is not a list');
+  return body.filter((e): e is GitHubEmail => typeof e === 'object' && e !== null && typeof (e as GitHubEmail).email === 'string');
 }
 
 /** GitHub speaks plain OAuth 2.0: identity comes from its REST API, not an ID token. */
@@ -163,15 +173,17 @@ function githubProvider(config: ProviderConfig): IdentityProvider {
         throw new ProviderError(`provider ${config.id}: code exchange failed: ${(err as Error).message}`, err);
       }
       const user = await get(api, tokens.access_token) as { id: number; login: string; name?: string | null; email?: string | null };
-      let email = user.email ?? undefined;
-      let verified = false;
-      if (!email || email.length === 0) {
-        const emails = await get(`${api}/emails`, tokens.access_token) as { email: string; primary: boolean; verified: boolean }[];
-        const primary = emails.find((e) => e.primary) ?? emails[0];
-        email = primary?.email;
-        verified = primary?.verified ?? false;
-      }
+      const publicEmail = user.email || undefined;
+      // The profile's public email, if any, else the primary address; either way it is verified only when
+      // GitHub's address list (scope user:email) marks that very address verified. Without a public email
+      // the list is required; with one, a list we may not read leaves it unverified instead of refusing the login.
+      const emails = await get(`${api}/emails`, tokens.access_token).then(githubEmails, (err: unknown) => {
+        if (publicEmail) return [];
+        throw err;
+      });
+      const email = publicEmail ?? (emails.find((e) => e.primary) ?? emails[0])?.email;
       if (!email) throw new ProviderError(`provider ${config.id}: the GitHub account has no email`);
+      const verified = emails.some((e) => e.verified === true && e.email.toLowerCase() === email.toLowerCase());
       return { provider_user_id: String(user.id), email, name: user.name || user.login, email_verified: verified, groups: [] };
     },
   };

@@ -54,7 +54,7 @@ export function createTokenService(config: Config): TokenService {
       const claims: AccessTokenClaims = {
         sub: subject.user_id,
         email: subject.email,
-        email_verified: true,
+        email_verified: subject.email_verified,
         name: subject.name,
         idp: subject.provider,
         provider_id: subject.provider_id,
@@ -87,6 +87,8 @@ export function principalFromClaims(claims: AccessTokenClaims): Principal {
     provider: claims.idp,
     provider_id: claims.provider_id ?? claims.email,
     email: claims.email,
+    // Absent (a token of another issuer's shape) is unverified.
+    email_verified: claims.email_verified === true,
     name: claims.name,
     groups: Array.isArray(claims.groups) ? claims.groups : [],
     is_admin: claims.tmi_is_administrator === true,

@@ -12,6 +12,11 @@ export interface Caller {
   provider: string;
   provider_id: string;
   email: string;
+  /**
+   * Whether the identity provider asserted that the caller owns `email` (OIDC `email_verified`,
+   * GitHub's verified flag). Authorization entries naming a user by email match only when it did.
+   */
+  email_verified: boolean;
   name: string;
   groups: readonly string[];
   is_admin: boolean;

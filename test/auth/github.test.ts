@@ -9,8 +9,19 @@ import { freePort } from '../helpers/ports.js';
  * A stand-in for github.com's OAuth endpoints and REST API on loopback (the real one is out of
  * reach of tests): it checks PKCE and the client secret like GitHub does.
  */
+interface GitHubAccount {
+  user: { id: number; login: string; name: string; email: string | null };
+  emails: { email: string; primary: boolean; verified: boolean }[];
+}
+const OCTOCAT: GitHubAccount = {
+  user: { id: 583231, login: 'octocat', name: 'The Octocat', email: null },
+  emails: [{ email: 'other@example.com', primary: false, verified: true }, { email: 'octocat@github.example', primary: true, verified: true }],
+};
+
 async function startFakeGitHub(clientId: string, clientSecret: string) {
   const port = await freePort();
+  /** The account GitHub's API describes; tests switch it between logins. */
+  const account = { current: OCTOCAT };
   const codes = new Map<string, string>();
   const tokens = new Set<string>();
   const server = http.createServer((req, res) => {
@@ -46,12 +57,12 @@ async function startFakeGitHub(clientId: string, clientSecret: string) {
       return;
     }
     if (!tokens.has(req.headers.authorization?.replace('Bearer ', '') ?? '')) return send(401, { message: 'Bad credentials' });
-    if (url.pathname === '/user') return send(200, { id: 583231, login: 'octocat', name: 'The Octocat', email: null });
-    if (url.pathname === '/user/emails') return send(200, [{ email: 'other@example.com', primary: false, verified: true }, { email: 'octocat@github.example', primary: true, verified: true }]);
+    if (url.pathname === '/user') return send(200, account.current.user);
+    if (url.pathname === '/user/emails') return send(200, account.current.emails);
     send(404, {});
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${port}`, stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+  return { url: `http://127.0.0.1:${port}`, account, stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
 }
 
 describe('GitHub (plain OAuth 2.0 with its user API)', () => {
@@ -71,6 +82,37 @@ describe('GitHub (plain OAuth 2.0 with its user API)', () => {
   afterAll(async () => {
     await app?.stop();
     await github?.stop();
+  });
+
+  async function login(): Promise<string> {
+    const pkce = pkcePair();
+    const authorize = await app.request(`/oauth2/authorize?${new URLSearchParams({ idp: 'github', client_callback: CLIENT_CALLBACK, state: `gh-${Date.now()}`, scope: 'openid profile email', code_challenge: pkce.challenge, code_challenge_method: 'S256' })}`, { redirect: 'manual' });
+    const atGitHub = await fetch(authorize.headers.get('location')!, { redirect: 'manual' });
+    const back = new URL(atGitHub.headers.get('location')!);
+    const callback = await app.request(back.pathname + back.search, { redirect: 'manual' });
+    const code = new URL(callback.headers.get('location')!).searchParams.get('code')!;
+    const res = await app.request('/oauth2/token?idp=github', { method: 'POST', json: { grant_type: 'authorization_code', code, code_verifier: pkce.verifier, redirect_uri: CLIENT_CALLBACK } });
+    expect(res.status).toBe(200);
+    return (await json(res)).access_token;
+  }
+  const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+
+  it('an email is verified only when GitHub\'s address list marks that address verified', async () => {
+    try {
+      // The primary address, verified.
+      github.account.current = { user: { id: 1001, login: 'vera', name: 'Vera', email: null }, emails: [{ email: 'vera@github.example', primary: true, verified: true }] };
+      expect(claimsOf(await login())).toMatchObject({ email: 'vera@github.example', email_verified: true });
+      // The primary address, not (yet) verified.
+      github.account.current = { user: { id: 1002, login: 'una', name: 'Una', email: null }, emails: [{ email: 'una@github.example', primary: true, verified: false }, { email: 'una@other.example', primary: false, verified: true }] };
+      expect(claimsOf(await login())).toMatchObject({ email: 'una@github.example', email_verified: false });
+      // A public profile email is the identity's email, verified only if the list says so.
+      github.account.current = { user: { id: 1003, login: 'pia', name: 'Pia', email: 'pia@public.example' }, emails: [{ email: 'pia@github.example', primary: true, verified: true }, { email: 'PIA@public.example', primary: false, verified: true }] };
+      expect(claimsOf(await login())).toMatchObject({ email: 'pia@public.example', email_verified: true });
+      github.account.current = { user: { id: 1004, login: 'quinn', name: 'Quinn', email: 'quinn@public.example' }, emails: [{ email: 'quinn@github.example', primary: true, verified: true }] };
+      expect(claimsOf(await login())).toMatchObject({ email: 'quinn@public.example', email_verified: false });
+    } finally {
+      github.account.current = OCTOCAT;
+    }
   });
 
   it('logs in with the primary email and the numeric GitHub id; sets TMI cookies when enabled', async () => {

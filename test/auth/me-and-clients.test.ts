@@ -206,8 +206,8 @@ describe('rate limits', () => {
   });
 
   it('limits signed-in callers per user', async () => {
-    const token = app.runtime.services.tokens.issue({ user_id: '0190a000-0000-7000-8000-000000000001', provider: 'tmi', provider_id: 'u', email: 'u@tmi.local', name: 'u', groups: [], is_admin: false, is_security_reviewer: false }).token;
-    const other = app.runtime.services.tokens.issue({ user_id: '0190a000-0000-7000-8000-000000000002', provider: 'tmi', provider_id: 'v', email: 'v@tmi.local', name: 'v', groups: [], is_admin: false, is_security_reviewer: false }).token;
+    const token = app.runtime.services.tokens.issue({ user_id: '0190a000-0000-7000-8000-000000000001', provider: 'tmi', provider_id: 'u', email: 'u@tmi.local', email_verified: true, name: 'u', groups: [], is_admin: false, is_security_reviewer: false }).token;
+    const other = app.runtime.services.tokens.issue({ user_id: '0190a000-0000-7000-8000-000000000002', provider: 'tmi', provider_id: 'v', email: 'v@tmi.local', email_verified: true, name: 'v', groups: [], is_admin: false, is_security_reviewer: false }).token;
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push((await app.request('/.well-known/jwks.json', { token })).status);
     expect(statuses).toEqual([200, 200, 200, 200, 429]);

@@ -2,7 +2,14 @@ import http from 'node:http';
 import Provider from 'oidc-provider';
 import { freePort } from './ports.js';
 
-export interface TestAccount { sub: string; email: string; name: string; groups?: string[] }
+export interface TestAccount {
+  sub: string;
+  email: string;
+  name: string;
+  groups?: string[];
+  /** The issuer's `email_verified` claim: true unless given; null leaves the claim out; a string is sent as such. */
+  email_verified?: boolean | string | null;
+}
 
 export interface TestIssuer {
   url: string;
@@ -41,7 +48,8 @@ export async function startOidcIssuer(redirectUri: string, port?: number): Promi
       return {
         accountId: id,
         async claims() {
-          return { sub: id, email: account.email, email_verified: true, name: account.name, groups: account.groups ?? [] };
+          const verified = account.email_verified === undefined ? true : account.email_verified;
+          return { sub: id, email: account.email, ...(verified === null ? {} : { email_verified: verified }), name: account.name, groups: account.groups ?? [] };
         },
       };
     },

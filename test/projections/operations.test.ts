@@ -10,6 +10,7 @@ const identity = (name: string, admin: boolean) => ({
   provider: 'tmi',
   provider_id: `${name}@tmi.local`,
   email: `${name}@tmi.local`,
+  email_verified: true,
   name,
   groups: [],
   is_admin: admin,

@@ -5,6 +5,7 @@ import {
   OWNER_PATHS, SECURITY_REVIEWER_PATHS, WRITER_PATHS, decide, effectiveRole, evolve, initialState,
   type ThreatModelCommand, type ThreatModelEvent, type ThreatModelState,
 } from '../../src/commands/threat-models/index.js';
+import { callerSubjectKeys } from '../../src/commands/threat-models/authorization.js';
 import { caller, groupEntry, userEntry } from './fixtures.js';
 
 const ID = '0190a000-0000-7000-8000-000000000001';
@@ -122,7 +123,8 @@ describe('effective roles (TMI rules)', () => {
     ['owner', alice, 'owner'], ['user writer', bob, 'writer'], ['user reader', carol, 'reader'],
     ['group member', dave, 'writer'], ['stranger', stranger, null],
     ['security reviewer (default group entry)', reviewer, 'owner'],
-    ['same user by email, other provider id', caller('bob', { provider_id: 'sub-123' }), 'writer'],
+    ['same user by verified email, other provider id', caller('bob', { provider_id: 'sub-123' }), 'writer'],
+    ['same email unverified, other provider id', caller('bob', { provider_id: 'sub-123', email_verified: false }), null],
     ['same id from another identity provider', caller('carol', { provider: 'google' }), null],
     ['named by internal user id', caller('dora', { user_id: 'B0B-INTERNAL' }), null],
   ])('%s', (_label, who, role) => expect(effectiveRole(who, access)).toBe(role));
@@ -159,6 +161,23 @@ describe('effective roles (TMI rules)', () => {
   it('the highest matching entry wins', () => {
     const acl = { owner: access.owner, authorization: [groupEntry('editors', 'writer'), userEntry(dave, 'owner')] };
     expect(effectiveRole(dave, acl)).toBe('owner');
+  });
+});
+
+describe('an entry naming a user by email needs a verified email', () => {
+  // Shared with the victim by email only; the impostor's provider hands out the victim's address without verifying it.
+  const byEmail = () => given(...given().when(alice, create({ authorization: [{ principal_type: 'user', provider: '*', provider_id: 'victim@corp.example', role: 'writer' }] })).events());
+  const impostor = caller('impostor', { provider: 'corp', provider_id: 'sub-impostor', email: 'victim@corp.example', email_verified: false });
+  const victim = caller('victim', { provider: 'corp', provider_id: 'sub-victim', email: 'victim@corp.example', email_verified: true });
+  const rename: Cmd = { type: 'ReplaceThreatModel', input: { name: 'Renamed' } };
+
+  it('an unverified email matches nothing: the command is forbidden', () => byEmail().when(impostor, rename).thenRefused('forbidden'));
+  it('the same email verified is the entry\'s user', () => expect(byEmail().when(victim, rename).events()).toHaveLength(1));
+  it('the keys the list query uses leave an unverified email out, and keep the provider id and internal id', () => {
+    const subjects = (c: Caller) => callerSubjectKeys(c).filter((k) => k.principal_type === 'user').map((k) => k.subject);
+    expect(subjects(impostor)).not.toContain('victim@corp.example');
+    expect(subjects(impostor)).toEqual(expect.arrayContaining(['sub-impostor', impostor.user_id]));
+    expect(subjects(victim)).toContain('victim@corp.example');
   });
 });
 

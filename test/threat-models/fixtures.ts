@@ -7,6 +7,7 @@ export const caller = (name: string, extra: Partial<Caller> = {}): Caller => ({
   provider: 'tmi',
   provider_id: `${name}@tmi.local`,
   email: `${name}@tmi.local`,
+  email_verified: true,
   name: name[0]!.toUpperCase() + name.slice(1),
   groups: [],
   is_admin: false,

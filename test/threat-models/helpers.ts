@@ -6,13 +6,14 @@ export interface Who {
 }
 
 /** A real access token for a test user, signed with the app's key. */
-export function signIn(app: TestApp, name: string, extra: { groups?: string[]; provider?: string; is_security_reviewer?: boolean; is_admin?: boolean } = {}): Who {
+export function signIn(app: TestApp, name: string, extra: { groups?: string[]; provider?: string; is_security_reviewer?: boolean; is_admin?: boolean; email_verified?: boolean } = {}): Who {
   const hex = Buffer.from(name).toString('hex').padEnd(12, '0').slice(0, 12);
   const { token } = app.runtime.services.tokens.issue({
     user_id: `00000000-0000-4000-8000-${hex}`,
     provider: extra.provider ?? 'tmi',
     provider_id: `${name}@tmi.local`,
     email: `${name}@tmi.local`,
+    email_verified: extra.email_verified ?? true,
     name: name[0]!.toUpperCase() + name.slice(1),
     groups: extra.groups ?? [],
     is_admin: extra.is_admin ?? false,

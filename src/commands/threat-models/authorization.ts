@@ -29,9 +29,14 @@ function grantedGroups(caller: Caller): string[] {
   return groups;
 }
 
-/** The ids a user entry may name the caller by, as TMI matches them: the provider's id, the email or the internal id, lower-cased. */
+/**
+ * The ids a user entry may name the caller by, as TMI matches them: the provider's id, the
+ * internal id and, only when the provider verified it, the email, lower-cased. An unverified
+ * email is a claim anyone can make at some providers (set any address on the account, never
+ * confirm it), so it must not unlock what was shared with that address's owner.
+ */
 export const callerUserKeys = (caller: Caller): string[] =>
-  [...new Set([caller.provider_id, caller.email, caller.user_id].map((k) => k.toLowerCase()))];
+  [...new Set([caller.provider_id, caller.user_id, ...(caller.email_verified ? [caller.email] : [])].map((k) => k.toLowerCase()))];
 
 const BUILT_IN_GROUPS = new Set([EVERYONE, SECURITY_REVIEWERS, ADMINISTRATORS, CONFIDENTIAL_PROJECT_REVIEWERS, TMI_AUTOMATION]);
 /** TMI names its built-in groups with provider `*`; the contract also allows `tmi` for them. */
