@@ -69,11 +69,11 @@ async function verifiedPrincipal(request: FastifyRequest, options: Authenticatio
 }
 
 /**
- * Authentication before anything else, as TMI does it: in the first hook of every request,
- * before routing decisions, body parsing, parameter validation and the rate limit, a request
- * to a route that is not public (or to no route at all) without a valid token is answered
- * 401. Only a caller with a valid token learns that a route does not exist (404) or that its
- * input is malformed (400).
+ * Authentication before anything else, as TMI does it: in an `onRequest` hook of every request
+ * (only CORS preflights are answered earlier), before the unknown-route answer, body parsing,
+ * parameter validation and the rate limit, a request to a route that is not public (or to no
+ * route at all) without a valid token is answered 401. Only a caller with a valid token
+ * learns that a route does not exist (404) or that its input is malformed (400).
  *
  * On a public route a token is optional, and one that fails verification is ignored rather
  * than refused, as TMI does not authenticate public paths at all: a client that refreshes
