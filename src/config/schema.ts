@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
     read_your_writes_timeout_ms: Type.Integer({ minimum: 0, default: 2000 }),
     require_if_match: Type.Boolean({ default: false }),
     run_projections: Type.Boolean({ default: true }),
+    /** How often every projection is woken regardless of wake-ups: the net for lost ones (crash between commit and enqueue, Redis down). */
+    projection_safety_net_ms: Type.Integer({ minimum: 100, default: 5000 }),
     cors_origins: Type.Array(Type.String(), { default: [] }),
   }),
   database: Type.Object({

@@ -19,7 +19,7 @@ export interface CatchUpResult {
 }
 
 /** A 64-bit advisory lock key per projection, so two copies never run one batch twice. */
-const lockKey = (name: string): string => createHash('sha256').update(`projection:${name}`).digest().readBigInt64BE(0).toString();
+export const projectionLockKey = (name: string): string => createHash('sha256').update(`projection:${name}`).digest().readBigInt64BE(0).toString();
 
 interface DeadLetterRow {
   id: number;
@@ -59,7 +59,7 @@ export class ProjectionRunner {
   /** Registers the projection; a new version resets it so it rebuilds from the first event. */
   async ensureRegistered(projection: Projection): Promise<void> {
     await withTransaction(this.pool, async (client) => {
-      await client.query('select pg_advisory_xact_lock($1)', [lockKey(projection.name)]);
+      await client.query('select pg_advisory_xact_lock($1)', [projectionLockKey(projection.name)]);
       const { rows } = await client.query<{ version: number }>('select version from projection_checkpoints where name = $1', [projection.name]);
       if (rows.length === 0) {
         await client.query('insert into projection_checkpoints (name, version) values ($1, $2)', [projection.name, projection.version]);
@@ -83,7 +83,7 @@ export class ProjectionRunner {
   private async runBatch(projection: Projection): Promise<CatchUpResult> {
     // Early exits commit an empty transaction; nothing was written by then.
     return withTransaction(this.pool, async (client) => {
-      const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [lockKey(projection.name)]);
+      const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [projectionLockKey(projection.name)]);
       if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false };
       const { rows } = await client.query<{ position: number; halted_at: number | null }>(
         'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
@@ -161,7 +161,7 @@ export class ProjectionRunner {
   ): Promise<T> {
     return withTransaction(this.pool, async (client) => {
       // Wait for a running batch rather than skip: the operator asked for this explicitly.
-      await client.query('select pg_advisory_xact_lock($1)', [lockKey(projection.name)]);
+      await client.query('select pg_advisory_xact_lock($1)', [projectionLockKey(projection.name)]);
       const { rows } = await client.query<DeadLetterRow>(
         `select d.id, d.event_position, d.event_id, e.stream_id, e.version
          from dead_letters d join events e on e.event_id = d.event_id

@@ -5,8 +5,6 @@ import type { Projection } from './projection.js';
 import { ProjectionRunner } from './runner.js';
 import { CATCH_UP_ALL, PROJECTION_QUEUE } from './signals.js';
 
-export const SAFETY_NET_INTERVAL_MS = 5000;
-
 export interface RunningProjections {
   runner: ProjectionRunner;
   stop(): Promise<void>;
@@ -30,7 +28,7 @@ export async function startProjections(services: Services, list: readonly Projec
   }, { concurrency: Math.max(1, list.length) });
   worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'projection job failed; BullMQ retries it'));
   const queue = services.queues.queue(PROJECTION_QUEUE);
-  await queue.upsertJobScheduler('projections-safety-net', { every: SAFETY_NET_INTERVAL_MS }, {
+  await queue.upsertJobScheduler('projections-safety-net', { every: services.config.server.projection_safety_net_ms }, {
     name: CATCH_UP_ALL,
     opts: { removeOnComplete: true, removeOnFail: 100 },
   });

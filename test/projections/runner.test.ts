@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { EventStore } from '../../src/events/store.js';
-import type { StoredEvent } from '../../src/events/types.js';
-import type { Projection } from '../../src/projections/projection.js';
 import { ProjectionRunner } from '../../src/projections/runner.js';
 import { startProjections } from '../../src/projections/runtime.js';
 import { listDeadLetters, projectionStatuses } from '../../src/projections/status.js';
@@ -13,45 +10,9 @@ import { closeServices, openServices } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
 import { pino } from 'pino';
+import { counterTotals, settle } from '../helpers/projections.js';
 
 const log = pino({ level: 'silent' });
-
-/**
- * Sums CounterIncremented per stream into a table, for streams named `<name>:...` only, so
- * tests sharing one database do not see each other's events; `by: 13` is poison unless `cured`.
- */
-function counterTotals(name: string, onPoison: 'halt' | 'skip', state = { cured: false }): Projection {
-  return {
-    name,
-    version: 1,
-    handles: ['CounterIncremented'],
-    tables: [`${name}_totals`],
-    onPoison,
-    async apply(event: StoredEvent, client: PoolClient) {
-      if (!event.stream_id.startsWith(`${name}:`)) return;
-      const { by } = event.data as { by: number };
-      if (by === 13 && !state.cured) throw new Error('unlucky number');
-      await client.query(
-        `insert into ${name}_totals (stream_id, total, applied) values ($1, $2, 1)
-         on conflict (stream_id) do update set total = ${name}_totals.total + excluded.total, applied = ${name}_totals.applied + 1`,
-        [event.stream_id, by]);
-    },
-  };
-}
-
-/**
- * Runs a projection until it has passed `position` (or halted). Events become readable only
- * once every older transaction in the cluster has finished, and other test files write to the
- * same cluster, so one catch-up right after an append may legitimately find nothing yet.
- */
-async function settle(runner: ProjectionRunner, p: Projection, position: number) {
-  for (let i = 0; i < 1000; i++) {
-    const r = await runner.catchUp(p);
-    if (r.halted || r.position >= position) return r;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`${p.name} did not reach ${position}`);
-}
 
 describe('projection runner', () => {
   let db: TestDatabase;
