@@ -59,6 +59,7 @@ export async function openServices(config: Config, log: Logger = createLogger(co
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const queues = openQueueBackend({ redisUrl: config.redis.url, databaseUrl, prefix: config.redis.prefix });
+  const wakeups = new ProjectionWakeups(queues, log);
   const services: Services = {
     config,
     log,
@@ -67,8 +68,8 @@ export async function openServices(config: Config, log: Logger = createLogger(co
     store: new EventStore(database.pool, eventCatalog),
     queues,
     tokens: createTokenService(config),
-    wakeups: new ProjectionWakeups(queues, log),
-    progress: new ProjectionProgress(database.pool, databaseUrl, log),
+    wakeups,
+    progress: new ProjectionProgress(database.pool, databaseUrl, log, wakeups),
     redis,
     metrics,
     build: { name: 'TMI (event-sourced)', version: packageJson.version },

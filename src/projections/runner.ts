@@ -10,12 +10,68 @@ import type { Projection } from './projection.js';
 export const PROGRESS_CHANNEL = 'tmi_projection_progress';
 export const DEFAULT_BATCH_SIZE = 500;
 
+/**
+ * Every checkpoint change (batch, unhalt, reset) announces the checkpoint row as it now is, in
+ * the transaction that changed it: `<name>:<generation>:<position>:<halted_at or empty>`.
+ * Built in SQL from the row itself so no sender can tell a different story.
+ */
+const NOTIFY_PROGRESS_SQL = `select pg_notify('${PROGRESS_CHANNEL}', name || ':' || generation || ':' || position || ':' || coalesce(halted_at::text, ''))
+  from projection_checkpoints where name = $1`;
+
+/** Where a projection stands, as a progress NOTIFY or a checkpoint read says. */
+export interface ProgressReport {
+  name: string;
+  /** Counts rebuilds; a position is only comparable within one generation. Null from a sender that predates generations. */
+  generation: number | null;
+  position: number;
+  /** The poison event it stopped at; null when running. */
+  halted_at: number | null;
+}
+
+export function decodeProgress(payload: string): ProgressReport | null {
+  const parts = payload.split(':');
+  const num = (v: string | undefined) => (v === undefined || v === '' ? null : Number(v));
+  if (parts.length === 2) {
+    const position = num(parts[1]);
+    return parts[0] && position !== null && Number.isFinite(position) ? { name: parts[0], generation: null, position, halted_at: null } : null;
+  }
+  if (parts.length !== 4 || !parts[0]) return null;
+  const [generation, position, haltedAt] = [num(parts[1]), num(parts[2]), num(parts[3])];
+  if (generation === null || position === null || !Number.isFinite(generation) || !Number.isFinite(position)) return null;
+  return { name: parts[0], generation, position, halted_at: haltedAt !== null && Number.isFinite(haltedAt) ? haltedAt : null };
+}
+
 export interface CatchUpResult {
-  /** False when another copy of the projector held it; that copy does the work. */
+  /** False when no batch ran: another copy held the projection (and does the work), or a newer version owns it. */
   ran: boolean;
   applied: number;
   position: number;
   halted: boolean;
+  /** A newer version of this projection owns its checkpoint; this copy leaves it alone. */
+  superseded: boolean;
+  /**
+   * Committed events of the types it handles lie beyond `position`, unreadable yet because an
+   * older transaction was still open (the safe horizon, src/events/position.ts). Nothing else
+   * will necessarily wake the projection for them: the caller should run it again soon.
+   */
+  behind: boolean;
+}
+
+export interface CatchUpOptions {
+  /**
+   * Wait for a copy that holds the projection's lock instead of leaving the work to it (the
+   * default). A wake-up must wait: the holder may have read its batch before the wake-up's
+   * event committed. The safety net need not: whatever it would find, a holder or a wake-up
+   * covers.
+   */
+  wait?: boolean;
+}
+
+interface Checkpoint {
+  version: number;
+  generation: number;
+  position: number;
+  halted_at: number | null;
 }
 
 /** A 64-bit advisory lock key per projection, so two copies never run one batch twice. */
@@ -37,6 +93,14 @@ export class DeadLetterNotFoundError extends Error {
   }
 }
 
+/** The projection's checkpoint belongs to another version than the code in hand; applying with it would be wrong. */
+export class ProjectionVersionMismatchError extends Error {
+  constructor(readonly projection: string, readonly stored: number, readonly running: number) {
+    super(`projection ${projection} is at version ${stored}; this process runs version ${running}`);
+    this.name = 'ProjectionVersionMismatchError';
+  }
+}
+
 class PoisonEvent extends Error {
   constructor(readonly event: StoredEvent, override readonly cause: unknown) {
     super(`projection failed on event ${event.position} (${event.type}): ${(cause as Error)?.message ?? String(cause)}`);
@@ -49,6 +113,9 @@ class PoisonEvent extends Error {
  * compare-and-set), under a per-projection advisory lock.
  */
 export class ProjectionRunner {
+  /** Projections a newer version has taken over; logged once, then left alone. */
+  private readonly superseded = new Set<string>();
+
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
@@ -56,40 +123,87 @@ export class ProjectionRunner {
     private readonly batchSize = DEFAULT_BATCH_SIZE,
   ) {}
 
-  /** Registers the projection; a new version resets it so it rebuilds from the first event. */
+  /**
+   * Registers the projection. Only a newer version takes a projection over (resetting it so it
+   * rebuilds from the first event); an older one — a worker of the previous release still
+   * running during a rolling deploy — leaves the newer version's tables alone.
+   */
   async ensureRegistered(projection: Projection): Promise<void> {
     await withTransaction(this.pool, async (client) => {
       await client.query('select pg_advisory_xact_lock($1)', [projectionLockKey(projection.name)]);
       const { rows } = await client.query<{ version: number }>('select version from projection_checkpoints where name = $1', [projection.name]);
       if (rows.length === 0) {
         await client.query('insert into projection_checkpoints (name, version) values ($1, $2)', [projection.name, projection.version]);
-      } else if (rows[0]!.version !== projection.version) {
-        this.log.info({ projection: projection.name, from: rows[0]!.version, to: projection.version }, 'projection version changed: rebuilding');
-        await resetProjection(client, projection);
+      } else if (rows[0]!.version < projection.version) {
+        await this.takeOver(client, projection, rows[0]!.version);
+      } else if (rows[0]!.version > projection.version) {
+        this.leave(projection, rows[0]!.version);
       }
     });
   }
 
   /** Runs batches until the projection is caught up with the settled horizon (or halted). */
-  async catchUp(projection: Projection): Promise<CatchUpResult> {
+  async catchUp(projection: Projection, options: CatchUpOptions = {}): Promise<CatchUpResult> {
     let applied = 0;
     for (;;) {
-      const last = await this.runBatch(projection);
+      const last = await this.runBatch(projection, options.wait ?? true);
       applied += last.applied;
-      if (!last.ran || last.halted || last.applied < this.batchSize) return { ...last, applied };
+      if (!last.ran || last.halted || last.applied < this.batchSize) {
+        // Asked after the batch committed, so an event committed since its read counts too.
+        const behind = last.ran && !last.halted && await this.unreadBeyond(projection, last.position);
+        return { ...last, applied, behind };
+      }
     }
   }
 
-  private async runBatch(projection: Projection): Promise<CatchUpResult> {
+  private async unreadBeyond(projection: Projection, position: number): Promise<boolean> {
+    const { rows } = await this.pool.query<{ unread: boolean }>(
+      'select exists (select 1 from events where position > $1 and type = any($2::text[])) as unread', [position, projection.handles]);
+    return rows[0]!.unread;
+  }
+
+  private async takeOver(client: PoolClient, projection: Projection, from: number): Promise<void> {
+    this.log.info({ projection: projection.name, from, to: projection.version }, 'projection version changed: rebuilding');
+    this.superseded.delete(projection.name);
+    await resetProjection(client, projection);
+  }
+
+  private leave(projection: Projection, newer: number): Omit<CatchUpResult, 'behind'> {
+    if (!this.superseded.has(projection.name)) {
+      this.superseded.add(projection.name);
+      this.log.warn({ projection: projection.name, running: projection.version, stored: newer },
+        'a newer version of this projection owns it: this process leaves it alone');
+    }
+    return { ran: false, applied: 0, position: 0, halted: false, superseded: true };
+  }
+
+  private async readCheckpoint(client: PoolClient, projection: Projection): Promise<Checkpoint> {
+    const { rows } = await client.query<Checkpoint>(
+      'select version, generation, position, halted_at from projection_checkpoints where name = $1', [projection.name]);
+    if (!rows[0]) throw new Error(`projection ${projection.name} is not registered`);
+    return rows[0];
+  }
+
+  private async runBatch(projection: Projection, wait: boolean): Promise<Omit<CatchUpResult, 'behind'>> {
     // Early exits commit an empty transaction; nothing was written by then.
     return withTransaction(this.pool, async (client) => {
-      const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [projectionLockKey(projection.name)]);
-      if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false };
-      const { rows } = await client.query<{ position: number; halted_at: number | null }>(
-        'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
-      const checkpoint = rows[0];
-      if (!checkpoint) throw new Error(`projection ${projection.name} is not registered`);
-      if (checkpoint.halted_at !== null) return { ran: true, applied: 0, position: checkpoint.position, halted: true };
+      const key = projectionLockKey(projection.name);
+      if (wait) {
+        // Waiting holds no transaction id, so it does not hold back the horizon for anyone.
+        await client.query('select pg_advisory_xact_lock($1)', [key]);
+      } else {
+        const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [key]);
+        if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false, superseded: false };
+      }
+      // The version is checked under the lock, in the read the batch builds on: code of one
+      // version never applies events to the checkpoint (and tables) of another.
+      let checkpoint = await this.readCheckpoint(client, projection);
+      if (checkpoint.version > projection.version) return this.leave(projection, checkpoint.version);
+      if (checkpoint.version < projection.version) {
+        await this.takeOver(client, projection, checkpoint.version);
+        checkpoint = await this.readCheckpoint(client, projection);
+      }
+      if (checkpoint.halted_at !== null) return { ran: true, applied: 0, position: checkpoint.position, halted: true, superseded: false };
       const batch = await this.store.readAll({ after: checkpoint.position, limit: this.batchSize, types: projection.handles }, client);
       let target = batch.settled_through;
       let halted = false;
@@ -107,11 +221,12 @@ export class ProjectionRunner {
       const position = Math.max(target, checkpoint.position);
       const moved = await client.query(
         `update projection_checkpoints set position = $2, halted_at = $3, last_error = $4, updated_at = now()
-         where name = $1 and position = $5`,
-        [projection.name, position, halted ? target + 1 : null, halted ? 'halted on a poison event; see dead letters' : null, checkpoint.position]);
+         where name = $1 and position = $5 and version = $6 and generation = $7`,
+        [projection.name, position, halted ? target + 1 : null, halted ? 'halted on a poison event; see dead letters' : null,
+          checkpoint.position, checkpoint.version, checkpoint.generation]);
       if (moved.rowCount !== 1) throw new Error(`checkpoint of ${projection.name} moved underneath the runner`);
-      await client.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, `${projection.name}:${position}`]);
-      return { ran: true, applied: batch.events.length, position, halted };
+      await client.query(NOTIFY_PROGRESS_SQL, [projection.name]);
+      return { ran: true, applied: batch.events.length, position, halted, superseded: false };
     });
   }
 
@@ -151,13 +266,13 @@ export class ProjectionRunner {
     await client.query(
       `update projection_checkpoints set position = greatest(position, $2), halted_at = null, last_error = null, updated_at = now() where name = $1`,
       [projection.name, through]);
-    await client.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, `${projection.name}:${through}`]);
+    await client.query(NOTIFY_PROGRESS_SQL, [projection.name]);
   }
 
   private async withDeadLetter<T>(
     projection: Projection,
     id: number,
-    fn: (client: PoolClient, letter: DeadLetterRow, checkpoint: { position: number; halted_at: number | null }) => Promise<T>,
+    fn: (client: PoolClient, letter: DeadLetterRow, checkpoint: Checkpoint) => Promise<T>,
   ): Promise<T> {
     return withTransaction(this.pool, async (client) => {
       // Wait for a running batch rather than skip: the operator asked for this explicitly.
@@ -168,9 +283,10 @@ export class ProjectionRunner {
          where d.id = $1 and d.projection = $2 and d.status = 'pending' for update of d`, [id, projection.name]);
       const letter = rows[0];
       if (!letter) throw new DeadLetterNotFoundError(id, projection.name);
-      const { rows: cp } = await client.query<{ position: number; halted_at: number | null }>(
-        'select position, halted_at from projection_checkpoints where name = $1', [projection.name]);
-      return fn(client, letter, cp[0]!);
+      const checkpoint = await this.readCheckpoint(client, projection);
+      // Applying (or skipping past) an event is for the code of the version that owns the tables.
+      if (checkpoint.version !== projection.version) throw new ProjectionVersionMismatchError(projection.name, checkpoint.version, projection.version);
+      return fn(client, letter, checkpoint);
     });
   }
 
@@ -207,12 +323,17 @@ async function applyOne(projection: Projection, event: StoredEvent, client: Pool
   }
 }
 
-/** Empties a projection's tables and puts its checkpoint back to the start. */
+/**
+ * Empties a projection's tables and puts its checkpoint back to the start, in a new generation:
+ * positions cached from before the reset (read-your-writes progress) no longer hold.
+ */
 export async function resetProjection(client: PoolClient, projection: Projection): Promise<void> {
   if (projection.tables.length > 0) await client.query(`truncate ${projection.tables.map((t) => `"${t}"`).join(', ')}`);
   await client.query('delete from dead_letters where projection = $1', [projection.name]);
   await client.query(
     `insert into projection_checkpoints (name, version, position) values ($1, $2, 0)
-     on conflict (name) do update set version = excluded.version, position = 0, halted_at = null, last_error = null, updated_at = now()`,
+     on conflict (name) do update set version = excluded.version, position = 0, generation = projection_checkpoints.generation + 1,
+       halted_at = null, last_error = null, updated_at = now()`,
     [projection.name, projection.version]);
+  await client.query(NOTIFY_PROGRESS_SQL, [projection.name]);
 }

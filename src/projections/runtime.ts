@@ -5,6 +5,13 @@ import type { Projection } from './projection.js';
 import { ProjectionRunner } from './runner.js';
 import { CATCH_UP_ALL, PROJECTION_QUEUE } from './signals.js';
 
+/**
+ * How soon a projection runs again when committed events of its types were still beyond the
+ * safe horizon (an older transaction — typically another projector's batch — was open). Short:
+ * such transactions last milliseconds, and a read-your-writes wait is counting.
+ */
+export const RECHECK_DELAY_MS = 20;
+
 export interface RunningProjections {
   runner: ProjectionRunner;
   stop(): Promise<void>;
@@ -19,15 +26,32 @@ export async function startProjections(services: Services, list: readonly Projec
   const runner = new ProjectionRunner(services.database.pool, services.store, services.log);
   for (const p of list) await runner.ensureRegistered(p);
   const log = services.log.child({ component: 'projections' });
-  const worker = services.queues.worker(PROJECTION_QUEUE, async (job: Job) => {
-    const targets = job.name === CATCH_UP_ALL ? list : [projectionNamed(job.name, list)];
-    for (const p of targets) {
-      const result = await runner.catchUp(p);
-      if (result.applied > 0) log.debug({ projection: p.name, applied: result.applied, position: result.position }, 'projection caught up');
-    }
-  }, { concurrency: Math.max(1, list.length) });
-  worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'projection job failed; BullMQ retries it'));
   const queue = services.queues.queue(PROJECTION_QUEUE);
+
+  // Its own deduplication id, so a pending re-check never swallows (or delays) a wake-up; and
+  // keepLastIfActive, so a re-check asked for by the running re-check is queued after it.
+  const recheckSoon = async (name: string) => {
+    try {
+      await queue.add(name, { projection: name, recheck: true }, {
+        delay: RECHECK_DELAY_MS,
+        deduplication: { id: `${name}:recheck`, keepLastIfActive: true },
+        removeOnComplete: true, removeOnFail: 100,
+      });
+    } catch (err) {
+      log.warn({ err, projection: name }, 'projection re-check not queued; the safety net picks it up');
+    }
+  };
+
+  const worker = services.queues.worker(PROJECTION_QUEUE, async (job: Job) => {
+    const safetyNet = job.name === CATCH_UP_ALL;
+    const targets = safetyNet ? list : [projectionNamed(job.name, list)];
+    for (const p of targets) {
+      const result = await runner.catchUp(p, { wait: !safetyNet });
+      if (result.applied > 0) log.debug({ projection: p.name, applied: result.applied, position: result.position }, 'projection caught up');
+      if (result.behind) await recheckSoon(p.name);
+    }
+  }, { concurrency: list.length + 1 });
+  worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'projection job failed; BullMQ retries it'));
   await queue.upsertJobScheduler('projections-safety-net', { every: services.config.server.projection_safety_net_ms }, {
     name: CATCH_UP_ALL,
     opts: { removeOnComplete: true, removeOnFail: 100 },

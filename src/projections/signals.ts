@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { QueueBackend } from '../infra/queue.js';
-import { PROGRESS_CHANNEL } from './runner.js';
+import { PROGRESS_CHANNEL, decodeProgress, type ProgressReport } from './runner.js';
 
 export const PROJECTION_QUEUE = 'tmi-projections';
 export const CATCH_UP_ALL = 'catch-up-all';
@@ -45,20 +45,26 @@ export class ProjectionWakeups {
 /**
  * Knows how far each projection has got, from PostgreSQL NOTIFYs sent in the projectors'
  * checkpoint transactions, so a command can answer once its read model has caught up.
+ *
+ * A position is only meaningful within its checkpoint's generation: a rebuild starts a new one
+ * at 0, and what was cached of the old one is dropped rather than believed.
  */
 export class ProjectionProgress {
-  private readonly positions = new Map<string, number>();
+  private readonly known = new Map<string, { generation: number; position: number; halted_at: number | null }>();
   private listener: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private readonly waiters = new Set<{ names: string[]; position: number; resolve: (ok: boolean) => void }>();
   private poller: NodeJS.Timeout | null = null;
   private closed = false;
 
-  constructor(private readonly pool: pg.Pool, private readonly databaseUrl: string, private readonly log: Logger) {}
+  /** With `wakeups`, a wait still open at a poll sends its projections' wake-ups again. */
+  constructor(private readonly pool: pg.Pool, private readonly databaseUrl: string, private readonly log: Logger, private readonly wakeups?: ProjectionWakeups) {}
 
   /** Resolves true once every named projection has passed `position`, false after the timeout. */
   async waitFor(names: readonly string[], position: number, timeoutMs: number): Promise<boolean> {
-    if (names.length === 0 || this.reached(names, position)) return true;
+    if (names.length === 0) return true;
+    // The cache is trusted only while NOTIFYs flow: without the listener a rebuild could go unseen.
+    if (this.listener && this.reached(names, position)) return true;
     await this.ensureListening();
     await this.refresh(names);
     if (this.reached(names, position)) return true;
@@ -87,18 +93,28 @@ export class ProjectionProgress {
   }
 
   private reached(names: readonly string[], position: number): boolean {
-    return names.every((n) => (this.positions.get(n) ?? 0) >= position);
+    return names.every((n) => (this.known.get(n)?.position ?? 0) >= position);
   }
 
-  private record(name: string, position: number): void {
-    if (position > (this.positions.get(name) ?? 0)) this.positions.set(name, position);
+  private record(report: ProgressReport): void {
+    const current = this.known.get(report.name);
+    // A sender that predates generations speaks of the current one.
+    const generation = report.generation ?? current?.generation ?? 0;
+    if (!current || generation > current.generation) {
+      this.known.set(report.name, { generation, position: report.position, halted_at: report.halted_at });
+    } else if (generation === current.generation && report.position >= current.position) {
+      // Reports may arrive out of order (a poll's read against a NOTIFY): an older one changes nothing.
+      this.known.set(report.name, { generation, position: report.position, halted_at: report.halted_at });
+    }
     for (const w of [...this.waiters]) if (this.reached(w.names, w.position)) w.resolve(true);
   }
 
   private async refresh(names: readonly string[]): Promise<void> {
-    const { rows } = await this.pool.query<{ name: string; position: number }>(
-      'select name, position from projection_checkpoints where name = any($1)', [names]);
-    for (const r of rows) this.record(r.name, Number(r.position));
+    const { rows } = await this.pool.query<{ name: string; generation: number; position: number; halted_at: number | null }>(
+      'select name, generation, position, halted_at from projection_checkpoints where name = any($1)', [names]);
+    for (const r of rows) {
+      this.record({ name: r.name, generation: r.generation, position: Number(r.position), halted_at: r.halted_at === null ? null : Number(r.halted_at) });
+    }
   }
 
   private ensureListening(): Promise<void> {
@@ -106,13 +122,15 @@ export class ProjectionProgress {
     this.connecting ??= (async () => {
       const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'tmi-es-progress' });
       client.on('notification', (msg) => {
-        const [name, pos] = (msg.payload ?? '').split(':');
-        if (name && pos) this.record(name, Number(pos));
+        const report = decodeProgress(msg.payload ?? '');
+        if (report) this.record(report);
       });
       client.on('error', (err) => {
         this.log.warn({ err }, 'projection progress listener lost; polling until it reconnects');
         this.listener = null;
         this.connecting = null;
+        // NOTIFYs sent meanwhile are lost, a rebuild's among them: what is cached can no longer be trusted.
+        this.known.clear();
       });
       try {
         await client.connect();
@@ -128,7 +146,9 @@ export class ProjectionProgress {
     return this.connecting;
   }
 
-  // NOTIFYs can be missed while the listener reconnects; a slow poll keeps waiters honest.
+  // NOTIFYs can be missed while the listener reconnects; a slow poll keeps waiters honest. It
+  // also sends the wake-ups again: a projection may have settled just below the position (an
+  // older transaction held the horizon) with nothing of its own left to wake it.
   private ensurePolling(): void {
     if (this.poller) return;
     this.poller = setInterval(() => {
@@ -138,7 +158,10 @@ export class ProjectionProgress {
         return;
       }
       const names = [...new Set([...this.waiters].flatMap((w) => w.names))];
-      this.refresh(names).catch(() => {});
+      this.refresh(names).then(() => {
+        const behind = [...new Set([...this.waiters].flatMap((w) => w.names.filter((n) => (this.known.get(n)?.position ?? 0) < w.position)))];
+        if (behind.length > 0) this.wakeups?.wake(behind);
+      }).catch(() => {});
       if (!this.listener) void this.ensureListening();
     }, 250);
     this.poller.unref();

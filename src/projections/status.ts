@@ -4,6 +4,8 @@ import type { Projection } from './projection.js';
 export interface ProjectionStatus {
   name: string;
   version: number;
+  /** How often it was rebuilt (reset to the first event). */
+  generation: number;
   position: number;
   /** Events of the types it handles that it has not applied yet. */
   lag_events: number;
@@ -19,13 +21,13 @@ export interface ProjectionStatus {
 export async function projectionStatuses(pool: Pool, list: readonly Projection[]): Promise<ProjectionStatus[]> {
   return Promise.all(list.map(async (p) => {
     const { rows } = await pool.query<{
-      version: number | null; position: number | null; halted_at: number | null; last_error: string | null; updated_at: Date | null;
+      version: number | null; generation: number | null; position: number | null; halted_at: number | null; last_error: string | null; updated_at: Date | null;
       lag_events: number; oldest: Date | null; dead_letters: number;
     }>(
       `with cp as (select * from projection_checkpoints where name = $1),
             behind as (select count(*)::int as n, min(created_at) as oldest from events
                        where position > coalesce((select position from cp), 0) and type = any($2::text[]))
-       select cp.version, cp.position, cp.halted_at, cp.last_error, cp.updated_at,
+       select cp.version, cp.generation, cp.position, cp.halted_at, cp.last_error, cp.updated_at,
               behind.n as lag_events, behind.oldest,
               (select count(*)::int from dead_letters where projection = $1 and status = 'pending') as dead_letters
        from behind left join cp on true`,
@@ -34,6 +36,7 @@ export async function projectionStatuses(pool: Pool, list: readonly Projection[]
     return {
       name: p.name,
       version: r.version ?? p.version,
+      generation: r.generation ?? 0,
       position: Number(r.position ?? 0),
       lag_events: r.lag_events,
       lag_seconds: r.oldest ? Math.max(0, (Date.now() - r.oldest.getTime()) / 1000) : 0,

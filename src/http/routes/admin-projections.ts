@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { DeadLetterNotFoundError, ProjectionRunner } from '../../projections/runner.js';
+import { DeadLetterNotFoundError, ProjectionRunner, ProjectionVersionMismatchError } from '../../projections/runner.js';
 import { projections } from '../../projections/registry.js';
 import { listDeadLetters, projectionStatuses } from '../../projections/status.js';
 import type { Services } from '../../services.js';
-import { forbidden, notFound, unauthorized } from '../errors.js';
+import { conflict, forbidden, notFound, unauthorized } from '../errors.js';
 
 async function requireAdmin(request: FastifyRequest): Promise<void> {
   if (!request.principal) throw unauthorized();
@@ -22,9 +22,12 @@ export const adminProjectionRoutes: FastifyPluginAsyncTypebox<{ services: Servic
     if (!projection) throw notFound(`no projection named ${name}`);
     return projection;
   };
-  // Only a missing dead letter is the caller's 404; anything else is a server error with no internals in the body.
+  // A missing dead letter is the caller's 404, a projection owned by another version (a rolling
+  // deploy) a 409; anything else is a server error with no internals in the body.
   const orNotFound = (err: unknown): never => {
-    throw err instanceof DeadLetterNotFoundError ? notFound(err.message) : err;
+    if (err instanceof DeadLetterNotFoundError) throw notFound(err.message);
+    if (err instanceof ProjectionVersionMismatchError) throw conflict(err.message);
+    throw err;
   };
 
   app.get('/admin/projections', { preHandler: requireAdmin, schema: { tags: ['Administration'], hide: true } },
