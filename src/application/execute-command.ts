@@ -43,7 +43,11 @@ export interface CommandOutcome<State> {
   /** Global position of the last event this command appended (0 when it appended nothing). */
   position: number;
   events: StoredEvent[];
-  /** Whether the projections reached `position` before the answer (always true when nothing was appended). */
+  /**
+   * Whether the projections reached `position` before the answer (always true when nothing was
+   * appended). False — the caller asked not to wait, the wait timed out, or a projection it
+   * waited for is halted — is answered 202 Accepted: committed, not yet readable.
+   */
   caughtUp: boolean;
   /** True when the command id was seen before and the original events were returned. */
   replayed: boolean;
@@ -142,12 +146,17 @@ export async function executeCommand<S, C, E extends NewEvent>(
   return { ...outcome, caughtUp: await waitIfAsked(services, options, outcome.position) };
 }
 
+/** True once the projections have reached `position`; false without waiting when the caller asked not to wait. */
 async function waitIfAsked(services: Services, options: CommandOptions, position: number): Promise<boolean> {
   if (!options.waitForProjections) return false;
   return services.progress.waitFor(options.projections, position, services.config.server.read_your_writes_timeout_ms);
 }
 
-/** For queries: waits (bounded) until the projections serving them have reached a position the caller saw. */
+/**
+ * For queries: waits (bounded) until the projections serving them have reached a position the
+ * caller saw. False when they did not (timed out, or one is halted — then at once); the query
+ * answers from what the read tables hold.
+ */
 export async function awaitPosition(services: Services, projections: readonly string[], position: number | null): Promise<boolean> {
   if (position === null || position <= 0) return true;
   return services.progress.waitFor(projections, position, services.config.server.read_your_writes_timeout_ms);

@@ -89,7 +89,13 @@ export function commandOptions(
   };
 }
 
-/** Headers every command answer carries; 202 instead of `status` when the caller asked not to wait. */
+/**
+ * Headers every command answer carries, and its status: `status` once the projections serving
+ * the resource show the change; 202 Accepted when they do not yet — the caller asked not to
+ * wait (`Prefer: respond-async`), the wait timed out, or a projection is halted on a poison
+ * event. The change is committed either way; a GET with `X-Min-Position: <X-Event-Position>`
+ * waits for it.
+ */
 export function commandStatus(request: FastifyRequest, reply: FastifyReply, outcome: CommandOutcome<unknown>, status: number): number {
   if (uncheckedWrites.has(request)) {
     reply.header('Warning', '299 - "If-Match header not provided; the change was applied without a version check"');
@@ -97,7 +103,7 @@ export function commandStatus(request: FastifyRequest, reply: FastifyReply, outc
   reply.header('ETag', `"${outcome.version}"`);
   reply.header(POSITION_HEADER, String(outcome.position));
   if (outcome.replayed) reply.header('Idempotent-Replayed', 'true');
-  return wantsAsync(request) && outcome.position > 0 ? 202 : status;
+  return outcome.caughtUp ? status : 202;
 }
 
 /** The minimum event position a query must reflect (X-Min-Position header or min_position query). */

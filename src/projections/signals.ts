@@ -47,7 +47,9 @@ export class ProjectionWakeups {
  * checkpoint transactions, so a command can answer once its read model has caught up.
  *
  * A position is only meaningful within its checkpoint's generation: a rebuild starts a new one
- * at 0, and what was cached of the old one is dropped rather than believed.
+ * at 0, and what was cached of the old one is dropped rather than believed. A projection halted
+ * on a poison event at or before the awaited position cannot get there until an operator acts,
+ * so a wait for it ends at once.
  */
 export class ProjectionProgress {
   private readonly known = new Map<string, { generation: number; position: number; halted_at: number | null }>();
@@ -60,7 +62,10 @@ export class ProjectionProgress {
   /** With `wakeups`, a wait still open at a poll sends its projections' wake-ups again. */
   constructor(private readonly pool: pg.Pool, private readonly databaseUrl: string, private readonly log: Logger, private readonly wakeups?: ProjectionWakeups) {}
 
-  /** Resolves true once every named projection has passed `position`, false after the timeout. */
+  /**
+   * Resolves true once every named projection has passed `position`; false after the timeout,
+   * or at once when one of them is halted before it.
+   */
   async waitFor(names: readonly string[], position: number, timeoutMs: number): Promise<boolean> {
     if (names.length === 0) return true;
     // The cache is trusted only while NOTIFYs flow: without the listener a rebuild could go unseen.
@@ -68,7 +73,7 @@ export class ProjectionProgress {
     await this.ensureListening();
     await this.refresh(names);
     if (this.reached(names, position)) return true;
-    if (timeoutMs <= 0) return false;
+    if (timeoutMs <= 0 || this.blocked(names, position)) return false;
     return new Promise<boolean>((resolve) => {
       const waiter = {
         names: [...names],
@@ -96,6 +101,14 @@ export class ProjectionProgress {
     return names.every((n) => (this.known.get(n)?.position ?? 0) >= position);
   }
 
+  /** One of them stopped on a poison event it has to pass to get to `position`. */
+  private blocked(names: readonly string[], position: number): boolean {
+    return names.some((n) => {
+      const k = this.known.get(n);
+      return k !== undefined && k.halted_at !== null && k.halted_at > k.position && k.halted_at <= position;
+    });
+  }
+
   private record(report: ProgressReport): void {
     const current = this.known.get(report.name);
     // A sender that predates generations speaks of the current one.
@@ -106,7 +119,10 @@ export class ProjectionProgress {
       // Reports may arrive out of order (a poll's read against a NOTIFY): an older one changes nothing.
       this.known.set(report.name, { generation, position: report.position, halted_at: report.halted_at });
     }
-    for (const w of [...this.waiters]) if (this.reached(w.names, w.position)) w.resolve(true);
+    for (const w of [...this.waiters]) {
+      if (this.reached(w.names, w.position)) w.resolve(true);
+      else if (this.blocked(w.names, w.position)) w.resolve(false);
+    }
   }
 
   private async refresh(names: readonly string[]): Promise<void> {

@@ -48,6 +48,21 @@ export async function projectionStatuses(pool: Pool, list: readonly Projection[]
   }));
 }
 
+export interface HaltedProjection {
+  name: string;
+  /** Position of the poison event it stopped at. */
+  halted_at: number;
+  last_error: string | null;
+}
+
+/** Projections of `list` standing still on a poison event until an operator retries or skips it. */
+export async function haltedProjections(pool: Pool, list: readonly Projection[]): Promise<HaltedProjection[]> {
+  const { rows } = await pool.query<{ name: string; halted_at: number; last_error: string | null }>(
+    'select name, halted_at, last_error from projection_checkpoints where halted_at is not null and name = any($1::text[]) order by name',
+    [list.map((p) => p.name)]);
+  return rows.map((r) => ({ name: r.name, halted_at: Number(r.halted_at), last_error: r.last_error }));
+}
+
 export interface DeadLetter {
   id: number;
   projection: string;

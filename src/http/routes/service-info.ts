@@ -1,5 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { projections } from '../../projections/registry.js';
+import { haltedProjections, type HaltedProjection } from '../../projections/status.js';
 import type { Services } from '../../services.js';
 import { PUBLIC_ROUTE } from '../plugins/authentication.js';
 
@@ -48,11 +50,28 @@ export async function componentHealth(services: Services): Promise<{ database: H
   return { database, redis };
 }
 
-/** `GET /` (TMI's ApiInfo), `GET /config` (ClientConfig), and liveness/readiness probes. */
+/** Projections halted on a poison event; empty when the database cannot say (its health says why). */
+async function halted(services: Services, database: Health): Promise<HaltedProjection[]> {
+  if (database.status !== 'healthy') return [];
+  return haltedProjections(services.database.pool, projections).catch(() => []);
+}
+
+/**
+ * `GET /` (TMI's ApiInfo), `GET /config` (ClientConfig), and liveness/readiness probes.
+ *
+ * A projection halted on a poison event makes the service degraded, not unready: its checkpoint
+ * is shared by every instance, so a 503 from `/readyz` would take all of them out of the load
+ * balancer together, while they still take commands (answered 202) and serve every other read.
+ */
 export const serviceInfoRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.get('/', { config: PUBLIC_ROUTE, schema: { tags: ['General'], response: { 200: ApiInfo } } }, async () => {
     const health = await componentHealth(services);
-    const code: 'ok' | 'degraded' = health.database.status !== 'healthy' ? 'degraded' : health.redis.status === 'unhealthy' ? 'degraded' : 'ok';
+    const stopped = await halted(services, health.database);
+    if (stopped.length > 0) {
+      // ApiInfo has no place for projections; they live in the database, whose message names them.
+      health.database.message = `projections halted on a poison event: ${stopped.map((p) => p.name).join(', ')}; see /admin/projections`.slice(0, 256);
+    }
+    const code: 'ok' | 'degraded' = health.database.status !== 'healthy' || health.redis.status === 'unhealthy' || stopped.length > 0 ? 'degraded' : 'ok';
     return {
       status: { code, time: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
       service: { name: services.build.name, build: services.build.version },
@@ -76,6 +95,8 @@ export const serviceInfoRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   app.get('/readyz', { config: PUBLIC_ROUTE, schema: { hide: true } }, async (_request, reply) => {
     const health = await componentHealth(services);
     const ready = health.database.status === 'healthy';
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', ...health });
+    const stopped = await halted(services, health.database);
+    const status = !ready ? 'not_ready' : stopped.length > 0 ? 'degraded' : 'ready';
+    return reply.code(ready ? 200 : 503).send({ status, ...health, projections: { halted: stopped } });
   });
 };
