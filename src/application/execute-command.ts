@@ -154,10 +154,10 @@ async function waitIfAsked(services: Services, options: CommandOptions, position
 
 /**
  * For queries: waits (bounded) until the projections serving them have reached a position the
- * caller saw. False when they did not (timed out, or one is halted — then at once); the query
- * answers from what the read tables hold.
+ * caller saw. False when they did not (timed out, or one is halted: then the others are still
+ * waited for, not the halted one); the query answers from what the read tables hold.
  */
 export async function awaitPosition(services: Services, projections: readonly string[], position: number | null): Promise<boolean> {
   if (position === null || position <= 0) return true;
-  return services.progress.waitFor(projections, position, services.config.server.read_your_writes_timeout_ms);
+  return services.progress.waitFor(projections, position, services.config.server.read_your_writes_timeout_ms, { halted: 'skip' });
 }

@@ -4,6 +4,9 @@ import type { QueueBackend } from '../infra/queue.js';
 import { PROGRESS_CHANNEL, decodeProgress, type ProgressReport } from './runner.js';
 
 export const PROJECTION_QUEUE = 'tmi-projections';
+
+/** What a projection halted before the awaited position does to a wait; see ProjectionProgress.waitFor. */
+export type HaltedPolicy = 'give_up' | 'skip';
 export const CATCH_UP_ALL = 'catch-up-all';
 
 /**
@@ -49,13 +52,13 @@ export class ProjectionWakeups {
  * A position is only meaningful within its checkpoint's generation: a rebuild starts a new one
  * at 0, and what was cached of the old one is dropped rather than believed. A projection halted
  * on a poison event at or before the awaited position cannot get there until an operator acts,
- * so a wait for it ends at once.
+ * so nobody waits for it.
  */
 export class ProjectionProgress {
   private readonly known = new Map<string, { generation: number; position: number; halted_at: number | null }>();
   private listener: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
-  private readonly waiters = new Set<{ names: string[]; position: number; resolve: (ok: boolean) => void }>();
+  private readonly waiters = new Set<{ names: string[]; position: number; halted: HaltedPolicy; resolve: (ok: boolean) => void }>();
   private poller: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -64,20 +67,25 @@ export class ProjectionProgress {
 
   /**
    * Resolves true once every named projection has passed `position`; false after the timeout,
-   * or at once when one of them is halted before it.
+   * or when one of them is halted before it: at once (`halted: 'give_up'`, the default — a
+   * command answers 202 now), or once the others have got there (`'skip'` — a query reads the
+   * freshest tables it can get).
    */
-  async waitFor(names: readonly string[], position: number, timeoutMs: number): Promise<boolean> {
+  async waitFor(names: readonly string[], position: number, timeoutMs: number, options: { halted?: HaltedPolicy } = {}): Promise<boolean> {
     if (names.length === 0) return true;
+    const halted = options.halted ?? 'give_up';
     // The cache is trusted only while NOTIFYs flow: without the listener a rebuild could go unseen.
     if (this.listener && this.reached(names, position)) return true;
     await this.ensureListening();
     await this.refresh(names);
-    if (this.reached(names, position)) return true;
-    if (timeoutMs <= 0 || this.blocked(names, position)) return false;
+    const now = this.verdict(names, position, halted);
+    if (now !== null) return now;
+    if (timeoutMs <= 0) return false;
     return new Promise<boolean>((resolve) => {
       const waiter = {
         names: [...names],
         position,
+        halted,
         resolve: (ok: boolean) => {
           clearTimeout(timer);
           this.waiters.delete(waiter);
@@ -101,12 +109,19 @@ export class ProjectionProgress {
     return names.every((n) => (this.known.get(n)?.position ?? 0) >= position);
   }
 
-  /** One of them stopped on a poison event it has to pass to get to `position`. */
-  private blocked(names: readonly string[], position: number): boolean {
-    return names.some((n) => {
-      const k = this.known.get(n);
-      return k !== undefined && k.halted_at !== null && k.halted_at > k.position && k.halted_at <= position;
-    });
+  /** It stopped on a poison event it has to pass to get to `position`. */
+  private haltedBefore(name: string, position: number): boolean {
+    const k = this.known.get(name);
+    return k !== undefined && k.halted_at !== null && k.halted_at > k.position && k.halted_at <= position;
+  }
+
+  /** True: all there; false: some never will (halted) and the policy says stop; null: keep waiting. */
+  private verdict(names: readonly string[], position: number, halted: HaltedPolicy): boolean | null {
+    const pending = names.filter((n) => (this.known.get(n)?.position ?? 0) < position);
+    if (pending.length === 0) return true;
+    const stuck = pending.filter((n) => this.haltedBefore(n, position));
+    if (stuck.length > 0 && (halted === 'give_up' || stuck.length === pending.length)) return false;
+    return null;
   }
 
   private record(report: ProgressReport): void {
@@ -120,8 +135,8 @@ export class ProjectionProgress {
       this.known.set(report.name, { generation, position: report.position, halted_at: report.halted_at });
     }
     for (const w of [...this.waiters]) {
-      if (this.reached(w.names, w.position)) w.resolve(true);
-      else if (this.blocked(w.names, w.position)) w.resolve(false);
+      const verdict = this.verdict(w.names, w.position, w.halted);
+      if (verdict !== null) w.resolve(verdict);
     }
   }
 
@@ -141,13 +156,15 @@ export class ProjectionProgress {
         const report = decodeProgress(msg.payload ?? '');
         if (report) this.record(report);
       });
-      client.on('error', (err) => {
+      const lost = (err?: Error) => {
+        if (this.listener !== client) return;
         this.log.warn({ err }, 'projection progress listener lost; polling until it reconnects');
         this.listener = null;
-        this.connecting = null;
         // NOTIFYs sent meanwhile are lost, a rebuild's among them: what is cached can no longer be trusted.
         this.known.clear();
-      });
+      };
+      client.on('error', lost);
+      client.on('end', () => { if (!this.closed) lost(); });
       try {
         await client.connect();
         await client.query(`listen ${PROGRESS_CHANNEL}`);
