@@ -15,7 +15,7 @@ export interface Services {
   database: Database;
   store: EventStore;
   queues: QueueBackend;
-  /** Present when REDIS_URL is set; otherwise fan-out, denylists and rate limits stay in-process or in PostgreSQL. */
+  /** Present when REDIS_URL is set; otherwise fan-out, OAuth state and rate limits stay in-process or in PostgreSQL. */
   redis: Redis | null;
   metrics: Registry;
   /** Issues and verifies access tokens. */

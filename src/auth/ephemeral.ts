@@ -3,7 +3,8 @@ import type { Pool } from 'pg';
 
 /**
  * Short-lived auth state that must be shared by every instance: OAuth states, code bindings,
- * denylisted token ids, lockout counters. Redis when configured, PostgreSQL otherwise.
+ * lockout counters, deletion challenges. Redis when configured, PostgreSQL otherwise. (Revoked
+ * access tokens are not kept here: see revocations.ts.)
  */
 export interface EphemeralStore {
   /** Stores the value unless the key exists; false when it did. */

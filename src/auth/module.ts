@@ -2,12 +2,12 @@ import type { FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
 import { metadataFor } from './audit.js';
 import { ClientCredentials } from './client-credentials.js';
-import { AccessTokenDenylist } from './denylist.js';
 import { postgresEphemeralStore, redisEphemeralStore, type EphemeralStore } from './ephemeral.js';
 import { AuthorizationFlows } from './oauth-flow.js';
 import { UserDirectory, principalClaims } from './identity.js';
 import { createProviderRegistry, type ProviderRegistry } from './providers.js';
 import { RefreshTokens } from './refresh-tokens.js';
+import { AccessTokenRevocations } from './revocations.js';
 import type { UserState } from '../commands/users/state.js';
 
 /** The token response of TMI's `/oauth2/token`, `/oauth2/refresh` and callback. */
@@ -23,7 +23,8 @@ export interface AuthModule {
   providers: ProviderRegistry;
   users: UserDirectory;
   refresh: RefreshTokens;
-  denylist: AccessTokenDenylist;
+  /** Revoked access tokens, in memory, fed from the revocation events (started and stopped with the HTTP app). */
+  revocations: AccessTokenRevocations;
   credentials: ClientCredentials;
   ephemeral: EphemeralStore;
   flows: AuthorizationFlows;
@@ -43,7 +44,9 @@ export function authModule(services: Services): AuthModule {
     providers: createProviderRegistry(config),
     users: new UserDirectory(store, config),
     refresh,
-    denylist: new AccessTokenDenylist(ephemeral, config.auth.jwt.expiration_seconds),
+    revocations: new AccessTokenRevocations(services.database.pool, services.databaseUrl, store.catalog, {
+      pollIntervalMs: config.auth.revocation_poll_ms, log: services.log, metrics: services.metrics,
+    }),
     credentials: new ClientCredentials(store, ephemeral, { maxFailures: config.auth.client_credentials_max_failures, seconds: config.auth.client_credentials_lockout_seconds }),
     ephemeral,
     flows: new AuthorizationFlows(ephemeral),

@@ -18,6 +18,9 @@ export const ProviderConfigSchema = Type.Object({
 });
 export type ProviderConfig = Static<typeof ProviderConfigSchema>;
 
+/** The longest access-token lifetime configuration allows; revocations are remembered at least this long (src/auth/revocations.ts). */
+export const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86400;
+
 export const ConfigSchema = Type.Object({
   mode: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   server: Type.Object({
@@ -51,7 +54,7 @@ export const ConfigSchema = Type.Object({
       private_key: Type.Optional(Type.String()),
       public_key: Type.Optional(Type.String()),
       key_id: Type.String({ default: 'tmi-key-1' }),
-      expiration_seconds: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
+      expiration_seconds: Type.Integer({ minimum: 60, maximum: MAX_ACCESS_TOKEN_LIFETIME_SECONDS, default: 3600 }),
       refresh_session_seconds: Type.Integer({ minimum: 300, default: 604800 }),
       issuer: Type.Optional(Type.String()),
       audience: Type.String({ default: 'tmi' }),
@@ -75,6 +78,8 @@ export const ConfigSchema = Type.Object({
     /** Failed client-credential attempts per client id before it is locked, and for how long. */
     client_credentials_max_failures: Type.Integer({ minimum: 1, default: 5 }),
     client_credentials_lockout_seconds: Type.Integer({ minimum: 1, default: 900 }),
+    /** Safety-net poll for revocations made on other instances (notifications normally arrive at once). */
+    revocation_poll_ms: Type.Integer({ minimum: 100, maximum: 60000, default: 1000 }),
   }),
   rate_limit: Type.Object({
     enabled: Type.Boolean({ default: true }),

@@ -6,6 +6,7 @@ import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../services.js';
 import { ACCESS_TOKEN_COOKIE } from '../auth/cookies.js';
+import { authModule } from '../auth/module.js';
 import { PUBLIC_ROUTE, authenticationChecks, authenticationPlugin, markRoutesPublic } from './plugins/authentication.js';
 import { corsPlugin } from './plugins/cors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
@@ -36,6 +37,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(metricsPlugin, { services });
   registerProjectionMetrics(services.metrics, services.database.pool, projections);
   await app.register(corsPlugin, { origins: services.config.server.cors_origins });
+  // The revocation set is loaded before the first request is served and stops listening with the app.
+  const { revocations } = authModule(services);
+  app.addHook('onReady', () => revocations.start());
+  app.addHook('onClose', () => revocations.stop());
   await app.register(authenticationPlugin, { tokens: services.tokens, checks: authenticationChecks(services), ...(services.config.auth.cookies ? { cookieName: ACCESS_TOKEN_COOKIE } : {}) });
   await app.register(rateLimitPlugin, { services });
   await app.register(formbody);

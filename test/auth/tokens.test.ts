@@ -141,13 +141,16 @@ describe('revocation without Redis', () => {
   beforeAll(async () => { app = await startTestApp({ redis: false }); });
   afterAll(async () => { await app?.stop(); });
 
-  it('keeps the denylist and OAuth state in PostgreSQL', async () => {
+  it('logs in with OAuth state in PostgreSQL; a logout is the revocation event alone', async () => {
     const tokens = await loginWithDevProvider(app, 'embedded-user');
     expect((await app.request('/me', { token: tokens.access_token })).status).toBe(200);
     expect((await app.request('/me/logout', { method: 'POST', token: tokens.access_token })).status).toBe(204);
     expect((await app.request('/me', { token: tokens.access_token })).status).toBe(401);
-    const { rows } = await app.runtime.services.database.pool.query("select count(*)::int as n from auth_ephemeral where key like 'denied:%'");
+    const { pool } = app.runtime.services.database;
+    const { rows } = await pool.query("select count(*)::int as n from events where type = 'AccessTokenRevoked' and metadata->'actor'->>'email' = 'embedded-user@tmi.local'");
     expect(rows[0].n).toBe(1);
+    // Nothing of the revocation lives in the short-lived auth state.
+    expect((await pool.query("select 1 from auth_ephemeral where key like 'denied%'")).rowCount).toBe(0);
   });
 });
 

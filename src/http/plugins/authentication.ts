@@ -37,8 +37,9 @@ export interface AuthenticationOptions {
 /** The checks every verified token must also pass: not revoked (logout, RFC 7009 revocation, deletion). */
 export function authenticationChecks(services: Services): NonNullable<AuthenticationOptions['checks']> {
   const auth = authModule(services);
+  // In memory, no I/O: neither a Redis nor a PostgreSQL outage signs anyone out (src/auth/revocations.ts).
   return [async (principal) => {
-    if (await auth.denylist.isDenied(principal.jti, principal.user_id)) throw invalidToken('the access token has been revoked');
+    if (auth.revocations.isRevoked(principal.jti, principal.user_id)) throw invalidToken('the access token has been revoked');
   }];
 }
 

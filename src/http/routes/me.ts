@@ -133,7 +133,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       if (err instanceof UserNotFoundError) throw unauthorized('the user no longer exists', 'invalid_token');
       throw err;
     }
-    await auth.denylist.denyUser(p.user_id);
+    auth.revocations.revokeUser(p.user_id);
     await auth.users.execute(p.user_id, { type: 'RevokeAccessToken', revocation: { jti: p.jti, expires_at: p.exp, reason: 'user_deleted' } }, metadata);
     const projections = [USERS_PROJECTION, ...THREAT_MODEL_PROJECTIONS];
     services.wakeups.wake(projections);
@@ -178,7 +178,8 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
 
   app.post('/me/logout', { preHandler: requireUser, schema: { tags: ['User Account'] } }, async (request, reply) => {
     const p = principalOf(request);
-    await auth.denylist.deny(p.jti, p.exp);
+    // Refused here at once; other instances learn it from the AccessTokenRevoked event.
+    auth.revocations.revokeToken(p.jti, p.exp);
     await auth.users.execute(p.user_id, { type: 'RevokeAccessToken', revocation: { jti: p.jti, expires_at: p.exp, reason: 'logout' } }, metadataFor(request, actorOf(p)));
     return reply.code(204).send();
   });

@@ -9,6 +9,7 @@ import { authModule, type AuthModule, type TokenPair } from '../../auth/module.j
 import { callbackAllowed, newUpstreamChecks, sameCallback, type AuthorizationBinding } from '../../auth/oauth-flow.js';
 import { pkceMatches } from '../../auth/pkce.js';
 import { MAX_DEV_LOGIN_HINT, ProviderError, type IdentityProvider } from '../../auth/providers.js';
+import type { Principal } from '../../auth/principal.js';
 import { principalFromClaims } from '../../auth/tokens.js';
 import { RefreshTokenRefused } from '../../commands/tokens/family.js';
 import { InvalidClientError } from '../../commands/tokens/client-credential.js';
@@ -310,13 +311,17 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     if (!authenticated) throw unauthorized('a bearer token or client credentials are required');
     const metadata = metadataFor(request, actorOf(request.principal));
     if (body.token.split('.').length === 3) {
+      let principal: Principal | null = null;
       try {
-        const principal = principalFromClaims(services.tokens.verify(body.token));
-        await auth.denylist.deny(principal.jti, principal.exp);
-        await auth.users.execute(principal.user_id, { type: 'RevokeAccessToken', revocation: { jti: principal.jti, expires_at: principal.exp, reason: 'revoke' } }, metadata);
+        principal = principalFromClaims(services.tokens.verify(body.token));
       } catch (err) {
         // RFC 7009: an invalid or unknown token is not an error worth disclosing.
         request.log.debug({ err }, 'revocation of an unverifiable token ignored');
+      }
+      if (principal) {
+        // A failure to record the revocation is not hidden behind a 200: other instances learn of it only from the event.
+        auth.revocations.revokeToken(principal.jti, principal.exp);
+        await auth.users.execute(principal.user_id, { type: 'RevokeAccessToken', revocation: { jti: principal.jti, expires_at: principal.exp, reason: 'revoke' } }, metadata);
       }
     } else {
       await auth.refresh.revoke(body.token, 'revoke', metadata);
@@ -342,7 +347,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     if (token.split('.').length === 3) {
       try {
         const claims = services.tokens.verify(token);
-        if (await auth.denylist.isDenied(claims.jti)) return { active: false };
+        if (auth.revocations.isRevoked(claims.jti, claims.sub)) return { active: false };
         return { active: true, sub: claims.sub, email: claims.email, name: claims.name, exp: claims.exp, iat: claims.iat, iss: claims.iss, token_type: 'Bearer', scope: 'openid profile email' };
       } catch {
         return { active: false };
