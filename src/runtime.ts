@@ -18,6 +18,9 @@ import { ProjectionProgress, ProjectionWakeups } from './projections/signals.js'
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
 
+/** Every command the shared Redis client sends is O(1) (rate-limit counters, short-lived auth state). */
+const REDIS_COMMAND_TIMEOUT_MS = 1000;
+
 export function createLogger(config: Config): Logger {
   return pino({
     level: config.logging.level,
@@ -53,7 +56,9 @@ export async function openServices(config: Config, log: Logger = createLogger(co
   const database = openDatabase(databaseUrl, { max: config.database.pool_size });
   let redis: Redis | null = null;
   if (config.redis.url) {
-    redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // Fail fast on every way Redis can be down: refused (no offline queue) or hung (a command timeout),
+    // so the per-request users (the rate limiter) skip it instead of holding the request.
+    redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, connectTimeout: 2000 });
     redis.on('error', (err) => log.debug({ err }, 'redis error'));
   }
   const metrics = new Registry();

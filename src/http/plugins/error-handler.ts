@@ -98,6 +98,11 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
       request.log.warn({ err, transient }, 'transient database failure');
       return send(reply, 503, { error: 'service_unavailable', error_description: TRANSIENT[transient].description }, { 'Retry-After': TRANSIENT[transient].retryAfter });
     }
+    if (isRedisUnavailable(err)) {
+      // Only what must be shared and short-lived lives in Redis (OAuth state, one-time codes, lockout counters).
+      request.log.warn({ err }, 'redis unavailable');
+      return send(reply, 503, { error: 'service_unavailable', error_description: 'a shared service is unavailable; retry shortly' }, { 'Retry-After': '5' });
+    }
     request.log.error({ err }, 'unhandled error');
     return send(reply, 500, { error: 'server_error', error_description: 'an internal error occurred' });
   });
@@ -105,3 +110,9 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
   app.setNotFoundHandler((request, reply) =>
     send(reply, 404, { error: 'not_found', error_description: `no route for ${request.method} ${request.url.split('?')[0]}` }));
 });
+
+/** ioredis's fail-fast refusals while Redis is unreachable (the service's Redis clients queue nothing offline). */
+export function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  return e.name === 'MaxRetriesPerRequestError' || /enableOfflineQueue options is false|^Connection is closed\.$|^Command timed out$/.test(e.message ?? '');
+}

@@ -27,7 +27,8 @@ export const rateLimitPlugin = fp(async (app: FastifyInstance, { services }: { s
     global: true,
     timeWindow: limits.window_ms,
     ...(services.redis ? { redis: services.redis, nameSpace: `${services.config.redis.prefix}:rl:` } : {}),
-    // A Redis outage must not take the API down with it.
+    // A Redis outage must not take the API down with it: while Redis refuses or times out (the shared
+    // client fails fast, src/runtime.ts), requests pass unlimited rather than fail (docs/auth.md).
     skipOnError: true,
     allowList: (request) => EXEMPT.has(request.url.split('?')[0]!),
     keyGenerator: (request) => {
