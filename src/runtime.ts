@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { createTokenService } from './auth/tokens.js';
 import type { Config } from './config/schema.js';
 import { eventCatalog } from './events/registry.js';
+import { registerAggregateReadMetrics } from './events/snapshots.js';
 import { EventStore } from './events/store.js';
 import { openDatabase } from './infra/database.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './infra/embedded-postgres.js';
@@ -79,11 +80,14 @@ export async function openServices(config: Config, log: Logger = createLogger(co
     metrics,
     build: { name: 'TMI (event-sourced)', version: packageJson.version },
   };
+  registerAggregateReadMetrics(metrics, services.store.snapshots);
   return { services, embedded };
 }
 
 export async function closeServices(services: Services, embedded: EmbeddedDatabase | null): Promise<void> {
   await services.progress.close();
+  // Background snapshot writes finish before their pool closes.
+  await services.store.snapshots.idle();
   await services.queues.close();
   services.redis?.disconnect();
   await services.database.close();

@@ -2,6 +2,7 @@ import { VersionConflictError } from '../events/errors.js';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata, NewEvent, StoredEvent } from '../events/types.js';
 import type { Services } from '../services.js';
+import { snapshotAfterAppend, snapshotKey, type SnapshotPolicy } from './snapshots.js';
 
 /** An event-sourced aggregate in the Decider style: the pure part of a command. */
 export interface Decider<State, Command, Event extends NewEvent> {
@@ -9,6 +10,8 @@ export interface Decider<State, Command, Event extends NewEvent> {
   initialState(): State;
   evolve(state: State, event: Event): State;
   decide(command: Command, state: State): Event[];
+  /** Opt-in snapshots, so loads read a snapshot plus the events after it (application/snapshots.ts). */
+  snapshot?: SnapshotPolicy;
 }
 
 export interface CommandOptions {
@@ -55,16 +58,27 @@ export interface CommandOutcome<State> {
 
 const CONFLICT_RETRIES = 3;
 
+export interface LoadedAggregate<S> {
+  state: S;
+  version: number;
+  /** Events read and folded (after the snapshot, when one was used). */
+  eventsRead: number;
+  /** Stream version of the snapshot the fold started from; 0 when it started from the beginning. */
+  snapshotVersion: number;
+}
+
 /**
  * An aggregate's current state and stream version (or as it was at `toVersion`); child
- * resources use it to read their parent's access list.
+ * resources use it to read their parent's access list. One round trip: the newest snapshot
+ * at or below the version (when the decider takes snapshots) and the events after it.
  */
 export async function loadAggregate<S, C, E extends NewEvent>(
   services: Pick<Services, 'store'>, decider: Decider<S, C, E>, streamId: string, options: { toVersion?: number } = {},
-): Promise<{ state: S; version: number }> {
-  const stored = await services.store.readStream(streamId, options);
-  const state = stored.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), decider.initialState());
-  return { state, version: stored.at(-1)?.version ?? 0 };
+): Promise<LoadedAggregate<S>> {
+  const { snapshot, events } = await services.store.snapshots.readStream(streamId, { key: snapshotKey(decider), ...options });
+  const start = snapshot ? snapshot.state as S : decider.initialState();
+  const state = events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), start);
+  return { state, version: events.at(-1)?.version ?? snapshot?.version ?? 0, eventsRead: events.length, snapshotVersion: snapshot?.version ?? 0 };
 }
 
 export interface DecideOptions<S> extends Pick<CommandOptions, 'streamId' | 'newStream' | 'expectedVersion' | 'commandId' | 'commandFingerprint'> {
@@ -88,8 +102,8 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
   options: DecideOptions<S>,
 ): Promise<Decided<S>> {
   for (let attempt = 0; ; attempt++) {
-    const { state, version } = attempt === 0 && options.newStream
-      ? { state: decider.initialState(), version: 0 }
+    const { state, version, snapshotVersion } = attempt === 0 && options.newStream
+      ? { state: decider.initialState(), version: 0, snapshotVersion: 0 }
       : await loadAggregate({ store }, decider, options.streamId);
     // Decide first: a caller who may not see the resource learns nothing from a version mismatch.
     const decided = decider.decide(command, state);
@@ -103,9 +117,10 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
         { stream_id: options.streamId, stream_type: decider.streamType, expected: version === 0 ? 'no_stream' : version, events: decided },
         { metadata, command_id: options.commandId, command_fingerprint: options.commandFingerprint ?? null },
       );
+      const after = { state: decided.reduce(decider.evolve, state), version: result.streams[0]?.version ?? version + decided.length };
+      if (!result.replayed) snapshotAfterAppend(store, decider, options.streamId, snapshotVersion, after.state, after.version);
       return {
-        state: decided.reduce(decider.evolve, state),
-        version: result.streams[0]?.version ?? version + decided.length,
+        ...after,
         position: result.position,
         events: result.events,
         replayed: result.replayed,

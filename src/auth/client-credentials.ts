@@ -1,13 +1,26 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata } from '../events/types.js';
-import { CLIENT_CREDENTIAL_STREAM_TYPE, clientCredentialStreamId } from '../commands/tokens/events.js';
-import { InvalidClientError, decideCredential, foldCredential, type ClientCredentialCommand } from '../commands/tokens/client-credential.js';
+import { loadAggregate, type Decider } from '../application/execute-command.js';
+import { snapshotAfterAppend } from '../application/snapshots.js';
+import { CLIENT_CREDENTIAL_STREAM_TYPE, clientCredentialStreamId, type ClientCredentialEvent } from '../commands/tokens/events.js';
+import {
+  CREDENTIAL_STATE_VERSION, InvalidClientError, decideCredential, evolveCredential, initialCredentialState,
+  type ClientCredentialCommand, type ClientCredentialState,
+} from '../commands/tokens/client-credential.js';
 import { LOGIN_FAILURE_STREAM_TYPE, loginFailureStreamId } from './login-failures.js';
 import type { EphemeralStore } from './ephemeral.js';
 import { hashSecret } from './refresh-tokens.js';
 
 const CLIENT_ID = /^tmi_cc_([0-9a-f]{32})$/;
+
+/** Every grant appends ClientCredentialUsed, so a busy credential's stream grows without bound; snapshots keep its reads short. */
+export const CREDENTIAL_SNAPSHOT_EVERY = 100;
+
+export const credentialDecider: Decider<ClientCredentialState, ClientCredentialCommand, ClientCredentialEvent> = {
+  streamType: CLIENT_CREDENTIAL_STREAM_TYPE, initialState: initialCredentialState, evolve: evolveCredential, decide: decideCredential,
+  snapshot: { version: CREDENTIAL_STATE_VERSION, every: CREDENTIAL_SNAPSHOT_EVERY },
+};
 
 /** The client id embeds the credential id, so authentication reads the credential's own stream. */
 const credentialIdOf = (clientId: string): string | null => {
@@ -33,12 +46,18 @@ export class ClientCredentials {
   ) {}
 
   private async execute(credentialId: string, command: ClientCredentialCommand, metadata: EventMetadata) {
-    const stored = await this.store.readStream(clientCredentialStreamId(credentialId));
-    const state = foldCredential(stored);
-    const events = decideCredential(command, state);
+    const streamId = clientCredentialStreamId(credentialId);
+    const loaded = await loadAggregate({ store: this.store }, credentialDecider, streamId);
+    const events = decideCredential(command, loaded.state);
     // 'any' is safe here: every decision only needs the state to exist, and Used carries no version-sensitive facts.
-    const result = await this.store.appendToStream({ stream_id: clientCredentialStreamId(credentialId), stream_type: CLIENT_CREDENTIAL_STREAM_TYPE, expected: stored.length === 0 ? 'no_stream' : 'any', events }, { metadata });
-    return { state, position: result.position };
+    // (So concurrent grants of one credential never conflict, which is why this is not decideAndAppend.)
+    const result = await this.store.appendToStream({ stream_id: streamId, stream_type: CLIENT_CREDENTIAL_STREAM_TYPE, expected: loaded.version === 0 ? 'no_stream' : 'any', events }, { metadata });
+    const version = result.streams[0]?.version ?? 0;
+    // Only when nobody appended in between is the state folded here the stream's state at the new version.
+    if (version === loaded.version + events.length) {
+      snapshotAfterAppend(this.store, credentialDecider, streamId, loaded.snapshotVersion, events.reduce(evolveCredential, loaded.state), version);
+    }
+    return { state: loaded.state, position: result.position };
   }
 
   async create(ownerId: string, input: { name: string; description?: string; expires_at?: string }, metadata: EventMetadata): Promise<CreatedCredential> {

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { decideAndAppend, loadAggregate, type Decider } from '../application/execute-command.js';
+import { decideAndAppend, loadAggregate, type Decider, type LoadedAggregate } from '../application/execute-command.js';
+import { snapshotAfterAppend } from '../application/snapshots.js';
 import type { Config } from '../config/schema.js';
 import { VersionConflictError } from '../events/errors.js';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata, StreamAppend } from '../events/types.js';
 import { decideUser, type UserCommand } from '../commands/users/decide.js';
 import { IDENTITY_STREAM_TYPE, USER_STREAM_TYPE, identityStreamId, userStreamId, type ProviderIdentityLinked, type UserEvent } from '../commands/users/events.js';
-import { evolveUser, initialUserState, type UserState } from '../commands/users/state.js';
+import { USER_STATE_VERSION, evolveUser, initialUserState, type UserState } from '../commands/users/state.js';
 import { ADMINISTRATORS, SECURITY_REVIEWERS } from '../commands/caller.js';
 import type { Principal } from './principal.js';
 import type { ProviderIdentity } from './providers.js';
@@ -38,17 +39,26 @@ export function principalClaims(user: UserState): PrincipalClaims {
   };
 }
 
-export interface UserRecord { state: UserState; version: number }
+export type UserRecord = LoadedAggregate<UserState>;
 
-export const userDecider: Decider<UserState, UserCommand, UserEvent> = { streamType: USER_STREAM_TYPE, initialState: initialUserState, evolve: evolveUser, decide: decideUser };
+/**
+ * Every login appends to the user's stream, so it grows without bound; snapshots keep reading it
+ * (for /me, each login, each client-credentials grant) to at most `every` events.
+ */
+export const USER_SNAPSHOT_EVERY = 100;
+
+export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
+  streamType: USER_STREAM_TYPE, initialState: initialUserState, evolve: evolveUser, decide: decideUser,
+  snapshot: { version: USER_STATE_VERSION, every: USER_SNAPSHOT_EVERY },
+};
 
 /** Users as event streams: one stream per user, one per provider identity that points at it. */
 export class UserDirectory {
   constructor(private readonly store: EventStore, private readonly config: Config) {}
 
   async read(userId: string): Promise<UserRecord> {
-    const { state, version } = await loadAggregate({ store: this.store }, userDecider, userStreamId(userId));
-    return { state: state.status === 'none' ? { ...state, user_id: userId } : state, version };
+    const loaded = await loadAggregate({ store: this.store }, userDecider, userStreamId(userId));
+    return { ...loaded, state: loaded.state.status === 'none' ? { ...loaded.state, user_id: userId } : loaded.state };
   }
 
   async execute(userId: string, command: UserCommand, metadata: EventMetadata): Promise<{ state: UserState; position: number }> {
@@ -90,7 +100,10 @@ export class UserDirectory {
       }
       try {
         const result = await this.store.appendToStreams(appends, { metadata: { ...metadata, actor: { user_id: userId, email: identity.email, provider } } });
-        return { user: events.reduce(evolveUser, state), position: result.position };
+        const user = events.reduce(evolveUser, state);
+        // The user's stream was appended at the exact version it was read at, so `user` is its state at the new version.
+        snapshotAfterAppend(this.store, userDecider, userStreamId(userId), live ? existing.snapshotVersion : 0, user, (live ? existing.version : 0) + events.length);
+        return { user, position: result.position };
       } catch (err) {
         if (err instanceof VersionConflictError && attempt < 5) continue;
         throw err;

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { EventCatalog } from './catalog.js';
 import { retryOnConflict } from '../infra/database-errors.js';
 import { CommandIdReusedError, StreamChangedError, TooManyEventsError, VersionConflictError } from './errors.js';
+import { SnapshotStore } from './snapshots.js';
 import { MAX_EVENTS_PER_TRANSACTION, SAFE_HORIZON_SQL, TRANSACTION_BASE_POSITION_SQL, settledThrough } from './position.js';
 import type { AppendResult, EventMetadata, ExpectedVersion, StoredEvent, StreamAppend, StreamCondition } from './types.js';
 
@@ -144,10 +145,15 @@ interface EventRow extends QueryResultRow {
 
 /** The PostgreSQL event store: append with optimistic concurrency, read a stream, read the global order. */
 export class EventStore {
+  /** Aggregate snapshots, read together with the events after them by the shared load path (snapshots.ts). */
+  readonly snapshots: SnapshotStore;
+
   constructor(
     private readonly pool: Pool,
     readonly catalog: EventCatalog,
-  ) {}
+  ) {
+    this.snapshots = new SnapshotStore(pool, catalog);
+  }
 
   async appendToStream(append: StreamAppend, options: AppendOptions): Promise<AppendResult> {
     return this.appendToStreams([append], options);

@@ -25,6 +25,9 @@ export interface ClientCredentialState {
   expires_at?: string;
 }
 
+/** The version of ClientCredentialState's shape and of evolveCredential's meaning; bump it with any change to either (snapshots are keyed by it). */
+export const CREDENTIAL_STATE_VERSION = 1;
+
 export const initialCredentialState = (): ClientCredentialState => ({ status: 'none', credential_id: '', owner_id: '', client_id: '', secret_hash: '', name: '' });
 
 export function evolveCredential(state: ClientCredentialState, event: ClientCredentialEvent): ClientCredentialState {

@@ -14,6 +14,13 @@ export interface UserState {
   preferences: Record<string, unknown>;
 }
 
+/**
+ * The version of UserState's shape and of what evolveUser makes of each event. Snapshots of user
+ * streams are keyed by it: bump it with any change to either, or snapshots taken by the old code
+ * would be folded on as if the new code had made them (docs/architecture.md, "Snapshots").
+ */
+export const USER_STATE_VERSION = 1;
+
 export const initialUserState = (): UserState => ({
   status: 'none', user_id: '', provider: '', provider_user_id: '', email: '', name: '', email_verified: false,
   groups: [], is_admin: false, is_security_reviewer: false, preferences: {},
