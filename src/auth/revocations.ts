@@ -6,7 +6,7 @@ import { SAFE_HORIZON_SQL, settledThrough } from '../events/position.js';
 import type { AccessTokenRevoked } from '../commands/users/events.js';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS } from '../config/schema.js';
 
-/** The NOTIFY channel the events table's trigger announces revocations on (db/migrations/0007). */
+/** The NOTIFY channel the events table's trigger announces revocations on (db/migrations/0010). */
 export const REVOCATION_CHANNEL = 'tmi_access_revoked';
 /** application_name of the listening connection, so operators (and tests) can tell it apart. */
 export const REVOCATION_LISTENER_NAME = 'tmi-es-revocations';
