@@ -162,7 +162,7 @@ export async function executeCommand<S, C, E extends NewEvent>(
 }
 
 /** True once the projections have reached `position`; false without waiting when the caller asked not to wait. */
-async function waitIfAsked(services: Services, options: CommandOptions, position: number): Promise<boolean> {
+export async function waitIfAsked(services: Services, options: Pick<CommandOptions, 'waitForProjections' | 'projections'>, position: number): Promise<boolean> {
   if (!options.waitForProjections) return false;
   return services.progress.waitFor(options.projections, position, services.config.server.read_your_writes_timeout_ms);
 }

@@ -53,7 +53,8 @@ export function requestFingerprint(request: FastifyRequest): string {
   return createHash('sha256').update(canonical ?? '').digest('base64url');
 }
 
-const wantsAsync = (request: FastifyRequest): boolean =>
+/** The caller sent `Prefer: respond-async` (RFC 7240): answer once committed, without waiting for the read tables. */
+export const wantsAsync = (request: FastifyRequest): boolean =>
   /(^|[,;\s])respond-async([,;\s]|$)/i.test(header(request, 'prefer') ?? '');
 
 /**

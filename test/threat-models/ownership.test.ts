@@ -1,4 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decideOwnershipTransfer } from '../../src/application/ownership.js';
+import { userDecider } from '../../src/auth/identity.js';
+import { USER_STREAM_TYPE, userStreamId } from '../../src/commands/users/events.js';
+import { StreamChangedError } from '../../src/events/errors.js';
+import { usersForEntries } from '../../src/queries/users.js';
+import { testMetadata } from '../helpers/events.js';
 import { assertConforms } from '../contract/contract.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { loginWithDevProvider } from '../helpers/login.js';
@@ -12,6 +18,11 @@ async function person(app: TestApp, hint: string): Promise<Person> {
   const { access_token } = await loginWithDevProvider(app, hint);
   return { hint, token: access_token, userId: userIdOf(access_token), providerId: hint };
 }
+
+/** The caller the domain sees for a signed-in person (as the token says). */
+const callerOf = (p: Person) => ({
+  user_id: p.userId, provider: 'tmi', provider_id: p.hint, email: `${p.hint}@tmi.local`, email_verified: true, name: p.hint, groups: [], is_admin: false, is_security_reviewer: false,
+});
 
 const entry = (p: Person, role: string) => ({ principal_type: 'user', provider: 'tmi', provider_id: p.providerId, role });
 
@@ -116,5 +127,59 @@ describe('ownership: POST /me/transfer and DELETE /me', () => {
       [`user-${erin.userId}`, [shared, readersOnly, alone].map((id) => `threat_model-${id}`)]);
     expect(rows).toHaveLength(1);
     expect((await app.request('/me', { token: erin.token })).status).toBe(401);
+  });
+
+  it('a transfer relies on its target not being deleted meanwhile: the append is refused and decided again', async () => {
+    const hana = await person(app, 'race-hana');
+    const ivan = await person(app, 'race-ivan');
+    const id = await create(hana, 'Racing');
+    const services = app.runtime.services;
+    const decided = await decideOwnershipTransfer(services, { ...hana, ...callerOf(hana) }, ivan.userId, [id], new Date().toISOString());
+    expect(decided.result).toEqual([id]);
+    // Ivan deletes his account between the decision and its append.
+    const ivanStream = await services.store.readStream(userStreamId(ivan.userId));
+    await services.store.appendToStream({ stream_id: userStreamId(ivan.userId), stream_type: USER_STREAM_TYPE, expected: ivanStream.at(-1)!.version,
+      events: userDecider.decide({ type: 'DeleteUser', reason: 'test' }, ivanStream.reduce((st, e) => userDecider.evolve(st, e as never), userDecider.initialState())) }, { metadata: testMetadata() });
+    await expect(services.store.appendToStreams(decided.appends, { metadata: testMetadata(), conditions: decided.conditions })).rejects.toBeInstanceOf(StreamChangedError);
+    // Decided again, the target is gone.
+    const again = await app.request('/me/transfer', { method: 'POST', token: hana.token, json: { target_user_id: ivan.userId } });
+    expect(again.status).toBe(404);
+    expect(await json(await get(hana, id))).toMatchObject({ owner: { provider_id: hana.providerId } });
+  });
+
+  it('a deletion that could not be carried out leaves its challenge usable', async () => {
+    const jack = await person(app, 'retry-jack');
+    await create(jack, 'Jack keeps this');
+    const challenge = await json(await app.request('/me', { method: 'DELETE', token: jack.token }));
+    const pool = app.runtime.services.database.pool;
+    // The users projection halted: the deletion cannot see every owner, so it refuses (503) rather than act on a partial list.
+    await pool.query(`update projection_checkpoints set halted_at = position + 1 where name = 'users'`);
+    try {
+      const refused = await app.request(`/me?challenge=${encodeURIComponent(challenge.challenge_text)}`, { method: 'DELETE', token: jack.token });
+      expect(refused.status).toBe(503);
+    } finally {
+      await pool.query(`update projection_checkpoints set halted_at = null where name = 'users'`);
+    }
+    const confirmed = await app.request(`/me?challenge=${encodeURIComponent(challenge.challenge_text)}`, { method: 'DELETE', token: jack.token });
+    expect(confirmed.status).toBe(204);
+  });
+
+  it('names a successor by email only when the user\'s provider verified that email', async () => {
+    const services = app.runtime.services;
+    const register = async (id: string, providerUserId: string, email: string, verified: boolean) => {
+      const res = await services.store.appendToStream({ stream_id: userStreamId(id), stream_type: USER_STREAM_TYPE, expected: 'no_stream', events: [
+        { type: 'UserRegistered', data: { user_id: id, provider: 'tmi', provider_user_id: providerUserId, email, name: providerUserId, email_verified: verified } },
+      ] }, { metadata: testMetadata() });
+      services.wakeups.wake(['users']);
+      expect(await services.progress.waitFor(['users'], res.position, 15_000)).toBe(true);
+    };
+    await register('0190c000-0000-7000-8000-000000000001', 'kim-verified', 'kim@example.com', true);
+    await register('0190c000-0000-7000-8000-000000000002', 'lee-unverified', 'lee@example.com', false);
+    const found = await usersForEntries(services.database.pool, [
+      { principal_type: 'user', provider: 'tmi', provider_id: 'kim@example.com', role: 'owner' },
+      { principal_type: 'user', provider: 'tmi', provider_id: 'lee@example.com', role: 'owner' },
+      { principal_type: 'user', provider: 'tmi', provider_id: 'lee-unverified', role: 'owner' },
+    ]);
+    expect(found.map((u) => u.provider_id)).toEqual(['kim@example.com', 'lee-unverified']);
   });
 });

@@ -3,11 +3,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { deleteAccount, type AccountDeletion } from '../../application/account-deletion.js';
-import { awaitPosition } from '../../application/execute-command.js';
+import { awaitPosition, waitIfAsked } from '../../application/execute-command.js';
 import { decideAndAppendAll } from '../../application/multi-stream-command.js';
 import { decideOwnershipTransfer, ownedThreatModelCandidates } from '../../application/ownership.js';
 import { THREAT_MODEL_PROJECTIONS } from '../../application/threat-models.js';
-import type { User } from '../../commands/threat-models/values.js';
 import { actorOf, metadataFor } from '../../auth/audit.js';
 import { groupUuid } from '../../auth/groups.js';
 import { authModule } from '../../auth/module.js';
@@ -19,7 +18,7 @@ import type { UserState } from '../../commands/users/state.js';
 import { CLIENT_CREDENTIALS_PROJECTION } from '../../projections/client-credentials.js';
 import { USERS_PROJECTION } from '../../projections/users.js';
 import type { Services } from '../../services.js';
-import { POSITION_HEADER } from '../commands.js';
+import { POSITION_HEADER, wantsAsync } from '../commands.js';
 import { HttpError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../plugins/authentication.js';
 
@@ -31,10 +30,6 @@ const TransferOwnershipResult = Type.Object({
   survey_responses_transferred: Type.Object({ count: Type.Integer(), survey_response_ids: Type.Array(Type.String()) }),
 });
 
-/** A user as threat models name them (owner, authorization entries), from their stream. */
-const userFromState = (u: UserState): User => ({
-  principal_type: 'user', provider: u.provider, provider_id: u.provider_user_id, display_name: u.name.trim() || u.email, email: u.email,
-});
 
 // Ownership commands list what the caller owns from the read tables; refusing beats missing one created a moment ago.
 const projectionsBehind = () => new HttpError(503, 'service_unavailable', 'the read tables are catching up; retry shortly', { 'Retry-After': '2' });
@@ -122,7 +117,6 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     }
     const expected = await auth.ephemeral.get(key);
     if (!expected || expected !== request.query.challenge) throw badRequest('the challenge is missing, wrong or expired', 'invalid_request');
-    await auth.ephemeral.delete(key);
     const metadata = metadataFor(request, actorOf(p));
     const candidates = await ownedThreatModelCandidates(services, p);
     if (candidates === null) throw projectionsBehind();
@@ -133,13 +127,15 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       if (err instanceof UserNotFoundError) throw unauthorized('the user no longer exists', 'invalid_token');
       throw err;
     }
+    // Spent only now: a deletion that failed (read tables behind, a conflict) can be confirmed again with the same challenge.
+    await auth.ephemeral.delete(key);
     auth.revocations.revokeUser(p.user_id);
     await auth.users.execute(p.user_id, { type: 'RevokeAccessToken', revocation: { jti: p.jti, expires_at: p.exp, reason: 'user_deleted' } }, metadata);
     const projections = [USERS_PROJECTION, ...THREAT_MODEL_PROJECTIONS];
     services.wakeups.wake(projections);
     reply.header(POSITION_HEADER, String(deletion.position));
     // 204 has no body to say "not yet visible", so a deletion the read tables have not caught up with answers 202.
-    return reply.code(await awaitPosition(services, projections, deletion.position) ? 204 : 202).send(null);
+    return reply.code(await waitIfAsked(services, { projections, waitForProjections: !wantsAsync(request) }, deletion.position) ? 204 : 202).send(null);
   });
 
   app.post('/me/transfer', {
@@ -157,18 +153,16 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     const p = principalOf(request);
     const targetId = request.body.target_user_id.toLowerCase();
     if (targetId === p.user_id.toLowerCase()) throw badRequest('ownership cannot be transferred to yourself');
-    const { state: target } = await auth.users.read(targetId);
-    if (target.status !== 'active') throw notFound('target user not found');
     const candidates = await ownedThreatModelCandidates(services, p);
     if (candidates === null) throw projectionsBehind();
     const now = new Date().toISOString();
     const { result: ids, appended } = await decideAndAppendAll(services.store,
-      () => decideOwnershipTransfer(services, p, userFromState(target), candidates, now), { metadata: metadataFor(request, actorOf(p)) });
+      () => decideOwnershipTransfer(services, p, targetId, candidates, now), { metadata: metadataFor(request, actorOf(p)) });
     let status: 200 | 202 = 200;
     if (appended) {
       services.wakeups.wake(THREAT_MODEL_PROJECTIONS);
       reply.header(POSITION_HEADER, String(appended.position));
-      if (!await awaitPosition(services, THREAT_MODEL_PROJECTIONS, appended.position)) status = 202;
+      if (!await waitIfAsked(services, { projections: THREAT_MODEL_PROJECTIONS, waitForProjections: !wantsAsync(request) }, appended.position)) status = 202;
     }
     return reply.code(status).send({
       threat_models_transferred: { count: ids.length, threat_model_ids: ids },
