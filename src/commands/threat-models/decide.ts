@@ -1,7 +1,7 @@
-import fastJsonPatch from 'fast-json-patch';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Caller } from '../caller.js';
 import { conflict, forbidden, invalid } from '../errors.js';
+import { applyJsonPatch, checkPatched } from '../json-patch.js';
 import { decideMetadata, type MetadataCommand } from '../metadata/decide.js';
 import type { MetadataEvent } from '../metadata/events.js';
 import {
@@ -156,23 +156,13 @@ function decidePatch(command: Extract<ThreatModelCommand, { type: 'PatchThreatMo
   checkPatchAllowed(command.operations, role, command.caller);
   // Read-only members are present so `test` operations can look at them; the allowlist keeps writes off them.
   const document = { ...structuredClone(writableOf(s)), id: s.id, alias: s.alias, created_at: s.created_at, modified_at: s.modified_at, created_by: s.created_by, is_confidential: s.is_confidential };
-  let patched: Record<string, unknown>;
-  try {
-    patched = fastJsonPatch.applyPatch(document, command.operations as fastJsonPatch.Operation[], true, false).newDocument as Record<string, unknown>;
-  } catch (err) {
-    const e = err as { name?: string; message?: string };
-    if (e.name === 'TEST_OPERATION_FAILED') throw conflict('a patch test operation failed');
-    throw invalid(`invalid patch: ${(e.message ?? String(err)).split('\n')[0]}`);
-  }
+  const patched = applyJsonPatch(document, command.operations);
   const { id: _i, alias: _a, created_at: _c, modified_at: _m, created_by: _b, is_confidential: _f, ...writable } = patched;
   const next = { ...writable } as WritableThreatModel;
   // Patching `null` into a nullable member and dropping it are the same request.
   for (const k of ['description', 'issue_uri', 'project_id', 'security_reviewer'] as const) if (next[k] === undefined) next[k] = null;
   if (next.metadata === undefined || (next.metadata as unknown) === null) next.metadata = [];
-  if (!writableCheck.Check(next)) {
-    const first = writableCheck.Errors(next).First();
-    throw invalid(`patched threat model is invalid at ${first?.path || '/'}: ${first?.message ?? 'invalid value'}`);
-  }
+  checkPatched<WritableThreatModel>(writableCheck, next, 'threat model');
   next.threat_model_framework = canonicalFramework(next.threat_model_framework);
   if (next.project_id === '') next.project_id = null;
   next.authorization = sameUser(next.owner, s.owner)

@@ -1,6 +1,9 @@
 import type { Caller } from '../caller.js';
 import { forbidden, invalid } from '../errors.js';
+import { topMember, type PatchOperation } from '../json-patch.js';
 import type { Role } from './values.js';
+
+export type { PatchOperation };
 
 /**
  * TMI's default-deny allowlist for JSON Patch on a threat model: each top-level member a
@@ -10,20 +13,6 @@ import type { Role } from './values.js';
 export const WRITER_PATHS = ['name', 'description', 'issue_uri', 'metadata', 'threat_model_framework', 'project_id'] as const;
 export const OWNER_PATHS = ['owner', 'authorization'] as const;
 export const SECURITY_REVIEWER_PATHS = ['status', 'security_reviewer'] as const;
-
-export interface PatchOperation {
-  op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
-  path: string;
-  value?: unknown;
-  from?: string;
-}
-
-/** The top-level member a JSON Pointer addresses, unescaped (RFC 6901). */
-export function topMember(pointer: string): string | null {
-  if (!pointer.startsWith('/')) return null;
-  const first = pointer.slice(1).split('/')[0]!;
-  return first.replace(/~1/g, '/').replace(/~0/g, '~');
-}
 
 const has = (list: readonly string[], member: string) => list.includes(member);
 

@@ -1,0 +1,28 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { invalid } from '../errors.js';
+
+/**
+ * Value shapes shared by the child resources, with the contract's limits. Formats are spelled
+ * as patterns so the domain needs no format registry (as in threat-models/values.ts).
+ */
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+const NO_CONTROL = '^[^\\x00-\\x1F]*$';
+const LOOSE_UUID = '^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+export const ChildName = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^<>"\'&\\x00-\\x1F]*$' });
+export const ChildDescription = Type.String({ maxLength: 2048, pattern: '^[^<>\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]*$' });
+export const Label = (maxLength: number) => Type.String({ maxLength, pattern: NO_CONTROL });
+/** An id of a sibling (diagram, cell, asset) a child may point at; the contract lets it be empty. */
+export const SiblingId = Type.String({ maxLength: 36, pattern: LOOSE_UUID });
+export const ExternalUri = Type.String({ minLength: 1, maxLength: 1000, pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://[^\\s]*$' });
+
+/**
+ * Scores are 0.0–10.0 in steps of 0.1 (the contract's `multipleOf: 0.1`). Checked here rather
+ * than with `multipleOf`, which binary floating point gets wrong for most such values (0.3 / 0.1
+ * is not an integer), so validators refuse 0.3 and 9.8.
+ */
+export function checkOneDecimal(value: number | null | undefined, what: string): void {
+  if (value === null || value === undefined) return;
+  if (Math.abs(Math.round(value * 10) - value * 10) > 1e-6) throw invalid(`${what} must have at most one decimal place`);
+}
