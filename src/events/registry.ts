@@ -1,4 +1,5 @@
 import { EventCatalog } from './catalog.js';
+import { CHILD_AGGREGATES } from '../commands/children.js';
 import { metadataEventDefinitions } from '../commands/metadata/events.js';
 import { threatModelEventDefinitions } from '../commands/threat-models/events.js';
 import { tokenEventDefinitions } from '../commands/tokens/events.js';
@@ -12,3 +13,4 @@ export const eventCatalog = new EventCatalog();
 
 eventCatalog.register(...userEventDefinitions, ...tokenEventDefinitions);
 eventCatalog.register(...threatModelEventDefinitions, ...metadataEventDefinitions);
+eventCatalog.register(...CHILD_AGGREGATES.flatMap((a) => a.eventDefinitions));

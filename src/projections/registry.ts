@@ -2,16 +2,20 @@ import { clientCredentialsProjection } from './client-credentials.js';
 import { metadataProjection } from './metadata.js';
 import type { Projection } from './projection.js';
 import { threatModelAccessProjection } from './threat-model-access.js';
-import { threatModelsProjection } from './threat-models.js';
+import { CHILD_AGGREGATES } from '../commands/children.js';
+import { childCountRules, childProjection } from './child-resources.js';
+import { createThreatModelsProjection } from './threat-models.js';
 import { usersProjection } from './users.js';
 
 /** Every projection the service maintains. Domain modules add theirs here. */
 export const projections: Projection[] = [
   usersProjection,
   clientCredentialsProjection,
-  threatModelsProjection,
+  // Bump the rules' version whenever a kind joins or its rules change: the counts are then rebuilt.
+  createThreatModelsProjection({ version: 2, rules: childCountRules(CHILD_AGGREGATES.map((a) => a.resource)) }),
   threatModelAccessProjection,
   metadataProjection,
+  ...CHILD_AGGREGATES.map((a) => childProjection(a.resource)),
 ];
 
 export function projectionNamed(name: string, list: readonly Projection[] = projections): Projection {

@@ -32,7 +32,6 @@ export interface ChildCountRules {
   rules: Readonly<Record<string, ChildCountRule>>;
 }
 
-export const CHILD_COUNT_RULES: ChildCountRules = { version: 1, rules: {} };
 
 // 2: counts are no longer clamped at zero; a count that would go negative fails the apply.
 const OWN_VERSION = 2;
@@ -100,7 +99,7 @@ async function applyCount(event: StoredEvent, rule: ChildCountRule, client: Pool
 }
 
 /** The threat models list and detail table, with the six cached child counts and the deleted flag. */
-export function createThreatModelsProjection(countRules: ChildCountRules = CHILD_COUNT_RULES): Projection {
+export function createThreatModelsProjection(countRules: ChildCountRules): Projection {
   return {
     name: THREAT_MODELS_PROJECTION,
     // Both parts only ever go up, so the sum changes whenever either does.
@@ -114,5 +113,3 @@ export function createThreatModelsProjection(countRules: ChildCountRules = CHILD
     },
   };
 }
-
-export const threatModelsProjection = createThreatModelsProjection();

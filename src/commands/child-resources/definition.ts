@@ -17,6 +17,8 @@ export const COUNT_COLUMN_OF: Record<ChildKind, 'threat_count' | 'diagram_count'
  */
 export interface ChildResource<F extends object = Record<string, unknown>> {
   kind: ChildKind;
+  /** The collection's name: its path segment under a threat model, its read table and projection. */
+  plural: string;
   /** Names the events (`ThreatCreated`, `ThreatChanged`, …) and the resource in messages. */
   label: string;
   /**

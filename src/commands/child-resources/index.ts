@@ -15,7 +15,7 @@ export function childAggregate<F extends object>(resource: ChildResource<F>) {
     decider: {
       streamType: resource.kind,
       initialState: initialChildState<F>,
-      evolve: childEvolver(resource),
+      evolve: childEvolver<F>(resource),
       decide: childDecider(resource),
     },
     eventDefinitions: childEventDefinitions(resource),

@@ -48,6 +48,7 @@ const emptyAsNull = (v: unknown): string | null => (typeof v === 'string' && v !
 
 export const threatResource: ChildResource<ThreatFields> = {
   kind: 'threat',
+  plural: 'threats',
   label: 'Threat',
   writable: ThreatFields,
   stored: StoredThreatFields,

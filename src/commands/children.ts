@@ -1,0 +1,8 @@
+import { threats } from './threats/index.js';
+
+/**
+ * Every kind of resource that lives under a threat model. The event catalog, the projections,
+ * the parent's counts and the routes are all built from this one list, so a new kind is its own
+ * folder plus a line here.
+ */
+export const CHILD_AGGREGATES = [threats] as const;
