@@ -5,7 +5,7 @@ import type { ChildCountRule } from './threat-models.js';
 
 /**
  * One projector shape for every kind of child resource: a row per child with its fields whole
- * (lists filter on the table's generated columns, see db/migrations/0010), its version (the
+ * (lists filter on the table's generated columns, see db/migrations/0011), its version (the
  * stream's) and its soft-delete mark. Metadata lives in the metadata projection; here a metadata
  * change only moves the child's version and modification time.
  */
