@@ -29,7 +29,8 @@ export interface AuthModule {
   ephemeral: EphemeralStore;
   flows: AuthorizationFlows;
   /** Issues an access token and, unless `refresh: false`, starts a refresh-token family. */
-  issue(user: UserState, request: FastifyRequest, options?: { refreshToken?: string | false }): Promise<TokenPair>;
+  /** `clientId`: the token is a machine client's, issued by the client-credentials grant. */
+  issue(user: UserState, request: FastifyRequest, options?: { refreshToken?: string | false; clientId?: string }): Promise<TokenPair>;
 }
 
 const modules = new WeakMap<Services, AuthModule>();
@@ -51,7 +52,7 @@ export function authModule(services: Services): AuthModule {
     ephemeral,
     flows: new AuthorizationFlows(ephemeral),
     async issue(user, request, options = {}) {
-      const { token } = services.tokens.issue(principalClaims(user));
+      const { token } = services.tokens.issue({ ...principalClaims(user), ...(options.clientId !== undefined ? { client_id: options.clientId } : {}) });
       const actor = { user_id: user.user_id, email: user.email, provider: user.provider };
       const refreshToken = options.refreshToken === false ? ''
         : options.refreshToken ?? await refresh.start(user.user_id, metadataFor(request, actor));

@@ -17,6 +17,8 @@ export interface Principal {
   groups: string[];
   is_admin: boolean;
   is_security_reviewer: boolean;
+  /** Set when a machine client signed in with a client credential (the token's `client_id`, RFC 9068): what it creates is auto-generated. */
+  client_id?: string;
   /** Token id, for revocation. */
   jti: string;
   /** Token expiry, seconds since the epoch. */

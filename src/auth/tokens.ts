@@ -14,6 +14,8 @@ export interface AccessTokenClaims {
   groups: string[];
   tmi_is_administrator: boolean;
   tmi_is_security_reviewer: boolean;
+  /** Only on tokens a client-credentials grant issued. */
+  client_id?: string;
   iss: string;
   aud: string;
   exp: number;
@@ -61,6 +63,7 @@ export function createTokenService(config: Config): TokenService {
         groups: subject.groups,
         tmi_is_administrator: subject.is_admin,
         tmi_is_security_reviewer: subject.is_security_reviewer,
+        ...(subject.client_id !== undefined ? { client_id: subject.client_id } : {}),
         iss: issuer,
         aud: jwt.audience,
         iat: now,
@@ -93,6 +96,7 @@ export function principalFromClaims(claims: AccessTokenClaims): Principal {
     groups: Array.isArray(claims.groups) ? claims.groups : [],
     is_admin: claims.tmi_is_administrator === true,
     is_security_reviewer: claims.tmi_is_security_reviewer === true,
+    ...(typeof claims.client_id === 'string' ? { client_id: claims.client_id } : {}),
     jti: claims.jti,
     exp: claims.exp,
   };

@@ -6,6 +6,12 @@ import { actorOf, metadataFor } from '../auth/audit.js';
 import type { Services } from '../services.js';
 import { HttpError, badRequest } from './errors.js';
 
+/** The parts of a command's outcome its answer is built from (ETag, position, 202 or not). */
+export type AnsweredOutcome = Pick<CommandOutcome<unknown>, 'position' | 'replayed' | 'caughtUp'> & {
+  /** The resource's version for the ETag; null when the command changed several (a bulk), which has none. */
+  version: number | null;
+};
+
 // The HTTP side of commands, shared by every resource: If-Match → expected version,
 // Idempotency-Key → command id (bound to the request's fingerprint), `Prefer: respond-async`, event metadata from the request,
 // and the answer's ETag / X-Event-Position headers.
@@ -97,11 +103,11 @@ export function commandOptions(
  * event. The change is committed either way; a GET with `X-Min-Position: <X-Event-Position>`
  * waits for it.
  */
-export function commandStatus(request: FastifyRequest, reply: FastifyReply, outcome: CommandOutcome<unknown>, status: number): number {
+export function commandStatus(request: FastifyRequest, reply: FastifyReply, outcome: AnsweredOutcome, status: number): number {
   if (uncheckedWrites.has(request)) {
     reply.header('Warning', '299 - "If-Match header not provided; the change was applied without a version check"');
   }
-  reply.header('ETag', `"${outcome.version}"`);
+  if (outcome.version !== null) reply.header('ETag', `"${outcome.version}"`);
   reply.header(POSITION_HEADER, String(outcome.position));
   if (outcome.replayed) reply.header('Idempotent-Replayed', 'true');
   return outcome.caughtUp ? status : 202;

@@ -19,7 +19,8 @@ let cached: { ajv: Ajv; doc: Json } | null = null;
 function load() {
   if (cached) return cached;
   const doc = JSON.parse(readFileSync(CONTRACT_PATH, 'utf8'));
-  const ajv = new Ajv({ strict: false, allErrors: true });
+  // multipleOf 0.1 (scores) needs a tolerance: binary floating point makes 9.1 / 0.1 not an integer.
+  const ajv = new Ajv({ strict: false, allErrors: true, multipleOfPrecision: 9 });
   addFormats(ajv);
   for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password']) ajv.addFormat(f, true);
   ajv.addSchema(doc, 'tmi');

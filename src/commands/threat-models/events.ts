@@ -84,3 +84,6 @@ export const threatModelEventDefinitions: EventDefinition[] = [
   { type: 'ThreatModelDeleted', version: 1, schema: ThreatModelDeletedData },
   { type: 'ThreatModelRestored', version: 1, schema: ThreatModelRestoredData },
 ];
+
+/** The events that change who may do what under a threat model: a child's write relies on none of them happening after it read the access list. */
+export const ACCESS_CHANGING_EVENT_TYPES = ['ThreatModelAccessChanged', 'ThreatModelDeleted'] as const;

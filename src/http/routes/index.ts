@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
+import { childRoutePlugins } from '../children/index.js';
 import { meRoutes } from './me.js';
 import { oauthRoutes } from './oauth.js';
 import { serviceInfoRoutes } from './service-info.js';
@@ -17,4 +18,5 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   meRoutes,
   threatModelRoutes,
   threatModelMetadataRoutes,
+  ...childRoutePlugins,
 ];

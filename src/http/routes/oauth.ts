@@ -267,7 +267,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       const { owner_id } = await auth.credentials.authenticate(credentials.id, credentials.secret, metadataFor(request, anonymous), clientAddress(request));
       const { state: owner } = await auth.users.read(owner_id);
       if (owner.status !== 'active') throw new InvalidClientError('deleted');
-      return await auth.issue(owner, request, { refreshToken: false });
+      return await auth.issue(owner, request, { refreshToken: false, clientId: credentials.id });
     } catch (err) {
       if (err instanceof ClientLockedError) throw lockedOut(err);
       if (err instanceof InvalidClientError) throw invalidClient();

@@ -1,11 +1,6 @@
 import type { ThreatModel } from '../../commands/threat-models/state.js';
 import type { Counts } from '../../queries/threat-models.js';
-
-/** Drops members whose value is null: TMI leaves unset optional members out. */
-type Compact<T> = { [K in keyof T]: null extends T[K] ? Exclude<T[K], null> | undefined : T[K] };
-function compact<T extends Record<string, unknown>>(o: T): Compact<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined)) as Compact<T>;
-}
+import { compact } from './compact.js';
 
 /** TMI's ThreatModel body, from domain state (after a command) or a read row (for a query). */
 export function threatModelBody(tm: ThreatModel, version: number) {

@@ -1,0 +1,32 @@
+import type { TObject } from '@sinclair/typebox';
+import type { Child, ChildAggregate } from '../../commands/child-resources/index.js';
+import type { ListRefinement } from '../../queries/child-resources.js';
+
+/**
+ * What one kind of child resource looks like over HTTP — its contract schemas, its body, its
+ * list parameters and which bulk operations the contract gives it. The routes themselves are
+ * shared (`child-routes.ts`).
+ */
+export interface ChildHttp<F extends object> {
+  aggregate: ChildAggregate<F>;
+  /** The item's path parameter, e.g. `threat_id`. */
+  idParam: string;
+  /** OpenAPI tag of its operations. */
+  tag: string;
+  /** The body of POST and PUT (the contract's `…Input`). */
+  input: TObject;
+  /** What an item answers with (the contract's resource schema). */
+  body: TObject;
+  view(child: Child<F>, version: number): Record<string, unknown>;
+  list: {
+    /** The member of the list response holding the items (`threats`, `documents`, …). */
+    key: string;
+    /** The contract's list item when it is not the whole resource (diagrams without cells, notes without content). */
+    item?: { schema: TObject; view(child: Child<F>, version: number): Record<string, unknown> };
+    /** Extra list parameters (threats' filters and sort): their schema, and how they refine the query. */
+    query?: TObject;
+    refine?(query: Record<string, unknown>): ListRefinement;
+  };
+  /** The bulk operations the contract has for the kind, and their success statuses. */
+  bulk?: { max: number; create?: 201; update?: 200 | 201; patch?: boolean; delete?: boolean };
+}

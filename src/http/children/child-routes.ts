@@ -1,0 +1,214 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { v7 as uuidv7 } from 'uuid';
+import { childCommand, type ChildCommandBody, type ChildOperation, type ChildResult } from '../../application/child-commands.js';
+import { awaitPosition } from '../../application/execute-command.js';
+import { executePlannedCommand } from '../../application/multi-stream-command.js';
+import type { Child, ChildInput } from '../../commands/child-resources/index.js';
+import type { PatchOperation } from '../../commands/json-patch.js';
+import type { MetadataCommand } from '../../commands/metadata/decide.js';
+import { METADATA_PROJECTION } from '../../projections/metadata.js';
+import { THREAT_MODELS_PROJECTION } from '../../projections/threat-models.js';
+import { findChild, listChildren } from '../../queries/child-resources.js';
+import type { Services } from '../../services.js';
+import { acceptJsonPatch, commandOptions, commandStatus, minPosition } from '../commands.js';
+import { badRequest, forbidden, notFound } from '../errors.js';
+import { registerMetadataRoutes } from '../metadata-routes.js';
+import { principalOf } from '../plugins/authentication.js';
+import { BulkDeleteResponse, BulkPatchRequest, ChildParams, ListQuery, Uuid, WithId } from '../schemas/children.js';
+import { ErrorBody } from '../schemas/common.js';
+import { JsonPatchDocument, ThreatModelId } from '../schemas/threat-models.js';
+import { readableThreatModel } from '../threat-model-guard.js';
+import type { ChildHttp } from './child-http.js';
+
+const security = [{ bearerAuth: [] }];
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+const writeErrors = { ...errors, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody, 428: ErrorBody };
+
+type Params = Record<string, string> & { threat_model_id: string };
+
+/**
+ * Every route of one kind of child resource under `/threat_models/{threat_model_id}/<plural>`:
+ * the collection (list, create), the item (get, replace, patch, delete, restore), its metadata
+ * and the bulk operations the contract gives the kind. Commands go through `childCommand`
+ * (parent scope, atomic append, read-your-writes); queries through the parent's read gate.
+ */
+export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPluginAsync<{ services: Services }> {
+  const { resource } = spec.aggregate;
+  const collection = `/threat_models/:threat_model_id/${resource.plural}`;
+  const item = `${collection}/:${spec.idParam}`;
+  const tags = [spec.tag];
+  const params = ChildParams(spec.idParam);
+  const projections = [resource.plural, THREAT_MODELS_PROJECTION, METADATA_PROJECTION];
+  const name = resource.label.toLowerCase();
+  const listItem = spec.list.item ?? { schema: spec.body, view: spec.view };
+
+  return async (app: FastifyInstance, { services }) => {
+    acceptJsonPatch(app);
+    const idOf = (request: FastifyRequest) => (request.params as Params)[spec.idParam]!;
+    const parentOf = (request: FastifyRequest) => (request.params as Params).threat_model_id;
+
+    /** Runs child operations for the request's caller; If-Match applies to a single item. */
+    async function run(request: FastifyRequest, operations: (expected: number | null) => ChildOperation[], ifMatch: 'expected' | 'optional' | 'ignored') {
+      const options = commandOptions(request, services, { streamId: '', projections, ifMatch });
+      const command = childCommand(services, spec.aggregate, principalOf(request), parentOf(request), operations(options.expectedVersion));
+      return executePlannedCommand(services, command, options);
+    }
+
+    const answer = (request: FastifyRequest, reply: FastifyReply, outcome: Awaited<ReturnType<typeof run>>, status: number) => {
+      const one = outcome.result[0];
+      return reply.code(commandStatus(request, reply, { ...outcome, version: one?.version ?? null }, status)).send(one ? spec.view(one.state, one.version) : null);
+    };
+
+    const change = (id: string, command: ChildCommandBody) => (expected: number | null): ChildOperation[] => [{ id, create: false, expectedVersion: expected, command }];
+    const creation = (request: FastifyRequest, id: string, input: ChildInput): ChildOperation =>
+      ({ id, create: true, expectedVersion: null, command: { type: 'Create', id, alias: 0, input, auto_generated: principalOf(request).client_id !== undefined } });
+
+    /** A readable child (404 when it does not exist under the parent or is deleted), after the position the caller asked for. */
+    async function readableChild(request: FastifyRequest) {
+      await awaitPosition(services, projections, minPosition(request));
+      await readableThreatModel(services, request, parentOf(request));
+      const child = await findChild<F>(services.database.pool, resource, parentOf(request), idOf(request));
+      if (!child || child.deleted_at !== null) throw notFound(`${name} not found`);
+      return child;
+    }
+
+    app.get(collection, {
+      schema: {
+        tags, security, params: ThreatModelId,
+        querystring: spec.list.query ?? Type.Object(ListQuery, { additionalProperties: false }),
+        response: { 200: Type.Object({ [spec.list.key]: Type.Array(listItem.schema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errors },
+      },
+    }, async (request) => {
+      const query = request.query as Record<string, unknown> & { limit: number; offset: number; include_deleted: boolean };
+      await awaitPosition(services, projections, minPosition(request));
+      const { role } = await readableThreatModel(services, request, parentOf(request));
+      if (query.include_deleted && role !== 'owner' && !principalOf(request).is_admin) throw forbidden('listing deleted items requires the owner role');
+      const { items, total } = await listChildren<F>(services.database.pool, resource, parentOf(request), {
+        limit: query.limit, offset: query.offset, includeDeleted: query.include_deleted,
+        ...(spec.list.refine ? { refinement: spec.list.refine(query) } : {}),
+      });
+      return { [spec.list.key]: items.map((c) => listItem.view(c, c.version)), total, limit: query.limit, offset: query.offset };
+    });
+
+    app.post(collection, {
+      schema: { tags, security, params: ThreatModelId, body: spec.input, response: { 201: spec.body, 202: spec.body, ...writeErrors } },
+    }, async (request, reply) => {
+      const id = uuidv7();
+      const outcome = await run(request, () => [creation(request, id, request.body as ChildInput)], 'ignored');
+      reply.header('Location', `/threat_models/${parentOf(request)}/${resource.plural}/${outcome.result[0]!.state.id}`);
+      return answer(request, reply, outcome, 201);
+    });
+
+    app.get(item, { schema: { tags, security, params, querystring: Type.Object({ min_position: ListQuery.min_position }), response: { 200: spec.body, ...errors } } },
+      async (request, reply) => {
+        const child = await readableChild(request);
+        reply.header('ETag', `"${child.version}"`);
+        return spec.view(child, child.version);
+      });
+
+    app.put(item, { schema: { tags, security, params, body: spec.input, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
+      async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Replace', input: request.body as ChildInput }), 'expected'), 200));
+
+    app.patch(item, { schema: { tags, security, params, body: JsonPatchDocument, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
+      async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Patch', operations: request.body as PatchOperation[] }), 'expected'), 200));
+
+    app.delete(item, { schema: { tags, security, params, response: { 202: Type.Null(), 204: Type.Null(), ...writeErrors } } },
+      async (request, reply) => {
+        const outcome = await run(request, change(idOf(request), { type: 'Delete' }), 'optional');
+        const one = outcome.result[0]!;
+        return reply.code(commandStatus(request, reply, { ...outcome, version: one.version }, 204)).send(null);
+      });
+
+    app.post(`${item}/restore`, { schema: { tags, security, params, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
+      async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Restore' }), 'optional'), 200));
+
+    registerMetadataRoutes<Params>(app, {
+      path: item,
+      params,
+      tag: spec.tag,
+      read: async (request) => (await readableChild(request)).metadata,
+      async change(request, p, metadata: MetadataCommand) {
+        const outcome = await run(request, change(p[spec.idParam]!, { type: 'ChangeMetadata', change: metadata }), 'optional');
+        const one = outcome.result[0]!;
+        return { outcome: { ...outcome, version: one.version }, metadata: one.state.metadata };
+      },
+    });
+
+    if (spec.bulk) registerBulkRoutes(app, spec, { collection, tags, run, creation });
+  };
+}
+
+interface BulkContext {
+  collection: string;
+  tags: string[];
+  run(request: FastifyRequest, operations: (expected: number | null) => ChildOperation[], ifMatch: 'ignored'): Promise<{ result: ChildResult<object>[]; position: number; replayed: boolean; caughtUp: boolean }>;
+  creation(request: FastifyRequest, id: string, input: ChildInput): ChildOperation;
+}
+
+/** The contract's bulk operations: up to `max` children in one atomic command, all or nothing. */
+function registerBulkRoutes<F extends object>(app: FastifyInstance, spec: ChildHttp<F>, ctx: BulkContext): void {
+  const bulk = spec.bulk!;
+  const path = `${ctx.collection}/bulk`;
+  const { tags, run } = ctx;
+  const many = Type.Array(spec.body);
+  const views = (result: ChildResult<object>[]) => result.map((r) => spec.view(r.state as unknown as Child<F>, r.version));
+  const unique = (ids: string[]) => {
+    const seen = new Set(ids.map((id) => id.toLowerCase()));
+    if (seen.size !== ids.length) throw badRequest('an id appears more than once in the bulk request');
+  };
+  const send = (request: FastifyRequest, reply: FastifyReply, outcome: Awaited<ReturnType<BulkContext['run']>>, status: number, body: unknown) =>
+    reply.code(commandStatus(request, reply, { ...outcome, version: null }, status)).send(body);
+
+  if (bulk.create) {
+    app.post(path, { schema: { tags, security, params: ThreatModelId, body: Type.Array(spec.input, { minItems: 1, maxItems: bulk.max }), response: { 201: many, 202: many, ...writeErrors } } },
+      async (request, reply) => {
+        const inputs = request.body as ChildInput[];
+        const outcome = await run(request, () => inputs.map((input) => ctx.creation(request, uuidv7(), input)), 'ignored');
+        return send(request, reply, outcome, bulk.create!, views(outcome.result));
+      });
+  }
+  if (bulk.update) {
+    // A bulk update names each child; one that does not exist yet is created with that id (PUT semantics).
+    app.put(path, { schema: { tags, security, params: ThreatModelId, body: Type.Array(WithId(spec.input), { minItems: 1, maxItems: bulk.max }), response: { 200: many, 201: many, 202: many, ...writeErrors } } },
+      async (request, reply) => {
+        const items = request.body as (ChildInput & { id: string })[];
+        unique(items.map((i) => i.id));
+        const outcome = await run(request, () => items.map(({ id, ...input }): ChildOperation => ({
+          id, create: false, expectedVersion: null,
+          command: (state) => (state.exists ? { type: 'Replace', input } : { type: 'Create', id, alias: 0, input, auto_generated: request.principal?.client_id !== undefined }),
+        })), 'ignored');
+        return send(request, reply, outcome, bulk.update!, views(outcome.result));
+      });
+  }
+  if (bulk.patch) {
+    app.patch(path, { schema: { tags, security, params: ThreatModelId, body: BulkPatchRequest, response: { 200: many, 202: many, ...writeErrors } } },
+      async (request, reply) => {
+        const { patches } = request.body as { patches: { id: string; operations: PatchOperation[] }[] };
+        unique(patches.map((p) => p.id));
+        const outcome = await run(request, () => patches.map((p) => ({ id: p.id, create: false, expectedVersion: null, command: { type: 'Patch', operations: p.operations } })), 'ignored');
+        return send(request, reply, outcome, 200, views(outcome.result));
+      });
+  }
+  if (bulk.delete) {
+    const idsParam = `${spec.aggregate.resource.kind}_ids`;
+    app.delete(path, {
+      schema: {
+        tags, security, params: ThreatModelId,
+        querystring: Type.Object({ [idsParam]: Type.Array(Uuid, { minItems: 1, maxItems: bulk.max }) }, { additionalProperties: false }),
+        response: { 200: BulkDeleteResponse, 202: BulkDeleteResponse, ...writeErrors },
+      },
+      // The contract sends the ids comma-separated in one parameter (explode: false); repeated parameters work too.
+      preValidation: async (request) => {
+        const query = request.query as Record<string, unknown>;
+        const raw = query[idsParam];
+        if (raw !== undefined) query[idsParam] = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(',')).filter((v) => v !== '');
+      },
+    }, async (request, reply) => {
+      const ids = (request.query as Record<string, string[]>)[idsParam]!;
+      unique(ids);
+      const outcome = await run(request, () => ids.map((id) => ({ id, create: false, expectedVersion: null, command: { type: 'Delete' } })), 'ignored');
+      return send(request, reply, outcome, 200, { deleted_count: ids.length, deleted_ids: ids });
+    });
+  }
+}

@@ -1,0 +1,169 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { ChildDescription, ChildName, Label, SiblingId } from '../../commands/child-resources/values.js';
+import { CvssScore, CweIds, SsvcScore, ThreatTypes, threats, type ThreatFields } from '../../commands/threats/index.js';
+import { IssueUri } from '../../commands/threat-models/values.js';
+import type { Child } from '../../commands/child-resources/index.js';
+import type { ListRefinement } from '../../queries/child-resources.js';
+import { badRequest } from '../errors.js';
+import { InputMetadata, ListQuery, Nullable, ServerMembers, Timestamp, Uuid } from '../schemas/children.js';
+import { compact } from '../views/compact.js';
+import type { ChildHttp } from './child-http.js';
+
+/** TMI's ThreatInput (ThreatBase): `name` and `threat_type` are required. */
+const Score = Type.Number({ minimum: 0, maximum: 10 });
+export const ThreatInput = Type.Object({
+  name: ChildName,
+  description: Type.Optional(Nullable(ChildDescription)),
+  mitigation: Type.Optional(Nullable(Type.String({ maxLength: 1024, pattern: '^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]*$' }))),
+  diagram_id: Type.Optional(Nullable(SiblingId)),
+  cell_id: Type.Optional(Nullable(SiblingId)),
+  asset_id: Type.Optional(Nullable(SiblingId)),
+  severity: Type.Optional(Nullable(Label(50))),
+  score: Type.Optional(Score),
+  priority: Type.Optional(Nullable(Label(256))),
+  mitigated: Type.Optional(Type.Boolean()),
+  status: Type.Optional(Nullable(Label(256))),
+  threat_type: ThreatTypes,
+  metadata: InputMetadata,
+  issue_uri: Type.Optional(Nullable(IssueUri)),
+  cwe_id: Type.Optional(CweIds),
+  cvss: Type.Optional(Type.Array(CvssScore, { maxItems: 10 })),
+  ssvc: Type.Optional(Nullable(SsvcScore)),
+  include_in_report: Type.Optional(Type.Boolean()),
+  timmy_enabled: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+
+const Text = Type.String();
+/** TMI's Threat: what a threat answers with. Unset members are left out. */
+export const Threat = Type.Object({
+  ...ServerMembers,
+  threat_model_id: Uuid,
+  name: Text,
+  description: Type.Optional(Text),
+  mitigation: Type.Optional(Text),
+  diagram_id: Type.Optional(Text),
+  cell_id: Type.Optional(Text),
+  asset_id: Type.Optional(Text),
+  severity: Type.Optional(Text),
+  score: Type.Optional(Type.Number()),
+  priority: Type.Optional(Text),
+  mitigated: Type.Boolean(),
+  status: Type.Optional(Text),
+  threat_type: Type.Array(Text),
+  issue_uri: Type.Optional(Text),
+  cwe_id: Type.Array(Text),
+  cvss: Type.Array(Type.Object({ vector: Text, score: Type.Number() })),
+  ssvc: Type.Optional(Type.Object({ vector: Text, decision: Text, methodology: Text })),
+  include_in_report: Type.Boolean(),
+  timmy_enabled: Type.Boolean(),
+  auto_generated: Type.Boolean(),
+});
+
+const SEVERITIES = ['unknown', 'informational', 'low', 'medium', 'high', 'critical'] as const;
+const Strings = Type.Array(Type.String({ maxLength: 256, pattern: '^[^\\x00-\\x1F]*$' }), { maxItems: 50 });
+const Filter = (maxLength: number) => Type.String({ maxLength, pattern: '^[^\\x00-\\x1F]*$' });
+
+/** The contract's list parameters for threats. */
+export const ListThreatsQuery = Type.Object({
+  ...ListQuery,
+  sort: Type.Optional(Filter(1000)),
+  name: Type.Optional(Filter(256)),
+  description: Type.Optional(Filter(1000)),
+  threat_type: Type.Optional(Strings),
+  severity: Type.Optional(Type.Array(Type.Union(SEVERITIES.map((s) => Type.Literal(s))), { maxItems: 50 })),
+  priority: Type.Optional(Strings),
+  status: Type.Optional(Strings),
+  mitigated: Type.Optional(Type.Boolean()),
+  diagram_id: Type.Optional(Uuid),
+  cell_id: Type.Optional(Uuid),
+  score_gt: Type.Optional(Score),
+  score_lt: Type.Optional(Score),
+  score_eq: Type.Optional(Score),
+  score_ge: Type.Optional(Score),
+  score_le: Type.Optional(Score),
+  created_after: Type.Optional(Timestamp),
+  created_before: Type.Optional(Timestamp),
+  modified_after: Type.Optional(Timestamp),
+  modified_before: Type.Optional(Timestamp),
+}, { additionalProperties: false });
+type ListThreatsQuery = Static<typeof ListThreatsQuery>;
+
+const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+const lower = (values: readonly string[]) => values.map((v) => v.toLowerCase());
+
+/** What `sort` may name, as an ORDER BY term per direction (severity by rank; unscored threats last either way). */
+const SORTABLE: Record<string, (dir: 'asc' | 'desc') => string> = {
+  created_at: (d) => `created_at ${d}`,
+  modified_at: (d) => `modified_at ${d}`,
+  name: (d) => `lower(name) ${d}`,
+  severity: (d) => `severity_rank ${d} nulls last`,
+  score: (d) => `score ${d} nulls last`,
+  priority: (d) => `priority ${d} nulls last`,
+  status: (d) => `status ${d} nulls last`,
+};
+
+/** `sort=score:desc,name:asc` → ORDER BY terms; anything else is refused (400), never passed into SQL. */
+export function threatOrder(sort: string | undefined): string[] {
+  if (!sort) return ['created_at desc'];
+  return sort.split(',').map((part) => {
+    const [field = '', dir = 'asc', ...rest] = part.trim().split(':');
+    const term = SORTABLE[field];
+    if (!term || rest.length > 0 || (dir !== 'asc' && dir !== 'desc')) {
+      throw badRequest(`sort must be field:asc|desc (comma-separated), field one of ${Object.keys(SORTABLE).join(', ')}`);
+    }
+    return term(dir);
+  });
+}
+
+function threatRefinement(q: ListThreatsQuery): ListRefinement {
+  return {
+    orderBy: threatOrder(q.sort),
+    where(param) {
+      const w: string[] = [];
+      if (q.name) w.push(`name ilike ${param(like(q.name))}`);
+      if (q.description) w.push(`fields->>'description' ilike ${param(like(q.description))}`);
+      if (q.threat_type?.length) {
+        w.push(`exists (select 1 from jsonb_array_elements_text(fields->'threat_type') t where lower(t) = any(${param(lower(q.threat_type))}::text[]))`);
+      }
+      if (q.severity?.length) w.push(`severity = any(${param(lower(q.severity))}::text[])`);
+      if (q.priority?.length) w.push(`priority = any(${param(lower(q.priority))}::text[])`);
+      if (q.status?.length) w.push(`status = any(${param(lower(q.status))}::text[])`);
+      if (q.mitigated !== undefined) w.push(`mitigated = ${param(q.mitigated)}`);
+      if (q.diagram_id) w.push(`lower(diagram_id) = ${param(q.diagram_id.toLowerCase())}`);
+      if (q.cell_id) w.push(`lower(cell_id) = ${param(q.cell_id.toLowerCase())}`);
+      const scores: [keyof ListThreatsQuery, string][] = [['score_gt', '>'], ['score_lt', '<'], ['score_eq', '='], ['score_ge', '>='], ['score_le', '<=']];
+      for (const [k, op] of scores) if (q[k] !== undefined) w.push(`score ${op} ${param(q[k])}::numeric`);
+      const ranges: [keyof ListThreatsQuery, string, string][] = [
+        ['created_after', 'created_at', '>'], ['created_before', 'created_at', '<'], ['modified_after', 'modified_at', '>'], ['modified_before', 'modified_at', '<'],
+      ];
+      for (const [k, column, op] of ranges) if (q[k] !== undefined) w.push(`${column} ${op} ${param(q[k])}::timestamptz`);
+      return w;
+    },
+  };
+}
+
+export function threatBody(t: Child<ThreatFields>, version: number) {
+  return compact({
+    id: t.id,
+    threat_model_id: t.threat_model_id,
+    alias: t.alias,
+    ...t.fields,
+    metadata: t.metadata,
+    auto_generated: t.auto_generated,
+    created_at: t.created_at,
+    modified_at: t.modified_at,
+    deleted_at: t.deleted_at,
+    version,
+  });
+}
+
+export const threatsHttp: ChildHttp<ThreatFields> = {
+  aggregate: threats,
+  idParam: 'threat_id',
+  tag: 'Threats',
+  input: ThreatInput,
+  body: Threat,
+  view: threatBody,
+  list: { key: 'threats', query: ListThreatsQuery, refine: (q) => threatRefinement(q as ListThreatsQuery) },
+  bulk: { max: 20, create: 201, update: 200, patch: true, delete: true },
+};

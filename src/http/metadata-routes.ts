@@ -1,0 +1,82 @@
+import { Type, type TObject } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { MetadataCommand } from '../commands/metadata/decide.js';
+import { MetadataKey, type Metadata as MetadataEntry } from '../commands/threat-models/values.js';
+import { commandStatus, type AnsweredOutcome } from './commands.js';
+import { notFound } from './errors.js';
+import { ErrorBody } from './schemas/common.js';
+import { Metadata, MetadataBulkInput, MetadataList, MetadataValueInput, MinPositionQuery } from './schemas/threat-models.js';
+
+/** Where an entity's metadata lives and how it is read and changed: a threat model, or any of its children. */
+export interface MetadataOwner<P> {
+  /** The entity's path with Fastify params, e.g. `/threat_models/:threat_model_id/threats/:threat_id`. */
+  path: string;
+  params: TObject;
+  tag: string;
+  /** The current entries, through the read gate of the entity (404/403 as for the entity itself). */
+  read(request: FastifyRequest, params: P): Promise<MetadataEntry[]>;
+  /** Runs a metadata command on the entity; answers with the outcome and the entries after it. */
+  change(request: FastifyRequest, params: P, command: MetadataCommand): Promise<{ outcome: AnsweredOutcome; metadata: MetadataEntry[] }>;
+}
+
+const security = [{ bearerAuth: [] }];
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+
+/**
+ * TMI's eight metadata operations for one kind of entity: `…/metadata`, `…/metadata/{key}` and
+ * `…/metadata/bulk`. Registered once per kind from its `MetadataOwner`.
+ */
+export function registerMetadataRoutes<P extends Record<string, string>>(app: FastifyInstance, owner: MetadataOwner<P>): void {
+  const base = `${owner.path}/metadata`;
+  const tags = [owner.tag];
+  const params = owner.params;
+  const keyParams = Type.Composite([owner.params, Type.Object({ key: MetadataKey })]);
+  const p = (request: FastifyRequest) => request.params as P;
+  const key = (request: FastifyRequest) => (request.params as { key: string }).key;
+  const body = <T>(request: FastifyRequest) => request.body as T;
+
+  app.get(base, { schema: { tags, security, params, querystring: MinPositionQuery, response: { 200: MetadataList, ...errors } } },
+    async (request) => owner.read(request, p(request)));
+
+  app.post(base, { schema: { tags, security, params, body: Metadata, response: { 201: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
+    async (request, reply) => {
+      const entry = body<MetadataEntry>(request);
+      const { outcome } = await owner.change(request, p(request), { kind: 'add', entry });
+      return reply.code(commandStatus(request, reply, outcome, 201)).send(entry);
+    });
+
+  app.get(`${base}/:key`, { schema: { tags, security, params: keyParams, querystring: MinPositionQuery, response: { 200: Metadata, ...errors } } },
+    async (request) => {
+      const entry = (await owner.read(request, p(request))).find((m) => m.key === key(request));
+      if (!entry) throw notFound(`metadata key "${key(request)}" not found`);
+      return entry;
+    });
+
+  app.put(`${base}/:key`, { schema: { tags, security, params: keyParams, body: MetadataValueInput, response: { 200: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
+    async (request, reply) => {
+      const { value } = body<{ value: string }>(request);
+      const { outcome } = await owner.change(request, p(request), { kind: 'replace_value', key: key(request), value });
+      return reply.code(commandStatus(request, reply, outcome, 200)).send({ key: key(request), value });
+    });
+
+  app.delete(`${base}/:key`, { schema: { tags, security, params: keyParams, response: { 202: Type.Null(), 204: Type.Null(), ...errors } } },
+    async (request, reply) => {
+      const { outcome } = await owner.change(request, p(request), { kind: 'delete', key: key(request) });
+      return reply.code(commandStatus(request, reply, outcome, 204)).send(null);
+    });
+
+  app.post(`${base}/bulk`, { schema: { tags, security, params, body: MetadataBulkInput, response: { 201: MetadataList, 202: MetadataList, ...errors, 409: ErrorBody } } },
+    async (request, reply) => {
+      const entries = body<MetadataEntry[]>(request);
+      const { outcome } = await owner.change(request, p(request), { kind: 'bulk_create', entries });
+      return reply.code(commandStatus(request, reply, outcome, 201)).send(entries);
+    });
+
+  for (const [method, kind] of [['put', 'bulk_replace'], ['patch', 'bulk_upsert']] as const) {
+    app[method](`${base}/bulk`, { schema: { tags, security, params, body: MetadataBulkInput, response: { 200: MetadataList, 202: MetadataList, ...errors, 409: ErrorBody } } },
+      async (request, reply) => {
+        const { outcome, metadata } = await owner.change(request, p(request), { kind, entries: body<MetadataEntry[]>(request) });
+        return reply.code(commandStatus(request, reply, outcome, 200)).send(metadata);
+      });
+  }
+}

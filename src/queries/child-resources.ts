@@ -1,0 +1,72 @@
+import type { Pool } from 'pg';
+import type { Child, ChildResource } from '../commands/child-resources/index.js';
+import type { Metadata } from '../commands/threat-models/values.js';
+
+/** A child as its read table holds it, in the domain's shape, plus its stream version. */
+export interface ChildRow<F = Record<string, unknown>> extends Child<F> { version: number }
+
+interface Row {
+  id: string; threat_model_id: string; alias: number; fields: Record<string, unknown>; auto_generated: boolean;
+  version: number; created_at: Date; modified_at: Date; deleted_at: Date | null;
+}
+
+const COLUMNS = 'id, threat_model_id, alias, fields, auto_generated, version, created_at, modified_at, deleted_at';
+
+const toChild = <F>(r: Row, metadata: Metadata[]): ChildRow<F> => ({
+  id: r.id, threat_model_id: r.threat_model_id, alias: r.alias, fields: r.fields as F, metadata, auto_generated: r.auto_generated,
+  created_at: r.created_at.toISOString(), modified_at: r.modified_at.toISOString(), deleted_at: r.deleted_at?.toISOString() ?? null, version: r.version,
+});
+
+/** Metadata of many entities of one kind in one query, in each entity's own order. */
+async function metadataByEntity(pool: Pool, kind: string, ids: readonly string[]): Promise<Map<string, Metadata[]>> {
+  const out = new Map<string, Metadata[]>(ids.map((id) => [id, []]));
+  if (ids.length === 0) return out;
+  const { rows } = await pool.query<{ entity_id: string; key: string; value: string }>({
+    name: 'tmi_metadata_of_many',
+    text: `select entity_id, key, value from metadata where entity_type = $1 and entity_id = any($2::text[])
+           order by entity_id, created_position, created_ordinal`,
+    values: [kind, ids],
+  });
+  for (const r of rows) out.get(r.entity_id)!.push({ key: r.key, value: r.value });
+  return out;
+}
+
+/** One child of a threat model, deleted or not; null when there is no such child under that parent. */
+export async function findChild<F>(pool: Pool, resource: Pick<ChildResource, 'kind' | 'plural'>, threatModelId: string, id: string): Promise<ChildRow<F> | null> {
+  const { rows } = await pool.query<Row>(`select ${COLUMNS} from "${resource.plural}" where id = $1 and threat_model_id = $2`, [id, threatModelId]);
+  if (!rows[0]) return null;
+  return toChild<F>(rows[0], (await metadataByEntity(pool, resource.kind, [id])).get(id)!);
+}
+
+/** A list's filter and order beyond the shared ones, as SQL over the kind's table (its generated columns). */
+export interface ListRefinement {
+  /** Conditions; `param(value)` returns the placeholder for a value. */
+  where(param: (value: unknown) => string): string[];
+  /** ORDER BY terms; `id` is always appended so pages are stable. */
+  orderBy: string[];
+}
+
+export interface ListOptions { limit: number; offset: number; includeDeleted: boolean; refinement?: ListRefinement }
+
+/**
+ * A page of a threat model's children, newest first unless the refinement orders otherwise,
+ * with the total count; every child's metadata in one more query.
+ */
+export async function listChildren<F>(pool: Pool, resource: Pick<ChildResource, 'kind' | 'plural'>, threatModelId: string, options: ListOptions): Promise<{ items: ChildRow<F>[]; total: number }> {
+  const params: unknown[] = [threatModelId];
+  const param = (v: unknown) => `$${params.push(v)}`;
+  const where = ['threat_model_id = $1', ...(options.includeDeleted ? [] : ['deleted_at is null']), ...(options.refinement?.where(param) ?? [])];
+  const order = [...(options.refinement?.orderBy ?? ['created_at desc']), 'id'];
+  const filterParams = params.length;
+  const { rows } = await pool.query<Row & { total: number }>(
+    `select ${COLUMNS}, count(*) over ()::int as total from "${resource.plural}" where ${where.join(' and ')}
+     order by ${order.join(', ')} limit ${param(options.limit)} offset ${param(options.offset)}`, params);
+  let total = rows[0]?.total ?? 0;
+  // Past the last page the window count is absent; count separately so `total` stays right.
+  if (rows.length === 0 && options.offset > 0) {
+    const counted = await pool.query<{ n: number }>(`select count(*)::int as n from "${resource.plural}" where ${where.join(' and ')}`, params.slice(0, filterParams));
+    total = counted.rows[0]!.n;
+  }
+  const metadata = await metadataByEntity(pool, resource.kind, rows.map((r) => r.id));
+  return { items: rows.map((r) => toChild<F>(r, metadata.get(r.id)!)), total };
+}
