@@ -5,6 +5,7 @@ import { threatModelAccessProjection } from './threat-model-access.js';
 import { CHILD_AGGREGATES } from '../commands/children.js';
 import { childCountRules, childProjection } from './child-resources.js';
 import { createThreatModelsProjection } from './threat-models.js';
+import { threatDashboardProjection } from './threat-dashboard.js';
 import { usersProjection } from './users.js';
 
 /** Every projection the service maintains. Domain modules add theirs here. */
@@ -16,6 +17,7 @@ export const projections: Projection[] = [
   threatModelAccessProjection,
   metadataProjection,
   ...CHILD_AGGREGATES.map((a) => childProjection(a.resource)),
+  threatDashboardProjection,
 ];
 
 export function projectionNamed(name: string, list: readonly Projection[] = projections): Projection {

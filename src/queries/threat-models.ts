@@ -51,6 +51,23 @@ export interface ListFilters {
   include_deleted?: boolean; security_reviewer?: string;
 }
 
+/**
+ * SQL selecting the threat models a caller can read, `(id, owner)` with `owner` true where they
+ * hold the owner role: index lookups by the caller's subject keys in the access table, the same
+ * matching the domain's `effectiveRole` does. `param` adds a value and returns its placeholder.
+ */
+export function readableThreatModelsSql(caller: Caller, param: (value: unknown) => string): string {
+  const keys = callerSubjectKeys(caller);
+  const types = param(keys.map((k) => k.principal_type));
+  const providers = param(keys.map((k) => k.provider));
+  const subjects = param(keys.map((k) => k.subject));
+  return `select a.threat_model_id as id, bool_or(a.role = 'owner') as owner
+    from threat_model_access a
+    where a.subject = any(${subjects}::text[])
+      and (a.principal_type, a.provider, a.subject) in (select * from unnest(${types}::text[], ${providers}::text[], ${subjects}::text[]))
+    group by a.threat_model_id`;
+}
+
 const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /**
@@ -60,9 +77,9 @@ const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
  * Deleted ones appear only when asked for, and only where the caller is an owner.
  */
 export async function listThreatModels(pool: Pool, caller: Caller, filters: ListFilters, limit: number, offset: number): Promise<{ items: ThreatModelView[]; total: number }> {
-  const keys = callerSubjectKeys(caller);
-  const params: unknown[] = [keys.map((k) => k.principal_type), keys.map((k) => k.provider), keys.map((k) => k.subject)];
+  const params: unknown[] = [];
   const p = (v: unknown) => `$${params.push(v)}`;
+  const readable = readableThreatModelsSql(caller, p);
   const where: string[] = [filters.include_deleted ? '(t.deleted_at is null or r.owner)' : 't.deleted_at is null'];
   if (filters.name) where.push(`t.name ilike ${p(like(filters.name))}`);
   if (filters.description) where.push(`t.description ilike ${p(like(filters.description))}`);
@@ -84,12 +101,7 @@ export async function listThreatModels(pool: Pool, caller: Caller, filters: List
   ];
   for (const [key, column, op] of ranges) if (filters[key]) where.push(`t.${column} ${op} ${p(filters[key])}::timestamptz`);
   const matching = `
-    with readable as materialized (
-      select a.threat_model_id as id, bool_or(a.role = 'owner') as owner
-      from threat_model_access a
-      where a.subject = any($3::text[])
-        and (a.principal_type, a.provider, a.subject) in (select * from unnest($1::text[], $2::text[], $3::text[]))
-      group by a.threat_model_id)
+    with readable as materialized (${readable})
     select t.id, t.modified_at from readable r join threat_models t on t.id = r.id where ${where.join(' and ')}`;
   const filterParams = params.length;
   const { rows } = await pool.query<Row & { total: string }>(

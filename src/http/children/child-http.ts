@@ -27,6 +27,8 @@ export interface ChildHttp<F extends object> {
     query?: TObject;
     refine?(query: Record<string, unknown>): ListRefinement;
   };
+  /** Read tables beyond the kind's own that show its changes (threats: the dashboard), so commands wait for them too. */
+  alsoShownBy?: readonly string[];
   /** The bulk operations the contract has for the kind, and their success statuses. */
   bulk?: { max: number; create?: 201; update?: 200 | 201; patch?: boolean; delete?: boolean };
 }

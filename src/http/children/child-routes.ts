@@ -39,7 +39,7 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
   const item = `${collection}/:${spec.idParam}`;
   const tags = [spec.tag];
   const params = ChildParams(spec.idParam);
-  const projections = [resource.plural, THREAT_MODELS_PROJECTION, METADATA_PROJECTION];
+  const projections = [resource.plural, THREAT_MODELS_PROJECTION, METADATA_PROJECTION, ...(spec.alsoShownBy ?? [])];
   const name = resource.label.toLowerCase();
   const listItem = spec.list.item ?? { schema: spec.body, view: spec.view };
 

@@ -3,6 +3,7 @@ import { ChildDescription, ChildName, Label, SiblingId } from '../../commands/ch
 import { CvssScore, CweIds, SsvcScore, ThreatTypes, threats, type ThreatFields } from '../../commands/threats/index.js';
 import { IssueUri } from '../../commands/threat-models/values.js';
 import type { Child } from '../../commands/child-resources/index.js';
+import { THREAT_DASHBOARD_PROJECTION } from '../../projections/threat-dashboard.js';
 import type { ListRefinement } from '../../queries/child-resources.js';
 import { badRequest } from '../errors.js';
 import { InputMetadata, ListQuery, Nullable, ServerMembers, Timestamp, Uuid } from '../schemas/children.js';
@@ -165,5 +166,6 @@ export const threatsHttp: ChildHttp<ThreatFields> = {
   body: Threat,
   view: threatBody,
   list: { key: 'threats', query: ListThreatsQuery, refine: (q) => threatRefinement(q as ListThreatsQuery) },
+  alsoShownBy: [THREAT_DASHBOARD_PROJECTION],
   bulk: { max: 20, create: 201, update: 200, patch: true, delete: true },
 };

@@ -6,6 +6,7 @@ import { meRoutes } from './me.js';
 import { oauthRoutes } from './oauth.js';
 import { serviceInfoRoutes } from './service-info.js';
 import { threatModelMetadataRoutes } from './threat-model-metadata.js';
+import { threatDashboardRoutes } from './threat-dashboard.js';
 import { threatModelRoutes } from './threat-models.js';
 import { wellKnownRoutes } from './well-known.js';
 
@@ -19,4 +20,5 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   threatModelRoutes,
   threatModelMetadataRoutes,
   ...childRoutePlugins,
+  threatDashboardRoutes,
 ];
