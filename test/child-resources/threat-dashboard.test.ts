@@ -31,7 +31,7 @@ describe('threat dashboard (extension)', () => {
   it('counts live threats by severity, status and mitigated as they change, and lists the newest changes', async () => {
     const tm = await threatModel('Dash A', [userEntry(bob, 'reader')]);
     const a = await threat(tm, { name: 'a', severity: 'High', status: 'Open' });
-    const b = await threat(tm, { name: 'b', severity: 'high', mitigated: true });
+    await threat(tm, { name: 'b', severity: 'high', mitigated: true });
     const c = await threat(tm, { name: 'c', severity: 'Low', status: 'Open' });
     await app.request(`/threat_models/${tm}/threats/${a.id}`, { method: 'PUT', token: alice.token, json: { name: 'a', threat_type: [], severity: 'Critical', status: 'Open' } });
     await app.request(`/threat_models/${tm}/threats/${c.id}`, { method: 'DELETE', token: alice.token });
