@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { BenchOptions, BenchReport } from './lib/report.js';
+import { BenchUsageError, type BenchOptions, type BenchReport } from './lib/report.js';
 import { formatMarkdownTable, formatTable } from './lib/table.js';
 
 type Bench = { run(options: BenchOptions): Promise<BenchReport> };
@@ -9,9 +9,20 @@ type Bench = { run(options: BenchOptions): Promise<BenchReport> };
 const BENCHES: Record<string, () => Promise<Bench>> = {
   append: () => import('./append.js'),
   'append-cpu': () => import('./append-cpu.js'),
+  command: () => import('./command.js'),
+  lag: () => import('./lag.js'),
+  queries: () => import('./queries.js'),
 };
 
-const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only workload,...]`;
+const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only name,...]
+       [--rates 300,...] [--connections 8,32] [--log-level info] [--models 100000] [--readable 1000] [--reseed]
+  --seconds/--warmup: measured and warm-up seconds per cell and system, cut into --slices turns
+  --writers: append benches' concurrent writers
+  --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get
+  --rates: command: the read-your-writes rate (300); lag: offered events/s (500,100); queries: the open-loop ladder (250,500,1000,2000,4000,8000)
+  --connections: closed-loop connections (command: 8,32,64; queries: 8,32)
+  --log-level: the servers' log level (info, the service's default, logs every request)
+  --models/--readable/--reseed: queries: seed size, and rebuilding the cached seeded database`;
 
 function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   const { positionals, values } = parseArgs({
@@ -23,6 +34,12 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       slices: { type: 'string', default: '3' },
       writers: { type: 'string', default: '1,8,32' },
       only: { type: 'string' },
+      rates: { type: 'string' },
+      connections: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      models: { type: 'string', default: '100000' },
+      readable: { type: 'string', default: '1000' },
+      reseed: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -33,8 +50,18 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got ${raw}\n${USAGE}`);
     return n;
   };
-  const writers = values.writers.split(',').map((w) => positive(w.trim(), 'writers'));
-  if (writers.some((w) => !Number.isInteger(w))) throw new Error(`--writers takes whole numbers\n${USAGE}`);
+  const wholeList = (raw: string, flag: string): number[] => {
+    const list = raw.split(',').map((w) => positive(w.trim(), flag));
+    if (list.some((w) => !Number.isInteger(w))) throw new Error(`--${flag} takes whole numbers\n${USAGE}`);
+    return list;
+  };
+  const writers = wholeList(values.writers, 'writers');
+  const whole = (raw: string, flag: string): number => wholeList(raw, flag)[0]!;
+  const models = whole(values.models, 'models');
+  const readable = whole(values.readable, 'readable');
+  if (readable > models) throw new Error(`--readable cannot exceed --models\n${USAGE}`);
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(values['log-level'])) throw new Error(`--log-level is one of ${levels.join(', ')}\n${USAGE}`);
   const slices = positive(values.slices, 'slices');
   if (!Number.isInteger(slices)) throw new Error(`--slices takes a whole number\n${USAGE}`);
   const warmupSeconds = Number(values.warmup);
@@ -47,6 +74,12 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       slices,
       writers,
       only: values.only ? values.only.split(',').map((s) => s.trim()) : null,
+      rates: values.rates ? values.rates.split(',').map((r) => positive(r.trim(), 'rates')) : null,
+      connections: values.connections ? wholeList(values.connections, 'connections') : null,
+      reseed: values.reseed,
+      logLevel: values['log-level'],
+      models,
+      readable,
       log: (line) => process.stderr.write(`${line}\n`),
     },
   };
@@ -86,7 +119,7 @@ async function main(): Promise<void> {
     report = await bench.run(parsed.options);
   } catch (err) {
     // Bad options surface as plain messages; anything else keeps its stack.
-    if (err instanceof Error && /^unknown workload/.test(err.message)) {
+    if (err instanceof BenchUsageError || (err instanceof Error && /^unknown workload/.test(err.message))) {
       process.stderr.write(`${err.message}\n${USAGE}\n`);
       process.exit(2);
     }

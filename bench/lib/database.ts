@@ -83,3 +83,62 @@ export async function createBenchDatabase(adminUrl = process.env.BENCH_DATABASE_
   process.once('SIGINT', onInterrupt);
   return { url, name, server, drop };
 }
+
+/**
+ * A database kept between runs under `name` (which the caller derives from everything that
+ * shapes its contents), built once by `build` on a migrated database. It is built as
+ * `<name>_building` and renamed when complete, so an interrupted build is never reused.
+ * `reseed` drops it and builds it again. It is never dropped at the end of a run.
+ */
+export async function cachedBenchDatabase(
+  name: string,
+  build: (url: string) => Promise<void>,
+  options: { reseed: boolean; log: (line: string) => void; adminUrl?: string },
+): Promise<{ url: string; name: string; server: BenchDatabase['server']; built: boolean; build_seconds: number | null }> {
+  const adminUrl = options.adminUrl ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_ADMIN_URL;
+  const building = `${name}_building`;
+  const exists = await withAdmin(adminUrl, async (admin) => {
+    if (options.reseed) await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.query(`drop database if exists ${building} with (force)`);
+    const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [name]);
+    return rowCount === 1;
+  });
+  let buildSeconds: number | null = null;
+  if (!exists) {
+    options.log(`building ${name} (kept for later runs; --reseed rebuilds it)`);
+    await withAdmin(adminUrl, (admin) => admin.query(`create database ${building}`));
+    const onInterrupt = () => {
+      process.stderr.write(`interrupted; dropping ${building}\n`);
+      withAdmin(adminUrl, (admin) => admin.query(`drop database if exists ${building} with (force)`)).finally(() => process.exit(130));
+    };
+    process.once('SIGINT', onInterrupt);
+    const t0 = performance.now();
+    try {
+      const url = withDatabase(adminUrl, building);
+      const database = openDatabase(url, { max: 2, applicationName: 'tmi-bench-migrate' });
+      try {
+        await migrateToLatest(database.db);
+      } finally {
+        await database.close();
+      }
+      await build(url);
+      await withAdmin(adminUrl, (admin) => admin.query(`alter database ${building} rename to ${name}`));
+    } catch (err) {
+      await withAdmin(adminUrl, (admin) => admin.query(`drop database if exists ${building} with (force)`)).catch(() => {});
+      throw err;
+    } finally {
+      process.off('SIGINT', onInterrupt);
+    }
+    buildSeconds = (performance.now() - t0) / 1000;
+  } else {
+    options.log(`reusing ${name} (--reseed rebuilds it)`);
+  }
+  const server = await withAdmin(adminUrl, async (admin) => {
+    const { rows } = await admin.query<{ version: string; synchronous_commit: string; fsync: string; max_connections: string }>(
+      `select current_setting('server_version') as version, current_setting('synchronous_commit') as synchronous_commit,
+              current_setting('fsync') as fsync, current_setting('max_connections') as max_connections`);
+    const r = rows[0]!;
+    return { version: r.version, synchronous_commit: r.synchronous_commit, fsync: r.fsync, max_connections: Number(r.max_connections) };
+  });
+  return { url: withDatabase(adminUrl, name), name, server, built: !exists, build_seconds: buildSeconds };
+}

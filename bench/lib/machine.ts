@@ -1,4 +1,4 @@
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 
 /** Facts that decide how numbers from this machine compare with numbers from another. */
 export async function machineFacts(): Promise<Record<string, unknown>> {
@@ -10,3 +10,6 @@ export async function machineFacts(): Promise<Record<string, unknown>> {
     platform: `${process.platform} ${process.arch}`,
   };
 }
+
+/** The 1-, 5- and 15-minute load averages, as `uptime` prints them: how busy the machine was besides the bench. */
+export const loadAverage = (): string => loadavg().map((n) => n.toFixed(2)).join(', ');

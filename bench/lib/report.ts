@@ -33,5 +33,27 @@ export interface BenchOptions {
   slices: number;
   writers: number[];
   only: string[] | null;
+  /** Offered request rates (req/s) for the open-loop benches; null = the bench's own default. */
+  rates: number[] | null;
+  /** Concurrent connections for closed-loop cells; null = the bench's own default. */
+  connections: number[] | null;
+  /** Rebuild a cached seeded database instead of reusing it. */
+  reseed: boolean;
+  /** Log level of the servers under test (the service's default is info, which logs every request). */
+  logLevel: string;
+  /** Seed size for the queries bench: threat models in all, and how many the bench user can read. */
+  models: number;
+  readable: number;
   log: (line: string) => void;
+}
+
+/** A bad option value found by a bench (an unknown --only name); printed with the usage line. */
+export class BenchUsageError extends Error {}
+
+/** The names of `only` among `known` (all of them when null); an unknown name is an error, not an empty run. */
+export function selectNames<T extends string>(only: string[] | null, known: readonly T[]): T[] {
+  if (!only) return [...known];
+  const unknown = only.filter((name) => !(known as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new BenchUsageError(`unknown --only ${unknown.join(', ')}; choose from ${known.join(', ')}`);
+  return known.filter((name) => only.includes(name));
 }
