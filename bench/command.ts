@@ -7,6 +7,7 @@ import { loadAverage, machineFacts } from './lib/machine.js';
 import { runSlice, summarize } from './lib/measure.js';
 import { latenciesFromSchedule, runOpenLoop, sendLags, type OpenLoopResult } from './lib/open-loop.js';
 import { selectNames, type BenchOptions, type BenchReport, type Verdict } from './lib/report.js';
+import { logSummary } from './lib/processes.js';
 import { loginWithDevProvider, startBare, startService } from './lib/service.js';
 import { latencyStats, round } from './lib/stats.js';
 import type { Cell } from './lib/table.js';
@@ -187,6 +188,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     await db.drop();
   }
   const loadAfter = loadAverage();
+  const logs = logSummary([...service.processes, ...(bare ? [bare.process] : [])]);
   const tables = [];
   if (parts.includes('ryw')) {
     tables.push({
@@ -218,6 +220,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       `each system gets ${options.seconds} s measured per cell in ${options.slices} slices taken in turns (${options.warmupSeconds} s warm-up in total, on fresh connections each slice).`,
       'CPU per request: gen = this process (load generator), server = the server processes (/proc/<pid>/stat), pg = the PostgreSQL backends serving them; Redis, the WAL writer and the checkpointer are not counted. idle = the machine\'s idle share during the slices.',
       `load average before ${loadBefore}, after ${loadAfter} (2 CPUs).`,
+      logs,
     ],
     raw,
   };

@@ -10,6 +10,7 @@ import { httpTarget, type Answer } from './lib/http.js';
 import { loadAverage, machineFacts } from './lib/machine.js';
 import { latenciesFromSchedule, runOpenLoop, sendLags, type OpenLoopSample } from './lib/open-loop.js';
 import { selectNames, type BenchOptions, type BenchReport, type Verdict } from './lib/report.js';
+import { logSummary } from './lib/processes.js';
 import { loginWithDevProvider, startBare, startService, type QueueKind } from './lib/service.js';
 import { latencyStats, round } from './lib/stats.js';
 import type { Cell } from './lib/table.js';
@@ -99,6 +100,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   const rows: Cell[][] = [];
   const verdicts: Verdict[] = [];
   const raw: unknown[] = [];
+  const logs: string[] = [];
 
   // The bare server and its one-table projector run for the whole bench on a database of their own.
   const bareDb = await createBenchDatabase();
@@ -163,6 +165,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       } finally {
         await watch?.close();
         await service?.stop();
+        if (service) logs.push(`${combo}: ${logSummary(service.processes)}`);
         await admins.get(db.name)?.end().catch(() => {});
         admins.delete(db.name);
         await db.drop();
@@ -171,6 +174,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   } finally {
     await bareWatch?.close();
     await bare?.stop();
+    if (bare) logs.push(logSummary([bare.process]));
     await admins.get(bareDb.name)?.end().catch(() => {});
     admins.delete(bareDb.name);
     await bareDb.drop();
@@ -196,6 +200,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       `open loop: requests at start + i/rate; a command's lag starts when its 202 arrived (after its commit). never = not visible ${DRAIN_TIMEOUT_MS / 1000} s after the load stopped (counted as infinite lag). drain = from the slice's last 202 to every checkpoint at the slice's highest position.`,
       `each system gets ${options.seconds} s per rate in ${options.slices} slices taken in turns with the bare server; the next slice starts only after the previous one drained. CPU per command includes the drain.`,
       `load average before ${loadBefore}, after ${loadAfter} (2 CPUs).`,
+      ...logs,
     ],
     raw,
   };

@@ -7,6 +7,7 @@ import { loadAverage, machineFacts } from './lib/machine.js';
 import { runSlice, summarize } from './lib/measure.js';
 import { latenciesFromSchedule, runOpenLoop, sendLags, type OpenLoopResult } from './lib/open-loop.js';
 import { selectNames, type BenchOptions, type BenchReport, type Verdict } from './lib/report.js';
+import { logSummary } from './lib/processes.js';
 import { loginWithDevProvider, startBare, startService, withGroups } from './lib/service.js';
 import { latencyStats, round } from './lib/stats.js';
 import type { Cell } from './lib/table.js';
@@ -222,6 +223,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   }
   if (!ladder.some((r) => r >= BAR_PER_S)) verdicts.push({ bar: `the bar needs a rate of ${BAR_PER_S} req/s or more on the ladder`, measured: `ladder ${ladder.join(', ')}`, pass: false });
   const loadAfter = loadAverage();
+  const logs = logSummary([...(service?.processes ?? []), ...(bare ? [bare.process] : [])]);
   return {
     name: 'queries',
     started_at: startedAt.toISOString(),
@@ -249,6 +251,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       'service = `serve` with projections inside, BullMQ on Redis, rate limit off. GET /threat_models/{id} walks through the reader\'s 1,000 threat models.',
       `open loop: requests at start + i/rate on up to ${OPEN_LOOP_CONNECTIONS} keep-alive connections; each system climbs the ladder until a step fails, then one step half-way. each step gets ${options.seconds} s per system in ${options.slices} slices taken in turns (${options.warmupSeconds} s warm-up, fresh connections each slice).`,
       `load average before ${loadBefore}, after ${loadAfter} (2 CPUs).`,
+      logs,
     ],
     raw,
   };

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +16,33 @@ export interface ChildHandle {
   exited: Promise<number | null>;
   /** The last lines of its log, for error messages. */
   tail(lines?: number): string;
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`; removes the log after counting its warnings and errors. */
   stop(graceMs?: number): Promise<void>;
+  /** What the log held when the process was stopped (pino levels: warn 40, error 50 and above). */
+  logged: { warnings: number; errors: number; first: string | null };
 }
+
+function countProblems(logFile: string): ChildHandle['logged'] {
+  const out: ChildHandle['logged'] = { warnings: 0, errors: 0, first: null };
+  let text: string;
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const m = /"level":(\d+)/.exec(line);
+    const level = m ? Number(m[1]) : 0;
+    if (level >= 50) out.errors++;
+    else if (level === 40) out.warnings++;
+    if (level >= 40 && out.first === null) out.first = line.slice(0, 300);
+  }
+  return out;
+}
+
+/** "serve: 0 warnings, 0 errors" per process, for a bench's notes. */
+export const logSummary = (children: ChildHandle[]): string =>
+  children.map((c) => `${c.name} logged ${c.logged.warnings} warnings, ${c.logged.errors} errors${c.logged.first ? ` (first: ${c.logged.first})` : ''}`).join('; ');
 
 const running = new Set<ChildHandle>();
 // A bench that throws must not leave servers behind; children also get the terminal's Ctrl-C themselves.
@@ -61,6 +85,7 @@ export function startChild(name: string, script: string, args: string[], env: Re
         return '';
       }
     },
+    // The log goes with a stopped process; a crashed one's stays (its tail was reported).
     async stop(graceMs = 15_000) {
       running.delete(handle);
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -68,7 +93,10 @@ export function startChild(name: string, script: string, args: string[], env: Re
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
+      handle.logged = countProblems(logFile);
+      rmSync(logFile, { force: true });
     },
+    logged: { warnings: 0, errors: 0, first: null },
   };
   running.add(handle);
   void exited.then(() => running.delete(handle));

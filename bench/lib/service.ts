@@ -75,7 +75,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   };
   const processes: ChildHandle[] = [];
   const stop = async () => {
-    for (const p of processes.reverse()) await p.stop();
+    for (const p of [...processes].reverse()) await p.stop();
     if (options.queue === 'redis') await deleteRedisPrefix(redisUrl, prefix);
   };
   try {
