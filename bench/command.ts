@@ -56,7 +56,7 @@ interface ClosedLoopSlice { slice: Awaited<ReturnType<typeof runSlice>>; cpu: Cp
 export async function run(options: BenchOptions): Promise<BenchReport> {
   const startedAt = new Date();
   const parts = selectNames(options.only, PARTS);
-  const rate = options.rates?.[0] ?? BAR_RATE;
+  const rates = options.rates ?? [BAR_RATE];
   const connections = options.connections ?? DEFAULT_CONNECTIONS;
   const warmupMs = (options.warmupSeconds * 1000) / options.slices;
   const measureMs = (options.seconds * 1000) / options.slices;
@@ -91,7 +91,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       if (answer.status !== 201) throw new Error(`${system.name} answered POST /threat_models with ${answer.status}`);
     }
 
-    if (parts.includes('ryw')) {
+    for (const rate of parts.includes('ryw') ? rates : []) {
       options.log(`read-your-writes: ${rate} req/s open loop, ${options.slices} slices per system`);
       const slices = await inTurns(systems, options.slices, async (system): Promise<OpenLoopSlice> => {
         const target = httpTarget(system.url, OPEN_LOOP_CONNECTIONS);
@@ -122,13 +122,13 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
         const bytes = samples.reduce((n, s) => n + (s.result?.bytes ?? 0), 0) / Math.max(1, done);
         rows.ryw.push([system.name, rate, round(donePerS), round(stats.p50_ms, 1), round(stats.p99_ms, 1), round(stats.max_ms, 1),
           count(201), count(202), other, errors + unfinished, round(lag.p99_ms, 1), Math.round(bytes), ...cpuCells(cpu, samples.length)]);
-        raw[`ryw/${system.name}`] = slices[i]!.map((s) => ({ ...s, result: { ...s.result, samples: undefined, latencies_ms: latenciesFromSchedule(s.result.samples) } }));
-        if (system.name === 'service') {
+        raw[`ryw/${rate}/${system.name}`] = slices[i]!.map((s) => ({ ...s, result: { ...s.result, samples: undefined, latencies_ms: latenciesFromSchedule(s.result.samples) } }));
+        if (system.name === 'service' && rate === BAR_RATE) {
           const allCreated = count(201) === samples.length;
           verdicts.push({
             bar: `POST /threat_models, read-your-writes on, ${rate} req/s: p99 ≤ ${BAR_P99_MS} ms, every answer 201`,
             measured: `p99 ${round(stats.p99_ms, 1)} ms (max ${round(stats.max_ms, 1)} ms); ${count(201)} × 201, ${count(202)} × 202 (wait timed out), ${other + errors + unfinished} other`,
-            pass: rate >= BAR_RATE && stats.p99_ms <= BAR_P99_MS && allCreated,
+            pass: stats.p99_ms <= BAR_P99_MS && allCreated,
           });
         }
       });
@@ -191,8 +191,9 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   const logs = logSummary([...service.processes, ...(bare ? [bare.process] : [])]);
   const tables = [];
   if (parts.includes('ryw')) {
+    if (!rates.includes(BAR_RATE)) verdicts.unshift({ bar: `read-your-writes: the bar needs a ${BAR_RATE} req/s run`, measured: `rates ${rates.join(', ')}`, pass: false });
     tables.push({
-      title: `POST /threat_models, read-your-writes on: open loop at ${rate} req/s, latency from each request's scheduled start (ms)`,
+      title: 'POST /threat_models, read-your-writes on: open loop at a fixed rate, latency from each request\'s scheduled start (ms)',
       headers: ['system', 'offered/s', 'done/s', 'p50', 'p99', 'max', '201', '202', 'other', 'errors', 'send lag p99', 'bytes', ...CPU_HEADERS],
       rows: rows.ryw,
     });
@@ -208,14 +209,14 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     name: 'command',
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
-    parameters: { seconds: options.seconds, warmup_seconds: options.warmupSeconds, slices: options.slices, rate, connections, parts, log_level: options.logLevel },
+    parameters: { seconds: options.seconds, warmup_seconds: options.warmupSeconds, slices: options.slices, rates, connections, parts, log_level: options.logLevel },
     environment: { ...(await machineFacts()), postgres: db.server, load_average_before: loadBefore, load_average_after: loadAfter },
     tables,
     verdicts,
     notes: [
       'service = `node --import tsx src/cli/main.ts serve` in its own process on a fresh migrated database: projections inside, BullMQ on Redis, rate limit off, otherwise the default configuration; the bench user signs in through the dev provider.',
       'bare = bench/bare/server.ts in its own process: same Fastify, JSON parser and pino logger at the same level, one INSERT of a ThreatModelCreated-shaped row into a copy of `events`; no auth, validation or projections.',
-      `open loop: request i is sent at start + i/rate on up to ${OPEN_LOOP_CONNECTIONS} keep-alive connections; latency counts from the scheduled start, so a slow answer or a late generator is never hidden. send lag = how late the generator sent (its own saturation).`,
+      `open loop (read-your-writes at ${rates.join(', ')} req/s): request i is sent at start + i/rate on up to ${OPEN_LOOP_CONNECTIONS} keep-alive connections; latency counts from the scheduled start, so a slow answer or a late generator is never hidden. send lag = how late the generator sent (its own saturation).`,
       '202 under read-your-writes = the projections had not reached the event within server.read_your_writes_timeout_ms (2 s): the wait timed out.',
       `each system gets ${options.seconds} s measured per cell in ${options.slices} slices taken in turns (${options.warmupSeconds} s warm-up in total, on fresh connections each slice).`,
       'CPU per request: gen = this process (load generator), server = the server processes (/proc/<pid>/stat), pg = the PostgreSQL backends serving them; Redis, the WAL writer and the checkpointer are not counted. idle = the machine\'s idle share during the slices.',

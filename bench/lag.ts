@@ -47,6 +47,8 @@ interface LagSlice {
   before_answer: number;
   /** From the last answer of the slice to all checkpoints at the slice's highest position. */
   drain_ms: number;
+  /** The same for each checkpoint on its own, to tell which one held the others back. */
+  drain_by_checkpoint: Record<string, number>;
   cpu: CpuWindow;
 }
 
@@ -74,7 +76,12 @@ async function lagSlice(system: System, rate: number, warmupMs: number, measureM
       if (at <= s.done) beforeAnswer++;
       return Math.max(0, at - s.done);
     });
-    return { samples: result.samples, measureMs, completed_per_s: result.completed_per_s, lags, before_answer: beforeAnswer, drain_ms: Number.isNaN(visible) ? Infinity : Math.max(0, visible - lastAnswer), cpu };
+    const drained = (at: number) => (Number.isNaN(at) ? Infinity : Math.max(0, at - lastAnswer));
+    const byCheckpoint = Object.fromEntries(system.checkpoints.map((name) => [name, Math.round(drained(system.watch.visibleAt([name], head)))]));
+    return {
+      samples: result.samples, measureMs, completed_per_s: result.completed_per_s, lags, before_answer: beforeAnswer,
+      drain_ms: drained(visible), drain_by_checkpoint: byCheckpoint, cpu,
+    };
   } finally {
     await target.close();
   }
@@ -137,7 +144,8 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
           const slices = await inTurns(systems, options.slices, async (system) => {
             const slice = await lagSlice(system, rate, warmupMs, measureMs);
             const s = latencyStats(slice.lags);
-            options.log(`  ${String(rate).padStart(4)}/s  ${system.name.padEnd(34)} lag p50 ${round(s.p50_ms, 1)} ms  p99 ${round(s.p99_ms, 1)} ms  drain ${round(slice.drain_ms)} ms`);
+            const each = Object.entries(slice.drain_by_checkpoint).map(([name, ms]) => `${name} ${ms}`).join(', ');
+            options.log(`  ${String(rate).padStart(4)}/s  ${system.name.padEnd(34)} lag p50 ${round(s.p50_ms, 1)} ms  p99 ${round(s.p99_ms, 1)} ms  drain ${round(slice.drain_ms)} ms (${each})`);
             return slice;
           });
           systems.forEach((system, i) => {

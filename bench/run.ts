@@ -19,7 +19,7 @@ const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--se
   --seconds/--warmup: measured and warm-up seconds per cell and system, cut into --slices turns
   --writers: append benches' concurrent writers
   --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get
-  --rates: command: the read-your-writes rate (300); lag: offered events/s (500,100); queries: the open-loop ladder (250,500,1000,2000,4000,8000)
+  --rates: command: read-your-writes rates (300); lag: offered events/s (500,100); queries: the open-loop ladder (100,200,400,800,1600,3200,6400)
   --connections: closed-loop connections (command: 8,32,64; queries: 8,32)
   --log-level: the servers' log level (info, the service's default, logs every request)
   --models/--readable/--reseed: queries: seed size, and rebuilding the cached seeded database`;
