@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { createBareTables } from './bare/schema.js';
-import { addWindows, startCpuWindow, type BackendFilter, type CpuWindow } from './lib/cpu-window.js';
+import { CPU_HEADERS, addWindows, cpuCells, startCpuWindow, type BackendFilter, type CpuWindow } from './lib/cpu-window.js';
 import { createBenchDatabase, ignoreIdleError } from './lib/database.js';
 import { httpTarget, type Answer, type HttpTarget } from './lib/http.js';
 import { loadAverage, machineFacts } from './lib/machine.js';
@@ -42,13 +42,6 @@ function createRequest(system: System, async: boolean) {
   const headers = { ...system.headers, 'content-type': 'application/json', ...(async ? { prefer: 'respond-async' } : {}) };
   return (target: HttpTarget) => target.send({ method: 'POST', path: '/threat_models', headers, body: body(n++) });
 }
-
-/** Per-request CPU columns: load generator, server processes, PostgreSQL backends (µs), and machine idle. */
-export function cpuCells(cpu: CpuWindow, requests: number): Cell[] {
-  const per = (us: number) => (requests > 0 ? Math.round(us / requests) : NaN);
-  return [per(cpu.generator_us), per(cpu.server_us), per(cpu.backend_us), `${Math.round(cpu.machine_idle * 100)} %`];
-}
-export const CPU_HEADERS = ['gen µs/req', 'server µs/req', 'pg µs/req', 'idle'];
 
 interface OpenLoopSlice { result: OpenLoopResult<Answer>; cpu: CpuWindow }
 interface ClosedLoopSlice { slice: Awaited<ReturnType<typeof runSlice>>; cpu: CpuWindow; settled: number }

@@ -1,6 +1,5 @@
 import pg from 'pg';
-import { CPU_HEADERS, cpuCells } from './command.js';
-import { addWindows, startCpuWindow, type BackendFilter, type CpuWindow } from './lib/cpu-window.js';
+import { CPU_HEADERS, addWindows, cpuCells, startCpuWindow, type BackendFilter, type CpuWindow } from './lib/cpu-window.js';
 import { cachedBenchDatabase, ignoreIdleError } from './lib/database.js';
 import { httpTarget, type Answer } from './lib/http.js';
 import { loadAverage, machineFacts } from './lib/machine.js';

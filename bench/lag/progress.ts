@@ -1,5 +1,34 @@
 import pg from 'pg';
+import { SAFE_HORIZON_SQL } from '../../src/events/position.js';
 import { ignoreIdleError } from '../lib/database.js';
+
+/** Increasing positions and when each was first seen. */
+class Timeline {
+  private readonly positions: number[] = [];
+  private readonly times: number[] = [];
+
+  /** False when the position is not past the last one (checkpoints only move forward). */
+  record(position: number, at: number): boolean {
+    if (this.positions.length > 0 && position <= this.positions[this.positions.length - 1]!) return false;
+    this.positions.push(position);
+    this.times.push(at);
+    return true;
+  }
+
+  /** When the timeline first reached `position` (performance.now() ms), or NaN if it has not yet. */
+  reachedAt(position: number): number {
+    const n = this.positions.length;
+    if (n === 0 || this.positions[n - 1]! < position) return NaN;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.positions[mid]! >= position) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.times[lo]!;
+  }
+}
 
 /**
  * Watches projections from outside the service: LISTENs on the channel the projectors NOTIFY
@@ -8,7 +37,7 @@ import { ignoreIdleError } from '../lib/database.js';
  * transaction that sent it committed, so its arrival is the moment the read rows were readable.
  */
 export class ProgressWatch {
-  private readonly seen = new Map<string, { positions: number[]; times: number[] }>();
+  private readonly seen = new Map<string, Timeline>();
   private readonly waiters = new Set<() => void>();
 
   private constructor(private readonly client: pg.Client) {
@@ -35,26 +64,14 @@ export class ProgressWatch {
 
   private record(name: string, position: number, at: number): void {
     let log = this.seen.get(name);
-    if (!log) this.seen.set(name, (log = { positions: [], times: [] }));
-    // Checkpoints only move forward; a repeated or older position adds nothing.
-    if (log.positions.length > 0 && position <= log.positions[log.positions.length - 1]!) return;
-    log.positions.push(position);
-    log.times.push(at);
+    if (!log) this.seen.set(name, (log = new Timeline()));
+    // A repeated or older position adds nothing.
+    if (!log.record(position, at)) return;
     for (const wake of [...this.waiters]) wake();
   }
 
-  /** When `name` first reached `position` (performance.now() ms), or NaN if it has not yet. */
   private reachedAt(name: string, position: number): number {
-    const log = this.seen.get(name);
-    if (!log || log.positions.length === 0 || log.positions[log.positions.length - 1]! < position) return NaN;
-    let lo = 0;
-    let hi = log.positions.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (log.positions[mid]! >= position) hi = mid;
-      else lo = mid + 1;
-    }
-    return log.times[lo]!;
+    return this.seen.get(name)?.reachedAt(position) ?? NaN;
   }
 
   /** When every named projection had passed `position`: the moment the event was visible everywhere it is read. */
@@ -85,6 +102,47 @@ export class ProgressWatch {
   }
 
   async close(): Promise<void> {
+    await this.client.end().catch(() => {});
+  }
+}
+
+/**
+ * The cluster-wide safe horizon (`pg_snapshot_xmin`, the oldest transaction still running
+ * anywhere on the PostgreSQL server), polled: projectors read only below it, so no projection
+ * can show an event before the horizon has passed it. On a server shared with other work (other
+ * sessions' test suites) an open transaction there holds every projection back; how long each
+ * command waited for the horizon tells that part of the lag apart from the service's own.
+ */
+export class HorizonWatch {
+  private readonly timeline = new Timeline();
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  private constructor(private readonly client: pg.Client, intervalMs: number) {
+    this.loop = (async () => {
+      while (this.running) {
+        const { rows } = await client.query<{ horizon: string }>(`select ${SAFE_HORIZON_SQL} as horizon`);
+        this.timeline.record(Number(rows[0]!.horizon), performance.now());
+        await new Promise((r) => setTimeout(r, intervalMs));
+      }
+    })().catch(() => {});
+  }
+
+  static async open(url: string, intervalMs = 5): Promise<HorizonWatch> {
+    const client = new pg.Client({ connectionString: url, application_name: 'tmi-bench-horizon' });
+    client.on('error', ignoreIdleError);
+    await client.connect();
+    return new HorizonWatch(client, intervalMs);
+  }
+
+  /** When the horizon first passed `position` (every event at or below it settled), or NaN. */
+  passedAt(position: number): number {
+    return this.timeline.reachedAt(position + 1);
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    await this.loop;
     await this.client.end().catch(() => {});
   }
 }

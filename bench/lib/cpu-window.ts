@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Cell } from './table.js';
 import { canReadProcessCpu, machineTicks, processCpuMicros } from './cpu.js';
 
 /** CPU spent during one measured slice, split by who spent it (µs), and how idle the machine was. */
@@ -74,3 +75,10 @@ export function addWindows(windows: CpuWindow[]): CpuWindow {
     wall_ms: wall,
   };
 }
+
+/** Per-request CPU columns: load generator, server processes, PostgreSQL backends (µs), and machine idle. */
+export function cpuCells(cpu: CpuWindow, requests: number): Cell[] {
+  const per = (us: number) => (requests > 0 ? Math.round(us / requests) : NaN);
+  return [per(cpu.generator_us), per(cpu.server_us), per(cpu.backend_us), `${Math.round(cpu.machine_idle * 100)} %`];
+}
+export const CPU_HEADERS = ['gen µs/req', 'server µs/req', 'pg µs/req', 'idle'];
