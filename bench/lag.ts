@@ -46,6 +46,8 @@ interface LagSlice {
   lags: number[];
   /** Per answered command: ms from its 202 until the cluster-wide horizon passed it (empty without a horizon). */
   horizon_waits: number[];
+  /** Per answered command: ms of its lag during which a transaction of another database held the horizon. */
+  foreign_holds: number[];
   /** Commands already visible when their 202 arrived (lag counted as 0). */
   before_answer: number;
   /** From the last answer of the slice to all checkpoints at the slice's highest position. */
@@ -84,10 +86,14 @@ async function lagSlice(system: System, rate: number, warmupMs: number, measureM
       const at = horizon.passedAt(s.result!.position!);
       return Number.isNaN(at) ? Infinity : Math.max(0, at - s.done);
     }) : [];
+    const foreignHolds = horizon ? answered.map((s, i) => {
+      const end = Number.isFinite(lags[i]!) ? s.done + lags[i]! : performance.now();
+      return horizon.foreignBetween(s.done, end);
+    }) : [];
     const drained = (at: number) => (Number.isNaN(at) ? Infinity : Math.max(0, at - lastAnswer));
     const byCheckpoint = Object.fromEntries(system.checkpoints.map((name) => [name, Math.round(drained(system.watch.visibleAt([name], head)))]));
     return {
-      samples: result.samples, measureMs, completed_per_s: result.completed_per_s, lags, horizon_waits: horizonWaits, before_answer: beforeAnswer,
+      samples: result.samples, measureMs, completed_per_s: result.completed_per_s, lags, horizon_waits: horizonWaits, foreign_holds: foreignHolds, before_answer: beforeAnswer,
       drain_ms: drained(visible), drain_by_checkpoint: byCheckpoint, cpu,
     };
   } finally {
@@ -143,7 +149,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
         service = await startService({ databaseUrl: db.url, queue, topology, logLevel: options.logLevel });
         const token = await loginWithDevProvider(service.url, 'bench-writer');
         watch = await ProgressWatch.open(db.url, PROGRESS_CHANNEL, { table: 'projection_checkpoints', names: THREAT_MODEL_PROJECTIONS });
-        horizon = await HorizonWatch.open(db.url);
+        horizon = await HorizonWatch.open(db.url, db.name);
         const serviceSystem: System = {
           name: 'service', url: service.url, pids: service.processes.map((p) => p.pid),
           backends: { database: db.name, applicationName: null }, headers: { authorization: `Bearer ${token}` },
@@ -155,7 +161,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
             const slice = await lagSlice(system, rate, warmupMs, measureMs);
             const s = latencyStats(slice.lags);
             const each = Object.entries(slice.drain_by_checkpoint).map(([name, ms]) => `${name} ${ms}`).join(', ');
-            const h = system.horizon ? `  horizon p99 ${round(latencyStats(slice.horizon_waits).p99_ms, 1)} ms` : '';
+            const h = system.horizon ? `  horizon p99 ${round(latencyStats(slice.horizon_waits).p99_ms, 1)} ms  foreign p99 ${round(latencyStats(slice.foreign_holds).p99_ms, 1)} ms` : '';
             options.log(`  ${String(rate).padStart(4)}/s  ${system.name.padEnd(34)} lag p50 ${round(s.p50_ms, 1)} ms  p99 ${round(s.p99_ms, 1)} ms${h}  drain ${round(slice.drain_ms)} ms (${each})`);
             return slice;
           });
@@ -164,6 +170,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
             const samples = mine.flatMap((s) => s.samples);
             const lag = latencyStats(mine.flatMap((s) => s.lags));
             const horizonWait = system.horizon ? round(latencyStats(mine.flatMap((s) => s.horizon_waits)).p99_ms, 1) : null;
+            const foreignHold = system.horizon ? round(latencyStats(mine.flatMap((s) => s.foreign_holds)).p99_ms, 1) : null;
             const answer = latencyStats(latenciesFromSchedule(samples));
             const sendLag = latencyStats(sendLags(samples));
             const answeredPerS = mine.reduce((n, s) => n + s.completed_per_s, 0) / mine.length;
@@ -171,7 +178,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
             const never = mine.reduce((n, s) => n + s.lags.filter((l) => l === Infinity).length, 0);
             const drain = Math.max(...mine.map((s) => s.drain_ms));
             rows.push([topology, queue, system.name, rate, round(answeredPerS), round(lag.p50_ms, 1), round(lag.p99_ms, 1), round(lag.max_ms, 1),
-              horizonWait, never, round(drain), round(answer.p99_ms, 1), samples.length - accepted, round(sendLag.p99_ms, 1), ...cpuCells(addWindows(mine.map((s) => s.cpu)), samples.length)]);
+              horizonWait, foreignHold, never, round(drain), round(answer.p99_ms, 1), samples.length - accepted, round(sendLag.p99_ms, 1), ...cpuCells(addWindows(mine.map((s) => s.cpu)), samples.length)]);
             raw.push({ combo, system: system.name, rate, slices: mine.map((s) => ({ ...s, samples: undefined, answer_ms: latenciesFromSchedule(s.samples) })) });
             if (system === serviceSystem && rate === BAR_RATE) {
               verdicts.push({
@@ -210,7 +217,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     environment: { ...(await machineFacts()), load_average_before: loadBefore, load_average_after: loadAfter },
     tables: [{
       title: 'Projection lag: POST /threat_models with Prefer: respond-async at a fixed rate (one event each); lag = from the 202 to every checkpoint past the event (ms)',
-      headers: ['projections', 'queue', 'system', 'offered/s', 'answered/s', 'lag p50', 'lag p99', 'lag max', 'horizon p99', 'never', 'drain', '202 p99', 'not 202', 'send lag p99', ...CPU_HEADERS],
+      headers: ['projections', 'queue', 'system', 'offered/s', 'answered/s', 'lag p50', 'lag p99', 'lag max', 'horizon p99', 'foreign p99', 'never', 'drain', '202 p99', 'not 202', 'send lag p99', ...CPU_HEADERS],
       rows,
     }],
     verdicts,
@@ -218,7 +225,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       `service checkpoints: ${THREAT_MODEL_PROJECTIONS.join(', ')} (THREAT_MODEL_PROJECTIONS); observed from outside by LISTENing on ${PROGRESS_CHANNEL}, whose NOTIFY is sent in each checkpoint transaction and delivered at its commit.`,
       'projections inline = `serve` runs them; worker = `serve` with TMI_RUN_PROJECTIONS=false and a separate `worker` process (CPU of both counted). queue redis = REDIS_URL set; postgres = no REDIS_URL, BullMQ on its PostgreSQL backend.',
       'bare = bench/bare/server.ts: one INSERT per request, then an in-process one-table projector woken directly (no queue, no advisory lock, no gap-safe horizon) that NOTIFYs bare_progress at commit: the least a projection round trip can cost here.',
-      'horizon p99 = p99 of the wait from a command\'s 202 until the cluster-wide safe horizon (pg_snapshot_xmin, polled every 5 ms) passed its position: projectors cannot read an event before that, so this much of the lag is spent waiting for every older write transaction on the PostgreSQL server to end: the service\'s own appends and projector batches (milliseconds), and anything else that holds one open (other sessions\' tests on a shared server).',
+      'horizon p99 = p99 of the wait from a command\'s 202 until the cluster-wide safe horizon (pg_snapshot_xmin, polled every 5 ms) passed its position: projectors cannot read an event before that, so this much of the lag is spent waiting for every older write transaction on the PostgreSQL server to end: the service\'s own appends and projector batches (milliseconds), and anything else that holds one open (other sessions\' tests on a shared server). foreign p99 = p99 of the part of each command\'s lag during which the oldest running transaction belonged to another database: that part is not the service\'s.',
       `open loop: requests at start + i/rate; a command's lag starts when its 202 arrived (after its commit). never = not visible ${DRAIN_TIMEOUT_MS / 1000} s after the load stopped (counted as infinite lag). drain = from the slice's last 202 to every checkpoint at the slice's highest position.`,
       `each system gets ${options.seconds} s per rate in ${options.slices} slices taken in turns with the bare server; the next slice starts only after the previous one drained. CPU per command includes the drain.`,
       `load average before ${loadBefore}, after ${loadAfter} (2 CPUs).`,

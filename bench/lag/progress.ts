@@ -109,35 +109,65 @@ export class ProgressWatch {
 /**
  * The cluster-wide safe horizon (`pg_snapshot_xmin`, the oldest transaction still running
  * anywhere on the PostgreSQL server), polled: projectors read only below it, so no projection
- * can show an event before the horizon has passed it. On a server shared with other work (other
- * sessions' test suites) an open transaction there holds every projection back; how long each
- * command waited for the horizon tells that part of the lag apart from the service's own.
+ * can show an event before the horizon has passed it. Each poll also notes which database the
+ * oldest running transaction belongs to, so the wait can be split into the service's own (its
+ * appends and projector batches) and foreign (other work on a shared server, such as other
+ * sessions' test suites).
  */
 export class HorizonWatch {
   private readonly timeline = new Timeline();
+  // Poll times, and for each the running total of ms during which a foreign transaction held the horizon.
+  private readonly polls: number[] = [];
+  private readonly foreignSoFar: number[] = [];
   private running = true;
   private readonly loop: Promise<void>;
 
-  private constructor(private readonly client: pg.Client, intervalMs: number) {
+  private constructor(private readonly client: pg.Client, database: string, intervalMs: number) {
     this.loop = (async () => {
+      let foreign = false;
       while (this.running) {
-        const { rows } = await client.query<{ horizon: string }>(`select ${SAFE_HORIZON_SQL} as horizon`);
-        this.timeline.record(Number(rows[0]!.horizon), performance.now());
+        const { rows } = await client.query<{ horizon: string; holder: string | null }>(
+          `select ${SAFE_HORIZON_SQL} as horizon,
+                  (select datname from pg_stat_activity where backend_xid is not null order by age(backend_xid) desc limit 1) as holder`);
+        const now = performance.now();
+        const n = this.polls.length;
+        this.foreignSoFar.push(n === 0 ? 0 : this.foreignSoFar[n - 1]! + (foreign ? now - this.polls[n - 1]! : 0));
+        this.polls.push(now);
+        foreign = rows[0]!.holder !== null && rows[0]!.holder !== database;
+        this.timeline.record(Number(rows[0]!.horizon), now);
         await new Promise((r) => setTimeout(r, intervalMs));
       }
     })().catch(() => {});
   }
 
-  static async open(url: string, intervalMs = 5): Promise<HorizonWatch> {
+  static async open(url: string, database: string, intervalMs = 5): Promise<HorizonWatch> {
     const client = new pg.Client({ connectionString: url, application_name: 'tmi-bench-horizon' });
     client.on('error', ignoreIdleError);
     await client.connect();
-    return new HorizonWatch(client, intervalMs);
+    return new HorizonWatch(client, database, intervalMs);
   }
 
   /** When the horizon first passed `position` (every event at or below it settled), or NaN. */
   passedAt(position: number): number {
     return this.timeline.reachedAt(position + 1);
+  }
+
+  /** How much of [from, to] a transaction of another database held the horizon (ms, to the poll). */
+  foreignBetween(from: number, to: number): number {
+    return this.foreignUntil(to) - this.foreignUntil(from);
+  }
+
+  private foreignUntil(t: number): number {
+    // The last poll at or before t.
+    let lo = 0;
+    let hi = this.polls.length - 1;
+    if (hi < 0 || this.polls[0]! > t) return 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.polls[mid]! <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.foreignSoFar[lo]!;
   }
 
   async close(): Promise<void> {

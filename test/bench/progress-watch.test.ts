@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProgressWatch } from '../../bench/lag/progress.js';
+import { HorizonWatch, ProgressWatch } from '../../bench/lag/progress.js';
 import { PROGRESS_CHANNEL } from '../../src/projections/runner.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -8,10 +8,12 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 // position, as seen from outside through the projectors' progress NOTIFYs.
 
 let database: TestDatabase;
+let other: TestDatabase;
 let notifier: pg.Client;
 
 beforeAll(async () => {
   database = await createTestDatabase();
+  other = await createTestDatabase();
   notifier = new pg.Client({ connectionString: database.url });
   await notifier.connect();
 });
@@ -19,7 +21,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await notifier.end();
   await database.drop();
+  await other.drop();
 });
+
+async function eventually<T>(probe: () => T | null, what: string): Promise<T> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
+    const value = probe();
+    if (value !== null) return value;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
 
 const notify = (payload: string) => notifier.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, payload]);
 
@@ -50,6 +61,32 @@ describe('projection progress watch', () => {
       expect(watch.visibleAt(['a', 'b'], 11)).toBeNaN();
     } finally {
       await watch.close();
+    }
+  });
+});
+
+describe('horizon watch', () => {
+  it('sees an open transaction of another database hold the horizon below a later commit', async () => {
+    const horizon = await HorizonWatch.open(database.url, database.name, 1);
+    const foreign = new pg.Client({ connectionString: other.url });
+    await foreign.connect();
+    try {
+      const t0 = performance.now();
+      await foreign.query('begin');
+      await foreign.query('select pg_current_xact_id()');
+      // A transaction of ours that commits after the foreign one began: its position is above the foreign xid.
+      const { rows } = await database.pool.query<{ x: string }>('select pg_current_xact_id()::text as x');
+      const position = Number(rows[0]!.x) * 2 ** 16;
+      await eventually(() => (horizon.foreignBetween(t0, performance.now()) > 0 ? true : null), 'a poll that saw the foreign holder');
+      expect(horizon.passedAt(position)).toBeNaN();
+
+      const committedAt = performance.now();
+      await foreign.query('commit');
+      const passed = await eventually(() => (Number.isNaN(horizon.passedAt(position)) ? null : horizon.passedAt(position)), 'the horizon to pass');
+      expect(passed).toBeGreaterThan(committedAt);
+    } finally {
+      await foreign.end();
+      await horizon.close();
     }
   });
 });
