@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { SAFE_HORIZON_SQL } from '../../src/events/position.js';
+import { decodeProgress } from '../../src/projections/runner.js';
 import { ignoreIdleError } from '../lib/database.js';
 
 /** Increasing positions and when each was first seen. */
@@ -32,7 +33,7 @@ class Timeline {
 
 /**
  * Watches projections from outside the service: LISTENs on the channel the projectors NOTIFY
- * in their checkpoint transactions (`name:position`, sent at commit) and remembers, per
+ * in their checkpoint transactions (sent at commit) and remembers, per
  * projection, when each new position became visible. A NOTIFY is delivered only after the
  * transaction that sent it committed, so its arrival is the moment the read rows were readable.
  */
@@ -43,9 +44,10 @@ export class ProgressWatch {
   private constructor(private readonly client: pg.Client) {
     client.on('notification', (msg) => {
       const at = performance.now();
-      const [name, pos] = (msg.payload ?? '').split(':');
-      if (!name || !pos) return;
-      this.record(name, Number(pos), at);
+      // `name:generation:position:halted_at` (the runner's) or `name:position` (the bare server's).
+      // A bench never rebuilds a projection, so positions are compared across the one generation.
+      const report = decodeProgress(msg.payload ?? '');
+      if (report) this.record(report.name, report.position, at);
     });
   }
 

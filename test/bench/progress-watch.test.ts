@@ -42,17 +42,17 @@ describe('projection progress watch', () => {
       expect(watch.visibleAt(['a'], 3)).not.toBeNaN();
       expect(watch.visibleAt(['a', 'b'], 3)).toBeNaN();
 
-      await notify('b:5');
+      await notify('b:1:5:');
       const afterB = await watch.waitVisible(['a', 'b'], 3, 10_000);
       expect(afterB).not.toBeNaN();
       expect(watch.visibleAt(['a', 'b'], 4)).toBeNaN();
 
       const both = watch.waitVisible(['a', 'b'], 10, 10_000);
-      await notify('a:12');
+      await notify('a:1:12:');
       const aAt = await watch.waitVisible(['a'], 10, 10_000);
-      await notify('a:7'); // an older position is no step back
+      await notify('a:1:7:'); // an older position is no step back
       expect(watch.visibleAt(['a', 'b'], 10)).toBeNaN(); // b is still at 5
-      await notify('b:10');
+      await notify('b:1:10:');
       // Visible once the last of them passed: b's step to 10, after a's step to 12.
       const bothAt = await both;
       expect(bothAt).toBeGreaterThan(aAt);
