@@ -10,6 +10,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
 
 export interface Database {
   pool: pg.Pool;
+  /** Statements sent through the pool so far (not those of clients checked out for a transaction): lets tests see N+1 reads. */
+  statements(): number;
   db: Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- read tables are typed per module
   close(): Promise<void>;
 }
@@ -27,11 +29,18 @@ export function openDatabase(url: string, options: { max?: number; applicationNa
   });
   // A dropped connection must not crash the process; the next query reports the error.
   pool.on('error', () => {});
+  let statements = 0;
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    statements++;
+    return query(...args);
+  }) as typeof pool.query;
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) }); // eslint-disable-line @typescript-eslint/no-explicit-any
   let closed = false;
   return {
     pool,
     db,
+    statements: () => statements,
     async close() {
       if (closed) return;
       closed = true;

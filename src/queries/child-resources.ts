@@ -70,3 +70,26 @@ export async function listChildren<F>(pool: Pool, resource: Pick<ChildResource, 
   const metadata = await metadataByEntity(pool, resource.kind, rows.map((r) => r.id));
   return { items: rows.map((r) => toChild<F>(r, metadata.get(r.id)!)), total };
 }
+
+/**
+ * Every live child of a threat model, of every given kind, in two queries whatever their number
+ * (one over all the kinds' tables, one for all their metadata): the child arrays of the full
+ * ThreatModel body. Keyed by the kind's `plural`, oldest first.
+ */
+export async function childrenOfThreatModel(pool: Pool, kinds: readonly Pick<ChildResource, 'kind' | 'plural'>[], threatModelId: string): Promise<Map<string, ChildRow[]>> {
+  const out = new Map<string, ChildRow[]>(kinds.map((k) => [k.plural, []]));
+  if (kinds.length === 0) return out;
+  const union = kinds.map((k, i) => `select ${i} as kind, ${COLUMNS} from "${k.plural}" where threat_model_id = $1 and deleted_at is null`).join(' union all ');
+  const { rows } = await pool.query<Row & { kind: number }>(`select * from (${union}) c order by created_at, id`, [threatModelId]);
+  const metadata = new Map<string, Metadata[]>(rows.map((r) => [`${r.kind}:${r.id}`, []]));
+  if (rows.length > 0) {
+    const meta = await pool.query<{ entity_type: string; entity_id: string; key: string; value: string }>(
+      `select entity_type, entity_id, key, value from metadata where entity_type = any($1::text[]) and entity_id = any($2::text[])
+       order by entity_id, created_position, created_ordinal`,
+      [kinds.map((k) => k.kind), rows.map((r) => r.id)]);
+    const kindIndex = new Map(kinds.map((k, i) => [k.kind as string, i]));
+    for (const m of meta.rows) metadata.get(`${kindIndex.get(m.entity_type)}:${m.entity_id}`)?.push({ key: m.key, value: m.value });
+  }
+  for (const r of rows) out.get(kinds[r.kind]!.plural)!.push(toChild(r, metadata.get(`${r.kind}:${r.id}`)!));
+  return out;
+}

@@ -17,6 +17,7 @@ import {
 } from '../schemas/threat-models.js';
 import { readableThreatModel } from '../threat-model-guard.js';
 import { listItemBody, threatModelBody } from '../views/threat-models.js';
+import { childArrays, noChildren, withChildArrays } from '../children/full-body.js';
 
 type CommandBody = ThreatModelCommand extends infer C ? C extends unknown ? Omit<C, 'caller' | 'now'> : never : never;
 
@@ -42,12 +43,15 @@ export function existing(state: ThreatModelState) {
 }
 
 const tags = ['Threat Models'];
+// TMI's ThreatModel answers carry the child arrays; the list items do not.
+const FullThreatModel = withChildArrays(ThreatModel);
 const security = [{ bearerAuth: [] }];
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
 
 /** `/threat_models` and `/threat_models/{threat_model_id}` (+ restore). */
 export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   acceptJsonPatch(app);
+  const fullBody = async (tm: ReturnType<typeof existing>, version: number) => ({ ...threatModelBody(tm, version), ...await childArrays(services, tm.id) });
 
   app.get('/threat_models', {
     schema: { tags, security, operationId: 'listThreatModels', querystring: ListThreatModelsQuery, response: { 200: ListThreatModelsResponse, ...errors } },
@@ -59,36 +63,36 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   });
 
   app.post('/threat_models', {
-    schema: { tags, security, operationId: 'createThreatModel', body: ThreatModelInput, response: { 201: ThreatModel, 202: ThreatModel, ...errors } },
+    schema: { tags, security, operationId: 'createThreatModel', body: ThreatModelInput, response: { 201: FullThreatModel, 202: FullThreatModel, ...errors } },
   }, async (request, reply) => {
     const id = uuidv7();
     const alias = await nextAlias(services.database.pool);
     const outcome = await runThreatModelCommand(services, request, id, { type: 'CreateThreatModel', threat_model_id: id, alias, input: request.body });
     const tm = existing(outcome.state);
     reply.header('Location', `/threat_models/${tm.id}`);
-    return reply.code(commandStatus(request, reply, outcome, 201)).send(threatModelBody(tm, outcome.version));
+    return reply.code(commandStatus(request, reply, outcome, 201)).send({ ...threatModelBody(tm, outcome.version), ...noChildren() });
   });
 
   app.get('/threat_models/:threat_model_id', {
-    schema: { tags, security, operationId: 'getThreatModel', params: ThreatModelId, querystring: MinPositionQuery, response: { 200: ThreatModel, ...errors } },
+    schema: { tags, security, operationId: 'getThreatModel', params: ThreatModelId, querystring: MinPositionQuery, response: { 200: FullThreatModel, ...errors } },
   }, async (request, reply) => {
     const { view } = await readableThreatModel(services, request, request.params.threat_model_id);
     reply.header('ETag', `"${view.version}"`);
-    return threatModelBody(view, view.version);
+    return { ...threatModelBody(view, view.version), ...await childArrays(services, view.id) };
   });
 
   app.put('/threat_models/:threat_model_id', {
-    schema: { tags, security, operationId: 'updateThreatModel', params: ThreatModelId, body: ThreatModelInput, response: { 200: ThreatModel, 202: ThreatModel, ...errors, 409: ErrorBody, 428: ErrorBody } },
+    schema: { tags, security, operationId: 'updateThreatModel', params: ThreatModelId, body: ThreatModelInput, response: { 200: FullThreatModel, 202: FullThreatModel, ...errors, 409: ErrorBody, 428: ErrorBody } },
   }, async (request, reply) => {
     const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'ReplaceThreatModel', input: request.body }, 'expected');
-    return reply.code(commandStatus(request, reply, outcome, 200)).send(threatModelBody(existing(outcome.state), outcome.version));
+    return reply.code(commandStatus(request, reply, outcome, 200)).send(await fullBody(existing(outcome.state), outcome.version));
   });
 
   app.patch('/threat_models/:threat_model_id', {
-    schema: { tags, security, operationId: 'patchThreatModel', params: ThreatModelId, body: JsonPatchDocument, response: { 200: ThreatModel, 202: ThreatModel, ...errors, 409: ErrorBody, 428: ErrorBody } },
+    schema: { tags, security, operationId: 'patchThreatModel', params: ThreatModelId, body: JsonPatchDocument, response: { 200: FullThreatModel, 202: FullThreatModel, ...errors, 409: ErrorBody, 428: ErrorBody } },
   }, async (request, reply) => {
     const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'PatchThreatModel', operations: request.body }, 'expected');
-    return reply.code(commandStatus(request, reply, outcome, 200)).send(threatModelBody(existing(outcome.state), outcome.version));
+    return reply.code(commandStatus(request, reply, outcome, 200)).send(await fullBody(existing(outcome.state), outcome.version));
   });
 
   app.delete('/threat_models/:threat_model_id', {
@@ -100,9 +104,9 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   });
 
   app.post('/threat_models/:threat_model_id/restore', {
-    schema: { tags, security, operationId: 'restoreThreatModel', params: ThreatModelId, response: { 200: ThreatModel, 202: ThreatModel, ...errors, 409: ErrorBody } },
+    schema: { tags, security, operationId: 'restoreThreatModel', params: ThreatModelId, response: { 200: FullThreatModel, 202: FullThreatModel, ...errors, 409: ErrorBody } },
   }, async (request, reply) => {
     const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'RestoreThreatModel' });
-    return reply.code(commandStatus(request, reply, outcome, 200)).send(threatModelBody(existing(outcome.state), outcome.version));
+    return reply.code(commandStatus(request, reply, outcome, 200)).send(await fullBody(existing(outcome.state), outcome.version));
   });
 };

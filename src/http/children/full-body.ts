@@ -1,0 +1,22 @@
+import { Type, type TObject } from '@sinclair/typebox';
+import { childrenOfThreatModel } from '../../queries/child-resources.js';
+import type { Services } from '../../services.js';
+import { childHttpSpecs } from './index.js';
+
+/**
+ * The child arrays of TMI's full ThreatModel body (`threats`, `diagrams`, `documents`, …): read
+ * from the projections in a fixed number of queries however many children there are, each child
+ * in its own kind's body.
+ */
+export async function childArrays(services: Services, threatModelId: string): Promise<Record<string, unknown[]>> {
+  const kinds = childHttpSpecs.map((s) => s.aggregate.resource);
+  const rows = await childrenOfThreatModel(services.database.pool, kinds, threatModelId);
+  return Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, rows.get(s.aggregate.resource.plural)!.map((c) => s.view(c, c.version))]));
+}
+
+/** A new threat model has no children yet: empty arrays, no query. */
+export const noChildren = (): Record<string, unknown[]> => Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, []]));
+
+/** The ThreatModel response schema with the child arrays. */
+export const withChildArrays = (threatModel: TObject): TObject =>
+  Type.Composite([threatModel, Type.Object(Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, Type.Array(s.body)])))]);
