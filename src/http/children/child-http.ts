@@ -29,6 +29,17 @@ export interface ChildHttp<F extends object> {
   };
   /** Read tables beyond the kind's own that show its changes (threats: the dashboard), so commands wait for them too. */
   alsoShownBy?: readonly string[];
-  /** The bulk operations the contract has for the kind, and their success statuses. */
-  bulk?: { max: number; create?: 201; update?: 200 | 201; patch?: boolean; delete?: boolean };
+  /**
+   * How PUT and PATCH treat a missing If-Match: `expected` (the default) where the contract gives
+   * them the header — refused (428) when the server requires it, else answered with TMI's
+   * Warning; `optional` where it does not (repositories, notes) — honoured when sent.
+   */
+  ifMatch?: 'expected' | 'optional';
+  /** The contract's own 202 body of a create, when it is not the resource itself (documents: `{document, job_id}`). */
+  accepted?: { schema: TObject; wrap(body: Record<string, unknown>, child: Child<F>): Record<string, unknown> };
+  /**
+   * The bulk operations the contract has for the kind, and their success statuses. A bulk
+   * update's item is the input with an `id` unless the contract's …BulkUpdateItem says more.
+   */
+  bulk?: { max: number; create?: 201; update?: 200 | 201; updateItem?: TObject; patch?: boolean; delete?: boolean };
 }

@@ -42,6 +42,7 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
   const projections = [resource.plural, THREAT_MODELS_PROJECTION, METADATA_PROJECTION, ...(spec.alsoShownBy ?? [])];
   const name = resource.label.toLowerCase();
   const listItem = spec.list.item ?? { schema: spec.body, view: spec.view };
+  const ifMatch = spec.ifMatch ?? 'expected';
 
   return async (app: FastifyInstance, { services }) => {
     acceptJsonPatch(app);
@@ -55,9 +56,11 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       return executePlannedCommand(services, command, options);
     }
 
-    const answer = (request: FastifyRequest, reply: FastifyReply, outcome: Awaited<ReturnType<typeof run>>, status: number) => {
+    const answer = (request: FastifyRequest, reply: FastifyReply, outcome: Awaited<ReturnType<typeof run>>, status: number, accepted?: ChildHttp<F>['accepted']) => {
       const one = outcome.result[0];
-      return reply.code(commandStatus(request, reply, { ...outcome, version: one?.version ?? null }, status)).send(one ? spec.view(one.state, one.version) : null);
+      const code = commandStatus(request, reply, { ...outcome, version: one?.version ?? null }, status);
+      const body = one ? spec.view(one.state, one.version) : null;
+      return reply.code(code).send(code === 202 && accepted && one && body ? accepted.wrap(body, one.state) : body);
     };
 
     const change = (id: string, command: ChildCommandBody) => (expected: number | null): ChildOperation[] => [{ id, create: false, expectedVersion: expected, command }];
@@ -92,12 +95,12 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
     });
 
     app.post(collection, {
-      schema: { tags, security, params: ThreatModelId, body: spec.input, response: { 201: spec.body, 202: spec.body, ...writeErrors } },
+      schema: { tags, security, params: ThreatModelId, body: spec.input, response: { 201: spec.body, 202: spec.accepted?.schema ?? spec.body, ...writeErrors } },
     }, async (request, reply) => {
       const id = uuidv7();
       const outcome = await run(request, () => [creation(request, id, request.body as ChildInput)], 'ignored');
       reply.header('Location', `/threat_models/${parentOf(request)}/${resource.plural}/${outcome.result[0]!.state.id}`);
-      return answer(request, reply, outcome, 201);
+      return answer(request, reply, outcome, 201, spec.accepted);
     });
 
     app.get(item, { schema: { tags, security, params, querystring: Type.Object({ min_position: ListQuery.min_position }), response: { 200: spec.body, ...errors } } },
@@ -108,10 +111,10 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       });
 
     app.put(item, { schema: { tags, security, params, body: spec.input, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
-      async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Replace', input: request.body as ChildInput }), 'expected'), 200));
+      async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Replace', input: request.body as ChildInput }), ifMatch), 200));
 
     app.patch(item, { schema: { tags, security, params, body: JsonPatchDocument, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
-      async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Patch', operations: request.body as PatchOperation[] }), 'expected'), 200));
+      async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Patch', operations: request.body as PatchOperation[] }), ifMatch), 200));
 
     app.delete(item, { schema: { tags, security, params, response: { 202: Type.Null(), 204: Type.Null(), ...writeErrors } } },
       async (request, reply) => {
@@ -170,7 +173,7 @@ function registerBulkRoutes<F extends object>(app: FastifyInstance, spec: ChildH
   }
   if (bulk.update) {
     // A bulk update names each child; one that does not exist yet is created with that id (PUT semantics).
-    app.put(path, { schema: { tags, security, params: ThreatModelId, body: Type.Array(WithId(spec.input), { minItems: 1, maxItems: bulk.max }), response: { 200: many, 201: many, 202: many, ...writeErrors } } },
+    app.put(path, { schema: { tags, security, params: ThreatModelId, body: Type.Array(bulk.updateItem ?? WithId(spec.input), { minItems: 1, maxItems: bulk.max }), response: { 200: many, 201: many, 202: many, ...writeErrors } } },
       async (request, reply) => {
         const items = request.body as (ChildInput & { id: string })[];
         unique(items.map((i) => i.id));

@@ -1,0 +1,85 @@
+import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { Child, ChildAggregate } from '../../commands/child-resources/index.js';
+import { InputMetadata, ServerMembers, WithId } from '../schemas/children.js';
+import type { ChildHttp } from './child-http.js';
+
+/**
+ * The HTTP shapes of a kind whose contract schemas are its writable fields plus server members
+ * (documents, repositories, notes, assets): the `…Input`, the resource and its view are built
+ * from the stored fields and the contract's list of required members, so they cannot drift
+ * apart. A kind whose contract differs more (threats) writes its own.
+ */
+
+const optionalExcept = (properties: TProperties, required: readonly string[]): TProperties =>
+  Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, required.includes(k) ? s : Type.Optional(s as TSchema)]));
+
+/** The server members of every child but `version`, which some of the contract's resources lack (Repository, Note). */
+export const { version: VersionMember, ...UnversionedMembers } = ServerMembers;
+
+/**
+ * The contract's `…Input`: the writable fields, those it does not require optional, plus
+ * metadata (TMI reads it from any input). `members` adds or replaces members where the input
+ * differs from what is stored: one the contract does not let be null, one that is never stored.
+ */
+export function inputSchema(fields: TObject, required: readonly string[], members: TProperties = {}): TObject {
+  return Type.Object({ ...optionalExcept(fields.properties, required), ...members, metadata: InputMetadata }, { additionalProperties: false });
+}
+
+/** The contract's resource: its server members and the writable fields, unset ones left out. */
+export function bodySchema(fields: TObject, required: readonly string[], server: TProperties): TObject {
+  return Type.Object({ ...server, ...optionalExcept(fields.properties, required) });
+}
+
+/**
+ * A child as a schema shows it: exactly the members the schema lists (so a contract schema that
+ * lacks `version` or `threat_model_id` never gets one), unset ones left out as TMI does.
+ */
+export function viewOf<F extends object>(schema: TObject): (child: Child<F>, version: number) => Record<string, unknown> {
+  const members = Object.keys(schema.properties);
+  return (c, version) => {
+    const all: Record<string, unknown> = {
+      ...c.fields, id: c.id, threat_model_id: c.threat_model_id, alias: c.alias, metadata: c.metadata, auto_generated: c.auto_generated,
+      created_at: c.created_at, modified_at: c.modified_at, deleted_at: c.deleted_at, version,
+    };
+    return Object.fromEntries(members.filter((k) => all[k] !== null && all[k] !== undefined).map((k) => [k, all[k]]));
+  };
+}
+
+type Bulk = NonNullable<ChildHttp<object>['bulk']>;
+
+export interface PlainKind<F extends object> extends Pick<ChildHttp<F>, 'ifMatch'> {
+  /** The members the contract's `…Base` requires. */
+  required: readonly string[];
+  /** Server members of the contract's resource (`ServerMembers`, `UnversionedMembers`, …). */
+  server: TProperties;
+  /** Input members beyond the stored fields (see `inputSchema`). */
+  inputMembers?: TProperties;
+  /** The list item, when the contract's list shows less than the resource (NoteListItem). */
+  listItem?: TObject;
+  /** The contract's own 202 body of a create, built around the resource's schema. */
+  accepted?(body: TObject): NonNullable<ChildHttp<F>['accepted']>;
+  /** The bulk operations; `updateRequires` names members a bulk update item requires beyond the input's. */
+  bulk?: Omit<Bulk, 'updateItem'> & { updateRequires?: readonly string[] };
+}
+
+/** The HTTP spec of a plain kind: its path parameter, tag and list key from its names, its shapes from its fields. */
+export function plainChildHttp<F extends object>(aggregate: ChildAggregate<F>, kind: PlainKind<F>): ChildHttp<F> {
+  const { resource } = aggregate;
+  const fields = resource.writable as TObject;
+  const body = bodySchema(fields, kind.required, kind.server);
+  const { updateRequires, ...bulk } = kind.bulk ?? { max: 0 };
+  return {
+    aggregate,
+    idParam: `${resource.kind}_id`,
+    tag: resource.plural[0]!.toUpperCase() + resource.plural.slice(1),
+    input: inputSchema(fields, kind.required, kind.inputMembers),
+    body,
+    view: viewOf<F>(body),
+    list: { key: resource.plural, ...(kind.listItem ? { item: { schema: kind.listItem, view: viewOf<F>(kind.listItem) } } : {}) },
+    ...(kind.ifMatch ? { ifMatch: kind.ifMatch } : {}),
+    ...(kind.accepted ? { accepted: kind.accepted(body) } : {}),
+    ...(kind.bulk ? {
+      bulk: { ...bulk, ...(updateRequires ? { updateItem: WithId(inputSchema(fields, [...kind.required, ...updateRequires], kind.inputMembers)) } : {}) },
+    } : {}),
+  };
+}
