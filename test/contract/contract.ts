@@ -97,3 +97,40 @@ export function assertErrorBody(body: unknown): void {
   if (!validate) throw new Error('the contract has no Error schema');
   if (!validate(body)) throw new Error(`not the contract's Error body: ${JSON.stringify(validate.errors?.slice(0, 5))}\nbody: ${JSON.stringify(body)}`);
 }
+
+/** A schema's own members, through `$ref`s and `allOf`; null when it lists none (a free-form object). */
+function membersOf(doc: Json, node: Json): Record<string, Json> | null {
+  const n = deref(doc, node);
+  if (!n || typeof n !== 'object') return null;
+  const parts = [n.properties ?? null, ...(n.allOf ?? []).map((p: Json) => membersOf(doc, p))].filter((p) => p !== null);
+  return parts.length === 0 ? null : Object.assign({}, ...parts);
+}
+
+/**
+ * Throws unless every member of the body, at every depth the contract describes, is one the
+ * contract's schema lists. ajv cannot say so (most of the contract's objects allow extra
+ * members), but a member the contract does not have is one a TMI client does not expect.
+ */
+export function assertContractMembers(method: string, path: string, status: number, body: unknown): void {
+  const { doc } = load();
+  const op = doc.paths[path]?.[method.toLowerCase()];
+  const schema = deref(doc, op?.responses[String(status)])?.content?.['application/json']?.schema;
+  if (!schema) throw new Error(`the contract gives ${method} ${path} ${status} no JSON body`);
+  const extra: string[] = [];
+  const walk = (node: Json, value: unknown, at: string) => {
+    const n = deref(doc, node);
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => walk(n?.items, v, `${at}/${i}`));
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const members = membersOf(doc, n);
+    if (members === null) return;
+    for (const [k, v] of Object.entries(value)) {
+      if (!(k in members)) extra.push(`${at}/${k}`);
+      else walk(members[k], v, `${at}/${k}`);
+    }
+  };
+  walk(schema, body, '');
+  if (extra.length > 0) throw new Error(`${method} ${path} ${status} answers members the contract does not list: ${extra.join(', ')}`);
+}
