@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CHILD_AGGREGATES } from '../../src/commands/children.js';
 import { COUNT_COLUMN_OF, childEventTypes } from '../../src/commands/child-resources/index.js';
+import { assertContractMembers, assertConforms } from '../contract/contract.js';
 import { json } from '../helpers/app.js';
 import { KIND_SPECS } from './kinds.js';
 import { useChildResourceApp, type ChildResourceContext, type KindSpec } from './suite.js';
@@ -10,7 +11,7 @@ import { useChildResourceApp, type ChildResourceContext, type KindSpec } from '.
  * The parent's six cached counts, across every kind at once: after any mix of creates, deletes,
  * restores and bulk creates they equal the live children per kind folded from the events, and
  * the live rows of each kind's read table. Deleting the parent hides its children; restoring it
- * brings them back with the same counts.
+ * brings them back with the same counts, and the full ThreatModel body shows them.
  */
 type Step =
   | { op: 'create'; kind: number }
@@ -117,6 +118,11 @@ describe('the parent\'s child counts, across every kind', () => {
       }
       const listed = await json(await ctx.app.request('/threat_models?limit=100', { token: ctx.reader.token }));
       expect(listed.threat_models.find((t: { id: string }) => t.id === tm)).toMatchObject(expected);
+      // The full ThreatModel body carries the live children of every kind, each in the contract's shape for it there.
+      const full = await json(await ctx.app.request(`/threat_models/${tm}`, { token: ctx.reader.token }));
+      assertConforms('GET', '/threat_models/{threat_model_id}', 200, full);
+      assertContractMembers('GET', '/threat_models/{threat_model_id}', 200, full);
+      for (const spec of KIND_SPECS) expect(full[spec.plural], spec.plural).toHaveLength(expected[spec.count]);
     }), { numRuns: 8 });
   });
 });

@@ -1,10 +1,12 @@
 import { assets, type AssetFields } from '../../commands/assets/index.js';
-import { ServerMembers } from '../schemas/children.js';
+import { ServerMembers, Uuid } from '../schemas/children.js';
 import { plainChildHttp } from './shapes.js';
 
 /** Assets: bulks of up to 50 (the contract's limit for assets; 20 for the other kinds). */
 export const assetsHttp = plainChildHttp<AssetFields>(assets, {
   required: ['name', 'type'],
   server: ServerMembers,
+  // The full ThreatModel body lists assets as ExtendedAsset, which names their threat model.
+  inThreatModel: { ...ServerMembers, threat_model_id: Uuid },
   bulk: { max: 50, create: 201, update: 200 },
 });

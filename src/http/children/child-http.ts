@@ -27,6 +27,8 @@ export interface ChildHttp<F extends object> {
     query?: TObject;
     refine?(query: Record<string, unknown>): ListRefinement;
   };
+  /** The kind's item in the full ThreatModel body when it is not the resource (assets: ExtendedAsset, with `threat_model_id`). */
+  inThreatModel?: { schema: TObject; view(child: Child<F>, version: number): Record<string, unknown> };
   /** Read tables beyond the kind's own that show its changes (threats: the dashboard), so commands wait for them too. */
   alsoShownBy?: readonly string[];
   /**

@@ -1,17 +1,21 @@
 import { Type, type TObject } from '@sinclair/typebox';
 import { childrenOfThreatModel } from '../../queries/child-resources.js';
 import type { Services } from '../../services.js';
+import type { ChildHttp } from './child-http.js';
 import { childHttpSpecs } from './index.js';
+
+/** How a kind shows in the full body: as itself, unless the contract gives it another shape there. */
+const itemOf = (spec: ChildHttp<object>) => spec.inThreatModel ?? { schema: spec.body, view: spec.view };
 
 /**
  * The child arrays of TMI's full ThreatModel body (`threats`, `diagrams`, `documents`, …): read
  * from the projections in a fixed number of queries however many children there are, each child
- * in its own kind's body.
+ * as its kind's body (or the shape the contract gives the kind there).
  */
 export async function childArrays(services: Services, threatModelId: string): Promise<Record<string, unknown[]>> {
   const kinds = childHttpSpecs.map((s) => s.aggregate.resource);
   const rows = await childrenOfThreatModel(services.database.pool, kinds, threatModelId);
-  return Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, rows.get(s.aggregate.resource.plural)!.map((c) => s.view(c, c.version))]));
+  return Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, rows.get(s.aggregate.resource.plural)!.map((c) => itemOf(s).view(c, c.version))]));
 }
 
 /** A new threat model has no children yet: empty arrays, no query. */
@@ -19,4 +23,4 @@ export const noChildren = (): Record<string, unknown[]> => Object.fromEntries(ch
 
 /** The ThreatModel response schema with the child arrays. */
 export const withChildArrays = (threatModel: TObject): TObject =>
-  Type.Composite([threatModel, Type.Object(Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, Type.Array(s.body)])))]);
+  Type.Composite([threatModel, Type.Object(Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, Type.Array(itemOf(s).schema)])))]);

@@ -56,11 +56,16 @@ export interface PlainKind<F extends object> extends Pick<ChildHttp<F>, 'ifMatch
   inputMembers?: TProperties;
   /** The list item, when the contract's list shows less than the resource (NoteListItem). */
   listItem?: TObject;
+  /** Server members of the kind's item in the full ThreatModel body, when they are not the resource's (ExtendedAsset). */
+  inThreatModel?: TProperties;
   /** The contract's own 202 body of a create, built around the resource's schema. */
   accepted?(body: TObject): NonNullable<ChildHttp<F>['accepted']>;
   /** The bulk operations; `updateRequires` names members a bulk update item requires beyond the input's. */
   bulk?: Omit<Bulk, 'updateItem'> & { updateRequires?: readonly string[] };
 }
+
+/** A schema and the view that shows a child as it. */
+const shown = <F extends object>(schema: TObject) => ({ schema, view: viewOf<F>(schema) });
 
 /** The HTTP spec of a plain kind: its path parameter, tag and list key from its names, its shapes from its fields. */
 export function plainChildHttp<F extends object>(aggregate: ChildAggregate<F>, kind: PlainKind<F>): ChildHttp<F> {
@@ -75,7 +80,8 @@ export function plainChildHttp<F extends object>(aggregate: ChildAggregate<F>, k
     input: inputSchema(fields, kind.required, kind.inputMembers),
     body,
     view: viewOf<F>(body),
-    list: { key: resource.plural, ...(kind.listItem ? { item: { schema: kind.listItem, view: viewOf<F>(kind.listItem) } } : {}) },
+    list: { key: resource.plural, ...(kind.listItem ? { item: shown(kind.listItem) } : {}) },
+    ...(kind.inThreatModel ? { inThreatModel: shown(bodySchema(fields, kind.required, kind.inThreatModel)) } : {}),
     ...(kind.ifMatch ? { ifMatch: kind.ifMatch } : {}),
     ...(kind.accepted ? { accepted: kind.accepted(body) } : {}),
     ...(kind.bulk ? {
