@@ -7,7 +7,7 @@ import type { ChildResource } from './definition.js';
  * written here once.
  */
 
-/** TMI's two report flags, on every kind but diagrams' own; both default to true. */
+/** TMI's two report flags, which every kind has; both default to true. */
 export const ReportFlags = { include_in_report: Type.Boolean(), timmy_enabled: Type.Boolean() };
 
 export const reportFlags = (input: { include_in_report?: boolean; timmy_enabled?: boolean }) => ({

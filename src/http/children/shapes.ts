@@ -13,8 +13,9 @@ import type { ChildHttp } from './child-http.js';
 const optionalExcept = (properties: TProperties, required: readonly string[]): TProperties =>
   Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, required.includes(k) ? s : Type.Optional(s as TSchema)]));
 
+const { version: _version, ...unversioned } = ServerMembers;
 /** The server members of every child but `version`, which some of the contract's resources lack (Repository, Note). */
-export const { version: VersionMember, ...UnversionedMembers } = ServerMembers;
+export const UnversionedMembers = unversioned;
 
 /**
  * The contract's `…Input`: the writable fields, those it does not require optional, plus
