@@ -50,9 +50,10 @@ export interface CatchUpResult {
   /** A newer version of this projection owns its checkpoint; this copy leaves it alone. */
   superseded: boolean;
   /**
-   * Committed events of the types it handles lie beyond `position`, unreadable yet because an
-   * older transaction was still open (the safe horizon, src/events/position.ts). Nothing else
-   * will necessarily wake the projection for them: the caller should run it again soon.
+   * Committed events lie beyond `position` (of its types or not: it must pass those too),
+   * unreadable yet because an older transaction was still open (the safe horizon,
+   * src/events/position.ts), or committed after the batch read. Nothing else will necessarily
+   * wake the projection for them: the caller should run it again soon.
    */
   behind: boolean;
 }
@@ -150,15 +151,20 @@ export class ProjectionRunner {
       applied += last.applied;
       if (!last.ran || last.halted || last.applied < this.batchSize) {
         // Asked after the batch committed, so an event committed since its read counts too.
-        const behind = last.ran && !last.halted && await this.unreadBeyond(projection, last.position);
+        const behind = last.ran && !last.halted && await this.unreadBeyond(last.position);
         return { ...last, applied, behind };
       }
     }
   }
 
-  private async unreadBeyond(projection: Projection, position: number): Promise<boolean> {
+  /**
+   * Any committed event beyond the checkpoint, of its types or not: a projection must also pass
+   * the events it ignores, since a command waits for every projection it names to reach its
+   * position — and nothing else wakes a projection for an event it does not handle.
+   */
+  private async unreadBeyond(position: number): Promise<boolean> {
     const { rows } = await this.pool.query<{ unread: boolean }>(
-      'select exists (select 1 from events where position > $1 and type = any($2::text[])) as unread', [position, projection.handles]);
+      'select exists (select 1 from events where position > $1) as unread', [position]);
     return rows[0]!.unread;
   }
 

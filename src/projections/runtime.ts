@@ -11,6 +11,15 @@ import { CATCH_UP_ALL, PROJECTION_QUEUE } from './signals.js';
  * such transactions last milliseconds, and a read-your-writes wait is counting.
  */
 export const RECHECK_DELAY_MS = 20;
+/**
+ * A re-check that found the horizon still held waits twice as long as the one before, up to
+ * this: a transaction left open for minutes (an idle psql session) must not spin every projector
+ * fifty times a second, while the usual millisecond-long hold is still passed within ~20 ms.
+ */
+export const RECHECK_MAX_DELAY_MS = 1_000;
+
+/** The delay before the next re-check, after `stalled` re-checks in a row that moved nothing. */
+export const recheckDelay = (stalled: number): number => Math.min(RECHECK_DELAY_MS * 2 ** stalled, RECHECK_MAX_DELAY_MS);
 
 export interface RunningProjections {
   runner: ProjectionRunner;
@@ -30,10 +39,10 @@ export async function startProjections(services: Services, list: readonly Projec
 
   // Its own deduplication id, so a pending re-check never swallows (or delays) a wake-up; and
   // keepLastIfActive, so a re-check asked for by the running re-check is queued after it.
-  const recheckSoon = async (name: string) => {
+  const recheckSoon = async (name: string, stalled: number) => {
     try {
-      await queue.add(name, { projection: name, recheck: true }, {
-        delay: RECHECK_DELAY_MS,
+      await queue.add(name, { projection: name, recheck: true, stalled }, {
+        delay: recheckDelay(stalled),
         deduplication: { id: `${name}:recheck`, keepLastIfActive: true },
         removeOnComplete: true, removeOnFail: 100,
       });
@@ -42,13 +51,20 @@ export async function startProjections(services: Services, list: readonly Projec
     }
   };
 
+  // Where each projection's last batch in this process left it: a re-check that got no further backs off.
+  const lastPosition = new Map<string, number>();
   const worker = services.queues.worker(PROJECTION_QUEUE, async (job: Job) => {
     const safetyNet = job.name === CATCH_UP_ALL;
     const targets = safetyNet ? list : [projectionNamed(job.name, list)];
     for (const p of targets) {
+      const before = lastPosition.get(p.name);
       const result = await runner.catchUp(p, { wait: !safetyNet });
+      if (result.ran) lastPosition.set(p.name, result.position);
       if (result.applied > 0) log.debug({ projection: p.name, applied: result.applied, position: result.position }, 'projection caught up');
-      if (result.behind) await recheckSoon(p.name);
+      if (!result.behind) continue;
+      const moved = result.applied > 0 || before === undefined || result.position > before;
+      const stalled = job.data?.recheck && !moved ? Number(job.data.stalled ?? 0) + 1 : 0;
+      await recheckSoon(p.name, stalled);
     }
   }, { concurrency: list.length + 1 });
   worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'projection job failed; BullMQ retries it'));

@@ -77,7 +77,13 @@ export class ProjectionProgress {
     // The cache is trusted only while NOTIFYs flow: without the listener a rebuild could go unseen.
     if (this.listener && this.reached(names, position)) return true;
     await this.ensureListening();
-    await this.refresh(names);
+    try {
+      await this.refresh(names);
+    } catch (err) {
+      // The caller's write has committed: a failed look at the checkpoints must not turn it into
+      // an error. Wait on the NOTIFYs and the poll instead; at worst the answer is "not yet" (202).
+      this.log.warn({ err, projections: names }, 'projection checkpoints unreadable; waiting on notifications');
+    }
     const now = this.verdict(names, position, halted);
     if (now !== null) return now;
     if (timeoutMs <= 0) return false;

@@ -26,7 +26,7 @@ const HOUR = 3_600_000;
  * (and what the fix adds to them) can bring a projection to its event.
  */
 describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => {
-  const names = ['locked', 'horizon', 'untyped', 'load_a', 'load_b', 'load_c'];
+  const names = ['locked', 'horizon', 'untyped', 'unwaited', 'load_a', 'load_b', 'load_c'];
   /**
    * Applies every CounterIncremented slowly, holding its batch transaction (with an xid, from its
    * first write) open: while it runs, the other projectors cannot read past it.
@@ -153,6 +153,18 @@ describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => 
     await writer.query('commit');
     writer.release();
     expect(await services.progress.waitFor(['untyped'], e.position, 10_000)).toBe(true);
+  });
+
+  it('a projection that handles none of an event\'s types passes it once the horizon does, with nobody waiting', async () => {
+    // Lag seen from outside (a respond-async command, the bench): no waiter's poll re-sends the wake-up.
+    const writer = await openWriter();
+    const e = await append('unwaited:1', 'CounterNamed', { name: 'x' });
+    services.wakeups.wake(['unwaited']);
+    await until('the woken batch ran', () => someJobFinished('unwaited'));
+    expect(await checkpoint('unwaited')).toBeLessThan(e.position);
+    await writer.query('commit');
+    writer.release();
+    expect(await reaches('unwaited', e.position)).toBe(true);
   });
 
   it('under load every write is seen by every projection it wakes, without the safety net', async () => {
