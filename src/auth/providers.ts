@@ -116,14 +116,17 @@ function oidcProvider(config: ProviderConfig): IdentityProvider {
         info = await oidc.fetchUserInfo(cfg, tokens.access_token, sub) as Record<string, unknown>;
       }
       const all = { ...idClaims, ...info };
-      const email = stringClaim(all.email);
+      // The email and its verification come from one claim set, never one from each: an issuer's
+      // userinfo may name another address than its id token, and only its own email_verified speaks for it.
+      const emailSource = stringClaim(info.email) ? info : idClaims;
+      const email = stringClaim(emailSource.email);
       if (!email) throw new ProviderError(`provider ${config.id}: the identity has no email`);
       return {
         provider_user_id: sub,
         email,
         name: stringClaim(all.name) ?? stringClaim(all.preferred_username) ?? email,
         // Only an explicit assertion verifies; some issuers (Cognito's userinfo) send it as the string "true". Absent is unverified.
-        email_verified: all.email_verified === true || all.email_verified === 'true',
+        email_verified: emailSource.email_verified === true || emailSource.email_verified === 'true',
         groups: groupsFrom(all, config.groups_claim ?? 'groups'),
       };
     },

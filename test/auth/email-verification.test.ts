@@ -99,6 +99,21 @@ describe('email-matched access needs a verified email (real OIDC issuer)', () =>
     expect(rows).toEqual([{ type: 'UserRegistered', verified: 'false' }, { type: 'UserProfileUpdated', verified: 'true' }]);
   });
 
+  it('the email and its verification come from one claim set: a verified id-token address does not verify userinfo\'s', async () => {
+    const owner = signIn(app, 'omar');
+    const created = await app.request('/threat_models', {
+      method: 'POST', token: owner.token,
+      json: { name: 'Shared by email, mixed claims', authorization: [{ principal_type: 'user', provider: 'corp', provider_id: VICTIM_EMAIL, role: 'reader' }] },
+    });
+    expect(created.status).toBe(201);
+    const id = (await json(created)).id as string;
+    // The id token verifies the caller's own address; userinfo names the victim's and asserts nothing about it.
+    const mixed = await loginAs({ sub: 'mixed-1', email: VICTIM_EMAIL, name: 'Mixed', email_verified: null, id_token: { email: 'own@elsewhere.example', email_verified: true } });
+    expect(claimsOf(mixed)).toMatchObject({ email: VICTIM_EMAIL, email_verified: false });
+    expect((await app.request(`/threat_models/${id}`, { token: mixed })).status).toBe(403);
+    expect(await listedIds(mixed)).not.toContain(id);
+  });
+
   it('an administrator named by email in the configuration is one only with that email verified', async () => {
     const isAdmin = async (token: string) => (await json(await app.request('/me', { token }))).is_admin;
     expect(await isAdmin(await loginAs({ sub: 'fake-boss', email: 'boss@corp.example', name: 'Fake', email_verified: false }))).toBe(false);

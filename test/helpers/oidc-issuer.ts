@@ -9,6 +9,8 @@ export interface TestAccount {
   groups?: string[];
   /** The issuer's `email_verified` claim: true unless given; null leaves the claim out; a string is sent as such. */
   email_verified?: boolean | string | null;
+  /** Claims the id token says otherwise than userinfo (an issuer may differ between the two). */
+  id_token?: Record<string, unknown>;
 }
 
 export interface TestIssuer {
@@ -39,6 +41,8 @@ export async function startOidcIssuer(redirectUri: string, port?: number): Promi
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
     scopes: ['openid', 'profile', 'email', 'groups'],
     features: { devInteractions: { enabled: false } },
+    // Like Google's or Entra's, the id token carries the scopes' claims too, not only userinfo.
+    conformIdTokenClaims: false,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: ['oidc-test-cookie-key-0123456789'] },
     ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
@@ -47,9 +51,10 @@ export async function startOidcIssuer(redirectUri: string, port?: number): Promi
       if (!account) return undefined;
       return {
         accountId: id,
-        async claims() {
+        async claims(use: string) {
           const verified = account.email_verified === undefined ? true : account.email_verified;
-          return { sub: id, email: account.email, ...(verified === null ? {} : { email_verified: verified }), name: account.name, groups: account.groups ?? [] };
+          const claims = { sub: id, email: account.email, ...(verified === null ? {} : { email_verified: verified }), name: account.name, groups: account.groups ?? [] };
+          return use === 'id_token' ? { ...claims, ...account.id_token } : claims;
         },
       };
     },
