@@ -56,7 +56,13 @@ export interface CommandOutcome<State> {
   replayed: boolean;
 }
 
-const CONFLICT_RETRIES = 3;
+/**
+ * How often a command is decided again when another writer appended to its stream first (a
+ * version conflict) and the caller named no expected version: the next attempt decides on the
+ * newer state. Not the same as a transaction conflict (deadlock, serialization failure), which
+ * the database layer retries (TRANSACTION_CONFLICT_RETRIES).
+ */
+export const VERSION_CONFLICT_RETRIES = 3;
 
 export interface LoadedAggregate<S> {
   state: S;
@@ -126,7 +132,7 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
         replayed: result.replayed,
       };
     } catch (err) {
-      if (err instanceof VersionConflictError && options.expectedVersion === null && attempt < (options.retries ?? CONFLICT_RETRIES)) continue;
+      if (err instanceof VersionConflictError && options.expectedVersion === null && attempt < (options.retries ?? VERSION_CONFLICT_RETRIES)) continue;
       throw err;
     }
   }

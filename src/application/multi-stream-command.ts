@@ -2,7 +2,7 @@ import { VersionConflictError } from '../events/errors.js';
 import type { EventStore } from '../events/store.js';
 import type { AppendResult, EventMetadata, StreamAppend, StreamCondition } from '../events/types.js';
 import type { Services } from '../services.js';
-import { waitIfAsked, type CommandOptions } from './execute-command.js';
+import { VERSION_CONFLICT_RETRIES, waitIfAsked, type CommandOptions } from './execute-command.js';
 
 /** What a command over several streams decided: every append expects the version it was decided against. */
 export interface MultiStreamDecision<R> {
@@ -18,8 +18,6 @@ export interface MultiStreamOutcome<R> {
   /** Null when the command decided nothing needed to change. */
   appended: AppendResult | null;
 }
-
-const CONFLICT_RETRIES = 3;
 
 export interface AppendAllOptions {
   metadata: EventMetadata;
@@ -55,7 +53,7 @@ export async function decideAndAppendAll<R>(
       return { result: decision.result, appended };
     } catch (err) {
       // Only a conflict raised by the append is a race to decide again; one the decision raised is the caller's answer.
-      if (err instanceof VersionConflictError && attempt < (options.retries ?? CONFLICT_RETRIES)) continue;
+      if (err instanceof VersionConflictError && attempt < (options.retries ?? VERSION_CONFLICT_RETRIES)) continue;
       throw err;
     }
   }

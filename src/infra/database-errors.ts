@@ -39,17 +39,17 @@ export const isDatabaseUnavailable = (err: unknown): boolean => transientDatabas
 /** A deadlock or serialization failure: the same transaction, run again, succeeds. */
 export const isTransactionConflict = (err: unknown): boolean => transientDatabaseError(err) === 'conflict';
 
-/** How often work is re-run after a conflict before the error is given to the caller (then a 503). */
-export const CONFLICT_RETRIES = 3;
+/** How often work is re-run after a transaction conflict (deadlock, serialization failure) before the error is given to the caller (then a 503). */
+export const TRANSACTION_CONFLICT_RETRIES = 3;
 const CONFLICT_BASE_DELAY_MS = 10;
 
 /**
- * Runs `run` and re-runs it on a deadlock or serialization failure, up to CONFLICT_RETRIES times,
+ * Runs `run` and re-runs it on a deadlock or serialization failure, up to TRANSACTION_CONFLICT_RETRIES times,
  * after a random pause that doubles each time ("full jitter"), so the two sides of a deadlock do
  * not meet again in step. Only for work that is safe to repeat as a whole: one statement in a
  * transaction of its own, or a whole transaction the function opens and commits itself.
  */
-export async function retryOnConflict<T>(run: () => Promise<T>, retries = CONFLICT_RETRIES): Promise<T> {
+export async function retryOnConflict<T>(run: () => Promise<T>, retries = TRANSACTION_CONFLICT_RETRIES): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await run();

@@ -18,7 +18,8 @@ declare module 'oidc-provider' {
 
   interface Account {
     accountId: string;
-    claims(): Promise<Record<string, unknown>>;
+    /** `use` is "id_token" or "userinfo": an account may answer the two differently. */
+    claims(use: string): Promise<Record<string, unknown>>;
   }
 
   export default class Provider {
@@ -27,6 +28,7 @@ declare module 'oidc-provider' {
       claims?: Record<string, string[]>;
       scopes?: string[];
       features?: Record<string, unknown>;
+      conformIdTokenClaims?: boolean;
       interactions?: { url(ctx: unknown, interaction: { uid: string }): string };
       cookies?: { keys: string[] };
       ttl?: Record<string, number>;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { threatModelStreamId } from '../../src/commands/threat-models/events.js';
 import { errorHandlerPlugin } from '../../src/http/plugins/error-handler.js';
 import { EventStore, MAX_EVENTS_PER_APPEND } from '../../src/events/store.js';
-import { CONFLICT_RETRIES } from '../../src/infra/database-errors.js';
+import { TRANSACTION_CONFLICT_RETRIES } from '../../src/infra/database-errors.js';
 import { assertConforms, assertErrorBody } from '../contract/contract.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -83,7 +83,7 @@ describe('transient database failures over HTTP', () => {
     const body = await json(res);
     assertConforms('PUT', '/threat_models/{threat_model_id}', 503, body);
     expect(body).toMatchObject({ error: 'service_unavailable' });
-    expect(deadlocks).toBe(CONFLICT_RETRIES + 1);
+    expect(deadlocks).toBe(TRANSACTION_CONFLICT_RETRIES + 1);
     expect(await eventCount(app)).toBe(before);
     expect((await json(await app.request(`/threat_models/${id}`, { token: alice.token }))).name).toBe('Contended');
   });

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFLICT_RETRIES, isDatabaseUnavailable, retryOnConflict, transientDatabaseError } from '../../src/infra/database-errors.js';
+import { TRANSACTION_CONFLICT_RETRIES, isDatabaseUnavailable, retryOnConflict, transientDatabaseError } from '../../src/infra/database-errors.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -104,7 +104,7 @@ describe('transient database errors', () => {
 
     attempts = 0;
     await expect(retryOnConflict(async () => { attempts++; throw errors.deadlock; })).rejects.toBe(errors.deadlock);
-    expect(attempts).toBe(CONFLICT_RETRIES + 1);
+    expect(attempts).toBe(TRANSACTION_CONFLICT_RETRIES + 1);
 
     for (const kind of ['unique', 'lockTimeout', 'terminated'] as const) {
       attempts = 0;
