@@ -109,12 +109,11 @@ export class ProgressWatch {
 }
 
 /**
- * The cluster-wide safe horizon (`pg_snapshot_xmin`, the oldest transaction still running
- * anywhere on the PostgreSQL server), polled: projectors read only below it, so no projection
- * can show an event before the horizon has passed it. Each poll also notes which database the
- * oldest running transaction belongs to, so the wait can be split into the service's own (its
- * appends and projector batches) and foreign (other work on a shared server, such as other
- * sessions' test suites).
+ * The safe horizon (`SAFE_HORIZON_SQL`: the oldest transaction still running that might append
+ * an event), polled: projectors read only below it, so no projection can show an event before
+ * the horizon has passed it. Each poll also notes which database the oldest running transaction
+ * of the cluster belongs to; "foreign" is the time that was another database's (which the
+ * horizon no longer waits for, so the column shows how much such work there was).
  */
 export class HorizonWatch {
   private readonly timeline = new Timeline();

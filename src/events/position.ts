@@ -5,8 +5,8 @@
  * A position is `xid8 << 16 | n`: the appending transaction's id in the high bits, the
  * event's index inside that transaction in the low 16. Transaction ids are assigned in
  * increasing order, and a reader only reads below the oldest transaction still running
- * (`pg_snapshot_xmin`), so no transaction can later commit an event below what a reader has
- * already passed. That is what makes the order gap-safe without a global lock: writers never
+ * that might append (SAFE_HORIZON_SQL), so no transaction can later commit an event below what
+ * a reader has already passed. That is what makes the order gap-safe without a global lock: writers never
  * wait for each other, and a reader waits only for transactions older than what it reads.
  * Numbers are sparse (they jump between transactions); only their order means anything.
  * See docs/architecture.md for the measurements behind the choice.
@@ -18,10 +18,36 @@ export const MAX_EVENTS_PER_TRANSACTION = 1 << POSITION_SHIFT;
 export const TRANSACTION_BASE_POSITION_SQL = `(pg_current_xact_id()::text::bigint << ${POSITION_SHIFT})`;
 
 /**
+ * The application name a transaction takes (`SET LOCAL`, before its first write) to declare
+ * that it will never append an event: projector batches. The events table refuses inserts
+ * from a session that carries it (migration 0017), so the declaration cannot lie.
+ */
+export const NON_APPENDING_APPLICATION_NAME = 'tmi-es-projector';
+export const DECLARE_NON_APPENDING_SQL = `set local application_name = '${NON_APPENDING_APPLICATION_NAME}'`;
+
+/**
  * SQL for the safe horizon: every event below it is committed or rolled back for good.
  * Read in the same statement as the events so both use one snapshot.
+ *
+ * It is the oldest transaction of the snapshot still running that might append events — not
+ * simply the oldest running (`pg_snapshot_xmin`): a transaction of another database of the
+ * cluster, or one that declared itself non-appending, can never commit an event, so waiting for
+ * it would only delay readers (a projector's batch would hold back every other projector).
+ * A running transaction counts as harmless only when `pg_stat_get_activity` positively shows
+ * it so (its xid on a backend of another database, or under the non-appending name); one that
+ * ended meanwhile, or that we may not see (another role's session), still counts, which only
+ * lowers the horizon. Transactions newer than the snapshot are beyond `pg_snapshot_xmax`.
  */
-export const SAFE_HORIZON_SQL = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`;
+export const SAFE_HORIZON_SQL = `((with s as materialized (select pg_current_snapshot() as snap)
+  select coalesce(
+    (select min(x) from s, pg_snapshot_xip(s.snap) as x
+      where not exists (
+        select 1 from pg_stat_get_activity(null) a
+        where a.backend_xid is not null
+          and a.backend_xid::text::bigint = x::text::bigint % 4294967296
+          and (a.datid <> (select oid from pg_database where datname = current_database())
+               or a.application_name = '${NON_APPENDING_APPLICATION_NAME}'))),
+    (select pg_snapshot_xmax(s.snap) from s))::text::bigint) << ${POSITION_SHIFT})`;
 
 /** Largest position whose events are all settled, for a reader that saw everything below the horizon. */
 export const settledThrough = (horizon: number): number => horizon - 1;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { EventStore } from '../events/store.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
+import { DECLARE_NON_APPENDING_SQL } from '../events/position.js';
 
 export const PROGRESS_CHANNEL = 'tmi_projection_progress';
 export const DEFAULT_BATCH_SIZE = 500;
@@ -201,6 +202,9 @@ export class ProjectionRunner {
         const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [key]);
         if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false, superseded: false };
       }
+      // Before the batch's first write gives it a transaction id: it appends no event, so no
+      // reader needs to wait for it (src/events/position.ts).
+      await client.query(DECLARE_NON_APPENDING_SQL);
       // The version is checked under the lock, in the read the batch builds on: code of one
       // version never applies events to the checkpoint (and tables) of another.
       let checkpoint = await this.readCheckpoint(client, projection);
