@@ -41,6 +41,12 @@ export interface ReadAllResult {
    * got fewer events than it asked for may move its checkpoint here.
    */
   settled_through: number;
+  /**
+   * Committed events lay beyond the horizon when this read ran (an older transaction that might
+   * still append was open): a reader that stops here should read again soon — nothing else may
+   * wake it for them, since their own wake-ups may already have been spent on this read.
+   */
+  unsettled: boolean;
 }
 
 // Expected versions travel as integers: -1 any, 0 no stream, n exactly n.
@@ -265,10 +271,10 @@ export class EventStore {
   /** Events after a global position, in global order, never beyond the safe horizon. */
   async readAll(options: ReadAllOptions, client?: Queryable): Promise<ReadAllResult> {
     const filtered = options.types && options.types.length > 0;
-    const { rows } = await (client ?? this.pool).query<EventRow & { horizon: number }>({
+    const { rows } = await (client ?? this.pool).query<EventRow & { horizon: number; head: number | null }>({
       name: filtered ? 'tmi_read_all_types' : 'tmi_read_all',
-      text: `with h as (select ${SAFE_HORIZON_SQL} as horizon)
-             select ${EVENT_COLUMNS}, h.horizon from h
+      text: `with h as (select ${SAFE_HORIZON_SQL} as horizon, (select max(position) from events) as head)
+             select ${EVENT_COLUMNS}, h.horizon, h.head from h
              left join lateral (
                select * from events
                where position > $1 and position < h.horizon ${filtered ? 'and type = any($3::text[])' : ''}
@@ -281,7 +287,7 @@ export class EventStore {
     const settled = events.length < options.limit
       ? Math.max(options.after, settledThrough(horizon))
       : events[events.length - 1]!.position;
-    return { events, settled_through: settled };
+    return { events, settled_through: settled, unsettled: Number(rows[0]!.head ?? 0) > settled && events.length < options.limit };
   }
 
   /** The highest position committed so far (not necessarily settled). */

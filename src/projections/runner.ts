@@ -51,10 +51,12 @@ export interface CatchUpResult {
   /** A newer version of this projection owns its checkpoint; this copy leaves it alone. */
   superseded: boolean;
   /**
-   * Committed events lie beyond `position` (of its types or not: it must pass those too),
-   * unreadable yet because an older transaction was still open (the safe horizon,
-   * src/events/position.ts), or committed after the batch read. Nothing else will necessarily
-   * wake the projection for them: the caller should run it again soon.
+   * Committed events lay beyond `position` when the batch read (of its types or not: it must
+   * pass those too, since a command waits for every projection it names), unreadable yet
+   * because an older transaction that might append was still open (the safe horizon,
+   * src/events/position.ts). Their wake-ups were spent on this batch, so nothing else will
+   * necessarily wake the projection for them: the caller should run it again soon. Events
+   * committed after the read bring wake-ups of their own.
    */
   behind: boolean;
 }
@@ -151,22 +153,10 @@ export class ProjectionRunner {
       const last = await this.runBatch(projection, options.wait ?? true);
       applied += last.applied;
       if (!last.ran || last.halted || last.applied < this.batchSize) {
-        // Asked after the batch committed, so an event committed since its read counts too.
-        const behind = last.ran && !last.halted && await this.unreadBeyond(last.position);
-        return { ...last, applied, behind };
+        const { unsettled, ...result } = last;
+        return { ...result, applied, behind: result.ran && !result.halted && unsettled };
       }
     }
-  }
-
-  /**
-   * Any committed event beyond the checkpoint, of its types or not: a projection must also pass
-   * the events it ignores, since a command waits for every projection it names to reach its
-   * position — and nothing else wakes a projection for an event it does not handle.
-   */
-  private async unreadBeyond(position: number): Promise<boolean> {
-    const { rows } = await this.pool.query<{ unread: boolean }>(
-      'select exists (select 1 from events where position > $1) as unread', [position]);
-    return rows[0]!.unread;
   }
 
   private async takeOver(client: PoolClient, projection: Projection, from: number): Promise<void> {
@@ -191,7 +181,7 @@ export class ProjectionRunner {
     return rows[0];
   }
 
-  private async runBatch(projection: Projection, wait: boolean): Promise<Omit<CatchUpResult, 'behind'>> {
+  private async runBatch(projection: Projection, wait: boolean): Promise<Omit<CatchUpResult, 'behind'> & { unsettled: boolean }> {
     // Early exits commit an empty transaction; nothing was written by then.
     return withTransaction(this.pool, async (client) => {
       const key = projectionLockKey(projection.name);
@@ -200,7 +190,7 @@ export class ProjectionRunner {
         await client.query('select pg_advisory_xact_lock($1)', [key]);
       } else {
         const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [key]);
-        if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false, superseded: false };
+        if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false, superseded: false, unsettled: false };
       }
       // Before the batch's first write gives it a transaction id: it appends no event, so no
       // reader needs to wait for it (src/events/position.ts).
@@ -208,12 +198,12 @@ export class ProjectionRunner {
       // The version is checked under the lock, in the read the batch builds on: code of one
       // version never applies events to the checkpoint (and tables) of another.
       let checkpoint = await this.readCheckpoint(client, projection);
-      if (checkpoint.version > projection.version) return this.leave(projection, checkpoint.version);
+      if (checkpoint.version > projection.version) return { ...this.leave(projection, checkpoint.version), unsettled: false };
       if (checkpoint.version < projection.version) {
         await this.takeOver(client, projection, checkpoint.version);
         checkpoint = await this.readCheckpoint(client, projection);
       }
-      if (checkpoint.halted_at !== null) return { ran: true, applied: 0, position: checkpoint.position, halted: true, superseded: false };
+      if (checkpoint.halted_at !== null) return { ran: true, applied: 0, position: checkpoint.position, halted: true, superseded: false, unsettled: false };
       const batch = await this.store.readAll({ after: checkpoint.position, limit: this.batchSize, types: projection.handles }, client);
       let target = batch.settled_through;
       let halted = false;
@@ -229,6 +219,10 @@ export class ProjectionRunner {
         if (outcome.haltedAt !== null) target = outcome.haltedAt - 1;
       }
       const position = Math.max(target, checkpoint.position);
+      // Nothing applied and nowhere further to go: no write, so no transaction id and no NOTIFY.
+      if (batch.events.length === 0 && position === checkpoint.position) {
+        return { ran: true, applied: 0, position, halted: false, superseded: false, unsettled: batch.unsettled };
+      }
       const moved = await client.query(
         `update projection_checkpoints set position = $2, halted_at = $3, last_error = $4, updated_at = now()
          where name = $1 and position = $5 and version = $6 and generation = $7`,
@@ -236,7 +230,7 @@ export class ProjectionRunner {
           checkpoint.position, checkpoint.version, checkpoint.generation]);
       if (moved.rowCount !== 1) throw new Error(`checkpoint of ${projection.name} moved underneath the runner`);
       await client.query(NOTIFY_PROGRESS_SQL, [projection.name]);
-      return { ran: true, applied: batch.events.length, position, halted, superseded: false };
+      return { ran: true, applied: batch.events.length, position, halted, superseded: false, unsettled: !halted && batch.unsettled };
     });
   }
 
