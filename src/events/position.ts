@@ -23,7 +23,9 @@ export const TRANSACTION_BASE_POSITION_SQL = `(pg_current_xact_id()::text::bigin
  * from a session that carries it (migration 0017), so the declaration cannot lie.
  */
 export const NON_APPENDING_APPLICATION_NAME = 'tmi-es-projector';
-export const DECLARE_NON_APPENDING_SQL = `set local application_name = '${NON_APPENDING_APPLICATION_NAME}'`;
+/** The declaration as an expression (`SET LOCAL`'s function form), to ride along in another statement. */
+export const DECLARE_NON_APPENDING_EXPRESSION = `set_config('application_name', '${NON_APPENDING_APPLICATION_NAME}', true)`;
+export const DECLARE_NON_APPENDING_SQL = `select ${DECLARE_NON_APPENDING_EXPRESSION}`;
 
 /**
  * SQL for the safe horizon: every event below it is committed or rolled back for good.

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { EventStore } from '../events/store.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
-import { DECLARE_NON_APPENDING_SQL } from '../events/position.js';
+import { DECLARE_NON_APPENDING_EXPRESSION } from '../events/position.js';
 
 export const PROGRESS_CHANNEL = 'tmi_projection_progress';
 export const DEFAULT_BATCH_SIZE = 500;
@@ -16,8 +16,15 @@ export const DEFAULT_BATCH_SIZE = 500;
  * the transaction that changed it: `<name>:<generation>:<position>:<halted_at or empty>`.
  * Built in SQL from the row itself so no sender can tell a different story.
  */
-const NOTIFY_PROGRESS_SQL = `select pg_notify('${PROGRESS_CHANNEL}', name || ':' || generation || ':' || position || ':' || coalesce(halted_at::text, ''))
-  from projection_checkpoints where name = $1`;
+const PROGRESS_PAYLOAD_SQL = `name || ':' || generation || ':' || position || ':' || coalesce(halted_at::text, '')`;
+const NOTIFY_PROGRESS_SQL = `select pg_notify('${PROGRESS_CHANNEL}', ${PROGRESS_PAYLOAD_SQL}) from projection_checkpoints where name = $1`;
+
+/** A batch's checkpoint move (compare-and-set) and its announcement, in one round trip; no row when the checkpoint moved underneath. */
+const MOVE_CHECKPOINT_SQL = `with moved as (
+    update projection_checkpoints set position = $2, halted_at = $3, last_error = $4, updated_at = now()
+    where name = $1 and position = $5 and version = $6 and generation = $7
+    returning name, generation, position, halted_at)
+  select pg_notify('${PROGRESS_CHANNEL}', ${PROGRESS_PAYLOAD_SQL}) from moved`;
 
 /** Where a projection stands, as a progress NOTIFY or a checkpoint read says. */
 export interface ProgressReport {
@@ -105,6 +112,9 @@ export class ProjectionVersionMismatchError extends Error {
   }
 }
 
+/** A batch met a poison event: it is rolled back and run again one event at a time. */
+class IsolateBatch extends Error {}
+
 class PoisonEvent extends Error {
   constructor(readonly event: StoredEvent, override readonly cause: unknown) {
     super(`projection failed on event ${event.position} (${event.type}): ${(cause as Error)?.message ?? String(cause)}`);
@@ -150,7 +160,13 @@ export class ProjectionRunner {
   async catchUp(projection: Projection, options: CatchUpOptions = {}): Promise<CatchUpResult> {
     let applied = 0;
     for (;;) {
-      const last = await this.runBatch(projection, options.wait ?? true);
+      let last;
+      try {
+        last = await this.runBatch(projection, options.wait ?? true, false);
+      } catch (err) {
+        if (!(err instanceof IsolateBatch)) throw err;
+        last = await this.runBatch(projection, options.wait ?? true, true);
+      }
       applied += last.applied;
       if (!last.ran || last.halted || last.applied < this.batchSize) {
         const { unsettled, ...result } = last;
@@ -181,20 +197,25 @@ export class ProjectionRunner {
     return rows[0];
   }
 
-  private async runBatch(projection: Projection, wait: boolean): Promise<Omit<CatchUpResult, 'behind'> & { unsettled: boolean }> {
+  /**
+   * One batch, in one transaction. The events are applied all together first; a poison event
+   * among them aborts the transaction (no savepoint is paid for in the common case) and the
+   * caller runs the batch again `isolating`: one event at a time, each under a savepoint, so
+   * only the poison event is set aside.
+   */
+  private async runBatch(projection: Projection, wait: boolean, isolating: boolean): Promise<Omit<CatchUpResult, 'behind'> & { unsettled: boolean }> {
     // Early exits commit an empty transaction; nothing was written by then.
     return withTransaction(this.pool, async (client) => {
       const key = projectionLockKey(projection.name);
+      // The batch declares itself non-appending before its first write gives it a transaction
+      // id, so no reader waits for it (src/events/position.ts). Waiting for the lock holds no
+      // transaction id either.
       if (wait) {
-        // Waiting holds no transaction id, so it does not hold back the horizon for anyone.
-        await client.query('select pg_advisory_xact_lock($1)', [key]);
+        await client.query(`select pg_advisory_xact_lock($1), ${DECLARE_NON_APPENDING_EXPRESSION}`, [key]);
       } else {
-        const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [key]);
+        const { rows: lock } = await client.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock($1) as ok, ${DECLARE_NON_APPENDING_EXPRESSION}`, [key]);
         if (!lock[0]!.ok) return { ran: false, applied: 0, position: 0, halted: false, superseded: false, unsettled: false };
       }
-      // Before the batch's first write gives it a transaction id: it appends no event, so no
-      // reader needs to wait for it (src/events/position.ts).
-      await client.query(DECLARE_NON_APPENDING_SQL);
       // The version is checked under the lock, in the read the batch builds on: code of one
       // version never applies events to the checkpoint (and tables) of another.
       let checkpoint = await this.readCheckpoint(client, projection);
@@ -207,29 +228,27 @@ export class ProjectionRunner {
       const batch = await this.store.readAll({ after: checkpoint.position, limit: this.batchSize, types: projection.handles }, client);
       let target = batch.settled_through;
       let halted = false;
-      try {
-        await client.query('savepoint batch');
-        for (const event of batch.events) await applyOne(projection, event, client);
-      } catch (err) {
-        if (!(err instanceof PoisonEvent)) throw err;
-        // Redo the batch one event at a time so only the poison event is set aside.
-        await client.query('rollback to savepoint batch');
+      if (isolating) {
         const outcome = await this.applyIsolating(projection, batch.events, client);
         halted = outcome.haltedAt !== null;
         if (outcome.haltedAt !== null) target = outcome.haltedAt - 1;
+      } else {
+        try {
+          for (const event of batch.events) await applyOne(projection, event, client);
+        } catch (err) {
+          if (err instanceof PoisonEvent) throw new IsolateBatch(err.message, { cause: err });
+          throw err;
+        }
       }
       const position = Math.max(target, checkpoint.position);
       // Nothing applied and nowhere further to go: no write, so no transaction id and no NOTIFY.
       if (batch.events.length === 0 && position === checkpoint.position) {
         return { ran: true, applied: 0, position, halted: false, superseded: false, unsettled: batch.unsettled };
       }
-      const moved = await client.query(
-        `update projection_checkpoints set position = $2, halted_at = $3, last_error = $4, updated_at = now()
-         where name = $1 and position = $5 and version = $6 and generation = $7`,
+      const moved = await client.query(MOVE_CHECKPOINT_SQL,
         [projection.name, position, halted ? target + 1 : null, halted ? 'halted on a poison event; see dead letters' : null,
           checkpoint.position, checkpoint.version, checkpoint.generation]);
       if (moved.rowCount !== 1) throw new Error(`checkpoint of ${projection.name} moved underneath the runner`);
-      await client.query(NOTIFY_PROGRESS_SQL, [projection.name]);
       return { ran: true, applied: batch.events.length, position, halted, superseded: false, unsettled: !halted && batch.unsettled };
     });
   }
