@@ -34,7 +34,23 @@ export interface ChildCountRules {
 
 
 // 2: counts are no longer clamped at zero; a count that would go negative fails the apply.
-const OWN_VERSION = 2;
+// 3: threat_model_readers, the list's index, kept beside the rows.
+const OWN_VERSION = 3;
+
+/**
+ * After a statement `t` (an insert or update of threat_models returning id, "authorization",
+ * modified_at and deleted_at): the model's rows in threat_model_readers, one per subject its
+ * authorization names (keyed like threat_model_access), so the list pages by an index.
+ */
+const INSERT_READERS_FROM_T = `
+  insert into threat_model_readers (threat_model_id, principal_type, provider, subject, role, modified_at, deleted_at)
+  select t.id, e->>'principal_type', e->>'provider', lower(e->>'provider_id'), e->>'role', t.modified_at, t.deleted_at
+  from t, jsonb_array_elements(t."authorization") e
+  on conflict (threat_model_id, principal_type, provider, subject) do update set role = excluded.role`;
+/** After a statement `t` that changed a model's modification time or deletion: the same on its readers' rows. */
+const TOUCH_READERS_FROM_T = `
+  update threat_model_readers r set modified_at = t.modified_at, deleted_at = t.deleted_at from t where r.threat_model_id = t.id`;
+const RETURNING = 'returning id, "authorization", modified_at, deleted_at';
 
 const ownEventTypes = [...threatModelEventDefinitions.map((d) => d.type), 'MetadataEntriesSet', 'MetadataEntriesRemoved'];
 
@@ -44,9 +60,9 @@ async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
     case 'ThreatModelCreated': {
       const d = e.data;
       await client.query(
-        `insert into threat_models (id, alias, name, description, threat_model_framework, issue_uri, project_id, status, status_updated,
+        `with t as (insert into threat_models (id, alias, name, description, threat_model_framework, issue_uri, project_id, status, status_updated,
            security_reviewer, is_confidential, owner, created_by, "authorization", version, created_at, modified_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) ${RETURNING}) ${INSERT_READERS_FROM_T}`,
         [d.threat_model_id, d.alias, d.name, d.description, d.threat_model_framework, d.issue_uri, d.project_id, d.status, d.status_updated,
           d.security_reviewer && JSON.stringify(d.security_reviewer), d.is_confidential, JSON.stringify(d.owner), JSON.stringify(d.created_by),
           JSON.stringify(d.authorization), event.version, d.created_at]);
@@ -55,28 +71,33 @@ async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
     case 'ThreatModelDetailsChanged': {
       const d = e.data;
       await client.query(
-        `update threat_models set name = $2, description = $3, threat_model_framework = $4, issue_uri = $5, project_id = $6, status = $7,
-           status_updated = $8, security_reviewer = $9, version = $10, modified_at = $11 where id = $1`,
+        `with t as (update threat_models set name = $2, description = $3, threat_model_framework = $4, issue_uri = $5, project_id = $6, status = $7,
+           status_updated = $8, security_reviewer = $9, version = $10, modified_at = $11 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
         [d.threat_model_id, d.name, d.description, d.threat_model_framework, d.issue_uri, d.project_id, d.status, d.status_updated,
           d.security_reviewer && JSON.stringify(d.security_reviewer), event.version, d.modified_at]);
       return;
     }
     case 'ThreatModelAccessChanged':
-      await client.query('update threat_models set owner = $2, "authorization" = $3, version = $4, modified_at = $5 where id = $1',
+      // The readers' rows are replaced whole: entries may have gone, and one statement cannot delete and re-insert the same rows.
+      await client.query('delete from threat_model_readers where threat_model_id = $1', [e.data.threat_model_id]);
+      await client.query(`with t as (update threat_models set owner = $2, "authorization" = $3, version = $4, modified_at = $5 where id = $1 ${RETURNING}) ${INSERT_READERS_FROM_T}`,
         [e.data.threat_model_id, JSON.stringify(e.data.owner), JSON.stringify(e.data.authorization), event.version, e.data.modified_at]);
       return;
     case 'ThreatModelDeleted':
-      await client.query('update threat_models set deleted_at = $2, version = $3 where id = $1', [e.data.threat_model_id, e.data.deleted_at, event.version]);
+      await client.query(`with t as (update threat_models set deleted_at = $2, version = $3 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
+        [e.data.threat_model_id, e.data.deleted_at, event.version]);
       return;
     case 'ThreatModelRestored':
-      await client.query('update threat_models set deleted_at = null, version = $2, modified_at = $3 where id = $1', [e.data.threat_model_id, event.version, e.data.restored_at]);
+      await client.query(`with t as (update threat_models set deleted_at = null, version = $2, modified_at = $3 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
+        [e.data.threat_model_id, event.version, e.data.restored_at]);
       return;
     case 'MetadataEntriesSet':
     case 'MetadataEntriesRemoved': {
       const m = (e as MetadataEvent).data;
       // Metadata lives in its own projection; here it only moves the threat model's version and modification time.
       if (m.entity_type !== THREAT_MODEL_ENTITY) return;
-      await client.query('update threat_models set version = $2, modified_at = $3 where id = $1', [m.entity_id, event.version, m.at]);
+      await client.query(`with t as (update threat_models set version = $2, modified_at = $3 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
+        [m.entity_id, event.version, m.at]);
       return;
     }
   }
@@ -105,7 +126,7 @@ export function createThreatModelsProjection(countRules: ChildCountRules): Proje
     // Both parts only ever go up, so the sum changes whenever either does.
     version: OWN_VERSION + countRules.version,
     handles: [...ownEventTypes, ...Object.keys(countRules.rules)],
-    tables: ['threat_models'],
+    tables: ['threat_models', 'threat_model_readers'],
     onPoison: 'halt',
     async apply(event, client) {
       const rule = countRules.rules[event.type];

@@ -77,6 +77,8 @@ const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
  * Deleted ones appear only when asked for, and only where the caller is an owner.
  */
 export async function listThreatModels(pool: Pool, caller: Caller, filters: ListFilters, limit: number, offset: number): Promise<{ items: ThreatModelView[]; total: number }> {
+  const unfiltered = Object.values(filters).every((v) => v === undefined || v === '' || v === false || (Array.isArray(v) && v.length === 0));
+  if (unfiltered) return newestReadable(pool, caller, limit, offset);
   const params: unknown[] = [];
   const p = (v: unknown) => `$${params.push(v)}`;
   const readable = readableThreatModelsSql(caller, p);
@@ -116,6 +118,35 @@ export async function listThreatModels(pool: Pool, caller: Caller, filters: List
     total = Number(counted.rows[0]!.n);
   }
   return { items: rows.map((r) => toView(r, [])), total };
+}
+
+/**
+ * The unfiltered list, the one every client opens with: the caller's newest live threat models
+ * from threat_model_readers. Each subject key gives its newest `offset + limit` ids by an index
+ * scan; the page is the newest distinct ids among those (an id within the first n of all is
+ * within the first n of every key that reaches it), so only a few rows per key are touched
+ * however many the caller can read. `total` counts the distinct ids by the same index.
+ */
+async function newestReadable(pool: Pool, caller: Caller, limit: number, offset: number): Promise<{ items: ThreatModelView[]; total: number }> {
+  const keys = callerSubjectKeys(caller);
+  const values = [keys.map((k) => k.principal_type), keys.map((k) => k.provider), keys.map((k) => k.subject)];
+  const readers = `with keys (t, p, s) as (select * from unnest($1::text[], $2::text[], $3::text[]))`;
+  const total = `(select count(distinct r.threat_model_id) from keys k join threat_model_readers r
+      on r.subject = k.s and r.principal_type = k.t and r.provider = k.p where r.deleted_at is null)`;
+  const { rows } = await pool.query<Row & { total: number }>({
+    name: 'tmi_newest_readable',
+    text: `${readers},
+      newest as (select c.id, c.modified_at from keys k cross join lateral (
+        select r.threat_model_id as id, r.modified_at from threat_model_readers r
+        where r.subject = k.s and r.principal_type = k.t and r.provider = k.p and r.deleted_at is null
+        order by r.modified_at desc, r.threat_model_id limit $4::int + $5::int) c),
+      page as (select id, max(modified_at) as modified_at from newest group by id order by 2 desc, id limit $4::int offset $5::int)
+      select t.*, ${total} as total from page join threat_models t on t.id = page.id order by page.modified_at desc, page.id`,
+    values: [...values, limit, offset],
+  });
+  if (rows.length > 0) return { items: rows.map((r) => toView(r, [])), total: Number(rows[0]!.total) };
+  const counted = await pool.query<{ n: number }>({ name: 'tmi_readable_count', text: `${readers} select ${total} as n`, values });
+  return { items: [], total: Number(counted.rows[0]!.n) };
 }
 
 /**
