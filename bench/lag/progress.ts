@@ -148,6 +148,11 @@ export class HorizonWatch {
     return new HorizonWatch(client, database, intervalMs);
   }
 
+  /** Polls taken so far. */
+  pollCount(): number {
+    return this.polls.length;
+  }
+
   /** When the horizon first passed `position` (every event at or below it settled), or NaN. */
   passedAt(position: number): number {
     return this.timeline.reachedAt(position + 1);
