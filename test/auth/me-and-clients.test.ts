@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { eventually } from '../helpers/eventually.js';
 import { loginWithDevProvider, type Tokens } from '../helpers/login.js';
 
 describe('/me, preferences and groups', () => {
@@ -52,12 +53,10 @@ describe('/me, preferences and groups', () => {
     expect(groups.total).toBe(2);
     const administrators = groups.groups.find((g: { group_name: string }) => g.group_name === 'administrators');
     // Memberships come from the users projection, which follows the login event.
-    let members;
-    for (let i = 0; i < 50; i++) {
-      members = await json(await app.request(`/me/groups/${administrators.internal_uuid}/members`, { token: admin.access_token }));
-      if (members.total > 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const members = await eventually('the administrator is listed as a member', async () => {
+      const listed = await json(await app.request(`/me/groups/${administrators.internal_uuid}/members`, { token: admin.access_token }));
+      return listed.total > 0 ? listed : null;
+    });
     expect(members.members).toEqual([expect.objectContaining({ user_email: 'root@tmi.local', user_provider: 'tmi', subject_type: 'user' })]);
     const stranger = await app.request(`/me/groups/${administrators.internal_uuid}/members`, { token: tokens.access_token });
     expect(stranger.status).toBe(404);
@@ -94,15 +93,10 @@ describe.each([{ redis: true }, { redis: false }])('machine clients (client cred
   afterAll(async () => { await app?.stop(); });
 
   /** The list is a projection: the write waits for it (bounded), so on a loaded machine allow it to catch up. */
-  async function listUntil(predicate: (ids: string[]) => boolean) {
-    let list;
-    for (let i = 0; i < 100; i++) {
-      list = await json(await app.request('/me/client_credentials', { token: owner.access_token }));
-      if (predicate(list.credentials.map((c: { id: string }) => c.id))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return list;
-  }
+  const listUntil = (predicate: (ids: string[]) => boolean) => eventually('the credential list shows the change', async () => {
+    const list = await json(await app.request('/me/client_credentials', { token: owner.access_token }));
+    return predicate(list.credentials.map((c: { id: string }) => c.id)) ? list : null;
+  });
 
   const grant = (client_id: string, client_secret: string) => app.request('/oauth2/token', { method: 'POST', json: { grant_type: 'client_credentials', client_id, client_secret } });
 

@@ -1,20 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { needsRedisServer } from '../helpers/binaries.js';
+import { eventually } from '../helpers/eventually.js';
 import { CLIENT_CALLBACK, loginWithDevProvider, pkcePair } from '../helpers/login.js';
 import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js';
 
-/** Polls until `check` holds; fails with `what` when it never does. Not a timing assertion: the deadline only bounds a hung test. */
-async function eventually(what: string, check: () => Promise<boolean>, deadlineMs = 30_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const newThreatModel = (name: string) => ({ name, threat_model_framework: 'STRIDE' });
 
-describe('Redis down: two instances on one database, each with the same (test-owned) Redis', () => {
+const redisServer = needsRedisServer();
+
+describe.skipIf(redisServer.skip)(redisServer.title('Redis down: two instances on one database, each with the same (test-owned) Redis'), () => {
   let redis: OwnRedis;
   let a: TestApp;
   let b: TestApp;

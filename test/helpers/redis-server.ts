@@ -48,8 +48,13 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     if (child && child.exitCode === null) return;
     const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
     child = proc;
+    // A spawn that fails (no binary, no permission) or a signal that cannot be sent is reported
+    // here; without a listener it would be an uncaught error that takes the test worker down.
+    let failed: Error | null = null;
+    proc.on('error', (err) => { failed = err; });
     const deadline = Date.now() + 10_000;
     while (!(await answers(port))) {
+      if (failed) throw new Error(`redis-server on ${port} could not be run`, { cause: failed });
       if (proc.exitCode !== null) throw new Error(`redis-server on ${port} exited with ${proc.exitCode}`);
       if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer`);
       await new Promise((r) => setTimeout(r, 50));

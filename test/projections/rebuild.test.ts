@@ -9,6 +9,7 @@ import { ProjectionRunner, resetProjection } from '../../src/projections/runner.
 import { ProjectionProgress } from '../../src/projections/signals.js';
 import { projectionStatuses } from '../../src/projections/status.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { eventually } from '../helpers/eventually.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
 import { counterTable, counterTotals, settle } from '../helpers/projections.js';
 
@@ -58,11 +59,7 @@ describe('projections after a rebuild', () => {
       await withTransaction(db.pool, (client) => resetProjection(client, p));
       expect(await totals('rebuilt')).toEqual([]);
       // The reset is announced like any progress; once it has arrived the old position no longer counts.
-      const deadline = Date.now() + 10_000;
-      while (await progress.waitFor(['rebuilt'], e.position, 0)) {
-        if (Date.now() > deadline) throw new Error('the progress still believes the projection is past the event');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await eventually('the progress no longer believes the projection is past the event', async () => !(await progress.waitFor(['rebuilt'], e.position, 0)));
       expect(await progress.waitFor(['rebuilt'], e.position, 300)).toBe(false);
 
       const waiting = progress.waitFor(['rebuilt'], e.position, 10_000);

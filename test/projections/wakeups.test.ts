@@ -14,6 +14,7 @@ import { PROJECTION_QUEUE } from '../../src/projections/signals.js';
 import { closeServices, openServices } from '../../src/runtime.js';
 import type { EmbeddedDatabase } from '../../src/infra/embedded-postgres.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { eventually, pollUntil } from '../helpers/eventually.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
 import { counterTable, counterTotals } from '../helpers/projections.js';
 
@@ -80,22 +81,9 @@ describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => 
     services.store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: 'any', events: [{ type, data }] }, { metadata: testMetadata() });
   const checkpoint = async (name: string) =>
     Number((await db.pool.query<{ position: number }>('select position from projection_checkpoints where name = $1', [name])).rows[0]!.position);
-  const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 15_000) => {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   /** The projection's checkpoint read straight from PostgreSQL: no waiter is involved that could send a wake-up of its own. */
-  const reaches = async (name: string, position: number, ms = 10_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      if ((await checkpoint(name)) >= position) return true;
-      if (Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
+  const reaches = async (name: string, position: number) =>
+    await pollUntil(async () => (await checkpoint(name)) >= position, { deadlineMs: 10_000, everyMs: 20 }) !== false;
   const jobsFor = (name: string) => [...added].filter(([, n]) => n === name).map(([id]) => id);
   const someJobFinished = (name: string) => jobsFor(name).some((id) => finished.has(id));
   /** A session (the runner's) is waiting for an advisory lock in this test's database. */
@@ -111,7 +99,7 @@ describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => 
 
   // Nothing but the scheduler's next tick (an hour away) may be pending: no earlier job can stand in for the wake-up under test.
   beforeEach(async () => {
-    await until('the projection queue is idle', async () => {
+    await eventually('the projection queue is idle', async () => {
       const jobs = await services.queues.queue(PROJECTION_QUEUE).getJobs(['waiting', 'active', 'prioritized', 'delayed']);
       return jobs.every((j) => j.timestamp + (j.delay ?? 0) > Date.now() + 60_000);
     });
@@ -125,7 +113,7 @@ describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => 
     const e = await append('locked:1');
     services.wakeups.wake(['locked']);
     // The wake-up has been handled while the lock was held: either its job is done, or it waits for the lock.
-    await until('the wake-up met the held lock', async () => someJobFinished('locked') || await lockWaiter());
+    await eventually('the wake-up met the held lock', async () => someJobFinished('locked') || await lockWaiter());
     await holder.query('commit');
     holder.release();
     expect(await reaches('locked', e.position)).toBe(true);
@@ -135,7 +123,7 @@ describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => 
     const writer = await openWriter();
     const e = await append('horizon:1');
     services.wakeups.wake(['horizon']);
-    await until('the woken batch ran', () => someJobFinished('horizon'));
+    await eventually('the woken batch ran', () => someJobFinished('horizon'));
     expect(await checkpoint('horizon')).toBeLessThan(e.position);
     await writer.query('commit');
     writer.release();
@@ -148,7 +136,7 @@ describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => 
     // `untyped` handles CounterIncremented only: nothing of its own is pending, it just has to pass the position.
     const e = await append('untyped:1', 'CounterNamed', { name: 'x' });
     services.wakeups.wake(['untyped']);
-    await until('the woken batch ran', () => someJobFinished('untyped'));
+    await eventually('the woken batch ran', () => someJobFinished('untyped'));
     expect(await checkpoint('untyped')).toBeLessThan(e.position);
     await writer.query('commit');
     writer.release();
@@ -160,7 +148,7 @@ describe('projection wake-ups with the safety net off (BullMQ on Redis)', () => 
     const writer = await openWriter();
     const e = await append('unwaited:1', 'CounterNamed', { name: 'x' });
     services.wakeups.wake(['unwaited']);
-    await until('the woken batch ran', () => someJobFinished('unwaited'));
+    await eventually('the woken batch ran', () => someJobFinished('unwaited'));
     expect(await checkpoint('unwaited')).toBeLessThan(e.position);
     await writer.query('commit');
     writer.release();

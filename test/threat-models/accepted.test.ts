@@ -3,16 +3,9 @@ import { THREAT_MODEL_PROJECTIONS } from '../../src/application/threat-models.js
 import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE } from '../../src/commands/threat-models/events.js';
 import { projectionLockKey } from '../../src/projections/runner.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { eventually } from '../helpers/eventually.js';
 import { testMetadata } from '../helpers/events.js';
 import { signIn } from './helpers.js';
-
-const until = async (what: string, check: () => Promise<boolean>, ms = 15_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 /**
  * A command is answered 201/200 only once its projections show it. When they cannot yet, it is
@@ -34,7 +27,7 @@ describe('a command its projections cannot show yet is answered 202 Accepted', (
         events: [{ type: 'MetadataEntriesSet', data: { entity_type: THREAT_MODEL_ENTITY, entity_id: '0190a000-0000-7000-8000-0000000000aa', entries: [{ key: 'not a key!', value: 'v' }], at: new Date().toISOString() } }],
       }, { metadata: testMetadata() });
       services.wakeups.wake(['metadata']);
-      await until('metadata is halted', async () =>
+      await eventually('metadata is halted', async () =>
         (await services.database.pool.query('select 1 from projection_checkpoints where name = $1 and halted_at is not null', ['metadata'])).rowCount === 1);
 
       const alice = signIn(app, 'alice');

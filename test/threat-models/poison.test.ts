@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE } from '../../src/commands/threat-models/events.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { eventually } from '../helpers/eventually.js';
 import { testMetadata } from '../helpers/events.js';
 import { signIn } from './helpers.js';
 
@@ -24,12 +25,10 @@ describe('a poison event', () => {
     const position = Number(created.headers.get('x-event-position'));
     expect(await services.progress.waitFor(['threat_models', 'threat_model_access'], position, 15_000)).toBe(true);
 
-    const deadline = Date.now() + 15_000;
-    let letters: { projection: string; event_id: string; event_type: string; error: string; attempts: number }[] = [];
-    while (letters.length === 0 && Date.now() < deadline) {
-      letters = (await services.database.pool.query('select projection, event_id, event_type, error, attempts from dead_letters')).rows;
-      if (letters.length === 0) await new Promise((r) => setTimeout(r, 50));
-    }
+    const letters = await eventually('the poison event is dead-lettered', async () => {
+      const { rows } = await services.database.pool.query('select projection, event_id, event_type, error, attempts from dead_letters');
+      return rows.length > 0 ? rows : null;
+    });
     expect(letters).toEqual([{ projection: 'metadata', event_id: poison.events[0]!.event_id, event_type: 'MetadataEntriesSet', error: expect.stringMatching(/check constraint/), attempts: 1 }]);
     const { rows } = await services.database.pool.query<{ name: string; halted_at: string | null }>('select name, halted_at from projection_checkpoints where name = $1', ['metadata']);
     expect(Number(rows[0]!.halted_at)).toBe(poison.position);
