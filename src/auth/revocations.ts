@@ -112,6 +112,8 @@ export class AccessTokenRevocations {
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
   private started: Promise<void> | null = null;
+  /** Counts starts and stops: a start that finds it changed was stopped (and maybe started again) meanwhile. */
+  private run = 0;
   private stopped = false;
   private failing = false;
   private listenerDown = false;
@@ -143,24 +145,42 @@ export class AccessTokenRevocations {
 
   /** Loads the revocations in force (must succeed before requests are served), then listens and polls. */
   start(): Promise<void> {
-    this.started ??= (async () => {
-      this.stopped = false;
+    this.started ??= this.startRun(++this.run);
+    return this.started;
+  }
+
+  /**
+   * A stop may come at any await of a start (a shutdown during start-up): the start then gives
+   * up where it is, quietly — no poll timer, no listener, and no error from a pool closed under it.
+   */
+  private async startRun(run: number): Promise<void> {
+    const current = () => this.run === run;
+    this.stopped = false;
+    try {
       await this.listen();
+      if (!current()) return;
       const { rows } = await this.pool.query<{ first: number | null; horizon: number }>(START_SQL, [REMEMBER_SECONDS]);
+      if (!current()) return;
       const settled = settledThrough(Number(rows[0]!.horizon));
       this.checkpoint = rows[0]!.first === null ? settled : Math.min(Number(rows[0]!.first) - 1, settled);
       await this.catchUp();
+      if (!current()) return;
       this.timer = setInterval(() => void this.tick(), this.options.pollIntervalMs);
       this.timer.unref();
-    })();
-    return this.started;
+    } catch (err) {
+      if (current()) throw err;
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.run++;
+    const starting = this.started;
     this.started = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // An interrupted start has nothing left to do once it notices; waiting for it means nothing of it runs after stop().
+    await starting?.catch(() => {});
     await this.connecting;
     const listener = this.listener;
     this.listener = null;
@@ -181,6 +201,8 @@ export class AccessTokenRevocations {
         this.set.sweep();
       }
     } catch (err) {
+      // A round cut short by stop() (its pool closing) is no outage.
+      if (this.stopped) return;
       // Requests keep being checked against what is known; say so once per outage, not every second.
       if (!this.failing) this.options.log.warn({ err }, 'revocation feed unavailable; checking tokens against the revocations known so far');
       this.failing = true;

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessTokenRevocations, RevocationSet } from '../../src/auth/revocations.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AccessTokenRevocations, REVOCATION_LISTENER_NAME, RevocationSet } from '../../src/auth/revocations.js';
 import { eventCatalog } from '../../src/events/registry.js';
 import { EventStore } from '../../src/events/store.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/infra/embedded-postgres.js';
@@ -77,6 +77,28 @@ describe('AccessTokenRevocations fed from PostgreSQL', () => {
     } finally {
       await revocations.stop();
     }
+  });
+
+  it('stopped while it is still starting, it leaves no listener, no poll timer and no late error', async () => {
+    // Each stop comes at another point of the start: before the listener connects, while it
+    // connects, during the start-up read. The pool is closed right after, as a shutdown does.
+    for (const delayMs of [0, 1, 5, 20, 50]) {
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+      try {
+        const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+        const revocations = new AccessTokenRevocations(pool, db.url, eventCatalog, { pollIntervalMs: 100, log });
+        const starting = revocations.start();
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        await revocations.stop();
+        await pool.end();
+        await expect(starting).resolves.toBeUndefined();
+        expect(vi.getTimerCount()).toBe(0);
+      } finally {
+        vi.useRealTimers();
+      }
+    }
+    await eventually('no revocation listener is left in the database', async () => (await db.pool.query(
+      'select 1 from pg_stat_activity where datname = current_database() and application_name = $1', [REVOCATION_LISTENER_NAME])).rowCount === 0);
   });
 
   it('hears a revocation through NOTIFY, with a poll slow enough not to be the one that found it', async () => {
