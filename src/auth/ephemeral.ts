@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
+import { guardRedis } from '../infra/redis-errors.js';
 
 /**
  * Short-lived auth state that must be shared by every instance: OAuth states, code bindings,
@@ -22,31 +23,22 @@ export interface EphemeralStore {
   delete(key: string): Promise<void>;
 }
 
+/** Every call is guarded: with Redis out of reach it fails with a RedisUnavailableError, never an error that reads as the database's. */
 export function redisEphemeralStore(redis: Redis, prefix: string): EphemeralStore {
   const k = (key: string) => `${prefix}:auth:${key}`;
   return {
-    async putNew(key, value, ttl) {
-      return (await redis.set(k(key), value, 'EX', ttl, 'NX')) === 'OK';
-    },
-    async put(key, value, ttl) {
-      await redis.set(k(key), value, 'EX', ttl);
-    },
-    get: (key) => redis.get(k(key)),
-    async anyExists(keys) {
-      return (await redis.exists(...keys.map(k))) > 0;
-    },
-    take: (key) => redis.getdel(k(key)),
-    async increment(key, ttl) {
+    putNew: (key, value, ttl) => guardRedis(async () => (await redis.set(k(key), value, 'EX', ttl, 'NX')) === 'OK'),
+    put: (key, value, ttl) => guardRedis(async () => { await redis.set(k(key), value, 'EX', ttl); }),
+    get: (key) => guardRedis(() => redis.get(k(key))),
+    anyExists: (keys) => guardRedis(async () => (await redis.exists(...keys.map(k))) > 0),
+    take: (key) => guardRedis(() => redis.getdel(k(key))),
+    increment: (key, ttl) => guardRedis(async () => {
       // SET NX starts the window once; INCR never touches the expiry (works on any Redis version).
       const results = (await redis.multi().set(k(key), '0', 'EX', ttl, 'NX').incr(k(key)).exec()) as [Error | null, unknown][];
       return Number(results[1]![1]);
-    },
-    async ttl(key) {
-      return Math.max(0, await redis.ttl(k(key)));
-    },
-    async delete(key) {
-      await redis.del(k(key));
-    },
+    }),
+    ttl: (key) => guardRedis(async () => Math.max(0, await redis.ttl(k(key)))),
+    delete: (key) => guardRedis(async () => { await redis.del(k(key)); }),
   };
 }
 

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { DomainError } from '../../commands/errors.js';
 import { CommandIdReusedError, TooManyEventsError, VersionConflictError } from '../../events/errors.js';
 import { transientDatabaseError, type TransientDatabaseError } from '../../infra/database-errors.js';
+import { RedisUnavailableError, isRedisUnreachable } from '../../infra/redis-errors.js';
 import { HttpError, sanitizeErrorText } from '../errors.js';
 
 interface ErrorBody {
@@ -46,6 +47,12 @@ function send(reply: FastifyReply, status: number, body: ErrorBody, headers: Rec
     error: sanitizeErrorText(body.error),
     error_description: sanitizeErrorText(body.error_description),
   });
+}
+
+/** Only what must be shared and short-lived lives in Redis (OAuth state, one-time codes, lockout counters, BullMQ's jobs). */
+function redisUnavailable(request: FastifyRequest, reply: FastifyReply, err: unknown) {
+  request.log.warn({ err }, 'redis unavailable');
+  return send(reply, 503, { error: 'service_unavailable', error_description: 'the queue and cache service (Redis) is unavailable; retry shortly' }, { 'Retry-After': '5' });
 }
 
 /** One place that turns every failure into the contract's error body. */
@@ -93,16 +100,15 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return send(reply, fe.statusCode, { error: fe.statusCode === 429 ? 'rate_limit_exceeded' : 'invalid_request', error_description: fe.message });
     }
+    // Before the database's classification: a Redis connection refused carries the same ECONNREFUSED.
+    if (err instanceof RedisUnavailableError) return redisUnavailable(request, reply, err);
     const transient = transientDatabaseError(err);
     if (transient !== null) {
       request.log.warn({ err, transient }, 'transient database failure');
       return send(reply, 503, { error: 'service_unavailable', error_description: TRANSIENT[transient].description }, { 'Retry-After': TRANSIENT[transient].retryAfter });
     }
-    if (isRedisUnavailable(err)) {
-      // Only what must be shared and short-lived lives in Redis (OAuth state, one-time codes, lockout counters).
-      request.log.warn({ err }, 'redis unavailable');
-      return send(reply, 503, { error: 'service_unavailable', error_description: 'a shared service is unavailable; retry shortly' }, { 'Retry-After': '5' });
-    }
+    // An ioredis refusal that did not pass through guardRedis (its messages are ioredis's own, never pg's).
+    if (isRedisUnreachable(err)) return redisUnavailable(request, reply, err);
     request.log.error({ err }, 'unhandled error');
     return send(reply, 500, { error: 'server_error', error_description: 'an internal error occurred' });
   });
@@ -110,9 +116,3 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
   app.setNotFoundHandler((request, reply) =>
     send(reply, 404, { error: 'not_found', error_description: `no route for ${request.method} ${request.url.split('?')[0]}` }));
 });
-
-/** ioredis's fail-fast refusals while Redis is unreachable (the service's Redis clients queue nothing offline). */
-export function isRedisUnavailable(err: unknown): boolean {
-  const e = err as { name?: string; message?: string };
-  return e.name === 'MaxRetriesPerRequestError' || /enableOfflineQueue options is false|^Connection is closed\.$|^Command timed out$/.test(e.message ?? '');
-}
