@@ -21,9 +21,14 @@ const DEFAULT_CONNECTIONS = [8, 32];
 const OPEN_LOOP_CONNECTIONS = 256;
 // Past this p99 (or with errors, or answering under 90 % of the offered rate) a system is saturated: higher steps only measure its queue.
 const SATURATED_P99_MS = 100;
-const SYSTEMS = ['list', 'bare-list', 'get'] as const;
+const SYSTEMS = ['list', 'bare-list', 'get', 'threats', 'bare-threats', 'full'] as const;
 type SystemName = (typeof SYSTEMS)[number];
-const LABELS: Record<SystemName, string> = { list: 'GET /threat_models?limit=20', 'bare-list': 'bare SELECT of 20 by index', get: 'GET /threat_models/{id}' };
+/** The threats list measured: one severity, by score, a page of 20 (the contract's parameters). */
+const THREATS_QUERY = 'severity=high&sort=score:desc&limit=20';
+const LABELS: Record<SystemName, string> = {
+  list: 'GET /threat_models?limit=20', 'bare-list': 'bare SELECT of 20 by index', get: 'GET /threat_models/{id}',
+  threats: `GET …/threats?${THREATS_QUERY}`, 'bare-threats': 'bare SELECT of 20 threats by index', full: 'GET /threat_models/{id} with children',
+};
 
 interface System {
   name: SystemName;
@@ -53,25 +58,25 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   const connections = options.connections ?? DEFAULT_CONNECTIONS;
   const warmupMs = (options.warmupSeconds * 1000) / options.slices;
   const measureMs = (options.seconds * 1000) / options.slices;
-  const params = { models: options.models, readable: options.readable };
+  const params = { models: options.models, readable: options.readable, threats: options.threats, children: options.children };
   if (params.models % params.readable !== 0) throw new Error('--models must be a multiple of --readable');
   const loadBefore = loadAverage();
 
   const seeded = await cachedBenchDatabase(seedDatabaseName(params), async (url) => {
     const t0 = performance.now();
-    const { seconds } = await seedThreatModels(url, params, options.log);
+    const { seconds, targets } = await seedThreatModels(url, params, options.log);
     const readable = await buildBareReadable(url);
     if (readable !== params.readable) throw new Error(`the projections give the bench reader ${readable} readable threat models, expected ${params.readable}`);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    await client.query('create table bench_seed (append_s real, project_s real, total_s real)');
-    await client.query('insert into bench_seed values ($1, $2, $3)', [seconds.append, seconds.project, (performance.now() - t0) / 1000]);
+    await client.query('create table bench_seed (append_s real, project_s real, total_s real, threats_parent uuid, full_parent uuid)');
+    await client.query('insert into bench_seed values ($1, $2, $3, $4, $5)', [seconds.append, seconds.project, (performance.now() - t0) / 1000, targets.threats, targets.full]);
     await client.end();
   }, { reseed: options.reseed, log: options.log });
   const admin = new pg.Client({ connectionString: seeded.url, application_name: 'tmi-bench-admin' });
   admin.on('error', ignoreIdleError);
   await admin.connect();
-  const { rows: seedRows } = await admin.query<{ append_s: number; project_s: number; total_s: number }>('select * from bench_seed');
+  const { rows: seedRows } = await admin.query<{ append_s: number; project_s: number; total_s: number; threats_parent: string; full_parent: string }>('select * from bench_seed');
   const seedTimes = seedRows[0]!;
   options.log(`seed of ${params.models} threat models (${params.readable} readable by ${BENCH_READER}): append ${round(seedTimes.append_s, 1)} s, projections ${round(seedTimes.project_s, 1)} s, total ${round(seedTimes.total_s, 1)} s${seeded.built ? '' : ' (when it was built)'}`);
 
@@ -104,6 +109,21 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
         backends: { database: seeded.name, applicationName: null },
         request: () => ({ method: 'GET', path: `/threat_models/${ids[next++ % ids.length]!.id}`, headers: auth }),
       },
+      threats: {
+        name: 'threats', label: LABELS.threats, url: service.url, pids: service.processes.map((p) => p.pid),
+        backends: { database: seeded.name, applicationName: null },
+        request: () => ({ method: 'GET', path: `/threat_models/${seedTimes.threats_parent}/threats?${THREATS_QUERY}`, headers: auth }),
+      },
+      'bare-threats': {
+        name: 'bare-threats', label: LABELS['bare-threats'], url: bare.url, pids: [bare.process.pid],
+        backends: { database: seeded.name, applicationName: 'tmi-bench-bare' },
+        request: () => ({ method: 'GET', path: `/threats?threat_model_id=${seedTimes.threats_parent}&severity=high`, headers: {} }),
+      },
+      full: {
+        name: 'full', label: LABELS.full, url: service.url, pids: service.processes.map((p) => p.pid),
+        backends: { database: seeded.name, applicationName: null },
+        request: () => ({ method: 'GET', path: `/threat_models/${seedTimes.full_parent}`, headers: auth }),
+      },
     };
     const systems = names.map((n) => all[n]);
 
@@ -111,14 +131,22 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     const probe = async (path: string, headers: Record<string, string>, url: string) => {
       const res = await fetch(`${url}${path}`, { headers });
       if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
-      return await res.json() as { threat_models: { id: string }[]; total?: number };
+      return await res.json() as Record<string, unknown>;
     };
+    const idsOf = (items: unknown) => JSON.stringify((items as { id: string }[]).map((t) => t.id));
     const page = await probe('/threat_models?limit=20', auth, service.url);
     const barePage = await probe(`/list?subject=${BENCH_READER}`, {}, bare.url);
     if (page.total !== params.readable) throw new Error(`the list's total is ${page.total}, expected ${params.readable}`);
-    if (JSON.stringify(page.threat_models.map((t) => t.id)) !== JSON.stringify(barePage.threat_models.map((t) => t.id))) {
-      throw new Error('the service\'s first page and the bare query\'s differ');
-    }
+    if (idsOf(page.threat_models) !== idsOf(barePage.threat_models)) throw new Error('the service\'s first page and the bare query\'s differ');
+    const threatsPage = await probe(`/threat_models/${seedTimes.threats_parent}/threats?${THREATS_QUERY}`, auth, service.url);
+    const bareThreats = await probe(`/threats?threat_model_id=${seedTimes.threats_parent}&severity=high`, {}, bare.url);
+    const { rows: [high] } = await admin.query<{ n: number }>(
+      `select count(*)::int as n from threats where threat_model_id = $1 and severity = 'high' and deleted_at is null`, [seedTimes.threats_parent]);
+    if (threatsPage.total !== high!.n || high!.n < 20) throw new Error(`the threats list's total is ${String(threatsPage.total)}, expected ${high!.n} (at least 20)`);
+    if (idsOf(threatsPage.threats) !== idsOf(bareThreats.threats)) throw new Error('the service\'s first page of threats and the bare query\'s differ');
+    const full = await probe(`/threat_models/${seedTimes.full_parent}`, auth, service.url);
+    const children = ['threats', 'documents', 'repositories', 'notes', 'assets'].reduce((n, k) => n + (full[k] as unknown[]).length, 0);
+    if (children !== params.children) throw new Error(`the full threat model has ${children} children, expected ${params.children}`);
 
     // Open loop, climbing the rate ladder; a system stops climbing after its first failed step,
     // then gets one more step half-way between its last pass and that failure.
@@ -264,6 +292,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       `the bench reader (dev-provider login ${BENCH_READER}, token re-issued with the configured secret to assert group ${BENCH_GROUP}) can read ${params.readable}, one in every ${params.models / params.readable}: 40 % it owns, 30 % by a user reader entry, 20 % by a reader entry for its group, 10 % by a reader entry for everyone.`,
       `seeding took ${round(seedTimes.total_s, 1)} s (append ${round(seedTimes.append_s, 1)} s, projections ${round(seedTimes.project_s, 1)} s); the database ${seeded.name} is named after the migrations, the projections' versions and the seed parameters, kept between runs, rebuilt by --reseed.`,
       'bare = bench/bare/server.ts (same Fastify, JSON and pino at the same level): the 20 newest ids of the reader from a (subject, modified_at desc, id) index over a table of readable ids (one row per owner, plus the reader\'s 1,000), joined to threat_models by primary key; no total, no auth. It returns the same 20 rows the service does (checked before timing).',
+      `children: ${params.threats} threats (severities in turn, scores spread 0–10) under one of the reader's threat models, listed with ${THREATS_QUERY} (TMI's default list, one severity by score); ${params.children} children (threats, documents, repositories, notes, assets 8:4:3:3:2, documents, assets and every fifth threat with metadata) under another, read whole by GET /threat_models/{id}. bare threats = the same 20 rows from the (threat_model_id, severity, score) index, no total, no auth.`,
       'service = `serve` with projections inside, BullMQ on Redis, rate limit off. GET /threat_models/{id} walks through the reader\'s 1,000 threat models.',
       `open loop: requests at start + i/rate on up to ${OPEN_LOOP_CONNECTIONS} keep-alive connections; each system climbs the ladder until it saturates (p99 > ${SATURATED_P99_MS} ms, errors, or under 90 % of the offered rate answered); its best rate is the highest step that passed, refined by one step half-way to the failed step above it. each step gets ${options.seconds} s per system in ${options.slices} slices taken in turns (${options.warmupSeconds} s warm-up, fresh connections each slice).`,
       `load average before ${loadBefore}, after ${loadAfter} (2 CPUs).`,

@@ -15,14 +15,15 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
 };
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only name,...]
-       [--rates 300,...] [--connections 8,32] [--log-level info] [--models 100000] [--readable 1000] [--reseed]
+       [--rates 300,...] [--connections 8,32] [--log-level info] [--models 100000] [--readable 1000]
+       [--threats 10000] [--children 200] [--reseed]
   --seconds/--warmup: measured and warm-up seconds per cell and system, cut into --slices turns
   --writers: append benches' concurrent writers
-  --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get
+  --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get,threats,bare-threats,full
   --rates: command: read-your-writes rates (300); lag: offered events/s (500,100); queries: the open-loop ladder (100,200,400,800,1600,3200,6400)
   --connections: closed-loop connections (command: 8,32,64; queries: 8,32)
   --log-level: the servers' log level (info, the service's default, logs every request)
-  --models/--readable/--reseed: queries: seed size, and rebuilding the cached seeded database`;
+  --models/--readable/--threats/--children/--reseed: queries: seed size, and rebuilding the cached seeded database`;
 
 function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   const { positionals, values } = parseArgs({
@@ -39,6 +40,8 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       'log-level': { type: 'string', default: 'info' },
       models: { type: 'string', default: '100000' },
       readable: { type: 'string', default: '1000' },
+      threats: { type: 'string', default: '10000' },
+      children: { type: 'string', default: '200' },
       reseed: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,6 +83,8 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       logLevel: values['log-level'],
       models,
       readable,
+      threats: whole(values.threats, 'threats'),
+      children: whole(values.children, 'children'),
       log: (line) => process.stderr.write(`${line}\n`),
     },
   };

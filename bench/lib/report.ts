@@ -44,6 +44,9 @@ export interface BenchOptions {
   /** Seed size for the queries bench: threat models in all, and how many the bench user can read. */
   models: number;
   readable: number;
+  /** Threats under the threats list's threat model, and children of every kind under the full body's. */
+  threats: number;
+  children: number;
   log: (line: string) => void;
 }
 

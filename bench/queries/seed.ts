@@ -16,16 +16,21 @@ import { openDatabase } from '../../src/infra/database.js';
 import { MIGRATIONS_DIR } from '../../src/infra/migrate.js';
 import { projections } from '../../src/projections/registry.js';
 import { ProjectionRunner } from '../../src/projections/runner.js';
+import { seedChildren, type ChildSeedParameters } from './children-seed.js';
 
 /** Bump when the seed's shape changes, so cached databases of the old shape are not reused. */
-const SEED_VERSION = 1;
+// 2: children (a threat model with `threats` threats, one with `children` of every kind).
+const SEED_VERSION = 2;
 const OWNERS = 1000;
 const STREAMS_PER_APPEND = 1000;
 
-export interface SeedParameters {
+export interface SeedParameters extends ChildSeedParameters {
   models: number;
   readable: number;
 }
+
+/** The two threat models the children were written under, both owned by the bench reader. */
+export interface ChildTargets { threats: string; full: string }
 
 /** The user the list is measured for (dev-provider login hint) and the group its token asserts. */
 export const BENCH_READER = 'bench-reader';
@@ -65,7 +70,7 @@ const ENTRY: Record<Exclude<Access, 'owner'>, Authorization> = {
  * `appendToStreams`), then runs the real projections to the head, so the read tables are the
  * projections' output. Every `models / readable`-th one is readable by the bench reader.
  */
-export async function seedThreatModels(url: string, params: SeedParameters, log: (line: string) => void): Promise<{ seconds: { append: number; project: number } }> {
+export async function seedThreatModels(url: string, params: SeedParameters, log: (line: string) => void): Promise<{ seconds: { append: number; project: number }; targets: ChildTargets }> {
   const database = openDatabase(url, { max: 4, applicationName: 'tmi-bench-seed' });
   try {
     const store = new EventStore(database.pool, eventCatalog);
@@ -77,6 +82,7 @@ export async function seedThreatModels(url: string, params: SeedParameters, log:
     const start = Date.now() - params.models * 1000;
     const t0 = performance.now();
     let readable = 0;
+    const owned: string[] = [];
     for (let from = 0; from < params.models; from += STREAMS_PER_APPEND) {
       const appends: StreamAppend[] = [];
       for (let i = from; i < Math.min(params.models, from + STREAMS_PER_APPEND); i++) {
@@ -90,6 +96,7 @@ export async function seedThreatModels(url: string, params: SeedParameters, log:
           authorization: access && access !== 'owner' ? [ENTRY[access]] : [],
         };
         const id = uuidv7();
+        if (access === 'owner') owned.push(id);
         const events = decide({ type: 'CreateThreatModel', caller, now: new Date(start + i * 1000).toISOString(), threat_model_id: id, alias: i + 1, input }, initialState());
         appends.push({ stream_id: threatModelStreamId(id), stream_type: THREAT_MODEL_STREAM_TYPE, expected: 'no_stream', events });
       }
@@ -97,6 +104,10 @@ export async function seedThreatModels(url: string, params: SeedParameters, log:
       if ((from / STREAMS_PER_APPEND) % 20 === 19) log(`  appended ${from + appends.length} threat models`);
     }
     await database.pool.query(`select setval('threat_model_alias_seq', $1)`, [params.models]);
+    // The reader's two newest own threat models; children change neither their order nor who can read them.
+    const targets = { threats: owned.at(-1)!, full: owned.at(-2)! };
+    await seedChildren(database.pool, store, targets, params, Date.now(), metadata);
+    log(`  appended ${params.threats} threats and ${params.children} children of every kind`);
     const appendSeconds = (performance.now() - t0) / 1000;
 
     const t1 = performance.now();
@@ -111,7 +122,7 @@ export async function seedThreatModels(url: string, params: SeedParameters, log:
         log(`  projection ${p.name} at ${result.position} (${result.applied} applied)`);
       }
     }));
-    return { seconds: { append: appendSeconds, project: (performance.now() - t1) / 1000 } };
+    return { seconds: { append: appendSeconds, project: (performance.now() - t1) / 1000 }, targets };
   } finally {
     await database.close();
   }
