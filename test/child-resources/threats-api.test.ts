@@ -24,6 +24,10 @@ describeChildResource(threatsSpec, (ctx) => {
     expect(bySeverity.threats.map((t: { name: string }) => t.name)).toEqual(['list-b', 'list-c']);
     expect(bySeverity.total).toBe(4);
     expect((await app.request(`/threat_models/${tm}/threats?sort=drop table`, { token: reader.token })).status).toBe(400);
+    // Names every object has (Object.prototype's) are not sort fields either.
+    for (const field of ['constructor', 'toString', '__proto__']) {
+      expect((await app.request(`/threat_models/${tm}/threats?sort=${field}:asc`, { token: reader.token })).status).toBe(400);
+    }
     expect((await app.request(`/threat_models/${tm}/threats?include_deleted=true`, { token: reader.token })).status).toBe(403);
   });
 });

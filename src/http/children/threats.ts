@@ -4,7 +4,7 @@ import { CvssScore, CweIds, SsvcScore, ThreatTypes, threats, type ThreatFields }
 import { IssueUri } from '../../commands/threat-models/values.js';
 import type { Child } from '../../commands/child-resources/index.js';
 import { THREAT_DASHBOARD_PROJECTION } from '../../projections/threat-dashboard.js';
-import type { ListRefinement } from '../../queries/child-resources.js';
+import type { ListRefinement, OrderTerm } from '../../queries/child-resources.js';
 import { badRequest } from '../errors.js';
 import { InputMetadata, ListQuery, Nullable, ServerMembers, Timestamp, Uuid } from '../schemas/children.js';
 import { compact } from '../views/compact.js';
@@ -87,36 +87,46 @@ export const ListThreatsQuery = Type.Object({
   modified_after: Type.Optional(Timestamp),
   modified_before: Type.Optional(Timestamp),
 }, { additionalProperties: false });
-type ListThreatsQuery = Static<typeof ListThreatsQuery>;
+export type ListThreatsQuery = Static<typeof ListThreatsQuery>;
 
 const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 const lower = (values: readonly string[]) => values.map((v) => v.toLowerCase());
 
-/** What `sort` may name, as an ORDER BY term per direction (severity by rank; unscored threats last either way). */
-const SORTABLE: Record<string, (dir: 'asc' | 'desc') => string> = {
-  created_at: (d) => `created_at ${d}`,
-  modified_at: (d) => `modified_at ${d}`,
-  name: (d) => `lower(name) ${d}`,
-  severity: (d) => `severity_rank ${d} nulls last`,
-  score: (d) => `score ${d} nulls last`,
-  priority: (d) => `priority ${d} nulls last`,
-  status: (d) => `status ${d} nulls last`,
+/** What `sort` may name, as the ORDER BY expression each index of migration 0023 is on (severity by rank; unset values last either way). */
+const SORTABLE: Record<string, Omit<OrderTerm, 'direction'>> = {
+  created_at: { expression: 'created_at' },
+  modified_at: { expression: 'modified_at' },
+  name: { expression: 'lower(name)' },
+  severity: { expression: 'severity_rank', nullsLast: true },
+  score: { expression: 'score', nullsLast: true },
+  priority: { expression: 'priority', nullsLast: true },
+  status: { expression: 'status', nullsLast: true },
 };
 
 /** `sort=score:desc,name:asc` → ORDER BY terms; anything else is refused (400), never passed into SQL. */
-export function threatOrder(sort: string | undefined): string[] {
-  if (!sort) return ['created_at desc'];
+export function threatOrder(sort: string | undefined): OrderTerm[] {
+  if (!sort) return [{ expression: 'created_at', direction: 'desc' }];
   return sort.split(',').map((part) => {
     const [field = '', dir = 'asc', ...rest] = part.trim().split(':');
-    const term = SORTABLE[field];
+    // Own keys only: `constructor` or `toString` must not reach the SQL as a term.
+    const term = Object.hasOwn(SORTABLE, field) ? SORTABLE[field] : undefined;
     if (!term || rest.length > 0 || (dir !== 'asc' && dir !== 'desc')) {
       throw badRequest(`sort must be field:asc|desc (comma-separated), field one of ${Object.keys(SORTABLE).join(', ')}`);
     }
-    return term(dir);
+    return { ...term, direction: dir };
   });
 }
 
-function threatRefinement(q: ListThreatsQuery): ListRefinement {
+/**
+ * `column` is one of `values`. One value is written as an equality: PostgreSQL 15 does not read
+ * `= any(array)` as one value, so it would not use the order of an index that follows the column
+ * (severity, then score) and would scan every threat of the parent by score instead.
+ */
+function oneOf(column: string, values: readonly string[], param: (value: unknown) => string): string {
+  return values.length === 1 ? `${column} = ${param(values[0])}` : `${column} = any(${param(values)}::text[])`;
+}
+
+export function threatRefinement(q: ListThreatsQuery): ListRefinement {
   return {
     orderBy: threatOrder(q.sort),
     where(param) {
@@ -126,9 +136,9 @@ function threatRefinement(q: ListThreatsQuery): ListRefinement {
       if (q.threat_type?.length) {
         w.push(`exists (select 1 from jsonb_array_elements_text(fields->'threat_type') t where lower(t) = any(${param(lower(q.threat_type))}::text[]))`);
       }
-      if (q.severity?.length) w.push(`severity = any(${param(lower(q.severity))}::text[])`);
-      if (q.priority?.length) w.push(`priority = any(${param(lower(q.priority))}::text[])`);
-      if (q.status?.length) w.push(`status = any(${param(lower(q.status))}::text[])`);
+      if (q.severity?.length) w.push(oneOf('severity', lower(q.severity), param));
+      if (q.priority?.length) w.push(oneOf('priority', lower(q.priority), param));
+      if (q.status?.length) w.push(oneOf('status', lower(q.status), param));
       if (q.mitigated !== undefined) w.push(`mitigated = ${param(q.mitigated)}`);
       if (q.diagram_id) w.push(`lower(diagram_id) = ${param(q.diagram_id.toLowerCase())}`);
       if (q.cell_id) w.push(`lower(cell_id) = ${param(q.cell_id.toLowerCase())}`);
