@@ -139,7 +139,7 @@ const THREATS = {
   name: 'bare_threats',
   // The service's columns for a child row; its metadata query is left out (the page's threats rarely have any).
   text: `select id, threat_model_id, alias, fields, auto_generated, version, created_at, modified_at, deleted_at from threats
-         where threat_model_id = $1 and severity = $2 and deleted_at is null order by score desc nulls last, id limit 20`,
+         where threat_model_id = $1 and severity = $2 and deleted_at is null order by score desc nulls last, id desc limit 20`,
 };
 
 /** A page of one parent's threats of one severity by score: one range scan of the (parent, severity, score) index. */

@@ -96,19 +96,26 @@ export async function listChildren<F>(pool: Pool, resource: Pick<ChildResource, 
 /**
  * Every live child of a threat model, of every given kind, in two queries whatever their number
  * (one over all the kinds' tables, one for all their metadata): the child arrays of the full
- * ThreatModel body. Keyed by the kind's `plural`, oldest first.
+ * ThreatModel body. Keyed by the kind's `plural`, oldest first. Both statements are named: their
+ * text is fixed by the kinds, so each connection plans them once rather than on every read, and
+ * the metadata is looked up by (kind, id) pairs, one index probe per child.
  */
 export async function childrenOfThreatModel(pool: Pool, kinds: readonly Pick<ChildResource, 'kind' | 'plural'>[], threatModelId: string): Promise<Map<string, ChildRow[]>> {
   const out = new Map<string, ChildRow[]>(kinds.map((k) => [k.plural, []]));
   if (kinds.length === 0) return out;
   const union = kinds.map((k, i) => `select ${i} as kind, ${COLUMNS} from "${k.plural}" where threat_model_id = $1 and deleted_at is null`).join(' union all ');
-  const { rows } = await pool.query<Row & { kind: number }>(`select * from (${union}) c order by created_at, id`, [threatModelId]);
+  const { rows } = await pool.query<Row & { kind: number }>({
+    name: `tmi_children_of_${kinds.map((k) => k.kind).join('_')}`, text: `select * from (${union}) c order by created_at, id`, values: [threatModelId],
+  });
   const metadata = new Map<string, Metadata[]>(rows.map((r) => [`${r.kind}:${r.id}`, []]));
   if (rows.length > 0) {
-    const meta = await pool.query<{ entity_type: string; entity_id: string; key: string; value: string }>(
-      `select entity_type, entity_id, key, value from metadata where entity_type = any($1::text[]) and entity_id = any($2::text[])
-       order by entity_id, created_position, created_ordinal`,
-      [kinds.map((k) => k.kind), rows.map((r) => r.id)]);
+    const meta = await pool.query<{ entity_type: string; entity_id: string; key: string; value: string }>({
+      name: 'tmi_metadata_of_pairs',
+      text: `select m.entity_type, m.entity_id, m.key, m.value from unnest($1::text[], $2::text[]) as e(entity_type, entity_id)
+             join metadata m on m.entity_type = e.entity_type and m.entity_id = e.entity_id
+             order by m.entity_id, m.created_position, m.created_ordinal`,
+      values: [rows.map((r) => kinds[r.kind]!.kind), rows.map((r) => r.id)],
+    });
     const kindIndex = new Map(kinds.map((k, i) => [k.kind as string, i]));
     for (const m of meta.rows) metadata.get(`${kindIndex.get(m.entity_type)}:${m.entity_id}`)?.push({ key: m.key, value: m.value });
   }

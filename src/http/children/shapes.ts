@@ -31,18 +31,29 @@ export function bodySchema(fields: TObject, required: readonly string[], server:
   return Type.Object({ ...server, ...optionalExcept(fields.properties, required) });
 }
 
+/** The members a child's row holds beside its fields; they win over a field of the same name. */
+const SERVER_VALUES = new Map<string, (c: Child<object>, version: number) => unknown>([
+  ['id', (c) => c.id], ['threat_model_id', (c) => c.threat_model_id], ['alias', (c) => c.alias], ['metadata', (c) => c.metadata],
+  ['auto_generated', (c) => c.auto_generated], ['created_at', (c) => c.created_at], ['modified_at', (c) => c.modified_at],
+  ['deleted_at', (c) => c.deleted_at], ['version', (_c, version) => version],
+]);
+
 /**
  * A child as a schema shows it: exactly the members the schema lists (so a contract schema that
  * lacks `version` or `threat_model_id` never gets one), unset ones left out as TMI does.
  */
 export function viewOf<F extends object>(schema: TObject): (child: Child<F>, version: number) => Record<string, unknown> {
   const members = Object.keys(schema.properties);
+  // A plain loop and no intermediate object: the full ThreatModel body runs this for every child.
   return (c, version) => {
-    const all: Record<string, unknown> = {
-      ...c.fields, id: c.id, threat_model_id: c.threat_model_id, alias: c.alias, metadata: c.metadata, auto_generated: c.auto_generated,
-      created_at: c.created_at, modified_at: c.modified_at, deleted_at: c.deleted_at, version,
-    };
-    return Object.fromEntries(members.filter((k) => all[k] !== null && all[k] !== undefined).map((k) => [k, all[k]]));
+    const fields = c.fields as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const k of members) {
+      const server = SERVER_VALUES.get(k);
+      const v = server ? server(c, version) : fields[k];
+      if (v !== null && v !== undefined) out[k] = v;
+    }
+    return out;
   };
 }
 
