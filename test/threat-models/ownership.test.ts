@@ -154,6 +154,11 @@ describe('ownership: POST /me/transfer and DELETE /me', () => {
     const pool = app.runtime.services.database.pool;
     // The users projection halted: the deletion cannot see every owner, so it refuses (503) rather than act on a partial list.
     await pool.query(`update projection_checkpoints set halted_at = position + 1 where name = 'users'`);
+    // Something for it to pass while halted: otherwise, already past every event, it would not stand in the way.
+    const services = app.runtime.services;
+    await services.store.appendToStream({ stream_id: userStreamId('0190c000-0000-7000-8000-0000000000ff'), stream_type: USER_STREAM_TYPE, expected: 'no_stream', events: [
+      { type: 'UserRegistered', data: { user_id: '0190c000-0000-7000-8000-0000000000ff', provider: 'tmi', provider_user_id: 'bystander', email: 'bystander@tmi.local', name: 'bystander', email_verified: true } },
+    ] }, { metadata: testMetadata() });
     try {
       const refused = await app.request(`/me?challenge=${encodeURIComponent(challenge.challenge_text)}`, { method: 'DELETE', token: jack.token });
       expect(refused.status).toBe(503);
