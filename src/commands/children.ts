@@ -1,4 +1,5 @@
 import { assets } from './assets/index.js';
+import { diagrams } from './diagrams/index.js';
 import { documents } from './documents/index.js';
 import { notes } from './notes/index.js';
 import { repositories } from './repositories/index.js';
@@ -9,4 +10,4 @@ import { threats } from './threats/index.js';
  * the parent's counts and the routes are all built from this one list, so a new kind is its own
  * folder plus a line here.
  */
-export const CHILD_AGGREGATES = [threats, documents, repositories, notes, assets] as const;
+export const CHILD_AGGREGATES = [threats, diagrams, documents, repositories, notes, assets] as const;

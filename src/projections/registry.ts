@@ -13,8 +13,8 @@ export const projections: Projection[] = [
   usersProjection,
   clientCredentialsProjection,
   // Bump the rules' version whenever a kind joins or its rules change: the counts are then rebuilt.
-  // 3: documents, repositories, notes and assets.
-  createThreatModelsProjection({ version: 3, rules: childCountRules(CHILD_AGGREGATES.map((a) => a.resource)) }),
+  // 3: documents, repositories, notes and assets. 4: diagrams.
+  createThreatModelsProjection({ version: 4, rules: childCountRules(CHILD_AGGREGATES.map((a) => a.resource)) }),
   threatModelAccessProjection,
   metadataProjection,
   ...CHILD_AGGREGATES.map((a) => childProjection(a.resource)),

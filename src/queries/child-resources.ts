@@ -60,7 +60,11 @@ export function orderBySql(terms: readonly OrderTerm[]): string {
   return [...terms.map((t) => `${t.expression} ${t.direction}${t.nullsLast ? ' nulls last' : ''}`), `id ${last}`].join(', ');
 }
 
-export interface ListOptions { limit: number; offset: number; includeDeleted: boolean; refinement?: ListRefinement }
+export interface ListOptions {
+  limit: number; offset: number; includeDeleted: boolean; refinement?: ListRefinement;
+  /** Fields the list does not show (a diagram's cells, a note's content), left unread: they can be megabytes. */
+  omit?: readonly string[];
+}
 
 /** The statements of a list: the page with its total, and the count alone (for a page past the end, where the first returns no row). */
 export interface ListStatements { page: { text: string; values: unknown[] }; count: { text: string; values: unknown[] } }
@@ -77,7 +81,8 @@ export function listChildrenSql(resource: Pick<ChildResource, 'plural'>, threatM
   const where = ['threat_model_id = $1', ...(options.includeDeleted ? [] : ['deleted_at is null']), ...(options.refinement?.where(param) ?? [])];
   const matching = `from "${resource.plural}" where ${where.join(' and ')}`;
   const count = { text: `select count(*)::int as n ${matching}`, values: [...params] };
-  const text = `select ${COLUMNS}, (select count(*)::int ${matching}) as total ${matching}
+  const columns = options.omit?.length ? COLUMNS.replace('fields', `fields - ${param([...options.omit])}::text[] as fields`) : COLUMNS;
+  const text = `select ${columns}, (select count(*)::int ${matching}) as total ${matching}
      order by ${orderBySql(options.refinement?.orderBy ?? NEWEST_FIRST)} limit ${param(options.limit)} offset ${param(options.offset)}`;
   return { page: { text, values: params }, count };
 }

@@ -15,6 +15,26 @@ export const threatsSpec: KindSpec = {
   bulk: { max: 20, create: 201, update: 200, patch: true, delete: true },
 };
 
+const process = { id: '0190b000-0000-7000-8000-0000000000a1', shape: 'process', position: { x: 100, y: 80 }, size: { width: 120, height: 60 }, attrs: { text: { text: 'Payments API' } } };
+const store = { id: '0190b000-0000-7000-8000-0000000000a2', shape: 'store', x: 400, y: 80, width: 120, height: 60, data: { _metadata: [{ key: 'pii', value: 'yes' }] } };
+const flow = { id: '0190b000-0000-7000-8000-0000000000a3', shape: 'flow', source: { cell: process.id }, target: { cell: store.id }, labels: [{ attrs: { text: { text: 'card data' } } }] };
+
+export const diagramsSpec: KindSpec = {
+  plural: 'diagrams', idParam: 'diagram_id', count: 'diagram_count',
+  valid: { name: 'Context', type: 'DFD-1.0.0' },
+  created: { name: 'Context', type: 'DFD-1.0.0', cells: [], include_in_report: true, timmy_enabled: true, auto_generated: false },
+  put: { name: 'Context', type: 'DFD-1.0.0', cells: [] },
+  replacement: { name: 'Payments', type: 'DFD-1.0.0', cells: [process, store, flow], color_palette: [{ position: 1, color: '#ABC' }] },
+  invalid: { name: 'Sequence', type: 'UML-2.5' },
+  patch: {
+    operations: [{ op: 'replace', path: '/name', value: 'Renamed' }, { op: 'add', path: '/cells/-', value: process }],
+    shows: { name: 'Renamed', cells: [{ id: process.id, shape: 'process', x: 100, y: 80, width: 120, height: 60, attrs: { text: { text: 'Payments API' } } }] },
+  },
+  ifMatch: true,
+  deleteRole: 'owner',
+  listOmits: ['cells', 'metadata', 'version', 'update_vector', 'auto_generated'],
+};
+
 export const documentsSpec: KindSpec = {
   plural: 'documents', idParam: 'document_id', count: 'document_count',
   valid: { name: 'Architecture review', uri: 'https://docs.example.com/review.pdf' },
@@ -59,4 +79,4 @@ export const assetsSpec: KindSpec = {
   bulk: { max: 50, create: 201, update: 200 },
 };
 
-export const KIND_SPECS = [threatsSpec, documentsSpec, repositoriesSpec, notesSpec, assetsSpec];
+export const KIND_SPECS = [threatsSpec, diagramsSpec, documentsSpec, repositoriesSpec, notesSpec, assetsSpec];

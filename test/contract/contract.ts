@@ -99,11 +99,20 @@ export function assertErrorBody(body: unknown): void {
 }
 
 /** A schema's own members, through `$ref`s and `allOf`; null when it lists none (a free-form object). */
-function membersOf(doc: Json, node: Json): Record<string, Json> | null {
+function membersOf(doc: Json, node: Json, value: Record<string, unknown>): Record<string, Json> | null {
   const n = deref(doc, node);
   if (!n || typeof n !== 'object') return null;
-  const parts = [n.properties ?? null, ...(n.allOf ?? []).map((p: Json) => membersOf(doc, p))].filter((p) => p !== null);
+  const parts = [n.properties ?? null, ...(n.allOf ?? []).map((p: Json) => membersOf(doc, p, value)), ...branchMembers(doc, n, value)].filter((p) => p !== null);
   return parts.length === 0 ? null : Object.assign({}, ...parts);
+}
+
+/** A oneOf/anyOf's members: the branch its discriminator names for the value, else those of every branch. */
+function branchMembers(doc: Json, n: Json, value: Record<string, unknown>): (Record<string, Json> | null)[] {
+  const branches: Json[] | undefined = n.oneOf ?? n.anyOf;
+  if (!branches) return [];
+  const mapped = n.discriminator?.mapping?.[String(value[n.discriminator?.propertyName])];
+  if (mapped) return [membersOf(doc, { $ref: mapped }, value)];
+  return branches.map((b) => membersOf(doc, b, value));
 }
 
 /**
@@ -124,7 +133,7 @@ export function assertContractMembers(method: string, path: string, status: numb
       return;
     }
     if (value === null || typeof value !== 'object') return;
-    const members = membersOf(doc, n);
+    const members = membersOf(doc, n, value as Record<string, unknown>);
     if (members === null) return;
     for (const [k, v] of Object.entries(value)) {
       if (!(k in members)) extra.push(`${at}/${k}`);

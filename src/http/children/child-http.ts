@@ -13,8 +13,12 @@ export interface ChildHttp<F extends object> {
   idParam: string;
   /** OpenAPI tag of its operations. */
   tag: string;
-  /** The body of POST and PUT (the contract's `…Input`). */
+  /** The body of PUT, and of POST unless `createInput` says otherwise (the contract's `…Input`). */
   input: TObject;
+  /** The body of POST when the contract gives creation its own (diagrams: CreateDiagramRequest, name and type alone). */
+  createInput?: TObject;
+  /** The largest request body of the kind's writes, when it is more than the service's (a diagram of 10,000 cells). */
+  bodyLimit?: number;
   /** What an item answers with (the contract's resource schema). */
   body: TObject;
   view(child: Child<F>, version: number): Record<string, unknown>;
@@ -23,6 +27,8 @@ export interface ChildHttp<F extends object> {
     key: string;
     /** The contract's list item when it is not the whole resource (diagrams without cells, notes without content). */
     item?: { schema: TObject; view(child: Child<F>, version: number): Record<string, unknown> };
+    /** Fields the list item does not show, so the list query does not read them (cells, a note's content). */
+    omit?: readonly string[];
     /** Extra list parameters (threats' filters and sort): their schema, and how they refine the query. */
     query?: TObject;
     refine?(query: Record<string, unknown>): ListRefinement;

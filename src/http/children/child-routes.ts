@@ -88,14 +88,16 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       const { role } = await readableThreatModel(services, request, parentOf(request));
       if (query.include_deleted && role !== 'owner' && !principalOf(request).is_admin) throw forbidden('listing deleted items requires the owner role');
       const { items, total } = await listChildren<F>(services.database.pool, resource, parentOf(request), {
-        limit: query.limit, offset: query.offset, includeDeleted: query.include_deleted,
+        limit: query.limit, offset: query.offset, includeDeleted: query.include_deleted, omit: spec.list.omit ?? [],
         ...(spec.list.refine ? { refinement: spec.list.refine(query) } : {}),
       });
       return { [spec.list.key]: items.map((c) => listItem.view(c, c.version)), total, limit: query.limit, offset: query.offset };
     });
 
+    const writeLimit = spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {};
     app.post(collection, {
-      schema: { tags, security, params: ThreatModelId, body: spec.input, response: { 201: spec.body, 202: spec.accepted?.schema ?? spec.body, ...writeErrors } },
+      ...writeLimit,
+      schema: { tags, security, params: ThreatModelId, body: spec.createInput ?? spec.input, response: { 201: spec.body, 202: spec.accepted?.schema ?? spec.body, ...writeErrors } },
     }, async (request, reply) => {
       const id = uuidv7();
       const outcome = await run(request, () => [creation(request, id, request.body as ChildInput)], 'ignored');
@@ -110,10 +112,10 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
         return spec.view(child, child.version);
       });
 
-    app.put(item, { schema: { tags, security, params, body: spec.input, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
+    app.put(item, { ...writeLimit, schema: { tags, security, params, body: spec.input, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
       async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Replace', input: request.body as ChildInput }), ifMatch), 200));
 
-    app.patch(item, { schema: { tags, security, params, body: JsonPatchDocument, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
+    app.patch(item, { ...writeLimit, schema: { tags, security, params, body: JsonPatchDocument, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
       async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Patch', operations: request.body as PatchOperation[] }), ifMatch), 200));
 
     app.delete(item, { schema: { tags, security, params, response: { 202: Type.Null(), 204: Type.Null(), ...writeErrors } } },

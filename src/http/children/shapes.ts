@@ -23,7 +23,7 @@ export const UnversionedMembers = unversioned;
  * differs from what is stored: one the contract does not let be null, one that is never stored.
  */
 export function inputSchema(fields: TObject, required: readonly string[], members: TProperties = {}): TObject {
-  return Type.Object({ ...optionalExcept(fields.properties, required), ...members, metadata: InputMetadata }, { additionalProperties: false });
+  return Type.Object({ ...optionalExcept(fields.properties, required), metadata: InputMetadata, ...members }, { additionalProperties: false });
 }
 
 /** The contract's resource: its server members and the writable fields, unset ones left out. */
@@ -36,6 +36,8 @@ const SERVER_VALUES = new Map<string, (c: Child<object>, version: number) => unk
   ['id', (c) => c.id], ['threat_model_id', (c) => c.threat_model_id], ['alias', (c) => c.alias], ['metadata', (c) => c.metadata],
   ['auto_generated', (c) => c.auto_generated], ['created_at', (c) => c.created_at], ['modified_at', (c) => c.modified_at],
   ['deleted_at', (c) => c.deleted_at], ['version', (_c, version) => version],
+  // A diagram's update vector is its stream version: every change moves it, and the realtime hub numbers operations by it.
+  ['update_vector', (_c, version) => version],
 ]);
 
 /**
@@ -66,8 +68,11 @@ export interface PlainKind<F extends object> extends Pick<ChildHttp<F>, 'ifMatch
   server: TProperties;
   /** Input members beyond the stored fields (see `inputSchema`). */
   inputMembers?: TProperties;
-  /** The list item, when the contract's list shows less than the resource (NoteListItem). */
+  /** The list item, when the contract's list shows less than the resource (NoteListItem); the fields it leaves out are not read. */
   listItem?: TObject;
+  /** POST's own body, when the contract gives creation one (see ChildHttp). */
+  createInput?: TObject;
+  bodyLimit?: number;
   /** Server members of the kind's item in the full ThreatModel body, when they are not the resource's (ExtendedAsset). */
   inThreatModel?: TProperties;
   /** The contract's own 202 body of a create, built around the resource's schema. */
@@ -78,6 +83,9 @@ export interface PlainKind<F extends object> extends Pick<ChildHttp<F>, 'ifMatch
 
 /** A schema and the view that shows a child as it. */
 const shown = <F extends object>(schema: TObject) => ({ schema, view: viewOf<F>(schema) });
+
+/** The stored fields a schema does not show. */
+const unshown = (fields: TObject, schema: TObject) => Object.keys(fields.properties).filter((k) => !(k in schema.properties));
 
 /** The HTTP spec of a plain kind: its path parameter, tag and list key from its names, its shapes from its fields. */
 export function plainChildHttp<F extends object>(aggregate: ChildAggregate<F>, kind: PlainKind<F>): ChildHttp<F> {
@@ -92,7 +100,9 @@ export function plainChildHttp<F extends object>(aggregate: ChildAggregate<F>, k
     input: inputSchema(fields, kind.required, kind.inputMembers),
     body,
     view: viewOf<F>(body),
-    list: { key: resource.plural, ...(kind.listItem ? { item: shown(kind.listItem) } : {}) },
+    list: { key: resource.plural, ...(kind.listItem ? { item: shown(kind.listItem), omit: unshown(fields, kind.listItem) } : {}) },
+    ...(kind.createInput ? { createInput: kind.createInput } : {}),
+    ...(kind.bodyLimit ? { bodyLimit: kind.bodyLimit } : {}),
     ...(kind.inThreatModel ? { inThreatModel: shown(bodySchema(fields, kind.required, kind.inThreatModel)) } : {}),
     ...(kind.ifMatch ? { ifMatch: kind.ifMatch } : {}),
     ...(kind.accepted ? { accepted: kind.accepted(body) } : {}),

@@ -1,0 +1,4 @@
+import { diagramsSpec } from './kinds.js';
+import { describeChildResource } from './suite.js';
+
+describeChildResource(diagramsSpec);
