@@ -35,6 +35,9 @@ export function redisEphemeralStore(redis: Redis, prefix: string): EphemeralStor
     increment: (key, ttl) => guardRedis(async () => {
       // SET NX starts the window once; INCR never touches the expiry (works on any Redis version).
       const results = (await redis.multi().set(k(key), '0', 'EX', ttl, 'NX').incr(k(key)).exec()) as [Error | null, unknown][];
+      // A transaction reports its commands' errors (an OOM reply) as results, not by throwing: a count that failed is no count.
+      const failed = results.find(([err]) => err !== null);
+      if (failed) throw failed[0];
       return Number(results[1]![1]);
     }),
     ttl: (key) => guardRedis(async () => Math.max(0, await redis.ttl(k(key)))),

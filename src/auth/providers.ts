@@ -118,20 +118,24 @@ function oidcProvider(config: ProviderConfig): IdentityProvider {
       const all = { ...idClaims, ...info };
       // The email and its verification come from one claim set, never one from each: an issuer's
       // userinfo may name another address than its id token, and only its own email_verified speaks for it.
+      // Where both name the same address, either set's assertion does (Entra ID's userinfo sends none).
       const emailSource = stringClaim(info.email) ? info : idClaims;
       const email = stringClaim(emailSource.email);
       if (!email) throw new ProviderError(`provider ${config.id}: the identity has no email`);
+      const sameAddress = stringClaim(idClaims.email)?.toLowerCase() === email.toLowerCase();
       return {
         provider_user_id: sub,
         email,
         name: stringClaim(all.name) ?? stringClaim(all.preferred_username) ?? email,
         // Only an explicit assertion verifies; some issuers (Cognito's userinfo) send it as the string "true". Absent is unverified.
-        email_verified: emailSource.email_verified === true || emailSource.email_verified === 'true',
+        email_verified: asserted(emailSource.email_verified) || (sameAddress && asserted(idClaims.email_verified)),
         groups: groupsFrom(all, config.groups_claim ?? 'groups'),
       };
     },
   };
 }
+
+const asserted = (claim: unknown) => claim === true || claim === 'true';
 
 interface GitHubEmail { email: string; primary: boolean; verified: boolean }
 

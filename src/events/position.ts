@@ -20,7 +20,13 @@ export const TRANSACTION_BASE_POSITION_SQL = `(pg_current_xact_id()::text::bigin
 /**
  * The application name a transaction takes (`SET LOCAL`, before its first write) to declare
  * that it will never append an event: projector batches. The events table refuses inserts
- * from a session that carries it (migration 0017), so the declaration cannot lie.
+ * from a session that carries it (migration 0017), so while it carries the name it cannot append.
+ *
+ * The check binds only while the name is set, so a declarer must keep three rules, which the
+ * projector runner (the only one) does by declaring in its first statement: declare before the
+ * transaction has an xid (one that appended first, then declared, would be skipped with its
+ * events uncommitted below the horizon); keep the name until commit (no RESET, no
+ * `set_config(…, false)`); and never declare inside a savepoint, whose rollback would revert it.
  */
 export const NON_APPENDING_APPLICATION_NAME = 'tmi-es-projector';
 /** The declaration as an expression (`SET LOCAL`'s function form), to ride along in another statement. */
@@ -37,8 +43,15 @@ export const DECLARE_NON_APPENDING_SQL = `select ${DECLARE_NON_APPENDING_EXPRESS
  * it would only delay readers (a projector's batch would hold back every other projector).
  * A running transaction counts as harmless only when `pg_stat_get_activity` positively shows
  * it so (its xid on a backend of another database, or under the non-appending name); one that
- * ended meanwhile, or that we may not see (another role's session), still counts, which only
- * lowers the horizon. Transactions newer than the snapshot are beyond `pg_snapshot_xmax`.
+ * ended meanwhile still counts, which only lowers the horizon. Sessions of every role are shown
+ * these columns, so another role's may be skipped too — safe because the events table's check
+ * binds every role. A prepared transaction has no backend, so it always counts: a forgotten
+ * `PREPARE TRANSACTION`, even in another database, holds every reader back until it is resolved.
+ * Transactions newer than the snapshot are beyond `pg_snapshot_xmax`.
+ *
+ * Read it once per transaction, with no earlier read of `pg_stat_activity` in it: PostgreSQL
+ * caches the backends' status for the rest of the transaction, and a later snapshot matched
+ * against that stale copy could skip a transaction that has since begun to append.
  */
 export const SAFE_HORIZON_SQL = `((with s as materialized (select pg_current_snapshot() as snap)
   select coalesce(

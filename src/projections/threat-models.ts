@@ -1,6 +1,8 @@
 import type { PoolClient } from 'pg';
 import type { MetadataEvent } from '../commands/metadata/events.js';
 import { THREAT_MODEL_ENTITY, threatModelEventDefinitions, type ThreatModelEvent } from '../commands/threat-models/events.js';
+import { roleAtLeast, subjectKey, subjectOf } from '../commands/threat-models/authorization.js';
+import type { Authorization } from '../commands/threat-models/values.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
 
@@ -35,22 +37,35 @@ export interface ChildCountRules {
 
 // 2: counts are no longer clamped at zero; a count that would go negative fails the apply.
 // 3: threat_model_readers, the list's index, kept beside the rows.
-const OWN_VERSION = 3;
+// 4: its subjects folded by the domain's rule, not PostgreSQL's lower().
+const OWN_VERSION = 4;
 
 /**
- * After a statement `t` (an insert or update of threat_models returning id, "authorization",
- * modified_at and deleted_at): the model's rows in threat_model_readers, one per subject its
- * authorization names (keyed like threat_model_access), so the list pages by an index.
+ * After a statement `t` (an insert or update of threat_models returning id, modified_at and
+ * deleted_at): the model's rows in threat_model_readers, one per subject its authorization
+ * names (keyed like threat_model_access), so the list pages by an index. The subjects are
+ * folded here, by the domain's rule (`subjectOf`), and passed as arrays from parameter `first` on.
  */
-const INSERT_READERS_FROM_T = `
+const insertReadersFromT = (first: number) => `
   insert into threat_model_readers (threat_model_id, principal_type, provider, subject, role, modified_at, deleted_at)
-  select t.id, e->>'principal_type', e->>'provider', lower(e->>'provider_id'), e->>'role', t.modified_at, t.deleted_at
-  from t, jsonb_array_elements(t."authorization") e
-  on conflict (threat_model_id, principal_type, provider, subject) do update set role = excluded.role`;
+  select t.id, r.principal_type, r.provider, r.subject, r.role, t.modified_at, t.deleted_at
+  from t, unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[]) as r(principal_type, provider, subject, role)`;
+
+/** The parameters of `insertReadersFromT`: one row per subject (an entry repeated under the domain's fold keeps its highest role). */
+function readerParams(authorization: readonly Authorization[]): string[][] {
+  const bySubject = new Map<string, Authorization>();
+  for (const e of authorization) {
+    const key = subjectKey(e);
+    const seen = bySubject.get(key);
+    if (!seen || roleAtLeast(e.role, seen.role)) bySubject.set(key, e);
+  }
+  const rows = [...bySubject.values()];
+  return [rows.map((e) => e.principal_type), rows.map((e) => e.provider), rows.map((e) => subjectOf(e)), rows.map((e) => e.role)];
+}
 /** After a statement `t` that changed a model's modification time or deletion: the same on its readers' rows. */
 const TOUCH_READERS_FROM_T = `
   update threat_model_readers r set modified_at = t.modified_at, deleted_at = t.deleted_at from t where r.threat_model_id = t.id`;
-const RETURNING = 'returning id, "authorization", modified_at, deleted_at';
+const RETURNING = 'returning id, modified_at, deleted_at';
 
 const ownEventTypes = [...threatModelEventDefinitions.map((d) => d.type), 'MetadataEntriesSet', 'MetadataEntriesRemoved'];
 
@@ -62,10 +77,10 @@ async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
       await client.query(
         `with t as (insert into threat_models (id, alias, name, description, threat_model_framework, issue_uri, project_id, status, status_updated,
            security_reviewer, is_confidential, owner, created_by, "authorization", version, created_at, modified_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) ${RETURNING}) ${INSERT_READERS_FROM_T}`,
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) ${RETURNING}) ${insertReadersFromT(17)}`,
         [d.threat_model_id, d.alias, d.name, d.description, d.threat_model_framework, d.issue_uri, d.project_id, d.status, d.status_updated,
           d.security_reviewer && JSON.stringify(d.security_reviewer), d.is_confidential, JSON.stringify(d.owner), JSON.stringify(d.created_by),
-          JSON.stringify(d.authorization), event.version, d.created_at]);
+          JSON.stringify(d.authorization), event.version, d.created_at, ...readerParams(d.authorization)]);
       return;
     }
     case 'ThreatModelDetailsChanged': {
@@ -80,8 +95,8 @@ async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
     case 'ThreatModelAccessChanged':
       // The readers' rows are replaced whole: entries may have gone, and one statement cannot delete and re-insert the same rows.
       await client.query('delete from threat_model_readers where threat_model_id = $1', [e.data.threat_model_id]);
-      await client.query(`with t as (update threat_models set owner = $2, "authorization" = $3, version = $4, modified_at = $5 where id = $1 ${RETURNING}) ${INSERT_READERS_FROM_T}`,
-        [e.data.threat_model_id, JSON.stringify(e.data.owner), JSON.stringify(e.data.authorization), event.version, e.data.modified_at]);
+      await client.query(`with t as (update threat_models set owner = $2, "authorization" = $3, version = $4, modified_at = $5 where id = $1 ${RETURNING}) ${insertReadersFromT(6)}`,
+        [e.data.threat_model_id, JSON.stringify(e.data.owner), JSON.stringify(e.data.authorization), event.version, e.data.modified_at, ...readerParams(e.data.authorization)]);
       return;
     case 'ThreatModelDeleted':
       await client.query(`with t as (update threat_models set deleted_at = $2, version = $3 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,

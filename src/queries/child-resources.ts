@@ -127,3 +127,13 @@ export async function childrenOfThreatModel(pool: Pool, kinds: readonly Pick<Chi
   for (const r of rows) out.get(kinds[r.kind]!.plural)!.push(toChild(r, metadata.get(`${r.kind}:${r.id}`)!));
   return out;
 }
+
+/** The live children of a threat model with the given ids (ids that name none are left out), in the order of `ids`. */
+export async function findLiveChildren<F>(pool: Pool, resource: Pick<ChildResource, 'kind' | 'plural'>, threatModelId: string, ids: readonly string[]): Promise<ChildRow<F>[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await pool.query<Row>(
+    `select ${COLUMNS} from "${resource.plural}" where threat_model_id = $1 and id = any($2::uuid[]) and deleted_at is null`, [threatModelId, ids]);
+  const metadata = await metadataByEntity(pool, resource.kind, rows.map((r) => r.id));
+  const byId = new Map(rows.map((r) => [r.id, toChild<F>(r, metadata.get(r.id)!)]));
+  return ids.map((id) => byId.get(id.toLowerCase())).filter((c): c is ChildRow<F> => c !== undefined);
+}

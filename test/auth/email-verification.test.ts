@@ -114,6 +114,13 @@ describe('email-matched access needs a verified email (real OIDC issuer)', () =>
     expect(await listedIds(mixed)).not.toContain(id);
   });
 
+  it('where the id token and userinfo name the same address, the id token\'s verification holds though userinfo asserts none', async () => {
+    const same = await loginAs({ sub: 'same-1', email: 'Same@corp.example', name: 'Same', email_verified: null, id_token: { email: 'same@corp.example', email_verified: true } });
+    expect(claimsOf(same)).toMatchObject({ email: 'Same@corp.example', email_verified: true });
+    const unverified = await loginAs({ sub: 'same-2', email: 'other@corp.example', name: 'Other', email_verified: null, id_token: { email: 'other@corp.example', email_verified: false } });
+    expect(claimsOf(unverified)).toMatchObject({ email_verified: false });
+  });
+
   it('an administrator named by email in the configuration is one only with that email verified', async () => {
     const isAdmin = async (token: string) => (await json(await app.request('/me', { token }))).is_admin;
     expect(await isAdmin(await loginAs({ sub: 'fake-boss', email: 'boss@corp.example', name: 'Fake', email_verified: false }))).toBe(false);

@@ -17,6 +17,10 @@ describe('note content sanitizing (pure)', () => {
     expect(sanitizeNoteContent('<a href="jav&#x61;script&colon;alert(1)">x</a>')).toBe('<a>x</a>');
     expect(sanitizeNoteContent("<a href=' java\tscript:alert(1)'>x</a>")).toBe('<a>x</a>');
     expect(sanitizeNoteContent('<a href="data:text/html,<script>x</script>">x</a>')).not.toContain('data:text/html');
+    // A quoted `>` does not end a tag for a browser, so it must not end it for the sanitizer.
+    expect(sanitizeNoteContent('<img alt=">" onerror=alert(1)>')).toBe('<img alt=">">');
+    expect(sanitizeNoteContent("<a title='a>b' href=\"javascript:alert(1)\" onclick=x>y</a>")).toBe("<a title='a>b'>y</a>");
+    expect(sanitizeNoteContent('<script type=">">alert(1)</script>ok')).toBe('ok');
   });
 
   it('does not let a removal splice a new dangerous tag together', () => {

@@ -135,8 +135,10 @@ export function assertContractMembers(method: string, path: string, status: numb
     if (value === null || typeof value !== 'object') return;
     const members = membersOf(doc, n, value as Record<string, unknown>);
     if (members === null) return;
+    // An object the contract leaves open on purpose (a cell's data) may hold anything beyond its listed members.
+    const open = n?.additionalProperties === true;
     for (const [k, v] of Object.entries(value)) {
-      if (!(k in members)) extra.push(`${at}/${k}`);
+      if (!(k in members)) { if (!open) extra.push(`${at}/${k}`); }
       else walk(members[k], v, `${at}/${k}`);
     }
   };

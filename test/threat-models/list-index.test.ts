@@ -51,4 +51,23 @@ describe('GET /threat_models: the unfiltered page from the readers index equals 
         }
       }), { numRuns: 12 });
   });
+
+  it('folds subjects by the domain\'s rule: ids PostgreSQL\'s lower() folds differently neither halt the projections nor hide a model', async () => {
+    // JavaScript folds "İ" to "i̇", PostgreSQL (C.UTF-8) to "i": to the domain these are two users.
+    const dotted = signIn(app, 'İvy');
+    const plain = signIn(app, 'ivy');
+    const res = await app.request('/threat_models', {
+      method: 'POST', token: people[0]!.token, json: { name: 'unicode', authorization: [userEntry(dotted, 'reader'), userEntry(plain, 'writer')] },
+    });
+    // 201, not 202: every projection shows the model (a halted one never would).
+    expect(res.status).toBe(201);
+    const { id } = await json(res);
+    for (const who of [dotted, plain]) {
+      for (const query of ['limit=50', 'limit=50&created_after=1970-01-01T00:00:00Z']) {
+        const list = await json(await app.request(`/threat_models?${query}`, { token: who.token }));
+        expect(list.threat_models.map((t: { id: string }) => t.id), `${who.name}: ${query}`).toContain(id);
+      }
+      expect((await app.request(`/threat_models/${id}`, { token: who.token })).status).toBe(200);
+    }
+  });
 });

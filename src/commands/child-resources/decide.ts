@@ -8,6 +8,7 @@ import type { Metadata, Role } from '../threat-models/values.js';
 import { childEventTypes, type ChildResource } from './definition.js';
 import type { ChildCreated, ChildChanged, ChildEvent } from './events.js';
 import type { Child, ChildState } from './state.js';
+import { sameValue } from '../same-value.js';
 
 /**
  * Every command is decided for a caller whose role on the parent threat model is already known
@@ -61,7 +62,7 @@ export function childDecider<F extends object>(resource: ChildResource<F>) {
 
   const changeEvents = (child: Child<F>, fields: F, metadata: Metadata[] | null | undefined, now: string): ChildEvent[] => {
     const events: ChildEvent[] = [];
-    if (JSON.stringify(fields) !== JSON.stringify(child.fields)) {
+    if (!sameValue(fields, child.fields)) {
       const data: ChildChanged<F> = { threat_model_id: child.threat_model_id, id: child.id, fields, modified_at: now };
       events.push({ type: types.changed, data });
     }

@@ -8,9 +8,11 @@
  * dangerous tag written inside a code span is removed too.
  */
 const DANGEROUS_ELEMENTS = 'script|iframe|frame|frameset|object|embed|applet|base|meta|link|noscript';
-const ELEMENT_WITH_CONTENT = new RegExp(`<(${DANGEROUS_ELEMENTS})\\b[^>]*>[\\s\\S]*?<\\/\\1\\s*>`, 'gi');
-const LONE_TAG = new RegExp(`<\\/?(?:${DANGEROUS_ELEMENTS})\\b[^>]*>?`, 'gi');
-const TAG = /<[a-zA-Z][a-zA-Z0-9:-]*\b[^>]*>/g;
+// A tag's attributes, where a quoted value may hold `>`: a browser does not end the tag there, so neither may the patterns.
+const ATTRIBUTES = `(?:"[^"]*"|'[^']*'|[^'">])*`;
+const ELEMENT_WITH_CONTENT = new RegExp(`<(${DANGEROUS_ELEMENTS})\\b${ATTRIBUTES}>[\\s\\S]*?<\\/\\1\\s*>`, 'gi');
+const LONE_TAG = new RegExp(`<\\/?(?:${DANGEROUS_ELEMENTS})\\b${ATTRIBUTES}>?`, 'gi');
+const TAG = new RegExp(`<[a-zA-Z][a-zA-Z0-9:-]*\\b${ATTRIBUTES}>`, 'g');
 const EVENT_HANDLER = /[\s/]+on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)/gi;
 const URL_ATTRIBUTE = /([\s/]+(?:href|src|xlink:href|action|formaction|background|poster)\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)/gi;
 

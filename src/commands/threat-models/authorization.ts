@@ -68,8 +68,14 @@ export function callerSubjectKeys(caller: Caller): SubjectKey[] {
   return keys;
 }
 
+/**
+ * The subject an entry names, folded as everything that compares subjects folds it: read tables
+ * store this, never PostgreSQL's lower(), which folds some letters (İ) differently.
+ */
+export const subjectOf = (e: Pick<Authorization, 'provider_id'>): string => e.provider_id.toLowerCase();
+
 export function entryMatches(entry: Pick<Authorization, 'principal_type' | 'provider' | 'provider_id'>, caller: Caller): boolean {
-  const subject = entry.provider_id.toLowerCase();
+  const subject = subjectOf(entry);
   return callerSubjectKeys(caller).some((k) => k.principal_type === entry.principal_type && k.provider === entry.provider && k.subject === subject);
 }
 
@@ -111,7 +117,7 @@ export function requireThreatModelRole<T extends GuardedThreatModel>(
 
 /** Two entries name the same subject when type, provider and (case-insensitive) id agree. */
 export const subjectKey = (e: Pick<Authorization, 'principal_type' | 'provider' | 'provider_id'>): string =>
-  `${e.principal_type}\u0000${e.provider}\u0000${e.provider_id.toLowerCase()}`;
+  `${e.principal_type}\u0000${e.provider}\u0000${subjectOf(e)}`;
 
 export function refuseDuplicateSubjects(entries: readonly Authorization[]): void {
   const seen = new Set<string>();

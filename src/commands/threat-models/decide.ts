@@ -10,6 +10,7 @@ import {
 import { THREAT_MODEL_ENTITY, type ThreatModelEvent } from './events.js';
 import { checkPatchAllowed, type PatchOperation } from './patch.js';
 import type { ThreatModel, ThreatModelState } from './state.js';
+import { sameValue } from '../same-value.js';
 import {
   DEFAULT_FRAMEWORK, DEFAULT_STATUS, FRAMEWORKS, MAX_METADATA_ENTRIES, WritableThreatModel,
   type Authorization, type Metadata, type Role,
@@ -82,7 +83,7 @@ function changeEvents(s: ThreatModel, next: WritableThreatModel, now: string): T
     name: s.name, description: s.description, threat_model_framework: s.threat_model_framework,
     issue_uri: s.issue_uri, project_id: s.project_id, status: s.status, security_reviewer: s.security_reviewer,
   };
-  if (JSON.stringify(details) !== JSON.stringify(current)) {
+  if (!sameValue(details, current)) {
     events.push({
       type: 'ThreatModelDetailsChanged',
       data: { threat_model_id: s.id, ...details, status_updated: next.status !== s.status ? now : s.status_updated, modified_at: now },

@@ -1,6 +1,7 @@
 import type { AccessTokenRevoked, UserEvent, UserLoggedIn } from './events.js';
 import { UserNotFoundError } from './errors.js';
 import type { UserState } from './state.js';
+import { sameValue } from '../same-value.js';
 
 export interface IdentityClaims {
   provider: string;
@@ -41,7 +42,7 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
     }
     case 'ReplacePreferences':
       if (state.status !== 'active') throw new UserNotFoundError(state.user_id);
-      if (JSON.stringify(state.preferences) === JSON.stringify(command.preferences)) return [];
+      if (sameValue(state.preferences, command.preferences)) return [];
       return [{ type: 'UserPreferencesReplaced', data: { preferences: command.preferences } }];
     case 'RevokeAccessToken':
       return [{ type: 'AccessTokenRevoked', data: command.revocation }];

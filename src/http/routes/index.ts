@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
 import { childRoutePlugins } from '../children/index.js';
+import { diagramModelRoutes } from '../children/diagram-model.js';
 import { meRoutes } from './me.js';
 import { oauthRoutes } from './oauth.js';
 import { serviceInfoRoutes } from './service-info.js';
@@ -20,5 +21,6 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   threatModelRoutes,
   threatModelMetadataRoutes,
   ...childRoutePlugins,
+  diagramModelRoutes,
   threatDashboardRoutes,
 ];
