@@ -44,6 +44,17 @@ export function contractOperations(): ContractOperation[] {
 export const isPublicOperation = (op: ContractOperation): boolean =>
   op.operation['x-public-endpoint'] === true || (Array.isArray(op.operation.security) && op.operation.security.length === 0);
 
+const ROLES = ['none', 'reader', 'writer', 'owner'] as const;
+
+/** The minimum role on the parent threat model the contract's `x-tmi-authz` gives an operation (`none`: no resource check). */
+export function requiredRole(method: string, path: string): (typeof ROLES)[number] {
+  const op = load().doc.paths[path]?.[method.toLowerCase()];
+  if (!op) throw new Error(`the contract has no operation ${method} ${path}`);
+  const role = op['x-tmi-authz']?.ownership;
+  if (!ROLES.includes(role)) throw new Error(`${method} ${path} has no x-tmi-authz ownership the matrices know: ${JSON.stringify(role)}`);
+  return role;
+}
+
 const deref = (doc: Json, node: Json): Json => {
   let n = node;
   while (n && typeof n.$ref === 'string' && n.$ref.startsWith('#/')) {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
-import { groupEntry, signIn, userEntry, type Who } from './helpers.js';
+import { accessList, answered, expectedStatus, PERSONAS, signInCallers, tokenOf, type Callers, type Min, type Persona } from '../helpers/personas.js';
 
 /**
  * Every threat model route × every kind of caller → the status TMI's rules give (contract
@@ -8,21 +8,6 @@ import { groupEntry, signIn, userEntry, type Who } from './helpers.js';
  * anything else; an existing threat model out of the caller's reach — no role at all, or too
  * low a role — is 403; one that does not exist or is deleted is 404.
  */
-type Persona = 'anonymous' | 'no_access' | 'reader' | 'writer' | 'owner' | 'group_member' | 'everyone';
-const PERSONAS: Persona[] = ['anonymous', 'no_access', 'reader', 'writer', 'owner', 'group_member', 'everyone'];
-
-type Min = 'none' | 'reader' | 'writer' | 'owner';
-/** What each persona holds on the threat model: group_member is in a group granted writer; everyone via the `everyone` group as reader. */
-const HELD: Record<Persona, Min | null> = { anonymous: null, no_access: null, reader: 'reader', writer: 'writer', owner: 'owner', group_member: 'writer', everyone: 'reader' };
-const RANK: Record<Min, number> = { none: 0, reader: 1, writer: 2, owner: 3 };
-
-function expected(persona: Persona, min: Min, success: number): number {
-  if (persona === 'anonymous') return 401;
-  if (min === 'none') return success;
-  const held = HELD[persona];
-  return held !== null && RANK[held] >= RANK[min] ? success : 403;
-}
-
 interface Route {
   method: string;
   path: string;
@@ -35,25 +20,15 @@ interface Route {
 
 describe('authorization matrix for threat model routes', () => {
   let app: TestApp;
-  let who: Record<Exclude<Persona, 'anonymous'>, Who>;
+  let who: Callers;
   beforeAll(async () => {
     app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
-    who = {
-      owner: signIn(app, 'olivia'),
-      reader: signIn(app, 'rachel'),
-      writer: signIn(app, 'walter'),
-      group_member: signIn(app, 'gina', { groups: ['editors'] }),
-      no_access: signIn(app, 'nobody'),
-      everyone: signIn(app, 'evan'),
-    };
+    who = signInCallers(app);
   });
   afterAll(async () => { await app?.stop(); });
 
-  /** A threat model the owner shares with the reader, the writer and the editors group; the everyone persona's also grants `everyone` reader. */
   async function threatModelFor(persona: Persona): Promise<string> {
-    const authorization = [userEntry(who.reader, 'reader'), userEntry(who.writer, 'writer'), groupEntry('editors', 'writer')];
-    if (persona === 'everyone') authorization.push(groupEntry('everyone', 'reader'));
-    const res = await app.request('/threat_models', { method: 'POST', token: who.owner.token, json: { name: `Matrix ${persona}`, authorization, metadata: [{ key: 'seed', value: 's' }] } });
+    const res = await app.request('/threat_models', { method: 'POST', token: who.owner.token, json: { name: `Matrix ${persona}`, authorization: accessList(who, persona), metadata: [{ key: 'seed', value: 's' }] } });
     expect(res.status).toBe(201);
     return (await json(res)).id;
   }
@@ -83,13 +58,10 @@ describe('authorization matrix for threat model routes', () => {
     const results = await Promise.all(PERSONAS.map(async (persona) => {
       const id = await threatModelFor(persona);
       await route.prepare?.(id);
-      const token = persona === 'anonymous' ? undefined : who[persona].token;
-      const res = await app.request(route.path.replace('{id}', id), { method: route.method, token, json: route.body });
-      const body = res.status === 204 ? null : await json(res);
-      if (res.status >= 400) expect(body).toEqual(expect.objectContaining({ error: expect.any(String), error_description: expect.any(String) }));
-      return [persona, res.status] as const;
+      const res = await app.request(route.path.replace('{id}', id), { method: route.method, token: tokenOf(who, persona), json: route.body });
+      return [persona, await answered(res)] as const;
     }));
-    expect(Object.fromEntries(results)).toEqual(Object.fromEntries(PERSONAS.map((p) => [p, expected(p, route.min, route.success)])));
+    expect(Object.fromEntries(results)).toEqual(Object.fromEntries(PERSONAS.map((p) => [p, expectedStatus(p, route.min, route.success)])));
   });
 
   const byId = routes.filter((r) => r.path.includes('{id}'));
@@ -98,9 +70,7 @@ describe('authorization matrix for threat model routes', () => {
     const deleted = await threatModelFor('no_access');
     expect((await app.request(`/threat_models/${deleted}`, { method: 'DELETE', token: who.owner.token })).status).toBe(204);
     const call = async (id: string, token?: string) => {
-      const res = await app.request(route.path.replace('{id}', id), { method: route.method, token, json: route.body });
-      if (res.status >= 400) expect(await json(res)).toEqual(expect.objectContaining({ error: expect.any(String), error_description: expect.any(String) }));
-      return res.status;
+      return answered(await app.request(route.path.replace('{id}', id), { method: route.method, token, json: route.body }));
     };
     const restore = route.path.endsWith('/restore');
     expect({
