@@ -32,6 +32,7 @@ export const diagramsSpec: KindSpec = {
   },
   ifMatch: true,
   deleteRole: 'owner',
+  itemReads: ['/model'],
   listOmits: ['cells', 'metadata', 'version', 'update_vector', 'auto_generated'],
 };
 

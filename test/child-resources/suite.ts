@@ -36,6 +36,8 @@ export interface KindSpec {
   ifMatch: boolean;
   /** Members of the resource its list items leave out (notes: content). */
   listOmits?: string[];
+  /** Read-only routes under an item beyond the shared ones (diagrams: `/model`). */
+  itemReads?: string[];
   /** The contract's bulk operations for the kind and their success statuses. */
   bulk?: { max: number; create?: 201; update?: 200 | 201; patch?: boolean; delete?: boolean };
 }
