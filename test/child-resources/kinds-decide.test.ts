@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assets } from '../../src/commands/assets/index.js';
 import type { ChildAggregate, ChildCommand, ChildEvent, ChildState } from '../../src/commands/child-resources/index.js';
+import { diagrams } from '../../src/commands/diagrams/index.js';
 import { documents } from '../../src/commands/documents/index.js';
 import { notes } from '../../src/commands/notes/index.js';
 import { repositories } from '../../src/commands/repositories/index.js';
@@ -98,5 +99,33 @@ describe('assets', () => {
     a.patch(input, [{ op: 'add', path: '/classification/-', value: 'pii' }]).thenRefused('invalid');
     expect(a.patch(input, [{ op: 'add', path: '/classification', value: ['pii'] }, { op: 'add', path: '/classification/-', value: 'pci' }]).after())
       .toMatchObject({ fields: { classification: ['pii', 'pci'] } });
+  });
+});
+
+describe('diagrams', () => {
+  const g = kind(diagrams);
+  const input = { name: 'Context', type: 'DFD-1.0.0' };
+  const cell = (n: number) => `0190a000-0000-7000-8000-00000000000${n}`;
+  const node = (n: number, more: Record<string, unknown> = {}) => ({ id: cell(n), shape: 'process', x: 0, y: 0, width: 40, height: 30, ...more });
+  const withCells = { ...input, cells: [node(1), node(2), { id: cell(3), shape: 'flow', source: { cell: cell(1) }, target: { cell: cell(2) } }] };
+  it('records TMI\'s defaults: no cells, image or palette', () => {
+    expect(g.recorded(input)).toEqual({ ...input, cells: [], image: null, color_palette: null, include_in_report: true, timmy_enabled: true });
+  });
+  it('records a node\'s geometry flat, from either form, and drops members the contract lacks', () => {
+    const cells = (g.recorded({ ...input, cells: [{ id: cell(1), shape: 'actor', position: { x: 1, y: 2 }, size: { width: 50, height: 40 }, x: 9, zIndex: 2 }] }) as { cells: unknown[] }).cells;
+    expect(cells).toEqual([{ id: cell(1), shape: 'actor', x: 1, y: 2, width: 50, height: 40 }]);
+  });
+  it('a patch keeps edges between nodes of the diagram and cell ids unique', () => {
+    g.patch(withCells, [{ op: 'remove', path: '/cells/1' }]).thenRefused('invalid', /target/);
+    g.patch(withCells, [{ op: 'add', path: '/cells/-', value: node(1) }]).thenRefused('invalid', /more than once/);
+    g.patch(withCells, [{ op: 'replace', path: '/cells/2/target/cell', value: cell(3) }]).thenRefused('invalid', /not a node/);
+    g.patch(withCells, [{ op: 'replace', path: '/cells/0/width', value: 39 }]).thenRefused('invalid', /cells/);
+    g.patch(withCells, [{ op: 'replace', path: '/type', value: 'DFD-2.0.0' }]).thenRefused('invalid', /type/);
+    expect(g.patch(withCells, [{ op: 'add', path: '/cells/-', value: { id: cell(4), shape: 'store', position: { x: 5, y: 6 } } }]).after())
+      .toMatchObject({ fields: { cells: [node(1), node(2), expect.anything(), { id: cell(4), shape: 'store', x: 5, y: 6, width: 40, height: 30 }] } });
+  });
+  it('only the owner deletes one', () => {
+    g.delete(input, 'writer').thenRefused('forbidden', /owner/);
+    g.delete(input, 'owner').then([expect.objectContaining({ type: 'DiagramDeleted' })]);
   });
 });
