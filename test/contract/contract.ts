@@ -156,3 +156,27 @@ export function assertContractMembers(method: string, path: string, status: numb
   walk(schema, body, '');
   if (extra.length > 0) throw new Error(`${method} ${path} ${status} answers members the contract does not list: ${extra.join(', ')}`);
 }
+
+/** A flattened schema's members and required names, through `$ref`s and `allOf`. */
+export interface RequestMembers { properties: Record<string, Json>; required: string[] }
+
+/** The JSON request body schema of an operation (of its items, for an array body), its members dereferenced, for inputs built from the contract. */
+export function requestMembers(method: string, path: string): RequestMembers {
+  const { doc } = load();
+  const op = doc.paths[path]?.[method.toLowerCase()];
+  if (!op) throw new Error(`the contract has no operation ${method} ${path}`);
+  const schema = op.requestBody?.content?.['application/json']?.schema;
+  if (!schema) throw new Error(`${method} ${path} takes no JSON body`);
+  const flatten = (node: Json): RequestMembers => {
+    const n = deref(doc, node);
+    if (n.type === 'array') return flatten(n.items);
+    const parts = (n.allOf ?? []).map(flatten);
+    const properties = Object.fromEntries(Object.entries(n.properties ?? {}).map(([k, v]) => [k, deref(doc, v)]));
+    return parts.reduce((a: RequestMembers, b: RequestMembers) => ({ properties: { ...a.properties, ...b.properties }, required: [...a.required, ...b.required] }),
+      { properties, required: n.required ?? [] });
+  };
+  return flatten(schema);
+}
+
+/** A member's schema items, dereferenced (arrays). */
+export const itemsOf = (schema: Json): Json => deref(load().doc, schema.items);

@@ -17,7 +17,7 @@ export const AssetFields = Type.Object({
 }, { additionalProperties: false });
 export type AssetFields = Static<typeof AssetFields>;
 
-export const assetResource = defineChildResource('asset', 'assets', AssetFields, (i) => ({
+export const assetResource = defineChildResource('asset', 'assets', AssetFields, { required: ['name', 'type'] }, (i) => ({
   name: i.name!,
   description: orNull(i.description),
   type: i.type!,

@@ -39,6 +39,7 @@ const READ_ONLY = ['id', 'threat_model_id', 'alias', 'created_at', 'modified_at'
 export function childDecider<F extends object>(resource: ChildResource<F>) {
   const types = childEventTypes(resource.label);
   const writable = TypeCompiler.Compile(resource.writable);
+  const input = TypeCompiler.Compile(resource.input);
   const writableMembers = new Set(Object.keys((resource.writable as { properties?: object }).properties ?? {}));
   const name = resource.label.toLowerCase();
 
@@ -85,8 +86,14 @@ export function childDecider<F extends object>(resource: ChildResource<F>) {
       id: child.id, threat_model_id: child.threat_model_id, alias: child.alias, created_at: child.created_at, modified_at: child.modified_at,
     };
     const patched = applyJsonPatch(document, command.operations);
+    for (const k of READ_ONLY) delete patched[k];
+    // The patched resource must be a body PUT would take: otherwise TMI's defaults would turn a
+    // null the contract refuses into a value (include_in_report: null → true). An unset (null)
+    // member no operation wrote counts as left out.
+    const written = new Set(command.operations.filter((op) => op.op !== 'test').map((op) => topMember(op.path)));
+    const asInput = Object.fromEntries(Object.entries(patched).filter(([k, v]) => v !== null || written.has(k)));
+    checkPatched(input, asInput, name);
     const { metadata, ...rest } = patched;
-    for (const k of READ_ONLY) delete rest[k];
     const fields = resource.fromInput(rest);
     checkPatched<F>(writable, fields, name);
     resource.check?.(fields);

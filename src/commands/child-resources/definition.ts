@@ -1,4 +1,4 @@
-import type { TSchema } from '@sinclair/typebox';
+import type { TObject, TSchema } from '@sinclair/typebox';
 import type { Role } from '../threat-models/values.js';
 
 /** The kinds of resource that live under a threat model; each is also its stream type and metadata entity type. */
@@ -28,6 +28,14 @@ export interface ChildResource<F extends object = Record<string, unknown>> {
   writable: TSchema;
   /** The same fields as event data: structural only, so stored events stay valid when a limit changes. */
   stored: TSchema;
+  /**
+   * The contract's `…Input`: the writable fields as a client sends them, metadata included. A
+   * PUT body must satisfy it, and so must a patched resource, so a patch cannot set what a PUT
+   * could not (a null the contract does not allow, a key it refuses).
+   */
+  input: TObject;
+  /** The members the contract requires of an input; every resource shows them. */
+  required: readonly string[];
   /** A request body that passed the route's schema → the fields to store (TMI's defaults filled in, metadata left out). */
   fromInput(input: Record<string, unknown>): F;
   /** Rules the schema cannot express (an edge must connect nodes of the same diagram); throws a DomainError. */

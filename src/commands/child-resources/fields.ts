@@ -1,5 +1,6 @@
-import { Type, type Static, type TObject } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { ChildResource } from './definition.js';
+import { InputMetadata } from './values.js';
 
 /**
  * Building blocks of a kind's writable fields and its resource definition, for the kinds whose
@@ -25,11 +26,31 @@ export const orNull = <T>(value: T | undefined): T | null => (value === undefine
 export const structural = (fields: TObject): TObject =>
   Type.Object(Object.fromEntries(Object.keys(fields.properties).map((k) => [k, Type.Unknown()])));
 
+const optionalExcept = (properties: TProperties, required: readonly string[]): TProperties =>
+  Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, required.includes(k) ? s : Type.Optional(s as TSchema)]));
+
+/**
+ * The contract's `…Input` of a kind: its writable fields, those the contract does not require
+ * optional, plus metadata (TMI reads it from any input). `members` adds or replaces members where
+ * the input differs from what is stored: one the contract does not let be null, one that is never
+ * stored, a diagram's cells in either geometry form.
+ */
+export function inputSchema(fields: TObject, required: readonly string[], members: TProperties = {}): TObject {
+  return Type.Object({ ...optionalExcept(fields.properties, required), metadata: InputMetadata(), ...members }, { additionalProperties: false });
+}
+
+/** An input whose listed members are required too (the contract's …BulkUpdateItem requires more than its …Input). */
+export const requiring = (input: TObject, names: readonly string[]): TObject =>
+  Type.Object({ ...input.properties, ...Type.Required(Type.Pick(input, names as string[])).properties }, { additionalProperties: false });
+
 /** What a kind's `fromInput` is given: the body that passed the route's schema, its members typed as the fields'. */
 export type FieldsInput<F> = Partial<F> & Record<string, unknown>;
 
+/** The contract's input of a plain kind: the members it requires, and those that differ from the stored fields (see `inputSchema`). */
+export interface InputShape { required: readonly string[]; members?: TProperties }
+
 /**
- * A plain kind's definition from its names, its writable fields and TMI's defaults (`fromInput`),
+ * A plain kind's definition from its names, its writable fields, its input and TMI's defaults (`fromInput`),
  * with what such kinds share filled in: the label named after the kind, event data structural
  * over the fields, deletes for writers (TMI's rule for every kind but diagrams), 100 metadata
  * entries at most (the contract's limit on each of them).
@@ -38,11 +59,13 @@ export function defineChildResource<T extends TObject>(
   kind: ChildResource['kind'],
   plural: string,
   writable: T,
+  input: InputShape,
   fromInput: (input: FieldsInput<Static<T>>) => Static<T>,
   rules: Partial<Pick<ChildResource<Static<T>>, 'check' | 'deleteRole' | 'maxMetadata'>> = {},
 ): ChildResource<Static<T>> {
   return {
     kind, plural, label: kind[0]!.toUpperCase() + kind.slice(1), writable, stored: structural(writable),
+    input: inputSchema(writable, input.required, input.members), required: input.required,
     fromInput: (input) => fromInput(input as FieldsInput<Static<T>>), deleteRole: 'writer', maxMetadata: 100, ...rules,
   };
 }

@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { invalid } from '../errors.js';
+import { Metadata } from '../threat-models/values.js';
 
 /**
  * Value shapes shared by the child resources, with the contract's limits. Formats are spelled
@@ -9,6 +10,9 @@ export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]
 
 const NO_CONTROL = '^[^\\x00-\\x1F]*$';
 const LOOSE_UUID = '^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+/** Metadata as an input carries it: optional, null meaning none, at most `max` entries (the contract's 100 for most kinds). */
+export const InputMetadata = (max = 100) => Type.Optional(Nullable(Type.Array(Metadata, { maxItems: max })));
 
 export const ChildName = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^<>"\'&\\x00-\\x1F]*$' });
 export const ChildDescription = Type.String({ maxLength: 2048, pattern: '^[^<>\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]*$' });

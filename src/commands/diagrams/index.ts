@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { childAggregate } from '../child-resources/index.js';
 import { ReportFlags, defineChildResource, orNull, reportFlags } from '../child-resources/fields.js';
-import { ChildName, Nullable } from '../child-resources/values.js';
+import { ChildName, InputMetadata, Nullable } from '../child-resources/values.js';
 import { invalid } from '../errors.js';
-import { MAX_CELLS, StoredCell, checkCells, normalizeCell, type StoredCell as Cell } from './cells.js';
+import { InputCell, MAX_CELLS, StoredCell, checkCells, normalizeCell, type StoredCell as Cell } from './cells.js';
 
 export * from './cells.js';
 
@@ -43,7 +43,15 @@ function palette(entries: unknown): unknown {
     ? { ...e, color: expandColor((e as { color: string }).color) } : e));
 }
 
-export const diagramResource = defineChildResource('diagram', 'diagrams', DiagramFields, (i) => ({
+export const diagramResource = defineChildResource('diagram', 'diagrams', DiagramFields, {
+  required: ['name', 'type', 'cells'],
+  members: {
+    cells: Type.Array(InputCell, { maxItems: MAX_CELLS }),
+    color_palette: Type.Optional(Nullable(Type.Array(ColorPaletteEntry, { maxItems: 8 }))),
+    // The contract's limit on a diagram's metadata (100 for the other kinds).
+    metadata: InputMetadata(10_000),
+  },
+}, (i) => ({
   name: i.name!,
   type: i.type!,
   cells: (Array.isArray(i.cells) ? i.cells.map(normalizeCell) : i.cells ?? []) as Cell[],

@@ -13,7 +13,17 @@ export const DocumentFields = Type.Object({
 }, { additionalProperties: false });
 export type DocumentFields = Static<typeof DocumentFields>;
 
-export const documentResource = defineChildResource('document', 'documents', DocumentFields, (i) => {
+/** TMI's PickerRegistration: accepted as the contract has it, refused below (no content providers here). */
+const PickerRegistration = Type.Object({
+  provider_id: Type.Union([Type.Literal('google_workspace'), Type.Literal('microsoft')]),
+  file_id: Type.String({ minLength: 1, maxLength: 255 }),
+  mime_type: Type.String({ minLength: 1, maxLength: 128 }),
+}, { additionalProperties: false });
+
+export const documentResource = defineChildResource('document', 'documents', DocumentFields, {
+  required: ['name', 'uri'],
+  members: { picker_registration: Type.Optional(Nullable(PickerRegistration)) },
+}, (i) => {
   // A picker registration hands the document to a content provider (Google Drive, OneDrive)
   // that fetches it and tracks access; this service has none, so it cannot keep the promise.
   if (i.picker_registration !== undefined && i.picker_registration !== null) {

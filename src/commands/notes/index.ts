@@ -26,7 +26,7 @@ function noteContent(content: string | undefined): string {
   return clean;
 }
 
-export const noteResource = defineChildResource('note', 'notes', NoteFields, (i) => ({
+export const noteResource = defineChildResource('note', 'notes', NoteFields, { required: ['name', 'content'] }, (i) => ({
   name: i.name!, content: noteContent(i.content), description: orNull(i.description), ...reportFlags(i),
 }));
 

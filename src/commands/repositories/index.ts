@@ -23,7 +23,11 @@ export const RepositoryFields = Type.Object({
 }, { additionalProperties: false });
 export type RepositoryFields = Static<typeof RepositoryFields>;
 
-export const repositoryResource = defineChildResource('repository', 'repositories', RepositoryFields, (i) => ({
+export const repositoryResource = defineChildResource('repository', 'repositories', RepositoryFields, {
+  required: ['uri'],
+  // Stored as null when absent, but the contract does not let a client send null.
+  members: { parameters: Type.Optional(RepositoryParameters) },
+}, (i) => ({
   name: orNull(i.name), description: orNull(i.description), type: orNull(i.type), parameters: orNull(i.parameters), uri: i.uri!, ...reportFlags(i),
 }));
 

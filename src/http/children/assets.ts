@@ -4,7 +4,6 @@ import { plainChildHttp } from './shapes.js';
 
 /** Assets: bulks of up to 50 (the contract's limit for assets; 20 for the other kinds). */
 export const assetsHttp = plainChildHttp<AssetFields>(assets, {
-  required: ['name', 'type'],
   server: ServerMembers,
   // The full ThreatModel body lists assets as ExtendedAsset, which names their threat model.
   inThreatModel: { ...ServerMembers, threat_model_id: Uuid },

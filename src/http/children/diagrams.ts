@@ -1,8 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ChildName } from '../../commands/child-resources/values.js';
-import { ColorPaletteEntry, DIAGRAM_TYPES, DiagramFields, InputCell, MAX_CELLS, diagrams } from '../../commands/diagrams/index.js';
-import { Metadata } from '../../commands/threat-models/values.js';
-import { Nullable, ServerMembers } from '../schemas/children.js';
+import { DIAGRAM_TYPES, DiagramFields, diagrams } from '../../commands/diagrams/index.js';
+import { ServerMembers } from '../schemas/children.js';
 import { bodySchema, plainChildHttp } from './shapes.js';
 
 const DiagramType = Type.Union(DIAGRAM_TYPES.map((t) => Type.Literal(t)));
@@ -19,13 +18,7 @@ const DiagramListItem = bodySchema(Type.Pick(DiagramFields, ['name', 'type', 'im
  * JSON Patch; either way every change moves `update_vector`. Only the owner deletes one.
  */
 export const diagramsHttp = plainChildHttp(diagrams, {
-  required: ['name', 'type', 'cells'],
   server: { ...ServerMembers, update_vector: Type.Integer({ minimum: 0 }), auto_generated: Type.Boolean() },
-  inputMembers: {
-    cells: Type.Array(InputCell, { maxItems: MAX_CELLS }),
-    color_palette: Type.Optional(Nullable(Type.Array(ColorPaletteEntry, { maxItems: 8 }))),
-    metadata: Type.Optional(Nullable(Type.Array(Metadata, { maxItems: 10_000 }))),
-  },
   createInput: CreateDiagramRequest,
   listItem: DiagramListItem,
   // Ten thousand cells with their styling run to megabytes, beyond the service's default body limit.

@@ -1,14 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { documents, type DocumentFields } from '../../commands/documents/index.js';
-import { Nullable, ServerMembers, Uuid } from '../schemas/children.js';
+import { ServerMembers, Uuid } from '../schemas/children.js';
 import { plainChildHttp } from './shapes.js';
-
-/** TMI's PickerRegistration: accepted as the contract has it, refused by the domain (no content providers here). */
-const PickerRegistration = Type.Object({
-  provider_id: Type.Union([Type.Literal('google_workspace'), Type.Literal('microsoft')]),
-  file_id: Type.String({ minLength: 1, maxLength: 255 }),
-  mime_type: Type.String({ minLength: 1, maxLength: 128 }),
-}, { additionalProperties: false });
 
 /**
  * Documents. The contract's Document also has `access_status`, `content_source` and access
@@ -16,9 +9,7 @@ const PickerRegistration = Type.Object({
  * their default (`unknown`).
  */
 export const documentsHttp = plainChildHttp<DocumentFields>(documents, {
-  required: ['name', 'uri'],
   server: ServerMembers,
-  inputMembers: { picker_registration: Type.Optional(Nullable(PickerRegistration)) },
   // TMI answers 202 `{document, job_id}` when it queued the document's content extraction. Here a
   // 202 means the document is recorded but not readable yet; there is no job besides the document
   // becoming visible, so its id is what a client correlates (GET it with X-Min-Position).

@@ -7,7 +7,6 @@ const NoteListItem = bodySchema(Type.Pick(NoteFields, ['name', 'description', 'i
 
 /** Notes: no bulk operations; the contract's Note has no `version` and its PUT and PATCH no If-Match (sent, it is honoured). */
 export const notesHttp = plainChildHttp<NoteFields>(notes, {
-  required: ['name', 'content'],
   server: { ...UnversionedMembers, auto_generated: Type.Boolean() },
   listItem: NoteListItem,
   ifMatch: 'optional',

@@ -1,6 +1,7 @@
 import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { Child, ChildAggregate } from '../../commands/child-resources/index.js';
-import { InputMetadata, ServerMembers, WithId } from '../schemas/children.js';
+import { requiring } from '../../commands/child-resources/fields.js';
+import { ServerMembers, WithId } from '../schemas/children.js';
 import type { ChildHttp } from './child-http.js';
 
 /**
@@ -10,25 +11,13 @@ import type { ChildHttp } from './child-http.js';
  * apart. A kind whose contract differs more (threats) writes its own.
  */
 
-const optionalExcept = (properties: TProperties, required: readonly string[]): TProperties =>
-  Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, required.includes(k) ? s : Type.Optional(s as TSchema)]));
-
 const { version: _version, ...unversioned } = ServerMembers;
 /** The server members of every child but `version`, which some of the contract's resources lack (Repository, Note). */
 export const UnversionedMembers = unversioned;
 
-/**
- * The contract's `…Input`: the writable fields, those it does not require optional, plus
- * metadata (TMI reads it from any input). `members` adds or replaces members where the input
- * differs from what is stored: one the contract does not let be null, one that is never stored.
- */
-export function inputSchema(fields: TObject, required: readonly string[], members: TProperties = {}): TObject {
-  return Type.Object({ ...optionalExcept(fields.properties, required), metadata: InputMetadata, ...members }, { additionalProperties: false });
-}
-
 /** The contract's resource: its server members and the writable fields, unset ones left out. */
 export function bodySchema(fields: TObject, required: readonly string[], server: TProperties): TObject {
-  return Type.Object({ ...server, ...optionalExcept(fields.properties, required) });
+  return Type.Object({ ...server, ...Object.fromEntries(Object.entries(fields.properties).map(([k, s]) => [k, required.includes(k) ? s : Type.Optional(s as TSchema)])) });
 }
 
 /** The members a child's row holds beside its fields; they win over a field of the same name. */
@@ -62,12 +51,8 @@ export function viewOf<F extends object>(schema: TObject): (child: Child<F>, ver
 type Bulk = NonNullable<ChildHttp<object>['bulk']>;
 
 export interface PlainKind<F extends object> extends Pick<ChildHttp<F>, 'ifMatch'> {
-  /** The members the contract's `…Base` requires. */
-  required: readonly string[];
   /** Server members of the contract's resource (`ServerMembers`, `UnversionedMembers`, …). */
   server: TProperties;
-  /** Input members beyond the stored fields (see `inputSchema`). */
-  inputMembers?: TProperties;
   /** The list item, when the contract's list shows less than the resource (NoteListItem); the fields it leaves out are not read. */
   listItem?: TObject;
   /** POST's own body, when the contract gives creation one (see ChildHttp). */
@@ -91,23 +76,23 @@ const unshown = (fields: TObject, schema: TObject) => Object.keys(fields.propert
 export function plainChildHttp<F extends object>(aggregate: ChildAggregate<F>, kind: PlainKind<F>): ChildHttp<F> {
   const { resource } = aggregate;
   const fields = resource.writable as TObject;
-  const body = bodySchema(fields, kind.required, kind.server);
+  const body = bodySchema(fields, resource.required, kind.server);
   const { updateRequires, ...bulk } = kind.bulk ?? { max: 0 };
   return {
     aggregate,
     idParam: `${resource.kind}_id`,
     tag: resource.plural[0]!.toUpperCase() + resource.plural.slice(1),
-    input: inputSchema(fields, kind.required, kind.inputMembers),
+    input: resource.input,
     body,
     view: viewOf<F>(body),
     list: { key: resource.plural, ...(kind.listItem ? { item: shown(kind.listItem), omit: unshown(fields, kind.listItem) } : {}) },
     ...(kind.createInput ? { createInput: kind.createInput } : {}),
     ...(kind.bodyLimit ? { bodyLimit: kind.bodyLimit } : {}),
-    ...(kind.inThreatModel ? { inThreatModel: shown(bodySchema(fields, kind.required, kind.inThreatModel)) } : {}),
+    ...(kind.inThreatModel ? { inThreatModel: shown(bodySchema(fields, resource.required, kind.inThreatModel)) } : {}),
     ...(kind.ifMatch ? { ifMatch: kind.ifMatch } : {}),
     ...(kind.accepted ? { accepted: kind.accepted(body) } : {}),
     ...(kind.bulk ? {
-      bulk: { ...bulk, ...(updateRequires ? { updateItem: WithId(inputSchema(fields, [...kind.required, ...updateRequires], kind.inputMembers)) } : {}) },
+      bulk: { ...bulk, ...(updateRequires ? { updateItem: WithId(requiring(resource.input, updateRequires)) } : {}) },
     } : {}),
   };
 }

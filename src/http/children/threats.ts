@@ -1,38 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ChildDescription, ChildName, Label, SiblingId } from '../../commands/child-resources/values.js';
-import { CvssScore, CweIds, SsvcScore, ThreatTypes, threats, type ThreatFields } from '../../commands/threats/index.js';
-import { IssueUri } from '../../commands/threat-models/values.js';
+import { threats, type ThreatFields } from '../../commands/threats/index.js';
 import type { Child } from '../../commands/child-resources/index.js';
 import { THREAT_DASHBOARD_PROJECTION } from '../../projections/threat-dashboard.js';
 import type { ListRefinement, OrderTerm } from '../../queries/child-resources.js';
 import { badRequest } from '../errors.js';
-import { InputMetadata, ListQuery, Nullable, ServerMembers, Timestamp, Uuid } from '../schemas/children.js';
+import { ListQuery, ServerMembers, Timestamp, Uuid } from '../schemas/children.js';
 import { compact } from '../views/compact.js';
 import type { ChildHttp } from './child-http.js';
 
-/** TMI's ThreatInput (ThreatBase): `name` and `threat_type` are required. */
 const Score = Type.Number({ minimum: 0, maximum: 10 });
-export const ThreatInput = Type.Object({
-  name: ChildName,
-  description: Type.Optional(Nullable(ChildDescription)),
-  mitigation: Type.Optional(Nullable(Type.String({ maxLength: 1024, pattern: '^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]*$' }))),
-  diagram_id: Type.Optional(Nullable(SiblingId)),
-  cell_id: Type.Optional(Nullable(SiblingId)),
-  asset_id: Type.Optional(Nullable(SiblingId)),
-  severity: Type.Optional(Nullable(Label(50))),
-  score: Type.Optional(Score),
-  priority: Type.Optional(Nullable(Label(256))),
-  mitigated: Type.Optional(Type.Boolean()),
-  status: Type.Optional(Nullable(Label(256))),
-  threat_type: ThreatTypes,
-  metadata: InputMetadata,
-  issue_uri: Type.Optional(Nullable(IssueUri)),
-  cwe_id: Type.Optional(CweIds),
-  cvss: Type.Optional(Type.Array(CvssScore, { maxItems: 10 })),
-  ssvc: Type.Optional(Nullable(SsvcScore)),
-  include_in_report: Type.Optional(Type.Boolean()),
-  timmy_enabled: Type.Optional(Type.Boolean()),
-}, { additionalProperties: false });
 
 const Text = Type.String();
 /** TMI's Threat: what a threat answers with. Unset members are left out. */
@@ -172,7 +148,7 @@ export const threatsHttp: ChildHttp<ThreatFields> = {
   aggregate: threats,
   idParam: 'threat_id',
   tag: 'Threats',
-  input: ThreatInput,
+  input: threats.resource.input,
   body: Threat,
   view: threatBody,
   list: { key: 'threats', query: ListThreatsQuery, refine: (q) => threatRefinement(q as ListThreatsQuery) },

@@ -10,7 +10,6 @@ import { JsonPatchDocument } from './threat-models.js';
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 export const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 export const Timestamp = Type.String({ format: 'date-time', maxLength: 32 });
-export const InputMetadata = Type.Optional(Nullable(Type.Array(Metadata, { maxItems: 100 })));
 
 export const ChildParams = (idParam: string) => Type.Object({ threat_model_id: Uuid, [idParam]: Uuid });
 
