@@ -4,6 +4,7 @@ import { metadataEventDefinitions } from '../commands/metadata/events.js';
 import { threatModelEventDefinitions } from '../commands/threat-models/events.js';
 import { tokenEventDefinitions } from '../commands/tokens/events.js';
 import { userEventDefinitions } from '../commands/users/events.js';
+import { collaborationEventDefinitions } from '../realtime/sessions/events.js';
 
 /**
  * The catalog of every event type the service writes. Each domain module contributes its
@@ -14,3 +15,4 @@ export const eventCatalog = new EventCatalog();
 eventCatalog.register(...userEventDefinitions, ...tokenEventDefinitions);
 eventCatalog.register(...threatModelEventDefinitions, ...metadataEventDefinitions);
 eventCatalog.register(...CHILD_AGGREGATES.flatMap((a) => a.eventDefinitions));
+eventCatalog.register(...collaborationEventDefinitions);

@@ -1,4 +1,5 @@
 import { clientCredentialsProjection } from './client-credentials.js';
+import { collaborationSessionsProjection } from './collaboration-sessions.js';
 import { metadataProjection } from './metadata.js';
 import type { Projection } from './projection.js';
 import { threatModelAccessProjection } from './threat-model-access.js';
@@ -19,6 +20,7 @@ export const projections: Projection[] = [
   metadataProjection,
   ...CHILD_AGGREGATES.map((a) => childProjection(a.resource)),
   threatDashboardProjection,
+  collaborationSessionsProjection,
 ];
 
 export function projectionNamed(name: string, list: readonly Projection[] = projections): Projection {

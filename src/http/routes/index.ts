@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
+import { collaborationRoutes } from './collaboration.js';
 import { childRoutePlugins } from '../children/index.js';
 import { diagramModelRoutes } from '../children/diagram-model.js';
 import { meRoutes } from './me.js';
@@ -22,5 +23,6 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   threatModelMetadataRoutes,
   ...childRoutePlugins,
   diagramModelRoutes,
+  collaborationRoutes,
   threatDashboardRoutes,
 ];

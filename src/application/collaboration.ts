@@ -1,0 +1,50 @@
+import type { Caller } from '../commands/caller.js';
+import { childStreamId } from '../commands/child-resources/index.js';
+import { diagrams } from '../commands/diagrams/index.js';
+import { notFound } from '../commands/errors.js';
+import { userFromCaller } from '../commands/threat-models/authorization.js';
+import type { AppendResult, NewEvent } from '../events/types.js';
+import { collaborationDecider, type CollaborationCommand, type CollaborationState } from '../realtime/sessions/decide.js';
+import { collaborationStreamId } from '../realtime/sessions/events.js';
+import type { Services } from '../services.js';
+import { parentScope } from './child-commands.js';
+import { loadAggregate } from './execute-command.js';
+import type { PlannedCommand } from './multi-stream-command.js';
+
+export interface CollaborationResult { state: CollaborationState; started: boolean }
+
+type Body = { type: 'Join'; session_id: string } | { type: 'End'; reason: string };
+
+/**
+ * A command on a diagram's collaboration (join or start its session, end it), decided in the
+ * diagram's scope: the caller's role on its threat model as the child commands read it, and a
+ * live diagram of that threat model. The append relies on both — the parent's access and the
+ * diagram not being deleted since — so a session never starts on a diagram that just went away.
+ */
+export function collaborationCommand(services: Services, caller: Caller, threatModelId: string, diagramId: string, body: Body): PlannedCommand<CollaborationResult> {
+  const streamId = collaborationStreamId(diagramId);
+  const diagramStream = childStreamId('diagram', diagramId);
+  return {
+    async decide() {
+      const scope = await parentScope(services, caller, threatModelId);
+      const diagram = await loadAggregate(services, diagrams.decider, diagramStream);
+      if (!diagram.state.exists || diagram.state.threat_model_id !== threatModelId || diagram.state.deleted_at !== null) throw notFound('diagram not found');
+      const { state, version } = await loadAggregate(services, collaborationDecider, streamId);
+      const actor = { user_id: caller.user_id, user: userFromCaller(caller), role: scope.role, now: new Date().toISOString() };
+      const command: CollaborationCommand = body.type === 'Join'
+        ? { type: 'Join', actor, session_id: body.session_id, threat_model_id: threatModelId, diagram_id: diagramId }
+        : { type: 'End', actor, reason: body.reason };
+      const events = collaborationDecider.decide(command, state);
+      return {
+        appends: [{ stream_id: streamId, stream_type: collaborationDecider.streamType, expected: version === 0 ? 'no_stream' : version, events: events as NewEvent[] }],
+        conditions: [scope.condition, { stream_id: diagramStream, unchanged_since: diagram.version, types: [`${diagrams.resource.label}Deleted`] }],
+        result: { state: events.reduce(collaborationDecider.evolve, state), started: events.some((e) => e.type === 'CollaborationSessionStarted') },
+      };
+    },
+    async replay(original: AppendResult) {
+      const toVersion = Math.max(...original.events.filter((e) => e.stream_id === streamId).map((e) => e.version));
+      const { state } = await loadAggregate(services, collaborationDecider, streamId, { toVersion });
+      return { state, started: original.events.some((e) => e.type === 'CollaborationSessionStarted') };
+    },
+  };
+}

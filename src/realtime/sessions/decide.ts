@@ -1,0 +1,85 @@
+import { forbidden, notFound } from '../../commands/errors.js';
+import type { Role, User } from '../../commands/threat-models/values.js';
+import { COLLABORATION_STREAM_TYPE, type CollaborationEvent, type Permission } from './events.js';
+
+export interface Participant { user_id: string; user: User; permissions: Permission; joined_at: string }
+
+export interface ActiveSession {
+  session_id: string;
+  threat_model_id: string;
+  diagram_id: string;
+  host: User;
+  host_user_id: string;
+  presenter: User | null;
+  participants: Participant[];
+  started_at: string;
+}
+
+/** A diagram's collaboration: its active session, if any. */
+export interface CollaborationState { session: ActiveSession | null }
+
+/**
+ * Who acts, with their role on the threat model (the command's scope read it): every
+ * collaboration command needs at least reader, which the scope already required.
+ */
+interface Actor { user_id: string; user: User; role: Role; now: string }
+
+export type CollaborationCommand =
+  | { type: 'Join'; actor: Actor; session_id: string; threat_model_id: string; diagram_id: string }
+  | { type: 'End'; actor: Actor; reason: string };
+
+/** A reader collaborates read-only; writers and owners edit. */
+export const permissionOf = (role: Role): Permission => (role === 'reader' ? 'reader' : 'writer');
+
+export const collaborationDecider = {
+  streamType: COLLABORATION_STREAM_TYPE,
+  initialState: (): CollaborationState => ({ session: null }),
+
+  evolve(state: CollaborationState, event: CollaborationEvent): CollaborationState {
+    switch (event.type) {
+      case 'CollaborationSessionStarted': {
+        const d = event.data;
+        return { session: { ...d, presenter: d.host, participants: [] } };
+      }
+      case 'CollaborationParticipantJoined': {
+        if (!state.session) return state;
+        const d = event.data;
+        return {
+          session: {
+            ...state.session,
+            participants: [...state.session.participants.filter((p) => p.user_id !== d.user_id), { user_id: d.user_id, user: d.user, permissions: d.permissions, joined_at: d.joined_at }],
+          },
+        };
+      }
+      case 'CollaborationSessionEnded':
+        return { session: null };
+    }
+  },
+
+  /**
+   * Join: the diagram's active session gains the caller (nothing when they are in it already);
+   * with none active, a new session starts with the caller as host and first presenter (TMI).
+   * End: only the host or the threat model's owner ends a session.
+   */
+  decide(command: CollaborationCommand, state: CollaborationState): CollaborationEvent[] {
+    const { actor } = command;
+    if (command.type === 'Join') {
+      const ref = { session_id: state.session?.session_id ?? command.session_id, threat_model_id: command.threat_model_id, diagram_id: command.diagram_id };
+      const joined: CollaborationEvent = {
+        type: 'CollaborationParticipantJoined',
+        data: { ...ref, user_id: actor.user_id, user: actor.user, permissions: permissionOf(actor.role), joined_at: actor.now },
+      };
+      if (!state.session) return [{ type: 'CollaborationSessionStarted', data: { ...ref, host_user_id: actor.user_id, host: actor.user, started_at: actor.now } }, joined];
+      const present = state.session.participants.find((p) => p.user_id === actor.user_id);
+      // A role that changed since the caller joined is recorded anew.
+      return present && present.permissions === permissionOf(actor.role) ? [] : [joined];
+    }
+    const session = state.session;
+    if (!session) throw notFound('no collaboration session is active on this diagram');
+    if (session.host_user_id !== actor.user_id && actor.role !== 'owner') throw forbidden('only the session\'s host or the threat model\'s owner ends it');
+    return [{
+      type: 'CollaborationSessionEnded',
+      data: { session_id: session.session_id, threat_model_id: session.threat_model_id, diagram_id: session.diagram_id, ended_by: actor.user_id, reason: command.reason, ended_at: actor.now },
+    }];
+  },
+};
