@@ -24,7 +24,8 @@ interface BucketRow { severity: string; status: string; mitigated: boolean; thre
 
 /** Folds bucket rows into the totals a dashboard shows; '' (unset) is reported as `unset`. */
 function summarize(rows: readonly BucketRow[]): DashboardCounts {
-  const out: DashboardCounts = { total: 0, mitigated: 0, by_severity: {}, by_status: {} };
+  // Keyed by what writers typed: without a prototype, a severity named `constructor` or `__proto__` is a bucket like any other.
+  const out: DashboardCounts = { total: 0, mitigated: 0, by_severity: Object.create(null), by_status: Object.create(null) };
   for (const r of rows) {
     out.total += r.threats;
     if (r.mitigated) out.mitigated += r.threats;

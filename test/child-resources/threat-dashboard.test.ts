@@ -67,6 +67,16 @@ describe('threat dashboard (extension)', () => {
     expect(after.by_severity.medium ?? 0).toBe((before.by_severity.medium ?? 0) - 1);
   });
 
+  it('counts a severity or status named like an object\'s own members as any other', async () => {
+    const tm = await threatModel('Dash prototype');
+    await threat(tm, { name: 'a', severity: 'constructor', status: 'toString' });
+    await threat(tm, { name: 'b', severity: '__proto__', status: 'hasOwnProperty' });
+    const own = await dashboard(alice, `${DASH}/threat_models/${tm}`);
+    expect(own).toMatchObject({ total: 2, by_severity: { constructor: 1, ['__proto__']: 1 }, by_status: { tostring: 1, hasownproperty: 1 } });
+    expect(Object.keys(own.by_severity).sort()).toEqual(['__proto__', 'constructor']);
+    expect((await dashboard(alice)).total).toBeGreaterThanOrEqual(2);
+  });
+
   it('is in the published OpenAPI document under its own prefix, and needs a token', async () => {
     const doc = await json(await app.request('/openapi.json'));
     expect(Object.keys(doc.paths).filter((p) => p.startsWith(DASH))).toEqual([DASH, `${DASH}/threat_models/{threat_model_id}`]);
