@@ -12,6 +12,7 @@ import { corsPlugin } from './plugins/cors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
+import { canonicalIdsPlugin } from './plugins/canonical-ids.js';
 import { requestContextPlugin, requestIdFrom } from './plugins/request-context.js';
 import { routePlugins } from './routes/index.js';
 import { projections } from '../projections/registry.js';
@@ -34,6 +35,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   await app.register(errorHandlerPlugin);
   await app.register(requestContextPlugin);
+  await app.register(canonicalIdsPlugin);
   await app.register(metricsPlugin, { services });
   registerProjectionMetrics(services.metrics, services.database.pool, projections);
   await app.register(corsPlugin, { origins: services.config.server.cors_origins });

@@ -183,6 +183,28 @@ function sharedTests(spec: KindSpec, ctx: ChildResourceContext): void {
       expect((await ctx.counts(tm))[spec.count]).toBe(1);
     });
 
+    it('reads an id in either case as the same child', async () => {
+      const tm = await ctx.threatModel();
+      const made = await create(tm);
+      const deleter = spec.deleteRole === 'owner' ? ctx.owner : ctx.writer;
+      const upper = `/threat_models/${tm.toUpperCase()}/${spec.plural}/${String(made.id).toUpperCase()}`;
+      expect(await conforming(await req(upper, ctx.reader), 'GET', ITEM, 200)).toEqual(made);
+      expect(await conforming(await req(upper, ctx.writer, { method: 'PUT', json: spec.put ?? spec.valid }), 'PUT', ITEM, 200)).toMatchObject({ id: made.id });
+      expect((await req(`${upper}/metadata`, ctx.writer, { method: 'POST', json: { key: 'case', value: 'v' } })).status).toBe(201);
+      expect((await conforming(await req(`${base(tm)}/${made.id}`, ctx.reader), 'GET', ITEM, 200)).metadata).toEqual([{ key: 'case', value: 'v' }]);
+      expect((await req(upper, deleter, { method: 'DELETE' })).status).toBe(204);
+      expect((await req(`${base(tm)}/${made.id}`, ctx.reader)).status).toBe(404);
+      if (spec.bulk?.update) {
+        // A bulk PUT naming a new child in upper case, then in lower case, makes one child.
+        const fresh = '0190B000-0000-7000-8000-00000000CAFE';
+        const first = await conforming(await req(`${base(tm)}/bulk`, ctx.writer, { method: 'PUT', json: [{ ...spec.replacement, id: fresh }] }), 'PUT', `${P}/bulk`, spec.bulk.update) as unknown as Body[];
+        expect(first.map((c) => c.id)).toEqual([fresh.toLowerCase()]);
+        await conforming(await req(`${base(tm)}/bulk`, ctx.writer, { method: 'PUT', json: [{ ...spec.replacement, id: fresh.toLowerCase() }] }), 'PUT', `${P}/bulk`, spec.bulk.update);
+        expect((await ctx.counts(tm))[spec.count]).toBe(1);
+        await refused(await req(`${base(tm)}/bulk`, ctx.writer, { method: 'PUT', json: [{ ...spec.replacement, id: fresh }, { ...spec.replacement, id: fresh.toLowerCase() }] }), 'PUT', `${P}/bulk`, 400);
+      }
+    });
+
     it('refuses bad input with 400 and the contract\'s error body, writing nothing', async () => {
       const tm = await ctx.threatModel();
       const made = await create(tm);

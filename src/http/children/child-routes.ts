@@ -12,6 +12,7 @@ import { THREAT_MODELS_PROJECTION } from '../../projections/threat-models.js';
 import { findChild, listChildren } from '../../queries/child-resources.js';
 import type { Services } from '../../services.js';
 import { acceptJsonPatch, commandOptions, commandStatus, minPosition } from '../commands.js';
+import { canonicalId } from '../plugins/canonical-ids.js';
 import { badRequest, forbidden, notFound } from '../errors.js';
 import { registerMetadataRoutes } from '../metadata-routes.js';
 import { principalOf } from '../plugins/authentication.js';
@@ -159,7 +160,7 @@ function registerBulkRoutes<F extends object>(app: FastifyInstance, spec: ChildH
   const many = Type.Array(spec.body);
   const views = (result: ChildResult<object>[]) => result.map((r) => spec.view(r.state as unknown as Child<F>, r.version));
   const unique = (ids: string[]) => {
-    const seen = new Set(ids.map((id) => id.toLowerCase()));
+    const seen = new Set(ids);
     if (seen.size !== ids.length) throw badRequest('an id appears more than once in the bulk request');
   };
   const send = (request: FastifyRequest, reply: FastifyReply, outcome: Awaited<ReturnType<BulkContext['run']>>, status: number, body: unknown) =>
@@ -177,7 +178,7 @@ function registerBulkRoutes<F extends object>(app: FastifyInstance, spec: ChildH
     // A bulk update names each child; one that does not exist yet is created with that id (PUT semantics).
     app.put(path, { schema: { tags, security, params: ThreatModelId, body: Type.Array(bulk.updateItem ?? WithId(spec.input), { minItems: 1, maxItems: bulk.max }), response: { 200: many, 201: many, 202: many, ...writeErrors } } },
       async (request, reply) => {
-        const items = request.body as (ChildInput & { id: string })[];
+        const items = (request.body as (ChildInput & { id: string })[]).map((i) => ({ ...i, id: canonicalId(i.id) }));
         unique(items.map((i) => i.id));
         const outcome = await run(request, () => items.map(({ id, ...input }): ChildOperation => ({
           id, create: false, expectedVersion: null,
@@ -189,7 +190,7 @@ function registerBulkRoutes<F extends object>(app: FastifyInstance, spec: ChildH
   if (bulk.patch) {
     app.patch(path, { schema: { tags, security, params: ThreatModelId, body: BulkPatchRequest, response: { 200: many, 202: many, ...writeErrors } } },
       async (request, reply) => {
-        const { patches } = request.body as { patches: { id: string; operations: PatchOperation[] }[] };
+        const patches = (request.body as { patches: { id: string; operations: PatchOperation[] }[] }).patches.map((p) => ({ ...p, id: canonicalId(p.id) }));
         unique(patches.map((p) => p.id));
         const outcome = await run(request, () => patches.map((p) => ({ id: p.id, create: false, expectedVersion: null, command: { type: 'Patch', operations: p.operations } })), 'ignored');
         return send(request, reply, outcome, 200, views(outcome.result));
