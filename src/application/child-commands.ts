@@ -2,6 +2,7 @@ import type { Caller } from '../commands/caller.js';
 import {
   childStreamId, type ChildAggregate, type ChildCommand, type ChildState,
 } from '../commands/child-resources/index.js';
+import { conflict } from '../commands/errors.js';
 import { requireThreatModelRole } from '../commands/threat-models/authorization.js';
 import { ACCESS_CHANGING_EVENT_TYPES, threatModelStreamId } from '../commands/threat-models/events.js';
 import type { Role } from '../commands/threat-models/values.js';
@@ -21,9 +22,17 @@ import { threatModelDecider } from './threat-models.js';
  */
 export interface ParentScope { role: Role; condition: StreamCondition }
 
-export async function parentScope(services: Services, caller: Caller, threatModelId: string): Promise<ParentScope> {
+export async function parentScope(services: Services, caller: Caller, threatModelId: string, options: { restoringChild?: boolean } = {}): Promise<ParentScope> {
   const parent = await loadAggregate(services, threatModelDecider, threatModelStreamId(threatModelId));
-  const { role } = requireThreatModelRole(parent.state.exists ? parent.state : null, caller, 'reader');
+  const state = parent.state.exists ? parent.state : null;
+  const restoring = options.restoringChild === true;
+  // TMI: a child is restored under a live parent only; one who may restore it is told why not (409).
+  if (restoring && state !== null && state.deleted_at !== null) {
+    requireThreatModelRole(state, caller, 'owner', { restoring: true });
+    throw conflict('the threat model is deleted: restore it before its children');
+  }
+  // Restoring, an administrator acts as the owner (TMI: "owner role or administrators").
+  const { role } = requireThreatModelRole(state, caller, 'reader', { restoring });
   return { role, condition: { stream_id: threatModelStreamId(threatModelId), unchanged_since: parent.version, types: ACCESS_CHANGING_EVENT_TYPES } };
 }
 
@@ -57,10 +66,11 @@ export function childCommand<F extends object>(
   const now = new Date().toISOString();
   // Aliases drawn for an operation stay its own across retries: a retry must not burn a new one.
   const aliases = new Map<number, number>();
+  const restores = operations.some((op) => typeof op.command !== 'function' && op.command.type === 'Restore');
 
   return {
     async decide(attempt) {
-      const scope = await parentScope(services, caller, threatModelId);
+      const scope = await parentScope(services, caller, threatModelId, { restoringChild: restores });
       const loaded = await Promise.all(operations.map(async (op) => {
         const streamId = childStreamId(resource.kind, op.id);
         const { state, version } = op.create && attempt === 0

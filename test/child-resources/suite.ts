@@ -183,6 +183,27 @@ function sharedTests(spec: KindSpec, ctx: ChildResourceContext): void {
       expect((await ctx.counts(tm))[spec.count]).toBe(1);
     });
 
+    it('is restored under a live parent only, by its owner or an administrator', async () => {
+      const tm = await ctx.threatModel();
+      const made = await create(tm);
+      const item = `${base(tm)}/${made.id}`;
+      const deleter = spec.deleteRole === 'owner' ? ctx.owner : ctx.writer;
+      const admin = signIn(ctx.app, 'ada', { is_admin: true });
+      await conforming(await req(item, deleter, { method: 'DELETE' }), 'DELETE', ITEM, 204);
+      // An administrator with no role on the threat model restores as its owner would.
+      expect(await conforming(await req(`${item}/restore`, admin, { method: 'POST' }), 'POST', `${ITEM}/restore`, 200)).toMatchObject({ id: made.id });
+      await conforming(await req(item, deleter, { method: 'DELETE' }), 'DELETE', ITEM, 204);
+      expect((await req(`/threat_models/${tm}`, ctx.owner, { method: 'DELETE' })).status).toBe(204);
+      const before = await eventCount(ctx.app);
+      await refused(await req(`${item}/restore`, ctx.owner, { method: 'POST' }), 'POST', `${ITEM}/restore`, 409);
+      await refused(await req(`${item}/restore`, admin, { method: 'POST' }), 'POST', `${ITEM}/restore`, 409);
+      await refused(await req(`${item}/restore`, ctx.writer, { method: 'POST' }), 'POST', `${ITEM}/restore`, 403);
+      expect(await eventCount(ctx.app)).toBe(before);
+      expect((await req(`/threat_models/${tm}/restore`, ctx.owner, { method: 'POST' })).status).toBe(200);
+      await conforming(await req(`${item}/restore`, ctx.owner, { method: 'POST' }), 'POST', `${ITEM}/restore`, 200);
+      expect((await ctx.counts(tm))[spec.count]).toBe(1);
+    });
+
     it('reads an id in either case as the same child', async () => {
       const tm = await ctx.threatModel();
       const made = await create(tm);
