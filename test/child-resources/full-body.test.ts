@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertConforms } from '../contract/contract.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { projectionLockKey } from '../../src/projections/runner.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { signIn, type Who } from '../threat-models/helpers.js';
 
@@ -64,5 +65,28 @@ describe('the full ThreatModel body', () => {
     expect(many.body.threats).toHaveLength(60);
     expect(many.statements).toBe(few.statements);
     expect(many.statements).toBeLessThanOrEqual(5);
+  });
+  it('waits for the children\'s read tables too when asked for a position', { timeout: 30_000 }, async () => {
+    const tm = await threatModelWith(0);
+    const { pool } = api.runtime.services.database;
+    // Hold the threats projection still, as a long batch would, while a threat is created.
+    const holder = await pool.connect();
+    let position = 0;
+    let read: Promise<Response>;
+    try {
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock($1)', [projectionLockKey('threats')]);
+      const created = await api.request(`/threat_models/${tm}/threats`, { method: 'POST', token: owner.token, headers: { prefer: 'respond-async' }, json: { name: 'Late', threat_type: [] } });
+      expect(created.status).toBe(202);
+      position = Number(created.headers.get('x-event-position'));
+      read = api.request(`/threat_models/${tm}`, { token: owner.token, headers: { 'x-min-position': String(position) } });
+      // The threat model's own projections have moved past the position; the threats table has not.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      await holder.query('commit');
+      holder.release();
+    }
+    const body = await json(await read!);
+    expect(body.threats.map((t: { name: string }) => t.name)).toEqual(['Late']);
   });
 });

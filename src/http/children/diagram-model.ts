@@ -6,7 +6,9 @@ import type { DiagramFields } from '../../commands/diagrams/index.js';
 import { findChild, findLiveChildren } from '../../queries/child-resources.js';
 import { minimalDiagramModel, referencedAssetIds } from '../../queries/diagram-model.js';
 import type { Services } from '../../services.js';
+import { awaitPosition } from '../../application/execute-command.js';
 import { preferredMediaType } from '../accept.js';
+import { minPosition } from '../commands.js';
 import { HttpError, notFound } from '../errors.js';
 import { ChildParams, Uuid } from '../schemas/children.js';
 import { ErrorBody } from '../schemas/common.js';
@@ -45,6 +47,7 @@ export const diagramModelRoutes: FastifyPluginAsync<{ services: Services }> = as
     const type = preferredMediaType(request.headers.accept, TYPES);
     if (type === null) throw new HttpError(406, 'not_acceptable', `the model is available as ${TYPES.join(', ')}`);
     const { view } = await readableThreatModel(services, request, tm);
+    await awaitPosition(services, [diagramsHttp.aggregate.resource.plural, assetsHttp.aggregate.resource.plural], minPosition(request));
     const diagram = await findChild<DiagramFields>(services.database.pool, diagramsHttp.aggregate.resource, tm, id);
     if (!diagram || diagram.deleted_at !== null) throw notFound('diagram not found');
     const assets = await findLiveChildren<AssetFields>(services.database.pool, assetsHttp.aggregate.resource, tm, referencedAssetIds(diagram.fields.cells));

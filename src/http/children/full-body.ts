@@ -18,6 +18,9 @@ export async function childArrays(services: Services, threatModelId: string): Pr
   return Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, rows.get(s.aggregate.resource.plural)!.map((c) => itemOf(s).view(c, c.version))]));
 }
 
+/** The read tables the child arrays come from: a read asking for a position waits for them as well as for the threat model's. */
+export const CHILD_PROJECTIONS: readonly string[] = childHttpSpecs.map((s) => s.aggregate.resource.plural);
+
 /** A new threat model has no children yet: empty arrays, no query. */
 export const noChildren = (): Record<string, unknown[]> => Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, []]));
 

@@ -17,7 +17,7 @@ import {
 } from '../schemas/threat-models.js';
 import { readableThreatModel } from '../threat-model-guard.js';
 import { listItemBody, threatModelBody } from '../views/threat-models.js';
-import { childArrays, noChildren, withChildArrays } from '../children/full-body.js';
+import { CHILD_PROJECTIONS, childArrays, noChildren, withChildArrays } from '../children/full-body.js';
 
 type CommandBody = ThreatModelCommand extends infer C ? C extends unknown ? Omit<C, 'caller' | 'now'> : never : never;
 
@@ -77,6 +77,7 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
     schema: { tags, security, operationId: 'getThreatModel', params: ThreatModelId, querystring: MinPositionQuery, response: { 200: FullThreatModel, ...errors } },
   }, async (request, reply) => {
     const { view } = await readableThreatModel(services, request, request.params.threat_model_id);
+    await awaitPosition(services, CHILD_PROJECTIONS, minPosition(request));
     reply.header('ETag', `"${view.version}"`);
     return { ...threatModelBody(view, view.version), ...await childArrays(services, view.id) };
   });
