@@ -1,6 +1,6 @@
 import type { Caller } from '../commands/caller.js';
 import {
-  childStreamId, type ChildAggregate, type ChildCommand, type ChildState,
+  childStreamId, type ChildAggregate, type ChildCommand, type ChildEvent, type ChildState,
 } from '../commands/child-resources/index.js';
 import { conflict } from '../commands/errors.js';
 import { requireThreatModelRole } from '../commands/threat-models/authorization.js';
@@ -101,12 +101,22 @@ export function childCommand<F extends object>(
       };
     },
     async replay(original: AppendResult) {
-      // The children the original command wrote (a create drew other ids then), each as it was right after it.
-      const streams = [...new Set(original.events.filter((e) => e.stream_type === resource.kind).map((e) => e.stream_id))];
-      return Promise.all(streams.map(async (streamId) => {
-        const toVersion = Math.max(...original.events.filter((e) => e.stream_id === streamId).map((e) => e.version));
-        const { state, version } = await loadAggregate(services, decider, streamId, { toVersion });
-        return { state: existing(state), version };
+      // Each operation's child as it was right after the original command, in the request's order.
+      // A create drew its id then (this retry drew others): the created streams stand in, in order.
+      const written = [...new Set(original.events.filter((e) => e.stream_type === resource.kind).map((e) => e.stream_id))];
+      const named = operations.map((op) => (op.create ? null : childStreamId(resource.kind, op.id)));
+      const created = written.filter((s) => !named.includes(s));
+      let next = 0;
+      return Promise.all(named.map((s) => s ?? created[next++]!).map(async (streamId) => {
+        const own = original.events.filter((e) => e.stream_id === streamId);
+        if (own.length > 0) {
+          const { state, version } = await loadAggregate(services, decider, streamId, { toVersion: Math.max(...own.map((e) => e.version)) });
+          return { state: existing(state), version };
+        }
+        // An item the original left unchanged (a no-op): as its stream stood before the command.
+        const before = (await services.store.readStream(streamId)).filter((e) => e.position < original.position);
+        const state = before.reduce((st, e) => decider.evolve(st, { type: e.type, data: e.data } as ChildEvent), decider.initialState());
+        return { state: existing(state), version: before.at(-1)?.version ?? 0 };
       }));
     },
   };

@@ -71,14 +71,13 @@ describe('the full ThreatModel body', () => {
     const { pool } = api.runtime.services.database;
     // Hold the threats projection still, as a long batch would, while a threat is created.
     const holder = await pool.connect();
-    let position = 0;
     let read: Promise<Response>;
     try {
       await holder.query('begin');
       await holder.query('select pg_advisory_xact_lock($1)', [projectionLockKey('threats')]);
       const created = await api.request(`/threat_models/${tm}/threats`, { method: 'POST', token: owner.token, headers: { prefer: 'respond-async' }, json: { name: 'Late', threat_type: [] } });
       expect(created.status).toBe(202);
-      position = Number(created.headers.get('x-event-position'));
+      const position = Number(created.headers.get('x-event-position'));
       read = api.request(`/threat_models/${tm}`, { token: owner.token, headers: { 'x-min-position': String(position) } });
       // The threat model's own projections have moved past the position; the threats table has not.
       await new Promise((resolve) => setTimeout(resolve, 500));

@@ -328,6 +328,15 @@ function sharedTests(spec: KindSpec, ctx: ChildResourceContext): void {
         await refused(await req(`${base(tm)}/bulk`, ctx.writer, { method: 'PUT', json: [{ ...spec.replacement, id: existing.id }, { ...spec.invalid, id: fresh }] }), 'PUT', B, 400);
         await refused(await req(`${base(tm)}/bulk`, ctx.writer, { method: 'PUT', json: [{ ...spec.replacement, id: fresh }, { ...spec.replacement, id: fresh }] }), 'PUT', B, 400);
         expect(await eventCount(ctx.app)).toBe(at);
+
+        // Replayed by its Idempotency-Key, a bulk update answers every item as the original did, no-ops included.
+        const again = '0190b000-0000-7000-8000-00000000beef';
+        const once = { method: 'PUT', headers: { 'idempotency-key': `bulk-${spec.plural}` }, json: [{ ...spec.replacement, id: existing.id }, { ...spec.replacement, id: again }] };
+        const original = await conforming(await req(`${base(tm)}/bulk`, ctx.writer, once), 'PUT', B, bulk.update) as unknown as Body[];
+        const replay = await req(`${base(tm)}/bulk`, ctx.writer, once);
+        expect(replay.status).toBe(bulk.update);
+        expect(await json(replay)).toEqual(original);
+        expect(original.map((u) => u.id)).toEqual([existing.id, again]);
       }
       if (bulk.patch) {
         const [a, b] = [await create(tm), await create(tm)];
