@@ -59,8 +59,8 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   const admin = new pg.Client({ connectionString: db.url, application_name: 'tmi-bench-admin' });
   admin.on('error', ignoreIdleError);
   await admin.connect();
-  options.log(`database ${db.name}; starting the service (serve, projections inside, BullMQ on Redis) and the bare server`);
-  const service = await startService({ databaseUrl: db.url, queue: 'redis', topology: 'inline', logLevel: options.logLevel }).catch(async (err) => {
+  options.log(`database ${db.name}; starting the service (serve, projections ${options.topology === 'inline' ? 'inside' : 'in a separate worker'}, BullMQ on Redis) and the bare server`);
+  const service = await startService({ databaseUrl: db.url, queue: 'redis', topology: options.topology, logLevel: options.logLevel }).catch(async (err) => {
     await admin.end();
     await db.drop();
     throw err;

@@ -89,7 +89,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   let service;
   let bare;
   try {
-    service = await startService({ databaseUrl: seeded.url, queue: 'redis', topology: 'inline', logLevel: options.logLevel });
+    service = await startService({ databaseUrl: seeded.url, queue: 'redis', topology: options.topology, logLevel: options.logLevel });
     bare = await startBare({ databaseUrl: seeded.url, logLevel: options.logLevel });
     const { token } = withGroups(service, await loginWithDevProvider(service.url, BENCH_READER), [BENCH_GROUP]);
     const auth = { authorization: `Bearer ${token}` };

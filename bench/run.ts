@@ -16,14 +16,15 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only name,...]
        [--rates 300,...] [--connections 8,32] [--log-level info] [--models 100000] [--readable 1000]
-       [--threats 10000] [--children 200] [--reseed]
+       [--threats 10000] [--children 200] [--reseed] [--topology inline|worker]
   --seconds/--warmup: measured and warm-up seconds per cell and system, cut into --slices turns
   --writers: append benches' concurrent writers
   --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get,threats,bare-threats,full
   --rates: command: read-your-writes rates (300); lag: offered events/s (500,100); queries: the open-loop ladder (100,200,400,800,1600,3200,6400)
   --connections: closed-loop connections (command: 8,32,64; queries: 8,32)
   --log-level: the servers' log level (info, the service's default, logs every request)
-  --models/--readable/--threats/--children/--reseed: queries: seed size, and rebuilding the cached seeded database`;
+  --models/--readable/--threats/--children/--reseed: queries: seed size, and rebuilding the cached seeded database
+  --topology: command, queries: projections inside serve (inline, the default) or in a separate worker`;
 
 function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   const { positionals, values } = parseArgs({
@@ -43,6 +44,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       threats: { type: 'string', default: '10000' },
       children: { type: 'string', default: '200' },
       reseed: { type: 'boolean', default: false },
+      topology: { type: 'string', default: 'inline' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -67,6 +69,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   if (!levels.includes(values['log-level'])) throw new Error(`--log-level is one of ${levels.join(', ')}\n${USAGE}`);
   const slices = positive(values.slices, 'slices');
   if (!Number.isInteger(slices)) throw new Error(`--slices takes a whole number\n${USAGE}`);
+  if (values.topology !== 'inline' && values.topology !== 'worker') throw new Error(`--topology is inline or worker\n${USAGE}`);
   const warmupSeconds = Number(values.warmup);
   if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup must be 0 or more\n${USAGE}`);
   return {
@@ -85,6 +88,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       readable,
       threats: whole(values.threats, 'threats'),
       children: whole(values.children, 'children'),
+      topology: values.topology,
       log: (line) => process.stderr.write(`${line}\n`),
     },
   };

@@ -47,6 +47,8 @@ export interface BenchOptions {
   /** Threats under the threats list's threat model, and children of every kind under the full body's. */
   threats: number;
   children: number;
+  /** Where the service's projections run for command and queries: inside serve, or in a separate worker. */
+  topology: 'inline' | 'worker';
   log: (line: string) => void;
 }
 
