@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { sanitizeNoteContent } from '../../src/commands/notes/sanitize.js';
 
 describe('note content sanitizing (pure)', () => {
@@ -28,4 +28,71 @@ describe('note content sanitizing (pure)', () => {
     expect(out.toLowerCase()).not.toContain('<script');
     expect(sanitizeNoteContent('<img src=x o<script></script>nerror=alert(1)>').toLowerCase()).not.toMatch(/onerror\s*=/);
   });
+
+  it('reads an attribute name after a closing quote, as an HTML tokenizer does', () => {
+    expect(sanitizeNoteContent('<img src="x"onerror=alert(1)>')).toBe('<img src="x">');
+    expect(sanitizeNoteContent('<a href="x"onclick="alert(1)">y</a>')).toBe('<a href="x">y</a>');
+    expect(sanitizeNoteContent('<a title="x"href="javascript:alert(1)">y</a>')).toBe('<a title="x">y</a>');
+    expect(sanitizeNoteContent("<a title='x'href='javascript:alert(1)'>y</a>")).toBe("<a title='x'>y</a>");
+    expect(sanitizeNoteContent("<a href='x'onclick='alert(1)'>y</a>")).toBe("<a href='x'>y</a>");
+    // The attribute after the removed one stays an attribute of its own.
+    expect(sanitizeNoteContent('<a x="1"onclick="2"y=3>z</a>')).toBe('<a x="1" y=3>z</a>');
+    // A quote where a name starts is part of the name, not a value: what follows `">"` is still in the tag.
+    expect(sanitizeNoteContent('<a "x=">" onclick=alert(1)>y</a>')).toBe('<a "x=">">y</a>');
+    // `<` in an unquoted value does not end the tag.
+    expect(sanitizeNoteContent('<img src=x< onerror=alert(1)>')).toBe('<img src=x<>');
+    expect(sanitizeNoteContent('<A HREF="JaVaScRiPt:x" ONCLICK=y>z</A>')).toBe('<A>z</A>');
+  });
+
+  it('leaves text inside a quoted value alone: it is no attribute', () => {
+    for (const safe of ['<a title="say onclick=hi">x</a>', "<a title='say\" href=javascript:x'>x</a>", '<a title="x" data-on="href=javascript:y">z</a>']) {
+      expect(sanitizeNoteContent(safe)).toBe(safe);
+    }
+    // A tag written inside a value is read too (a markdown renderer refusing the outer tag finds it) and cleaned.
+    expect(sanitizeNoteContent('<a title="<img src=x onerror=alert(1)>"x=">">')).toBe('<a title="<img src=x>"x=">">');
+  });
+
+  it('cleans a tag that never ends, without eating the prose after it', () => {
+    expect(sanitizeNoteContent('<div onclick=alert(1)')).toBe('<div');
+    expect(sanitizeNoteContent('a <b only once')).toBe('a <b only once');
+    expect(sanitizeNoteContent('x<script src=x')).toBe('x');
+  });
+
+  it('does not throw on a character reference past the last code point', () => {
+    expect(sanitizeNoteContent('<a href="&#x110000;">x</a>')).toBe('<a href="&#x110000;">x</a>');
+    expect(sanitizeNoteContent('<a href="&#99999999999;">x</a>')).toBe('<a href="&#99999999999;">x</a>');
+  });
+
+  it('escapes what is still being spliced together after the last pass', () => {
+    const out = sanitizeNoteContent(`${'<scr'.repeat(40)}<script></script>${'ipt>'.repeat(40)}`);
+    expect(out.toLowerCase()).not.toContain('<script');
+    expect(sanitizeNoteContent(out)).toBe(out);
+  });
+});
+
+describe('note content sanitizing is linear (256 KiB, the largest content)', () => {
+  const size = 262_144;
+  const fill = (unit: string) => unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+  // Each took seconds to minutes before (every unended tag was read to the end of the text); the test timeout is the guard.
+  const cases: [string, string, (out: string) => void][] = [
+    ['<a', fill('<a'), (out) => expect(out).toBe(fill('<a'))],
+    ['<script ', fill('<script '), (out) => expect(out).toBe('')],
+    ['<a "', fill('<a "'), (out) => expect(out).toBe(fill('<a "'))],
+    ['<a x="', fill('<a x="'), (out) => expect(out).toBe(fill('<a x="'))],
+    ['<a x=\'<b y="\'"', fill('<a x=\'<b y="\'"'), (out) => expect(out).toBe(fill('<a x=\'<b y="\'"'))],
+    ['<b/href=', fill('<b/href='), (out) => expect(out).toBe(fill('<b/href='))],
+    ['<img src=x onerror=1 ', fill('<img src=x onerror=1 '), (out) => expect(out).not.toMatch(/onerror=/)],
+    ['<iframe>', fill('<iframe>'), (out) => expect(out).toBe('')],
+    ['<scr…<script></script>…ipt>', `${'<scr'.repeat(32_000)}<script></script>${'ipt>'.repeat(32_000)}`, (out) => expect(out.toLowerCase()).not.toContain('<script')],
+  ];
+  for (const [name, input, check] of cases) {
+    it(`${name} repeated`, { timeout: 5000 }, () => {
+      const log = vi.spyOn(console, 'log');
+      const warn = vi.spyOn(console, 'warn');
+      const error = vi.spyOn(console, 'error');
+      check(sanitizeNoteContent(input));
+      expect([log, warn, error].map((spy) => spy.mock.calls.length)).toEqual([0, 0, 0]);
+      vi.restoreAllMocks();
+    });
+  }
 });
