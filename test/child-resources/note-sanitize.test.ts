@@ -44,6 +44,14 @@ describe('note content sanitizing (pure)', () => {
     expect(sanitizeNoteContent('<A HREF="JaVaScRiPt:x" ONCLICK=y>z</A>')).toBe('<A>z</A>');
   });
 
+  it('strips SVG animation values that would set a script URL, keeping harmless ones', () => {
+    expect(sanitizeNoteContent('<svg><a><set attributeName="href" to="javascript:alert(1)"/>x</a></svg>')).toBe('<svg><a><set attributeName="href"/>x</a></svg>');
+    expect(sanitizeNoteContent('<animate attributeName="href" values="#a;javascript:alert(1)">')).toBe('<animate attributeName="href">');
+    expect(sanitizeNoteContent('<animate attributeName="href" values="0;&#106;avascript:x;1" from="&#106;avascript:x">')).toBe('<animate attributeName="href">');
+    const harmless = '<animate attributeName="opacity" values="0;0.5;1" from="0" to="1" by="0.1">';
+    expect(sanitizeNoteContent(harmless)).toBe(harmless);
+  });
+
   it('leaves text inside a quoted value alone: it is no attribute', () => {
     for (const safe of ['<a title="say onclick=hi">x</a>', "<a title='say\" href=javascript:x'>x</a>", '<a title="x" data-on="href=javascript:y">z</a>']) {
       expect(sanitizeNoteContent(safe)).toBe(safe);

@@ -27,6 +27,8 @@ const DANGEROUS_ELEMENTS = 'script|iframe|frameset|frame|object|embed|applet|bas
 const DANGEROUS_NAME = new RegExp(`(?:${DANGEROUS_ELEMENTS})(?![A-Za-z0-9_])`, 'iy');
 const CLOSING_TAG = new RegExp(`<\\/(${DANGEROUS_ELEMENTS})\\s*>`, 'gi');
 const URL_ATTRIBUTES = new Set(['href', 'src', 'xlink:href', 'action', 'formaction', 'background', 'poster']);
+/** SVG animation values, which can set a URL attribute (`<set attributeName="href" to="javascript:…">`); `values` is a `;` list. */
+const ANIMATION_ATTRIBUTES = new Set(['to', 'from', 'by', 'values']);
 const MAX_PASSES = 20;
 
 const TAB = 9, LF = 10, FF = 12, CR = 13, SPACE = 32, QUOTE = 34, APOSTROPHE = 39, SLASH = 47, EQUALS = 61, GT = 62;
@@ -64,6 +66,8 @@ class Tables {
 }
 
 const REFERENCE = /&#x([0-9a-f]+);?|&#(\d+);?|&(colon|tab|newline);/iy;
+/** Text just before a `;` that makes the `;` the end of a character reference. */
+const ENDS_REFERENCE = /&(?:#x[0-9a-f]+|#\d+|colon|tab|newline)$/i;
 const URL_PREFIX = 32; // enough of the URL, as read, to tell its scheme
 const URL_PADDING = 4096; // more characters than that before the scheme is no URL anyone writes: treated as a script URL
 
@@ -97,13 +101,24 @@ function scriptUrl(text: string, start: number, end: number): boolean {
 
 /**
  * An event handler given code (`on` and letters, with a value: a bare `only` in prose an unended
- * tag swallowed is kept), or a URL attribute whose value is a script URL. No handler's name is
+ * tag swallowed is kept), or a URL attribute (or an SVG animation value) whose value is a script URL. No handler's name is
  * longer than 64 characters, which keeps the check O(1).
  */
 function dangerousAttribute(text: string, nameStart: number, nameEnd: number, value: [number, number] | null): boolean {
   if (value === null || nameEnd - nameStart > 64) return false;
   const name = text.slice(nameStart, nameEnd).toLowerCase();
-  return /^on[a-z]+$/.test(name) || (URL_ATTRIBUTES.has(name) && scriptUrl(text, value[0], value[1]));
+  if (/^on[a-z]+$/.test(name)) return true;
+  if (URL_ATTRIBUTES.has(name)) return scriptUrl(text, value[0], value[1]);
+  if (!ANIMATION_ATTRIBUTES.has(name)) return false;
+  if (name !== 'values') return scriptUrl(text, value[0], value[1]);
+  // Each item of the list on its own: a `;` ends one unless it ends a character reference (`&#106;`).
+  let start = value[0];
+  for (let i = value[0]; i <= value[1]; i++) {
+    if (i < value[1] && (text[i] !== ';' || ENDS_REFERENCE.test(text.slice(Math.max(start, i - 12), i)))) continue;
+    if (scriptUrl(text, start, i)) return true;
+    start = i + 1;
+  }
+  return false;
 }
 
 type Edit = { start: number; end: number; text: string };
