@@ -10,6 +10,7 @@ import { VersionConflictError } from '../events/errors.js';
 import type { AppendResult, NewEvent, StreamAppend, StreamCondition } from '../events/types.js';
 import type { Services } from '../services.js';
 import { drawChildAliases } from './child-aliases.js';
+import { CHILD_WRITE_GUARDS } from './child-write-guards.js';
 import { loadAggregate } from './execute-command.js';
 import type { PlannedCommand } from './multi-stream-command.js';
 import { threatModelDecider } from './threat-models.js';
@@ -71,6 +72,8 @@ export function childCommand<F extends object>(
   return {
     async decide(attempt) {
       const scope = await parentScope(services, caller, threatModelId, { restoringChild: restores });
+      const guard = CHILD_WRITE_GUARDS[resource.kind];
+      const guarded = guard ? await guard(services, operations.filter((op) => !op.create).map((op) => op.id)) : [];
       const loaded = await Promise.all(operations.map(async (op) => {
         const streamId = childStreamId(resource.kind, op.id);
         const { state, version } = op.create && attempt === 0
@@ -96,7 +99,7 @@ export function childCommand<F extends object>(
       }));
       return {
         appends,
-        conditions: [scope.condition],
+        conditions: [scope.condition, ...guarded],
         result: decided.map((d) => ({ state: existing(d.after), version: d.version + d.events.length })),
       };
     },

@@ -1,9 +1,9 @@
 import type { Caller } from '../commands/caller.js';
 import { childStreamId } from '../commands/child-resources/index.js';
 import { diagrams } from '../commands/diagrams/index.js';
-import { notFound } from '../commands/errors.js';
+import { conflict, notFound } from '../commands/errors.js';
 import { userFromCaller } from '../commands/threat-models/authorization.js';
-import type { AppendResult, NewEvent } from '../events/types.js';
+import type { AppendResult, NewEvent, StreamCondition } from '../events/types.js';
 import { collaborationDecider, type CollaborationCommand, type CollaborationState } from '../realtime/sessions/decide.js';
 import { collaborationStreamId } from '../realtime/sessions/events.js';
 import type { Services } from '../services.js';
@@ -47,4 +47,20 @@ export function collaborationCommand(services: Services, caller: Caller, threatM
       return { state, started: original.events.some((e) => e.type === 'CollaborationSessionStarted') };
     },
   };
+}
+
+/**
+ * TMI's rule for a diagram in a live collaboration session: its REST writes (PUT, PATCH, delete,
+ * metadata) answer 409, the session's operations being the one way its cells change. The append
+ * relies on no session starting meanwhile, so a write decided just before a start cannot land after it.
+ */
+export async function noActiveSession(services: Services, diagramIds: readonly string[]): Promise<StreamCondition[]> {
+  return Promise.all(diagramIds.map(async (id) => {
+    const streamId = collaborationStreamId(id);
+    const { state, version } = await loadAggregate(services, collaborationDecider, streamId);
+    if (state.session) {
+      throw conflict('the diagram is being edited in a collaboration session: change it there, or end the session first', { session_id: state.session.session_id });
+    }
+    return { stream_id: streamId, unchanged_since: version, types: ['CollaborationSessionStarted'] };
+  }));
 }

@@ -75,7 +75,10 @@ export interface PlannedOutcome<R> {
   caughtUp: boolean;
 }
 
-export type PlannedOptions = Pick<CommandOptions, 'commandId' | 'commandFingerprint' | 'metadata' | 'projections' | 'waitForProjections'>;
+export type PlannedOptions = Pick<CommandOptions, 'commandId' | 'commandFingerprint' | 'metadata' | 'projections' | 'waitForProjections'> & {
+  /** How often a racing writer makes it decide again (VERSION_CONFLICT_RETRIES unless told). */
+  retries?: number;
+};
 
 /**
  * `executeCommand` for a command over several streams: an idempotency key used before answers

@@ -90,7 +90,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     }
   }
   const merged = deepMerge(deepMerge(fromFile, fromEnvironment(env)), options.overrides ?? {});
-  for (const section of ['server', 'database', 'redis', 'auth', 'rate_limit', 'logging', 'limits']) {
+  for (const section of ['server', 'database', 'redis', 'auth', 'rate_limit', 'logging', 'limits', 'realtime']) {
     if (merged[section] === undefined) merged[section] = {};
   }
   const auth = merged.auth as Json;

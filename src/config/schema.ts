@@ -95,6 +95,12 @@ export const ConfigSchema = Type.Object({
   limits: Type.Object({
     websocket_max_message_bytes: Type.Integer({ minimum: 1024, default: 1048576 }),
   }),
+  realtime: Type.Object({
+    /** Most missed operations a reconnecting client is replayed; further behind, it gets the diagram's state. */
+    replay_max_events: Type.Integer({ minimum: 0, default: 1000 }),
+    /** How often each active diagram's head is read from PostgreSQL, to deliver events no publish announced. */
+    head_check_ms: Type.Integer({ minimum: 100, default: 2000 }),
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -9,14 +9,15 @@ import type { ChildCountRule } from './threat-models.js';
  * stream's) and its soft-delete mark. Metadata lives in the metadata projection; here a metadata
  * change only moves the child's version and modification time.
  */
-export function childProjection(resource: Pick<ChildResource, 'kind' | 'label' | 'plural'>): Projection {
+export function childProjection(resource: Pick<ChildResource, 'kind' | 'label' | 'plural' | 'fieldEvents'>): Projection {
   const types = childEventTypes(resource.label);
+  const own = resource.fieldEvents?.definitions.map((d) => d.type) ?? [];
   const table = resource.plural;
   const t = `"${table}"`;
   return {
     name: table,
     version: 1,
-    handles: [types.created, types.changed, types.deleted, types.restored, 'MetadataEntriesSet', 'MetadataEntriesRemoved'],
+    handles: [types.created, types.changed, types.deleted, types.restored, 'MetadataEntriesSet', 'MetadataEntriesRemoved', ...own],
     tables: [table],
     onPoison: 'halt',
     async apply(event, client) {
@@ -56,6 +57,15 @@ export function childProjection(resource: Pick<ChildResource, 'kind' | 'label' |
           if (m.entity_type !== resource.kind) return;
           expectOne((await client.query(`update ${t} set version = $2, modified_at = $3 where id = $1`, [m.entity_id, event.version, m.at])).rowCount);
           return;
+        }
+        default: {
+          if (!own.includes(event.type)) return;
+          // The kind's own change of its fields, by the same function the evolver folds with.
+          const d = event.data as { id: string; modified_at: string };
+          const { rows } = await client.query<{ fields: object }>(`select fields from ${t} where id = $1 for update`, [d.id]);
+          if (rows.length !== 1) throw new Error(`${event.type} for ${event.stream_id} found no ${resource.kind} row to change`);
+          await client.query(`update ${t} set fields = $2, version = $3, modified_at = $4 where id = $1`,
+            [d.id, JSON.stringify(resource.fieldEvents!.apply(rows[0]!.fields as Record<string, unknown>, event)), event.version, d.modified_at]);
         }
       }
     },

@@ -114,6 +114,9 @@ describe('collaboration sessions', () => {
     await answer(await req(`/threat_models/${tm}/diagrams/${other.diagram}/collaborate`, owner, { method: 'POST' }), 'POST', 404);
     await answer(await req(`/threat_models/${tm}/diagrams/0190a000-0000-7000-8000-00000000dead/collaborate`, owner, { method: 'POST' }), 'POST', 404);
     await answer(await req(path, owner, { method: 'POST' }), 'POST', 201);
+    // A diagram in a live session is the session's: it is deleted once the session ends.
+    expect((await req(`/threat_models/${tm}/diagrams/${d}`, owner, { method: 'DELETE' })).status).toBe(409);
+    await answer(await req(path, owner, { method: 'DELETE' }), 'DELETE', 204);
     expect((await req(`/threat_models/${tm}/diagrams/${d}`, owner, { method: 'DELETE' })).status).toBe(204);
     await answer(await req(path, owner), 'GET', 404);
     await answer(await req(path, writer, { method: 'POST' }), 'POST', 404);

@@ -1,4 +1,5 @@
 import type { TObject, TSchema } from '@sinclair/typebox';
+import type { EventDefinition } from '../../events/catalog.js';
 import type { Role } from '../threat-models/values.js';
 
 /** The kinds of resource that live under a threat model; each is also its stream type and metadata entity type. */
@@ -40,6 +41,12 @@ export interface ChildResource<F extends object = Record<string, unknown>> {
   fromInput(input: Record<string, unknown>): F;
   /** Rules the schema cannot express (an edge must connect nodes of the same diagram); throws a DomainError. */
   check?(fields: F): void;
+  /**
+   * Events of the kind's own beyond the lifecycle (a diagram's realtime cell operations): each is
+   * a pure change of the fields, applied alike by the evolver and the projector, and carries
+   * `modified_at`.
+   */
+  fieldEvents?: { definitions: EventDefinition[]; apply(fields: F, event: { type: string; data: unknown }): F };
   /** The role on the parent threat model a delete needs (TMI: owner for diagrams, writer for the rest). */
   deleteRole: Role;
   /** Most metadata entries one resource holds. */

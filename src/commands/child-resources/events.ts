@@ -25,7 +25,7 @@ export type ChildChanged<F> = WithFields<Static<Schemas['changed']>, F>;
 export type ChildDeleted = Static<Schemas['deleted']>;
 export type ChildRestored = Static<Schemas['restored']>;
 
-export function childEventDefinitions(resource: Pick<ChildResource, 'label' | 'stored'>): EventDefinition[] {
+export function childEventDefinitions<F extends object>(resource: Pick<ChildResource<F>, 'label' | 'stored' | 'fieldEvents'>): EventDefinition[] {
   const types = childEventTypes(resource.label);
   const schemas = childEventSchemas(resource.stored);
   return [
@@ -33,6 +33,7 @@ export function childEventDefinitions(resource: Pick<ChildResource, 'label' | 's
     { type: types.changed, version: 1, schema: schemas.changed },
     { type: types.deleted, version: 1, schema: schemas.deleted },
     { type: types.restored, version: 1, schema: schemas.restored },
+    ...(resource.fieldEvents?.definitions ?? []),
   ];
 }
 

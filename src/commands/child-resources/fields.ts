@@ -61,7 +61,7 @@ export function defineChildResource<T extends TObject>(
   writable: T,
   input: InputShape,
   fromInput: (input: FieldsInput<Static<T>>) => Static<T>,
-  rules: Partial<Pick<ChildResource<Static<T>>, 'check' | 'deleteRole' | 'maxMetadata'>> = {},
+  rules: Partial<Pick<ChildResource<Static<T>>, 'check' | 'deleteRole' | 'maxMetadata' | 'fieldEvents'>> = {},
 ): ChildResource<Static<T>> {
   return {
     kind, plural, label: kind[0]!.toUpperCase() + kind.slice(1), writable, stored: structural(writable),

@@ -21,8 +21,9 @@ export type ChildState<F> = { exists: false } | ({ exists: true } & Child<F>);
 export const initialChildState = <F>(): ChildState<F> => ({ exists: false });
 
 /** The evolve function of one kind of child: total, and an event that does not fit (it never should) changes nothing. */
-export function childEvolver<F extends object>(resource: Pick<ChildResource<F>, 'kind' | 'label'>) {
+export function childEvolver<F extends object>(resource: Pick<ChildResource<F>, 'kind' | 'label' | 'fieldEvents'>) {
   const types = childEventTypes(resource.label);
+  const own = new Set(resource.fieldEvents?.definitions.map((d) => d.type));
   return function evolve(state: ChildState<F>, event: ChildEvent): ChildState<F> {
     if (event.type === types.created) {
       const d = event.data as ChildCreated<F>;
@@ -48,7 +49,8 @@ export function childEvolver<F extends object>(resource: Pick<ChildResource<F>, 
         return { ...state, metadata: evolveMetadata(state.metadata, m), modified_at: m.data.at };
       }
       default:
-        return state;
+        if (!own.has(event.type)) return state;
+        return { ...state, fields: resource.fieldEvents!.apply(state.fields, event), modified_at: (event.data as { modified_at: string }).modified_at };
     }
   };
 }

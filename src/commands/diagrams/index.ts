@@ -3,9 +3,11 @@ import { childAggregate } from '../child-resources/index.js';
 import { ReportFlags, defineChildResource, orNull, reportFlags } from '../child-resources/fields.js';
 import { ChildName, InputMetadata, Nullable } from '../child-resources/values.js';
 import { invalid } from '../errors.js';
+import { applyCellChanges, diagramOperationEventDefinitions, type DiagramCellsPatchedData } from './operations.js';
 import { InputCell, MAX_CELLS, StoredCell, checkCells, normalizeCell, type StoredCell as Cell } from './cells.js';
 
 export * from './cells.js';
+export * from './operations.js';
 
 export const DIAGRAM_TYPES = ['DFD-1.0.0'] as const;
 
@@ -68,6 +70,10 @@ export const diagramResource = defineChildResource('diagram', 'diagrams', Diagra
   deleteRole: 'owner',
   // The contract's limit on a diagram's metadata (100 for the other kinds).
   maxMetadata: 10_000,
+  fieldEvents: {
+    definitions: diagramOperationEventDefinitions,
+    apply: (fields, event) => ({ ...fields, cells: applyCellChanges(fields.cells as unknown as Cell[], (event.data as DiagramCellsPatchedData).cells) as typeof fields.cells }),
+  },
 });
 
 export const diagrams = childAggregate(diagramResource);

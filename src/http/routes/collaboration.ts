@@ -2,11 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { collaborationCommand } from '../../application/collaboration.js';
-import { authModule } from '../../auth/module.js';
 import { User } from '../../commands/threat-models/values.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../../projections/collaboration-sessions.js';
 import { activeSessionOf, activeSessionsFor, sessionById, type SessionView } from '../../queries/collaboration-sessions.js';
-import { WsTickets } from '../../realtime/tickets.js';
+import { realtimeOf } from '../../realtime/index.js';
 import type { Services } from '../../services.js';
 import { awaitPosition } from '../../application/execute-command.js';
 import { executePlannedCommand } from '../../application/multi-stream-command.js';
@@ -36,7 +35,7 @@ const PROJECTIONS = [COLLABORATION_SESSIONS_PROJECTION];
  * ticket a browser's WebSocket can carry. The sessions are events (src/realtime/sessions).
  */
 export const collaborationRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
-  const tickets = new WsTickets(authModule(services).ephemeral);
+  const { hub, tickets } = realtimeOf(services);
   const socketBase = services.config.server.public_url.replace(/\/$/, '').replace(/^http/, 'ws');
   const view = (s: SessionView) => ({
     session_id: s.session_id, host: s.host, ...(s.presenter ? { presenter: s.presenter } : {}),
@@ -74,6 +73,7 @@ export const collaborationRoutes: FastifyPluginAsync<{ services: Services }> = a
       const { threat_model_id: tm, diagram_id: diagram } = request.params as P;
       const outcome = await executePlannedCommand(services, collaborationCommand(services, principalOf(request), tm, diagram, { type: 'End', reason: 'ended_by_request' }),
         commandOptions(request, services, { streamId: '', projections: PROJECTIONS, ifMatch: 'ignored' }));
+      hub.endSession(diagram, 'ended by request');
       return reply.code(commandStatus(request, reply, { ...outcome, version: null }, 204)).send(null);
     });
 

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
 import { collaborationRoutes } from './collaboration.js';
+import { diagramSocketRoutes } from './diagram-socket.js';
 import { childRoutePlugins } from '../children/index.js';
 import { diagramModelRoutes } from '../children/diagram-model.js';
 import { meRoutes } from './me.js';
@@ -24,5 +25,6 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   ...childRoutePlugins,
   diagramModelRoutes,
   collaborationRoutes,
+  diagramSocketRoutes,
   threatDashboardRoutes,
 ];

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import type { Caller } from '../commands/caller.js';
+import { childStreamId } from '../commands/child-resources/index.js';
+import { DIAGRAM_CELLS_PATCHED, diagrams, type DiagramCellsPatchedData, type StoredCell } from '../commands/diagrams/index.js';
+import { forbidden } from '../commands/errors.js';
+import { roleAtLeast, userFromCaller } from '../commands/threat-models/authorization.js';
+import type { AppendResult, EventMetadata } from '../events/types.js';
+import { OperationRejected, decideDiagramOperation, type RequestedCell } from '../realtime/operations/decide.js';
+import type { Services } from '../services.js';
+import { parentScope } from './child-commands.js';
+import { loadAggregate } from './execute-command.js';
+import { executePlannedCommand, type PlannedCommand } from './multi-stream-command.js';
+
+const OPERATION_RETRIES = 50;
+
+export interface OperationRequest { operation_id: string; base_vector: number; cells: RequestedCell[] }
+
+/** An applied operation: its sequence number (the diagram stream's version it made) and what it changed. */
+export interface AppliedOperation { sequence_number: number; data: DiagramCellsPatchedData; replayed: boolean }
+
+/** The idempotency key of an operation: one user's operation id, never another user's. */
+export const operationCommandId = (userId: string, operationId: string) => `diagram-operation:${userId}:${operationId}`;
+
+const fingerprint = (cells: readonly RequestedCell[]) => createHash('sha256').update(JSON.stringify(cells)).digest('base64url');
+
+/**
+ * A realtime diagram operation as a command: decided in the diagram's scope (the caller's role on
+ * its threat model, a writer at least; the diagram live under it), against the cells now and
+ * every event since the client's base, and appended as one event at the version it was decided
+ * on. A racing operation makes it decide again (so two writers on different cells both land);
+ * the parent's access condition makes a revocation in between win.
+ */
+function diagramOperationCommand(services: Services, caller: Caller, threatModelId: string, diagramId: string, request: OperationRequest): PlannedCommand<AppliedOperation> {
+  const streamId = childStreamId('diagram', diagramId);
+  return {
+    async decide() {
+      const scope = await parentScope(services, caller, threatModelId);
+      if (!roleAtLeast(scope.role, 'writer')) throw forbidden('editing a diagram needs the writer role', { required_role: 'writer', user_role: scope.role });
+      const { state, version } = await loadAggregate(services, diagrams.decider, streamId);
+      if (!state.exists || state.threat_model_id !== threatModelId || state.deleted_at !== null) {
+        throw new OperationRejected('diagram_not_found', 'the diagram does not exist', [], true);
+      }
+      const since = request.base_vector < version ? await services.store.readStream(streamId, { fromVersion: request.base_vector + 1 }) : [];
+      const data = decideDiagramOperation({
+        threat_model_id: threatModelId, diagram_id: diagramId, cells: state.fields.cells as unknown as StoredCell[], version, since,
+        operation_id: request.operation_id, base_vector: request.base_vector, requested: request.cells,
+        user_id: caller.user_id, user: userFromCaller(caller), now: new Date().toISOString(),
+      });
+      return {
+        appends: [{ stream_id: streamId, stream_type: diagrams.decider.streamType, expected: version, events: [{ type: DIAGRAM_CELLS_PATCHED, data }] }],
+        conditions: [scope.condition],
+        result: { sequence_number: version + 1, data, replayed: false },
+      };
+    },
+    async replay(original: AppendResult) {
+      const event = original.events.find((e) => e.stream_id === streamId && e.type === DIAGRAM_CELLS_PATCHED);
+      if (!event) throw new OperationRejected('validation_failed', 'this operation id was used for something else');
+      return { sequence_number: event.version, data: event.data as DiagramCellsPatchedData, replayed: true };
+    },
+  };
+}
+
+/**
+ * Applies an operation once per user and operation id: a resend — after a reconnect, to another
+ * instance — answers with the original sequence number and changes nothing; the same id with
+ * other cells is refused.
+ */
+export async function applyDiagramOperation(
+  services: Services, caller: Caller, threatModelId: string, diagramId: string, request: OperationRequest, metadata: EventMetadata,
+): Promise<AppliedOperation & { position: number }> {
+  const outcome = await executePlannedCommand(services, diagramOperationCommand(services, caller, threatModelId, diagramId, request), {
+    commandId: operationCommandId(caller.user_id, request.operation_id),
+    commandFingerprint: fingerprint(request.cells),
+    metadata,
+    projections: [diagrams.resource.plural],
+    // The hub answers from the event; REST readers who need the cells ask for its position.
+    waitForProjections: false,
+    // A busy diagram's writers on several instances race for the next number; each race lost costs one decide.
+    retries: OPERATION_RETRIES,
+  });
+  return { ...outcome.result, replayed: outcome.replayed, position: outcome.position };
+}

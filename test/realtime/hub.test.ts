@@ -1,0 +1,242 @@
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { eventually } from '../helpers/eventually.js';
+import { openSocket } from '../helpers/socket.js';
+import { eventCount, signIn, userEntry, type Who } from '../threat-models/helpers.js';
+
+/**
+ * The collaboration hub over real WebSockets, as TMI's web client speaks to it: tickets before
+ * the upgrade, the diagram's state on connect, operations numbered by the diagram's stream,
+ * readers refused, resends answered with their original number, conflicts on a stale base,
+ * catch-up by the last sequence number, REST writes refused while a session is live.
+ */
+describe('the collaboration hub', () => {
+  let app: TestApp;
+  let owner: Who, writer: Who, reader: Who, stranger: Who;
+  beforeAll(async () => {
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5 } } });
+    owner = signIn(app, 'olga');
+    writer = signIn(app, 'walt');
+    reader = signIn(app, 'rita');
+    stranger = signIn(app, 'sam');
+  });
+  afterAll(async () => { await app?.stop(); });
+
+  const req = (path: string, who: Who, init: RequestInit & { json?: unknown } = {}) => app.request(path, { ...init, token: who.token });
+  const wsBase = () => app.url.replace(/^http/, 'ws');
+
+  /** A threat model with the writer and reader on it, a diagram, and a session everyone joined. */
+  async function session() {
+    const tm = (await json(await req('/threat_models', owner, { method: 'POST', json: { name: 'Hub', authorization: [userEntry(writer, 'writer'), userEntry(reader, 'reader')] } }))).id as string;
+    const diagram = (await json(await req(`/threat_models/${tm}/diagrams`, owner, { method: 'POST', json: { name: 'Live', type: 'DFD-1.0.0' } }))).id as string;
+    const collaborate = `/threat_models/${tm}/diagrams/${diagram}/collaborate`;
+    const started = await json(await req(collaborate, owner, { method: 'POST' }));
+    for (const who of [writer, reader]) expect((await req(collaborate, who, { method: 'POST' })).status).toBe(200);
+    return { tm, diagram, collaborate, sessionId: started.session_id as string, socketPath: `/threat_models/${tm}/diagrams/${diagram}/ws` };
+  }
+  async function ticket(who: Who, sessionId: string) {
+    const res = await req(`/ws/ticket?session_id=${sessionId}`, who);
+    expect(res.status).toBe(200);
+    return (await json(res)).ticket as string;
+  }
+  async function connect(who: Who, s: Awaited<ReturnType<typeof session>>) {
+    const socket = await openSocket(`${wsBase()}${s.socketPath}?session_id=${s.sessionId}&ticket=${await ticket(who, s.sessionId)}`);
+    const state = await socket.next('diagram_state');
+    return { socket, state };
+  }
+  const node = (id: string, text = 'Node', x = 100) => ({ id, shape: 'process', x, y: 80, width: 120, height: 60, attrs: { text: { text } } });
+  const operation = (base: number, cells: unknown[], operationId: string = uuidv7()) => ({ message_type: 'diagram_operation_request', operation_id: operationId, base_vector: base, operation: { type: 'patch', cells } });
+  const sequenceOf = (m: Record<string, unknown>) => m.sequence_number as number;
+
+  it('answers the upgrade only for a fresh ticket of the session\'s participant', async () => {
+    const s = await session();
+    const refused = async (url: string) => {
+      const err = await openSocket(url).then((sock) => { void sock.close(); return null; }, (e: { status?: number; body?: string }) => e);
+      expect(err, url).not.toBeNull();
+      return err!;
+    };
+    const url = (t: string, sessionId = s.sessionId) => `${wsBase()}${s.socketPath}?session_id=${sessionId}&ticket=${t}`;
+    const made = await refused(url('made-up-ticket'));
+    expect(made.status).toBe(401);
+    expect(JSON.parse(made.body!)).toMatchObject({ error: 'invalid_ticket', error_description: expect.any(String) });
+    // A ticket is good once.
+    const once = await ticket(owner, s.sessionId);
+    const first = await openSocket(url(once));
+    expect((await first.next('diagram_state')).update_vector).toBe(1);
+    expect((await refused(url(once))).status).toBe(401);
+    await first.close();
+    // Presented for another session (or with none), it is refused and spent.
+    const other = await session();
+    const elsewhere = await ticket(owner, s.sessionId);
+    expect((await refused(url(elsewhere, other.sessionId))).status).toBe(401);
+    expect((await refused(url(elsewhere))).status).toBe(401);
+    expect((await refused(`${wsBase()}${s.socketPath}?session_id=${s.sessionId}`)).status).toBe(400);
+    // The diagram in the path must be the session's.
+    expect((await refused(`${wsBase()}${other.socketPath}?session_id=${s.sessionId}&ticket=${await ticket(owner, s.sessionId)}`)).status).toBe(404);
+    expect((await req(`/ws/ticket?session_id=${s.sessionId}`, stranger)).status).toBe(404);
+  });
+
+  it('numbers each writer\'s operation by the diagram\'s stream: gap-free, the same for everyone, shown by REST', async () => {
+    const s = await session();
+    const a = await connect(owner, s);
+    const b = await connect(writer, s);
+    expect(a.state).toMatchObject({ diagram_id: s.diagram, update_vector: 1, cells: [] });
+    const participants = await b.socket.next('participants_update', (m) => (m.participants as unknown[]).length === 2);
+    expect(participants).toMatchObject({ host: { provider_id: 'olga@tmi.local' }, current_presenter: { provider_id: 'olga@tmi.local' } });
+
+    const [n1, n2, e] = [uuidv7(), uuidv7(), uuidv7()];
+    a.socket.send(operation(1, [{ id: n1, operation: 'add', data: node(n1, 'Browser') }]));
+    const first = await b.socket.next('diagram_operation_event');
+    expect(first).toMatchObject({ sequence_number: 2, update_vector: 2, initiating_user: { provider_id: 'olga@tmi.local' }, operation: { type: 'patch', cells: [{ id: n1, operation: 'add', data: node(n1, 'Browser') }] } });
+    b.socket.send(operation(2, [{ id: n2, operation: 'add', data: { id: n2, shape: 'store', position: { x: 400, y: 80 }, size: { width: 120, height: 60 } } }, { id: e, operation: 'add', data: { id: e, shape: 'flow', source: { cell: n1 }, target: { cell: n2 } } }]));
+    const second = await a.socket.next('diagram_operation_event', (m) => m.sequence_number === 3);
+    expect(second.operation).toMatchObject({ cells: [{ id: n2, data: { x: 400, y: 80 } }, { id: e, operation: 'add' }] });
+    // The originator hears its own operation too, with its number.
+    expect(sequenceOf(await b.socket.next('diagram_operation_event', (m) => m.sequence_number === 3))).toBe(3);
+
+    const diagram = await eventually('the read table shows the cells', async () => {
+      const got = await json(await req(`/threat_models/${s.tm}/diagrams/${s.diagram}`, reader));
+      return got.update_vector === 3 ? got : null;
+    });
+    expect(diagram.cells.map((c: { id: string }) => c.id)).toEqual([n1, n2, e]);
+    await a.socket.close();
+    await b.socket.close();
+  });
+
+  it('denies readers, and a rejected operation takes no number', async () => {
+    const s = await session();
+    const r = await connect(reader, s);
+    const w = await connect(writer, s);
+    const before = await eventCount(app);
+    const id = uuidv7();
+    r.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }], id));
+    expect(await r.socket.next('authorization_denied')).toEqual({ message_type: 'authorization_denied', original_operation_id: id, reason: 'read_only_user' });
+    // An edge to nowhere, and an update of a cell that is not there.
+    const edge = uuidv7();
+    w.socket.send(operation(1, [{ id: edge, operation: 'add', data: { id: edge, shape: 'flow', source: { cell: uuidv7() }, target: { cell: uuidv7() } } }]));
+    expect(await w.socket.next('operation_rejected')).toMatchObject({ reason: 'validation_failed', update_vector: 1, affected_cells: [edge], requires_resync: false });
+    w.socket.send(operation(1, [{ id, operation: 'update', data: node(id) }]));
+    expect(await w.socket.next('operation_rejected')).toMatchObject({ reason: 'validation_failed', affected_cells: [id], requires_resync: true });
+    w.socket.send('{not json');
+    expect(await w.socket.next('error')).toMatchObject({ error: 'invalid_message' });
+    w.socket.send({ message_type: 'diagram_operation_request', operation_id: id, base_vector: -1, operation: { type: 'patch', cells: [] } });
+    expect(await w.socket.next('operation_rejected', (m) => m.operation_id === id)).toMatchObject({ reason: 'validation_failed' });
+    expect(await eventCount(app)).toBe(before);
+    // The next accepted operation gets the next number.
+    w.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }]));
+    expect(sequenceOf(await r.socket.next('diagram_operation_event'))).toBe(2);
+    await r.socket.close();
+    await w.socket.close();
+  });
+
+  it('applies an operation id once: a resend, even on a new socket, gets the original number', async () => {
+    const s = await session();
+    const w = await connect(writer, s);
+    const id = uuidv7();
+    const op = operation(1, [{ id, operation: 'add', data: node(id) }]);
+    w.socket.send(op);
+    expect(sequenceOf(await w.socket.next('diagram_operation_event'))).toBe(2);
+    const before = await eventCount(app);
+    await w.socket.close();
+    const again = await connect(writer, s);
+    again.socket.send(op);
+    expect(await again.socket.next('diagram_operation_event')).toMatchObject({ sequence_number: 2, operation_id: op.operation_id });
+    // The same id with other cells is not a resend.
+    again.socket.send({ ...op, operation: { type: 'patch', cells: [{ id, operation: 'remove' }] } });
+    expect(await again.socket.next('operation_rejected')).toMatchObject({ reason: 'validation_failed', operation_id: op.operation_id });
+    expect(await eventCount(app)).toBe(before);
+    await again.socket.close();
+  });
+
+  it('refuses a stale change of what someone else changed, sending the state; merges moves', async () => {
+    const s = await session();
+    const a = await connect(owner, s);
+    const b = await connect(writer, s);
+    const id = uuidv7();
+    a.socket.send(operation(1, [{ id, operation: 'add', data: node(id, 'API') }]));
+    await b.socket.next('diagram_operation_event', (m) => m.sequence_number === 2);
+    a.socket.send(operation(2, [{ id, operation: 'update', data: node(id, 'Gateway') }]));
+    await b.socket.next('diagram_operation_event', (m) => m.sequence_number === 3);
+    // b still at 2: relabelling conflicts, moving does not.
+    b.socket.send(operation(2, [{ id, operation: 'update', data: node(id, 'Edge') }]));
+    expect(await b.socket.next('operation_rejected')).toMatchObject({ reason: 'conflict_detected', affected_cells: [id], requires_resync: true, update_vector: 3 });
+    expect(await b.socket.next('diagram_state', (m) => m.update_vector === 3)).toMatchObject({ cells: [node(id, 'Gateway')] });
+    b.socket.send(operation(2, [{ id, operation: 'update', data: node(id, 'API', 500) }]));
+    const moved = await a.socket.next('diagram_operation_event', (m) => m.sequence_number === 4);
+    expect(moved.operation).toMatchObject({ cells: [{ id, operation: 'update', data: node(id, 'Gateway', 500) }] });
+    await a.socket.close();
+    await b.socket.close();
+  });
+
+  it('catches a client up by its last sequence number, or sends the state when it is too far behind', async () => {
+    const s = await session();
+    const w = await connect(writer, s);
+    const ids = Array.from({ length: 8 }, () => uuidv7());
+    for (const [n, id] of ids.entries()) {
+      w.socket.send(operation(1 + n, [{ id, operation: 'add', data: node(id, `n${n}`) }]));
+      await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 2 + n);
+    }
+    const late = await connect(reader, s);
+    expect(late.state.update_vector).toBe(9);
+    late.socket.send({ message_type: 'sync_status_request' });
+    expect(await late.socket.next('sync_status_response')).toEqual({ message_type: 'sync_status_response', update_vector: 9 });
+    late.socket.send({ message_type: 'sync_request', update_vector: 9 });
+    expect((await late.socket.next('sync_status_response')).update_vector).toBe(9);
+    // Four behind: exactly the four it missed, in order.
+    late.socket.send({ message_type: 'sync_request', update_vector: 5 });
+    const replayed = [await late.socket.next('diagram_operation_event'), await late.socket.next('diagram_operation_event'), await late.socket.next('diagram_operation_event'), await late.socket.next('diagram_operation_event')];
+    expect(replayed.map(sequenceOf)).toEqual([6, 7, 8, 9]);
+    expect(replayed.map((m) => (m.operation as { cells: { id: string }[] }).cells[0]!.id)).toEqual(ids.slice(4));
+    // Beyond the replay limit (5 here): the state.
+    late.socket.send({ message_type: 'sync_request', update_vector: 1 });
+    expect(await late.socket.next('diagram_state', (m) => m.update_vector === 9)).toMatchObject({ cells: expect.arrayContaining([expect.objectContaining({ id: ids[0] })]) });
+    expect(late.socket.all('diagram_operation_event')).toHaveLength(4);
+    await late.socket.close();
+    await w.socket.close();
+  });
+
+  it('numbers concurrent writers gap-free, and every socket hears every operation once, in order', async () => {
+    const s = await session();
+    const a = await connect(owner, s);
+    const b = await connect(writer, s);
+    const r = await connect(reader, s);
+    const each = 15;
+    for (let n = 0; n < each; n++) {
+      const [x, y] = [uuidv7(), uuidv7()];
+      a.socket.send(operation(1, [{ id: x, operation: 'add', data: node(x, `a${n}`) }]));
+      b.socket.send(operation(1, [{ id: y, operation: 'add', data: node(y, `b${n}`) }]));
+    }
+    const last = 1 + 2 * each;
+    for (const sock of [a.socket, b.socket, r.socket]) {
+      await sock.next('diagram_operation_event', (m) => m.sequence_number === last, 20_000);
+      expect(sock.all('diagram_operation_event').map(sequenceOf)).toEqual(Array.from({ length: 2 * each }, (_, i) => i + 2));
+    }
+    for (const sock of [a.socket, b.socket, r.socket]) await sock.close();
+  });
+
+  it('refuses REST writes to the diagram while its session is live, and closes the sockets when it ends', async () => {
+    const s = await session();
+    const w = await connect(writer, s);
+    const item = `/threat_models/${s.tm}/diagrams/${s.diagram}`;
+    const before = await eventCount(app);
+    for (const [method, body] of [['PUT', { name: 'x', type: 'DFD-1.0.0', cells: [] }], ['PATCH', [{ op: 'replace', path: '/name', value: 'x' }]]] as const) {
+      const res = await req(item, writer, { method, headers: { 'content-type': method === 'PATCH' ? 'application/json-patch+json' : 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status, method).toBe(409);
+      expect(await json(res)).toMatchObject({ error: expect.any(String), error_description: expect.stringContaining('collaboration session') });
+    }
+    expect((await req(`${item}/metadata`, writer, { method: 'POST', json: { key: 'k', value: 'v' } })).status).toBe(409);
+    expect((await req(item, owner, { method: 'DELETE' })).status).toBe(409);
+    expect(await eventCount(app)).toBe(before);
+
+    expect((await req(s.collaborate, owner, { method: 'DELETE' })).status).toBe(204);
+    expect((await w.socket.closed).code).toBe(4000);
+    expect((await req(item, writer, { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'replace', path: '/name', value: 'After' }]) })).status).toBe(200);
+
+    // A new session continues the diagram's numbering.
+    const again = await json(await req(s.collaborate, writer, { method: 'POST' }));
+    const socket = await openSocket(`${wsBase()}${s.socketPath}?session_id=${again.session_id}&ticket=${await ticket(writer, again.session_id)}`);
+    expect((await socket.next('diagram_state')).update_vector).toBe(2);
+    await socket.close();
+  });
+});
