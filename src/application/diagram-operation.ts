@@ -4,8 +4,9 @@ import { childStreamId } from '../commands/child-resources/index.js';
 import { DIAGRAM_CELLS_PATCHED, diagrams, type DiagramCellsPatchedData, type StoredCell } from '../commands/diagrams/index.js';
 import { forbidden } from '../commands/errors.js';
 import { roleAtLeast, userFromCaller } from '../commands/threat-models/authorization.js';
-import type { AppendResult, EventMetadata } from '../events/types.js';
+import type { AppendResult, EventMetadata, StoredEvent } from '../events/types.js';
 import { OperationRejected, decideDiagramOperation, type RequestedCell } from '../realtime/operations/decide.js';
+import { inverseOf, undoHistory } from '../realtime/operations/history.js';
 import type { Services } from '../services.js';
 import { parentScope } from './child-commands.js';
 import { loadAggregate } from './execute-command.js';
@@ -23,28 +24,40 @@ export const operationCommandId = (userId: string, operationId: string) => `diag
 
 const fingerprint = (cells: readonly RequestedCell[]) => createHash('sha256').update(JSON.stringify(cells)).digest('base64url');
 
+/** What an operation is decided on: the diagram now and its stream, for the planner to read. */
+interface DiagramAt { cells: StoredCell[]; version: number; eventsFrom(fromVersion: number): Promise<StoredEvent[]> }
+
+/** The cells an operation asks for and what it is built on (a client's request, or an undo's inverse). */
+interface Planned { operation_id: string; base_vector: number; cells: RequestedCell[]; history?: DiagramCellsPatchedData['history'] }
+
 /**
  * A realtime diagram operation as a command: decided in the diagram's scope (the caller's role on
  * its threat model, a writer at least; the diagram live under it), against the cells now and
- * every event since the client's base, and appended as one event at the version it was decided
- * on. A racing operation makes it decide again (so two writers on different cells both land);
- * the parent's access condition makes a revocation in between win.
+ * every event since the operation's base, and appended as one event at the version it was
+ * decided on. A racing operation makes it decide again (so two writers on different cells both
+ * land); the parent's access condition makes a revocation in between win.
  */
-function diagramOperationCommand(services: Services, caller: Caller, threatModelId: string, diagramId: string, request: OperationRequest): PlannedCommand<AppliedOperation> {
-  const streamId = childStreamId('diagram', diagramId);
+function diagramOperationCommand(
+  services: Services, caller: Caller, target: DiagramTarget, plan: (diagram: DiagramAt) => Promise<Planned>,
+): PlannedCommand<AppliedOperation> {
+  const streamId = childStreamId('diagram', target.diagram_id);
   return {
     async decide() {
-      const scope = await parentScope(services, caller, threatModelId);
+      const scope = await parentScope(services, caller, target.threat_model_id);
       if (!roleAtLeast(scope.role, 'writer')) throw forbidden('editing a diagram needs the writer role', { required_role: 'writer', user_role: scope.role });
       const { state, version } = await loadAggregate(services, diagrams.decider, streamId);
-      if (!state.exists || state.threat_model_id !== threatModelId || state.deleted_at !== null) {
+      if (!state.exists || state.threat_model_id !== target.threat_model_id || state.deleted_at !== null) {
         throw new OperationRejected('diagram_not_found', 'the diagram does not exist', [], true);
       }
-      const since = request.base_vector < version ? await services.store.readStream(streamId, { fromVersion: request.base_vector + 1 }) : [];
+      const eventsFrom = (fromVersion: number) => services.store.readStream(streamId, { fromVersion });
+      const cells = state.fields.cells as unknown as StoredCell[];
+      const planned = await plan({ cells, version, eventsFrom });
+      const since = planned.base_vector < version ? await eventsFrom(planned.base_vector + 1) : [];
       const data = decideDiagramOperation({
-        threat_model_id: threatModelId, diagram_id: diagramId, cells: state.fields.cells as unknown as StoredCell[], version, since,
-        operation_id: request.operation_id, base_vector: request.base_vector, requested: request.cells,
-        user_id: caller.user_id, user: userFromCaller(caller), now: new Date().toISOString(),
+        threat_model_id: target.threat_model_id, diagram_id: target.diagram_id, cells, version, since,
+        operation_id: planned.operation_id, base_vector: planned.base_vector, requested: planned.cells,
+        user_id: caller.user_id, user: userFromCaller(caller), now: new Date().toISOString(), session_id: target.session_id,
+        ...(planned.history ? { history: planned.history } : {}),
       });
       return {
         appends: [{ stream_id: streamId, stream_type: diagrams.decider.streamType, expected: version, events: [{ type: DIAGRAM_CELLS_PATCHED, data }] }],
@@ -60,23 +73,56 @@ function diagramOperationCommand(services: Services, caller: Caller, threatModel
   };
 }
 
+/** Which diagram, in which session, an operation is for. */
+export interface DiagramTarget { threat_model_id: string; diagram_id: string; session_id: string }
+
+/** Nothing to undo (or redo) for this user in this session: TMI answers with a history_operation. */
+export class NothingInHistory extends Error {
+  constructor(readonly kind: 'undo' | 'redo') {
+    super(`nothing to ${kind}`);
+    this.name = 'NothingInHistory';
+  }
+}
+
 /**
  * Applies an operation once per user and operation id: a resend — after a reconnect, to another
  * instance — answers with the original sequence number and changes nothing; the same id with
  * other cells is refused.
  */
 export async function applyDiagramOperation(
-  services: Services, caller: Caller, threatModelId: string, diagramId: string, request: OperationRequest, metadata: EventMetadata,
+  services: Services, caller: Caller, target: DiagramTarget, request: OperationRequest, metadata: EventMetadata,
 ): Promise<AppliedOperation & { position: number }> {
-  const outcome = await executePlannedCommand(services, diagramOperationCommand(services, caller, threatModelId, diagramId, request), {
+  const outcome = await executePlannedCommand(services, diagramOperationCommand(services, caller, target, async () => request), {
     commandId: operationCommandId(caller.user_id, request.operation_id),
     commandFingerprint: fingerprint(request.cells),
-    metadata,
-    projections: [diagrams.resource.plural],
-    // The hub answers from the event; REST readers who need the cells ask for its position.
-    waitForProjections: false,
-    // A busy diagram's writers on several instances race for the next number; each race lost costs one decide.
-    retries: OPERATION_RETRIES,
+    ...operationOptions(metadata),
   });
   return { ...outcome.result, replayed: outcome.replayed, position: outcome.position };
 }
+
+/**
+ * Undo (or redo) the caller's newest operation (or undo) of this session: a new operation that
+ * inverts it, decided with the same conflict rules on the base the reverted event was made on,
+ * so a cell someone else changed since is a conflict rather than silently overwritten.
+ */
+export async function applyHistoryStep(
+  services: Services, caller: Caller, target: DiagramTarget, kind: 'undo' | 'redo', operationId: string, metadata: EventMetadata,
+): Promise<AppliedOperation & { position: number }> {
+  const outcome = await executePlannedCommand(services, diagramOperationCommand(services, caller, target, async (diagram) => {
+    const history = undoHistory(await diagram.eventsFrom(1), caller.user_id, target.session_id);
+    const of = (kind === 'undo' ? history.undo : history.redo).at(-1);
+    if (of === undefined) throw new NothingInHistory(kind);
+    const reverted = (await diagram.eventsFrom(of)).find((e) => e.version === of)!;
+    return { operation_id: operationId, base_vector: of, cells: inverseOf((reverted.data as DiagramCellsPatchedData).cells), history: { kind, of } };
+  }), { commandId: null, commandFingerprint: null, ...operationOptions(metadata) });
+  return { ...outcome.result, replayed: false, position: outcome.position };
+}
+
+const operationOptions = (metadata: EventMetadata) => ({
+  metadata,
+  projections: [diagrams.resource.plural],
+  // The hub answers from the event; REST readers who need the cells ask for its position.
+  waitForProjections: false,
+  // A busy diagram's writers on several instances race for the next number; each race lost costs one decide.
+  retries: OPERATION_RETRIES,
+});

@@ -100,6 +100,8 @@ export const ConfigSchema = Type.Object({
     replay_max_events: Type.Integer({ minimum: 0, default: 1000 }),
     /** How often each active diagram's head is read from PostgreSQL, to deliver events no publish announced. */
     head_check_ms: Type.Integer({ minimum: 100, default: 2000 }),
+    /** Most presenter cursor and selection messages relayed per second from one presenter; the rest are dropped. */
+    presence_per_second: Type.Integer({ minimum: 1, default: 30 }),
   }),
 });
 

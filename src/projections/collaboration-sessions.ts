@@ -7,7 +7,7 @@ export const COLLABORATION_SESSIONS_PROJECTION = 'collaboration_sessions';
 export const collaborationSessionsProjection: Projection = {
   name: COLLABORATION_SESSIONS_PROJECTION,
   version: 1,
-  handles: ['CollaborationSessionStarted', 'CollaborationParticipantJoined', 'CollaborationSessionEnded'],
+  handles: ['CollaborationSessionStarted', 'CollaborationParticipantJoined', 'CollaborationParticipantRemoved', 'CollaborationSessionEnded'],
   tables: ['collaboration_sessions', 'session_participants'],
   onPoison: 'halt',
   async apply(event, client) {
@@ -30,6 +30,9 @@ export const collaborationSessionsProjection: Projection = {
           [d.session_id, d.user_id, JSON.stringify(d.user), d.permissions, d.joined_at, event.position]);
         return;
       }
+      case 'CollaborationParticipantRemoved':
+        await client.query('delete from session_participants where session_id = $1 and user_id = $2', [e.data.session_id, e.data.user_id]);
+        return;
       case 'CollaborationSessionEnded':
         await client.query('delete from collaboration_sessions where session_id = $1', [e.data.session_id]);
         return;

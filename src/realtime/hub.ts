@@ -1,9 +1,10 @@
 import type { WebSocket } from 'ws';
-import { applyDiagramOperation } from '../application/diagram-operation.js';
+import { randomUUID } from 'node:crypto';
+import { NothingInHistory, applyDiagramOperation, applyHistoryStep, type AppliedOperation } from '../application/diagram-operation.js';
 import { loadAggregate } from '../application/execute-command.js';
 import type { Principal } from '../auth/principal.js';
 import { childStreamId } from '../commands/child-resources/index.js';
-import { diagrams } from '../commands/diagrams/index.js';
+import { DIAGRAM_CELLS_PATCHED, diagrams } from '../commands/diagrams/index.js';
 import { DomainError } from '../commands/errors.js';
 import { userFromCaller } from '../commands/threat-models/authorization.js';
 import type { User } from '../commands/threat-models/values.js';
@@ -11,10 +12,22 @@ import { CommandIdReusedError } from '../events/errors.js';
 import type { EventMetadata } from '../events/types.js';
 import type { Services } from '../services.js';
 import type { DiagramFeed, FeedEvent } from './feed.js';
-import { NOT_YET_SUPPORTED, inbound, outbound, type DiagramOperationRequest, type InboundType } from './messages.js';
+import { collaborationCommand } from '../application/collaboration.js';
+import { executePlannedCommand } from '../application/multi-stream-command.js';
+import { activeSessionOf } from '../queries/collaboration-sessions.js';
+import { inbound, outbound, type DiagramOperationRequest, type InboundType } from './messages.js';
+import { RoomPresence, sameUser } from './presence.js';
 import { OperationRejected } from './operations/decide.js';
 import { DiagramRoom, type RoomMember, type RoomSource } from './room.js';
 import type { Permission } from './sessions/events.js';
+import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-sessions.js';
+
+type PresenceMessage =
+  | { message_type: 'presenter_request' }
+  | { message_type: 'change_presenter_request'; new_presenter: Pick<User, 'provider' | 'provider_id'> }
+  | { message_type: 'presenter_denied_request'; denied_user: Pick<User, 'provider' | 'provider_id'> }
+  | { message_type: 'presenter_cursor'; cursor_position: { x: number; y: number } }
+  | { message_type: 'presenter_selection'; selected_cells: string[] };
 
 /** Who is on a socket and what the session lets them do, settled before the upgrade. */
 export interface Connection {
@@ -24,6 +37,7 @@ export interface Connection {
   session_id: string;
   permissions: Permission;
   host: User;
+  host_user_id: string;
   presenter: User | null;
 }
 
@@ -32,10 +46,12 @@ export interface HubOptions {
   replayMaxEvents: number;
   /** How often each room asks the store for its diagram's head, to find events nobody published. */
   headCheckMs: number;
+  /** Most presenter cursor and selection messages relayed per second from one sender. */
+  presencePerSecond: number;
 }
 
 /** WebSocket close codes: TMI's session end, and the service going away. */
-export const CLOSE = { sessionEnded: 4000, goingAway: 1001 } as const;
+export const CLOSE = { sessionEnded: 4000, removed: 4003, goingAway: 1001 } as const;
 
 interface Member extends RoomMember { connection: Connection; user: User; joinedAt: string; socket: WebSocket }
 
@@ -47,7 +63,8 @@ interface Member extends RoomMember { connection: Connection; user: User; joined
  * before its schema check; nothing a reader sends changes the diagram.
  */
 export class CollaborationHub {
-  private readonly rooms = new Map<string, { room: DiagramRoom; unsubscribe: () => void }>();
+  private readonly rooms = new Map<string, { room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void }>();
+  private closing = false;
   /** Each diagram's operations on this instance, one after another: they would only race each other for the next number. */
   private readonly operating = new Map<string, Promise<unknown>>();
   private readonly timer: NodeJS.Timeout;
@@ -59,7 +76,7 @@ export class CollaborationHub {
 
   /** A socket authorized for a session: it joins its diagram's room and gets the diagram's state. */
   async connect(socket: WebSocket, connection: Connection): Promise<void> {
-    const room = await this.roomOf(connection.threat_model_id, connection.diagram_id);
+    const room = await this.roomOf(connection);
     const member: Member = {
       connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0,
       send: (message) => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message)); },
@@ -93,6 +110,7 @@ export class CollaborationHub {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.timer);
     for (const { room, unsubscribe } of this.rooms.values()) {
       unsubscribe();
@@ -101,7 +119,8 @@ export class CollaborationHub {
     this.rooms.clear();
   }
 
-  private async roomOf(threatModelId: string, diagramId: string): Promise<DiagramRoom> {
+  private async roomOf(connection: Connection): Promise<DiagramRoom> {
+    const { threat_model_id: threatModelId, diagram_id: diagramId } = connection;
     const existing = this.rooms.get(diagramId);
     if (existing) return existing.room;
     const streamId = childStreamId('diagram', diagramId);
@@ -121,12 +140,18 @@ export class CollaborationHub {
     if (raced) return raced.room;
     const room = new DiagramRoom(diagramId, source, head, (err) => this.services.log.warn({ err, diagram_id: diagramId }, 'collaboration room step failed'));
     const unsubscribe = this.feed.subscribe(diagramId, (event) => room.receive(event));
-    this.rooms.set(diagramId, { room, unsubscribe });
+    this.rooms.set(diagramId, { room, unsubscribe, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presencePerSecond) });
     return room;
   }
 
   private leave(room: DiagramRoom, member: Member): void {
     room.leave(member);
+    const { connection } = member;
+    const hostLeft = this.isHost(member) && ![...room.members as Set<Member>].some((m) => this.isHost(m));
+    // TMI: the host leaving ends the session for everyone (a server shutting down is not the host leaving).
+    if (hostLeft && !this.closing) {
+      void this.endAsHost(member).catch((err: unknown) => this.services.log.warn({ err, diagram_id: connection.diagram_id }, 'ending the session as its host left failed'));
+    }
     if (room.members.size === 0) {
       const entry = this.rooms.get(member.connection.diagram_id);
       if (entry?.room === room) {
@@ -144,8 +169,8 @@ export class CollaborationHub {
     if (members.length === 0) return;
     const seen = new Map<string, { user: User; permissions: Permission; last_activity: string }>();
     for (const m of members) seen.set(m.connection.principal.user_id, { user: m.user, permissions: m.connection.permissions, last_activity: m.joinedAt });
-    const { host, presenter } = members[0]!.connection;
-    const message = outbound.participants([...seen.values()], host, presenter ?? host);
+    const { host, diagram_id } = members[0]!.connection;
+    const message = outbound.participants([...seen.values()], host, this.rooms.get(diagram_id)?.presence.presenter ?? null);
     for (const m of members) m.send(message);
   }
 
@@ -158,7 +183,6 @@ export class CollaborationHub {
     }
     const type = (message as { message_type?: unknown } | undefined)?.message_type;
     if (typeof type !== 'string') return member.send(outbound.error('invalid_message', 'a message is a JSON object with a message_type'));
-    if (NOT_YET_SUPPORTED.has(type)) return member.send(outbound.error('not_supported', `${type} is not supported by this server yet`));
     if (!Object.hasOwn(inbound, type)) return member.send(outbound.error('invalid_message', `unknown message_type ${type.slice(0, 64)}`));
     const check = inbound[type as InboundType];
     if (!check.Check(message)) {
@@ -174,6 +198,18 @@ export class CollaborationHub {
     switch (type as InboundType) {
       case 'diagram_operation_request':
         return this.inTurn(member.connection.diagram_id, () => this.operate(room, member, message as DiagramOperationRequest));
+      case 'undo_request':
+        return this.inTurn(member.connection.diagram_id, () => this.step(room, member, 'undo'));
+      case 'redo_request':
+        return this.inTurn(member.connection.diagram_id, () => this.step(room, member, 'redo'));
+      case 'presenter_request':
+      case 'change_presenter_request':
+      case 'presenter_denied_request':
+      case 'presenter_cursor':
+      case 'presenter_selection':
+        return this.present(room, member, message as PresenceMessage);
+      case 'remove_participant_request':
+        return this.remove(room, member, (message as unknown as { removed_user: Pick<User, 'provider' | 'provider_id'> }).removed_user);
       case 'sync_status_request':
         return member.send(outbound.syncStatus((await this.services.store.streamVersion(childStreamId('diagram', member.connection.diagram_id)))));
       case 'sync_request': {
@@ -192,21 +228,40 @@ export class CollaborationHub {
     return run;
   }
 
-  private async operate(room: DiagramRoom, member: Member, request: DiagramOperationRequest): Promise<void> {
-    const { connection } = member;
-    if (connection.permissions !== 'writer') return member.send(outbound.authorizationDenied(request.operation_id, 'read_only_user'));
+  private operate(room: DiagramRoom, member: Member, request: DiagramOperationRequest): Promise<void> {
     const cells = request.operation.cells.map((c) => ({ id: c.id.toLowerCase(), operation: c.operation, ...(c.data !== undefined ? { data: c.data } : {}) }));
+    const operationId = request.operation_id.toLowerCase();
+    return this.change(room, member, operationId, () => applyDiagramOperation(this.services, member.connection.principal, this.targetOf(member),
+      { operation_id: operationId, base_vector: request.base_vector, cells }, this.metadata(member.connection, operationId)));
+  }
+
+  /** TMI's undo_request / redo_request: the caller's newest step of this session reverted by a new operation. */
+  private async step(room: DiagramRoom, member: Member, kind: 'undo' | 'redo'): Promise<void> {
+    const operationId = randomUUID();
     try {
-      const applied = await applyDiagramOperation(this.services, connection.principal, connection.threat_model_id, connection.diagram_id,
-        { operation_id: request.operation_id.toLowerCase(), base_vector: request.base_vector, cells }, this.metadata(connection, request.operation_id));
-      const event: FeedEvent = { version: applied.sequence_number, type: 'DiagramCellsPatched', data: applied.data };
+      await this.change(room, member, operationId, () => applyHistoryStep(this.services, member.connection.principal, this.targetOf(member), kind, operationId,
+        this.metadata(member.connection, operationId)));
+    } catch (err) {
+      if (!(err instanceof NothingInHistory)) throw err;
+      member.send(outbound.historyOperation(kind));
+    }
+  }
+
+  private targetOf = (member: Member) => ({ threat_model_id: member.connection.threat_model_id, diagram_id: member.connection.diagram_id, session_id: member.connection.session_id });
+
+  /** A change of the diagram by a writer: published once committed, or answered with why not (it took no number). */
+  private async change(room: DiagramRoom, member: Member, operationId: string, apply: () => Promise<AppliedOperation>): Promise<void> {
+    const { connection } = member;
+    if (connection.permissions !== 'writer') return member.send(outbound.authorizationDenied(operationId, 'read_only_user'));
+    try {
+      const applied = await apply();
       // A resend: the original was published when it was applied; this socket may have missed it (a reconnect), so it hears it again.
       if (applied.replayed) member.send(outbound.operationEvent(applied.data, applied.sequence_number));
-      else this.publish(connection.diagram_id, event);
+      else this.publish(connection.diagram_id, { version: applied.sequence_number, type: DIAGRAM_CELLS_PATCHED, data: applied.data });
     } catch (err) {
       const version = () => this.services.store.streamVersion(childStreamId('diagram', connection.diagram_id));
       if (err instanceof OperationRejected) {
-        member.send(outbound.rejected(request.operation_id, await version(), {
+        member.send(outbound.rejected(operationId, await version(), {
           reason: err.reason, message: err.message, ...(err.details ? { details: err.details } : {}), affected: err.affectedCells, resync: err.requiresResync,
         }));
         // A client that must resync is sent the diagram as it is, with the cells it conflicted on.
@@ -214,14 +269,85 @@ export class CollaborationHub {
         return;
       }
       if (err instanceof CommandIdReusedError) {
-        return member.send(outbound.rejected(request.operation_id, await version(), { reason: 'validation_failed', message: 'this operation_id was already used for another operation', affected: [], resync: false }));
+        return member.send(outbound.rejected(operationId, await version(), { reason: 'validation_failed', message: 'this operation_id was already used for another operation', affected: [], resync: false }));
       }
-      if (err instanceof DomainError && err.kind === 'forbidden') return member.send(outbound.authorizationDenied(request.operation_id, 'insufficient_permissions'));
+      if (err instanceof DomainError && err.kind === 'forbidden') return member.send(outbound.authorizationDenied(operationId, 'insufficient_permissions'));
       if (err instanceof DomainError && err.kind === 'not_found') {
-        return member.send(outbound.rejected(request.operation_id, await version(), { reason: 'diagram_not_found', message: err.message, affected: [], resync: true }));
+        return member.send(outbound.rejected(operationId, await version(), { reason: 'diagram_not_found', message: err.message, affected: [], resync: true }));
       }
       throw err;
     }
+  }
+
+  private isHost = (m: Member) => m.connection.principal.user_id === m.connection.host_user_id;
+
+  private membersOf(room: DiagramRoom): Member[] {
+    return [...room.members] as Member[];
+  }
+
+  /**
+   * Presenter mode as TMI has it: anyone asks to present and the host decides (a host asking
+   * presents at once); the host hands presenting to a connected participant or denies a request;
+   * the presenter's cursor and selection go to everyone else, throttled per sender.
+   */
+  private present(room: DiagramRoom, member: Member, message: PresenceMessage): void {
+    const presence = this.rooms.get(member.connection.diagram_id)?.presence;
+    if (!presence) return;
+    const host = () => this.membersOf(room).filter((m) => this.isHost(m));
+    switch (message.message_type) {
+      case 'presenter_request': {
+        if (this.isHost(member)) { presence.presenter = member.user; return this.announceParticipants(room); }
+        const hosts = host();
+        if (hosts.length === 0) return member.send(outbound.error('host_unavailable', 'the session\'s host is not connected to decide on presenting'));
+        for (const h of hosts) h.send(outbound.presenterRequestEvent(member.user));
+        return;
+      }
+      case 'change_presenter_request':
+      case 'presenter_denied_request': {
+        if (!this.isHost(member)) return member.send(outbound.error('not_host', `only the session's host sends ${message.message_type}`));
+        const named = message.message_type === 'change_presenter_request' ? message.new_presenter : message.denied_user;
+        const targets = this.membersOf(room).filter((m) => sameUser(m.user, named));
+        if (targets.length === 0) return member.send(outbound.error('invalid_user', 'that user is not connected to this session'));
+        if (message.message_type === 'presenter_denied_request') { for (const t of targets) t.send(outbound.presenterDeniedEvent(t.user)); return; }
+        presence.presenter = targets[0]!.user;
+        return this.announceParticipants(room);
+      }
+      case 'presenter_cursor':
+      case 'presenter_selection': {
+        if (!presence.presenter || !sameUser(presence.presenter, member.user)) return member.send(outbound.error('not_presenter', 'only the current presenter shares a cursor or selection'));
+        if (!presence.admit(member)) return;
+        for (const m of this.membersOf(room)) if (m !== member) m.send(message);
+      }
+    }
+  }
+
+  /** TMI's remove_participant_request: the host removes a participant, who is disconnected and cannot join this session again. */
+  private async remove(room: DiagramRoom, member: Member, named: Pick<User, 'provider' | 'provider_id'>): Promise<void> {
+    const { connection } = member;
+    if (!this.isHost(member)) return member.send(outbound.error('not_host', 'only the session\'s host removes a participant'));
+    const session = await activeSessionOf(this.services.database.pool, connection.threat_model_id, connection.diagram_id);
+    const target = session?.participants.find((p) => sameUser(p.user, named));
+    if (!target) return member.send(outbound.error('invalid_user', 'that user is not a participant of this session'));
+    try {
+      await executePlannedCommand(this.services, collaborationCommand(this.services, connection.principal, connection.threat_model_id, connection.diagram_id, { type: 'Remove', user_id: target.user_id }),
+        { commandId: null, commandFingerprint: null, metadata: this.metadata(connection, randomUUID()), projections: [COLLABORATION_SESSIONS_PROJECTION], waitForProjections: true });
+    } catch (err) {
+      if (err instanceof DomainError) return member.send(outbound.error(err.kind, err.message));
+      throw err;
+    }
+    for (const m of this.membersOf(room).filter((x) => x.connection.principal.user_id === target.user_id)) {
+      m.send(outbound.error('removed_from_session', 'the host removed you from this collaboration session'));
+      m.socket.close(CLOSE.removed, 'removed by the host');
+    }
+  }
+
+  /** The host's last socket closed: the session ends as if the host had ended it. */
+  private async endAsHost(host: Member): Promise<void> {
+    const { connection } = host;
+    await executePlannedCommand(this.services, collaborationCommand(this.services, connection.principal, connection.threat_model_id, connection.diagram_id, { type: 'End', reason: 'host_left' }),
+      { commandId: null, commandFingerprint: null, metadata: this.metadata(connection, randomUUID()), projections: [COLLABORATION_SESSIONS_PROJECTION], waitForProjections: true })
+      .catch((err: unknown) => { if (!(err instanceof DomainError && err.kind === 'not_found')) throw err; });
+    this.endSession(connection.diagram_id, 'the host left');
   }
 
   private metadata(connection: Connection, operationId: string): EventMetadata {

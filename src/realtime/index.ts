@@ -13,10 +13,10 @@ export function realtimeOf(services: Services): Realtime {
   let realtime = instances.get(services);
   if (realtime) return realtime;
   const feed = inProcessFeed();
-  const { replay_max_events, head_check_ms } = services.config.realtime;
+  const { replay_max_events, head_check_ms, presence_per_second } = services.config.realtime;
   realtime = {
     feed,
-    hub: new CollaborationHub(services, feed, { replayMaxEvents: replay_max_events, headCheckMs: head_check_ms }),
+    hub: new CollaborationHub(services, feed, { replayMaxEvents: replay_max_events, headCheckMs: head_check_ms, presencePerSecond: presence_per_second }),
     tickets: new WsTickets(authModule(services).ephemeral),
   };
   instances.set(services, realtime);

@@ -34,17 +34,33 @@ export const SyncRequest = Type.Object({
 }, { additionalProperties: false });
 
 export const SyncStatusRequest = Type.Object({ message_type: Type.Literal('sync_status_request') }, { additionalProperties: false });
+export const UndoRequest = Type.Object({ message_type: Type.Literal('undo_request') }, { additionalProperties: false });
+export const RedoRequest = Type.Object({ message_type: Type.Literal('redo_request') }, { additionalProperties: false });
 
-/** Messages of the contract the hub does not act on yet: answered with an `error` naming them. */
-export const NOT_YET_SUPPORTED = new Set([
-  'presenter_request', 'change_presenter_request', 'presenter_denied_request', 'presenter_cursor', 'presenter_selection',
-  'undo_request', 'redo_request', 'remove_participant_request',
-]);
+/** A user as a client names one: matched by provider and provider id, the rest ignored. */
+const NamedUser = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 100 }), provider_id: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: true });
+const only = (type: string, members: Record<string, ReturnType<typeof Type.Object> | ReturnType<typeof Type.Array>> = {}) =>
+  Type.Object({ message_type: Type.Literal(type), ...members }, { additionalProperties: false });
+
+export const PresenterRequest = only('presenter_request');
+export const ChangePresenterRequest = only('change_presenter_request', { new_presenter: NamedUser });
+export const PresenterDeniedRequest = only('presenter_denied_request', { denied_user: NamedUser });
+export const RemoveParticipantRequest = only('remove_participant_request', { removed_user: NamedUser });
+export const PresenterCursor = only('presenter_cursor', { cursor_position: Type.Object({ x: Type.Number(), y: Type.Number() }, { additionalProperties: false }) });
+export const PresenterSelection = only('presenter_selection', { selected_cells: Type.Array(Uuid, { maxItems: 10_000 }) });
 
 export const inbound = {
   diagram_operation_request: TypeCompiler.Compile(DiagramOperationRequest),
   sync_request: TypeCompiler.Compile(SyncRequest),
   sync_status_request: TypeCompiler.Compile(SyncStatusRequest),
+  undo_request: TypeCompiler.Compile(UndoRequest),
+  redo_request: TypeCompiler.Compile(RedoRequest),
+  presenter_request: TypeCompiler.Compile(PresenterRequest),
+  change_presenter_request: TypeCompiler.Compile(ChangePresenterRequest),
+  presenter_denied_request: TypeCompiler.Compile(PresenterDeniedRequest),
+  remove_participant_request: TypeCompiler.Compile(RemoveParticipantRequest),
+  presenter_cursor: TypeCompiler.Compile(PresenterCursor),
+  presenter_selection: TypeCompiler.Compile(PresenterSelection),
 };
 export type InboundType = keyof typeof inbound;
 
@@ -69,12 +85,16 @@ export const outbound = {
     message_type: 'operation_rejected', operation_id: operationId, update_vector: version, reason: r.reason, message: r.message,
     ...(r.details ? { details: r.details } : {}), affected_cells: r.affected, requires_resync: r.resync, timestamp: timestamp(),
   }),
+  /** TMI's answer when there is nothing to undo or redo (its web client's message; the AsyncAPI document lacks it). */
+  historyOperation: (kind: 'undo' | 'redo') => ({ message_type: 'history_operation', operation_type: kind, message: kind === 'undo' ? 'no_operations_to_undo' : 'no_operations_to_redo' }),
   authorizationDenied: (operationId: string, reason: 'insufficient_permissions' | 'read_only_user' | 'invalid_user') => ({
     message_type: 'authorization_denied', original_operation_id: operationId, reason,
   }),
   error: (error: string, message: string, details?: Record<string, unknown>) => ({
     message_type: 'error', error, message, ...(details ? { details } : {}), timestamp: timestamp(),
   }),
+  presenterRequestEvent: (requesting: User) => ({ message_type: 'presenter_request_event', requesting_user: requesting }),
+  presenterDeniedEvent: (denied: User) => ({ message_type: 'presenter_denied_event', denied_user: denied }),
   participants: (participants: { user: User; permissions: 'reader' | 'writer'; last_activity: string }[], host: User, presenter: User | null) => ({
     message_type: 'participants_update', participants, host, current_presenter: presenter,
   }),

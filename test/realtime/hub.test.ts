@@ -15,7 +15,7 @@ describe('the collaboration hub', () => {
   let app: TestApp;
   let owner: Who, writer: Who, reader: Who, stranger: Who;
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5 } } });
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5 } } });
     owner = signIn(app, 'olga');
     writer = signIn(app, 'walt');
     reader = signIn(app, 'rita');
@@ -61,7 +61,7 @@ describe('the collaboration hub', () => {
     expect(made.status).toBe(401);
     expect(JSON.parse(made.body!)).toMatchObject({ error: 'invalid_ticket', error_description: expect.any(String) });
     // A ticket is good once.
-    const once = await ticket(owner, s.sessionId);
+    const once = await ticket(writer, s.sessionId);
     const first = await openSocket(url(once));
     expect((await first.next('diagram_state')).update_vector).toBe(1);
     expect((await refused(url(once))).status).toBe(401);
@@ -213,6 +213,107 @@ describe('the collaboration hub', () => {
       expect(sock.all('diagram_operation_event').map(sequenceOf)).toEqual(Array.from({ length: 2 * each }, (_, i) => i + 2));
     }
     for (const sock of [a.socket, b.socket, r.socket]) await sock.close();
+  });
+
+  it('undoes and redoes each writer\'s own steps as new operations, with the same conflict rules', async () => {
+    const s = await session();
+    const a = await connect(writer, s);
+    const o = await connect(owner, s);
+    const r = await connect(reader, s);
+    const id = uuidv7();
+    const cellsOf = (m: Record<string, unknown>) => (m.operation as { cells: { id: string; operation: string; data?: { x: number } }[] }).cells;
+    a.socket.send(operation(1, [{ id, operation: 'add', data: node(id, 'API', 100) }]));
+    await o.socket.next('diagram_operation_event', (m) => m.sequence_number === 2);
+    a.socket.send(operation(2, [{ id, operation: 'update', data: node(id, 'API', 300) }]));
+    await o.socket.next('diagram_operation_event', (m) => m.sequence_number === 3);
+
+    a.socket.send({ message_type: 'undo_request' });
+    const undoMove = await o.socket.next('diagram_operation_event', (m) => m.sequence_number === 4);
+    expect(cellsOf(undoMove)).toEqual([{ id, operation: 'update', data: node(id, 'API', 100) }]);
+    a.socket.send({ message_type: 'undo_request' });
+    expect(cellsOf(await o.socket.next('diagram_operation_event', (m) => m.sequence_number === 5))).toEqual([{ id, operation: 'remove' }]);
+    a.socket.send({ message_type: 'undo_request' });
+    expect(await a.socket.next('history_operation')).toEqual({ message_type: 'history_operation', operation_type: 'undo', message: 'no_operations_to_undo' });
+    // The owner has done nothing: nothing of the writer's is theirs to undo.
+    o.socket.send({ message_type: 'undo_request' });
+    expect((await o.socket.next('history_operation')).operation_type).toBe('undo');
+
+    a.socket.send({ message_type: 'redo_request' });
+    expect(cellsOf(await o.socket.next('diagram_operation_event', (m) => m.sequence_number === 6))).toEqual([{ id, operation: 'add', data: node(id, 'API', 100) }]);
+    a.socket.send({ message_type: 'redo_request' });
+    expect(cellsOf(await o.socket.next('diagram_operation_event', (m) => m.sequence_number === 7))[0]!.data).toMatchObject({ x: 300 });
+    a.socket.send({ message_type: 'redo_request' });
+    expect((await a.socket.next('history_operation')).message).toBe('no_operations_to_redo');
+
+    // Someone else relabels the node: undoing the move is still fine (geometry), undoing the add would delete their work.
+    o.socket.send(operation(7, [{ id, operation: 'update', data: node(id, 'Gateway', 300) }]));
+    await a.socket.next('diagram_operation_event', (m) => m.sequence_number === 8);
+    a.socket.send({ message_type: 'undo_request' });
+    expect(cellsOf(await o.socket.next('diagram_operation_event', (m) => m.sequence_number === 9))[0]!.data).toMatchObject({ x: 100, attrs: { text: { text: 'Gateway' } } });
+    a.socket.send({ message_type: 'undo_request' });
+    expect(await a.socket.next('operation_rejected')).toMatchObject({ reason: 'conflict_detected', affected_cells: [id], requires_resync: true });
+    r.socket.send({ message_type: 'undo_request' });
+    expect((await r.socket.next('authorization_denied')).reason).toBe('read_only_user');
+    for (const sock of [a.socket, o.socket, r.socket]) await sock.close();
+  });
+
+  it('runs presenter mode through the host, relaying only the presenter\'s cursor and selection, throttled', async () => {
+    const s = await session();
+    const host = await connect(owner, s);
+    const w = await connect(writer, s);
+    const r = await connect(reader, s);
+    const walt = { principal_type: 'user', provider: 'tmi', provider_id: 'walt@tmi.local', email: 'walt@tmi.local', display_name: 'Walt' };
+    const rita = { ...walt, provider_id: 'rita@tmi.local', email: 'rita@tmi.local', display_name: 'Rita' };
+    w.socket.send({ message_type: 'presenter_request' });
+    expect(await host.socket.next('presenter_request_event')).toMatchObject({ requesting_user: { provider_id: 'walt@tmi.local' } });
+    w.socket.send({ message_type: 'change_presenter_request', new_presenter: walt });
+    expect((await w.socket.next('error')).error).toBe('not_host');
+    host.socket.send({ message_type: 'change_presenter_request', new_presenter: walt });
+    expect(await r.socket.next('participants_update', (m) => (m.current_presenter as { provider_id?: string } | null)?.provider_id === 'walt@tmi.local')).toMatchObject({ host: { provider_id: 'olga@tmi.local' } });
+
+    const cell = uuidv7();
+    w.socket.send({ message_type: 'presenter_selection', selected_cells: [cell] });
+    expect(await r.socket.next('presenter_selection')).toEqual({ message_type: 'presenter_selection', selected_cells: [cell] });
+    host.socket.send({ message_type: 'presenter_cursor', cursor_position: { x: 1, y: 2 } });
+    expect((await host.socket.next('error')).error).toBe('not_presenter');
+    for (let n = 0; n < 40; n++) w.socket.send({ message_type: 'presenter_cursor', cursor_position: { x: n, y: n } });
+    await r.socket.next('presenter_cursor');
+    w.socket.send({ message_type: 'sync_status_request' });
+    await w.socket.next('sync_status_response');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Five a second (this app's limit): forty sent at once are at most two seconds' worth.
+    const relayed = r.socket.all('presenter_cursor').length;
+    expect(relayed).toBeGreaterThanOrEqual(1);
+    expect(relayed).toBeLessThanOrEqual(10);
+    expect(w.socket.all('presenter_cursor')).toHaveLength(0);
+
+    r.socket.send({ message_type: 'presenter_request' });
+    await host.socket.next('presenter_request_event', (m) => (m.requesting_user as { provider_id: string }).provider_id === 'rita@tmi.local');
+    host.socket.send({ message_type: 'presenter_denied_request', denied_user: rita });
+    expect(await r.socket.next('presenter_denied_event')).toMatchObject({ denied_user: { provider_id: 'rita@tmi.local' } });
+    for (const sock of [w.socket, r.socket, host.socket]) await sock.close();
+  });
+
+  it('lets the host remove a participant for good, and ends the session when the host leaves', async () => {
+    const s = await session();
+    const host = await connect(owner, s);
+    const w = await connect(writer, s);
+    const r = await connect(reader, s);
+    const rita = { principal_type: 'user', provider: 'tmi', provider_id: 'rita@tmi.local', email: 'rita@tmi.local', display_name: 'Rita' };
+    w.socket.send({ message_type: 'remove_participant_request', removed_user: rita });
+    expect((await w.socket.next('error')).error).toBe('not_host');
+    host.socket.send({ message_type: 'remove_participant_request', removed_user: rita });
+    expect((await r.socket.next('error')).error).toBe('removed_from_session');
+    expect((await r.socket.closed).code).toBe(4003);
+    const remaining = await w.socket.next('participants_update', (m) => (m.participants as unknown[]).length === 2);
+    expect((remaining.participants as { user: { provider_id: string } }[]).map((p) => p.user.provider_id).sort()).toEqual(['olga@tmi.local', 'walt@tmi.local']);
+    expect((await req(s.collaborate, reader, { method: 'POST' })).status).toBe(403);
+    expect((await req(`/ws/ticket?session_id=${s.sessionId}`, reader)).status).toBe(404);
+
+    await host.socket.close();
+    expect((await w.socket.next('error')).error).toBe('session_ended');
+    expect((await w.socket.closed).code).toBe(4000);
+    await eventually('the session is over', async () => (await req(s.collaborate, writer)).status === 404);
   });
 
   it('refuses REST writes to the diagram while its session is live, and closes the sockets when it ends', async () => {

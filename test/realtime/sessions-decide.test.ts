@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Role, User } from '../../src/commands/threat-models/values.js';
 import { collaborationDecider, type CollaborationCommand, type CollaborationState } from '../../src/realtime/sessions/decide.js';
 import type { CollaborationEvent } from '../../src/realtime/sessions/events.js';
@@ -61,3 +61,24 @@ describe('ending a session', () => {
     given().when(end('olga', 'owner')).thenRefused('not_found');
   });
 });
+
+describe('removing a participant', () => {
+  const active = [started, joined('olga', 'writer'), joined('walt', 'writer')];
+  const remove = (by: string, user: string, role: Role = 'writer'): CollaborationCommand => ({ type: 'Remove', actor: actor(by, role, T1), user_id: `id-${user}` });
+  const removed: CollaborationEvent = { type: 'CollaborationParticipantRemoved', data: { ...ref, user_id: 'id-walt', removed_by: 'id-olga', removed_at: T1 } };
+  it('is the host\'s to do, and keeps the removed user out of this session', () => {
+    given(...active).when(remove('olga', 'walt')).then([removed]);
+    given(...active, removed).when(join('walt', 'writer', T1)).thenRefused('forbidden');
+    given(...active, removed).when(join('rita', 'reader', T1)).then([joined('rita', 'reader', T1)]);
+  });
+  it('is refused to anyone else, even an owner, and for the host themselves or a stranger', () => {
+    given(...active).when(remove('walt', 'olga', 'owner')).thenRefused('forbidden');
+    given(...active).when(remove('olga', 'olga')).thenRefused('invalid');
+    given(...active).when(remove('olga', 'sam')).thenRefused('not_found');
+  });
+  it('does not follow the user into the next session', () => {
+    const ended: CollaborationEvent = { type: 'CollaborationSessionEnded', data: { ...ref, ended_by: 'id-olga', reason: 'host_left', ended_at: T1 } };
+    expect(given(...active, removed, ended).when(join('walt', 'writer', T1, OTHER_SESSION)).events()[0]!.type).toBe('CollaborationSessionStarted');
+  });
+});
+

@@ -27,6 +27,10 @@ export const DiagramCellsPatchedData = Type.Object({
   user: User,
   cells: Type.Array(CellChange, { minItems: 1 }),
   modified_at: Type.String(),
+  /** The collaboration session it was made in: a user's undo history is per session. */
+  session_id: Type.Optional(Type.String()),
+  /** An undo (`of`: the operation it reverts) or a redo (`of`: the undo it reverts). */
+  history: Type.Optional(Type.Object({ kind: Type.Union([Type.Literal('undo'), Type.Literal('redo')]), of: Type.Integer({ minimum: 1 }) })),
 });
 
 export interface CellChange {

@@ -42,7 +42,7 @@ export const diagramSocketRoutes: FastifyPluginAsync<{ services: Services }> = a
       const { role } = requireThreatModelRole(await findThreatModel(services.database.pool, tm), principal, 'reader');
       if (!session.participants.some((p) => p.user_id === principal.user_id)) throw forbidden('join the session first (POST …/collaborate)');
       connections.set(request, {
-        principal, threat_model_id: tm, diagram_id: diagram, session_id, permissions: permissionOf(role), host: session.host, presenter: session.presenter,
+        principal, threat_model_id: tm, diagram_id: diagram, session_id, permissions: permissionOf(role), host: session.host, host_user_id: session.host_user_id, presenter: session.presenter,
       });
     },
   }, async (socket, request) => {

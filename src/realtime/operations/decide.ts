@@ -44,6 +44,9 @@ export interface OperationInput {
   user_id: string;
   user: User;
   now: string;
+  session_id?: string;
+  /** Set for an undo or a redo: the event it reverts. */
+  history?: DiagramCellsPatchedData['history'];
 }
 
 /**
@@ -150,7 +153,11 @@ export function decideDiagramOperation(input: OperationInput): DiagramCellsPatch
     const cell = typeof err.context?.cell_id === 'string' ? [err.context.cell_id] : ids;
     throw new OperationRejected('validation_failed', err.message, cell);
   }
-  return { threat_model_id: input.threat_model_id, id: input.diagram_id, operation_id: input.operation_id, user_id: input.user_id, user: input.user, cells: changes, modified_at: input.now };
+  return {
+    threat_model_id: input.threat_model_id, id: input.diagram_id, operation_id: input.operation_id, user_id: input.user_id, user: input.user,
+    cells: changes, modified_at: input.now,
+    ...(input.session_id !== undefined ? { session_id: input.session_id } : {}), ...(input.history ? { history: input.history } : {}),
+  };
 }
 
 /**

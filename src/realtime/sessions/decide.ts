@@ -1,4 +1,4 @@
-import { forbidden, notFound } from '../../commands/errors.js';
+import { forbidden, invalid, notFound } from '../../commands/errors.js';
 import type { Role, User } from '../../commands/threat-models/values.js';
 import { COLLABORATION_STREAM_TYPE, type CollaborationEvent, type Permission } from './events.js';
 
@@ -12,6 +12,8 @@ export interface ActiveSession {
   host_user_id: string;
   presenter: User | null;
   participants: Participant[];
+  /** Users the host removed: they cannot join this session again (TMI's deny list). */
+  removed: string[];
   started_at: string;
 }
 
@@ -26,6 +28,7 @@ interface Actor { user_id: string; user: User; role: Role; now: string }
 
 export type CollaborationCommand =
   | { type: 'Join'; actor: Actor; session_id: string; threat_model_id: string; diagram_id: string }
+  | { type: 'Remove'; actor: Actor; user_id: string }
   | { type: 'End'; actor: Actor; reason: string };
 
 /** A reader collaborates read-only; writers and owners edit. */
@@ -39,7 +42,7 @@ export const collaborationDecider = {
     switch (event.type) {
       case 'CollaborationSessionStarted': {
         const d = event.data;
-        return { session: { ...d, presenter: d.host, participants: [] } };
+        return { session: { ...d, presenter: d.host, participants: [], removed: [] } };
       }
       case 'CollaborationParticipantJoined': {
         if (!state.session) return state;
@@ -50,6 +53,11 @@ export const collaborationDecider = {
             participants: [...state.session.participants.filter((p) => p.user_id !== d.user_id), { user_id: d.user_id, user: d.user, permissions: d.permissions, joined_at: d.joined_at }],
           },
         };
+      }
+      case 'CollaborationParticipantRemoved': {
+        if (!state.session) return state;
+        const d = event.data;
+        return { session: { ...state.session, participants: state.session.participants.filter((p) => p.user_id !== d.user_id), removed: [...state.session.removed, d.user_id] } };
       }
       case 'CollaborationSessionEnded':
         return { session: null };
@@ -70,12 +78,19 @@ export const collaborationDecider = {
         data: { ...ref, user_id: actor.user_id, user: actor.user, permissions: permissionOf(actor.role), joined_at: actor.now },
       };
       if (!state.session) return [{ type: 'CollaborationSessionStarted', data: { ...ref, host_user_id: actor.user_id, host: actor.user, started_at: actor.now } }, joined];
+      if (state.session.removed.includes(actor.user_id)) throw forbidden('the host removed you from this collaboration session');
       const present = state.session.participants.find((p) => p.user_id === actor.user_id);
       // A role that changed since the caller joined is recorded anew.
       return present && present.permissions === permissionOf(actor.role) ? [] : [joined];
     }
     const session = state.session;
     if (!session) throw notFound('no collaboration session is active on this diagram');
+    if (command.type === 'Remove') {
+      if (session.host_user_id !== actor.user_id) throw forbidden('only the session\'s host removes a participant');
+      if (command.user_id === actor.user_id) throw invalid('the host cannot remove themselves: end the session instead');
+      if (!session.participants.some((p) => p.user_id === command.user_id)) throw notFound('that user is not a participant of this session');
+      return [{ type: 'CollaborationParticipantRemoved', data: { session_id: session.session_id, threat_model_id: session.threat_model_id, diagram_id: session.diagram_id, user_id: command.user_id, removed_by: actor.user_id, removed_at: actor.now } }];
+    }
     if (session.host_user_id !== actor.user_id && actor.role !== 'owner') throw forbidden('only the session\'s host or the threat model\'s owner ends it');
     return [{
       type: 'CollaborationSessionEnded',

@@ -18,15 +18,18 @@ const Ref = { session_id: Type.String(), threat_model_id: Type.String(), diagram
 
 export const CollaborationSessionStarted = Type.Object({ ...Ref, host_user_id: Type.String(), host: User, started_at: Type.String() });
 export const CollaborationParticipantJoined = Type.Object({ ...Ref, user_id: Type.String(), user: User, permissions: Permission, joined_at: Type.String() });
+export const CollaborationParticipantRemoved = Type.Object({ ...Ref, user_id: Type.String(), removed_by: Type.String(), removed_at: Type.String() });
 export const CollaborationSessionEnded = Type.Object({ ...Ref, ended_by: Type.String(), reason: Type.String(), ended_at: Type.String() });
 
 export type CollaborationEvent =
   | { type: 'CollaborationSessionStarted'; data: Static<typeof CollaborationSessionStarted> }
   | { type: 'CollaborationParticipantJoined'; data: Static<typeof CollaborationParticipantJoined> }
+  | { type: 'CollaborationParticipantRemoved'; data: Static<typeof CollaborationParticipantRemoved> }
   | { type: 'CollaborationSessionEnded'; data: Static<typeof CollaborationSessionEnded> };
 
 export const collaborationEventDefinitions: EventDefinition[] = [
   { type: 'CollaborationSessionStarted', version: 1, schema: CollaborationSessionStarted },
   { type: 'CollaborationParticipantJoined', version: 1, schema: CollaborationParticipantJoined },
+  { type: 'CollaborationParticipantRemoved', version: 1, schema: CollaborationParticipantRemoved },
   { type: 'CollaborationSessionEnded', version: 1, schema: CollaborationSessionEnded },
 ];
