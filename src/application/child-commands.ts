@@ -72,8 +72,6 @@ export function childCommand<F extends object>(
   return {
     async decide(attempt) {
       const scope = await parentScope(services, caller, threatModelId, { restoringChild: restores });
-      const guard = CHILD_WRITE_GUARDS[resource.kind];
-      const guarded = guard ? await guard(services, operations.filter((op) => !op.create).map((op) => op.id)) : [];
       const loaded = await Promise.all(operations.map(async (op) => {
         const streamId = childStreamId(resource.kind, op.id);
         const { state, version } = op.create && attempt === 0
@@ -94,6 +92,9 @@ export function childCommand<F extends object>(
         if (op.expectedVersion !== null && op.expectedVersion !== version) throw new VersionConflictError(streamId, op.expectedVersion, version);
         return { streamId, version, events, after: events.reduce(decider.evolve, state) };
       });
+      // The kind's own rules last: whoever the decider refused (a reader, a child of another parent) learns nothing from them.
+      const guard = CHILD_WRITE_GUARDS[resource.kind];
+      const guarded = guard ? await guard(services, operations.filter((op) => !op.create).map((op) => op.id)) : [];
       const appends: StreamAppend[] = decided.map((d) => ({
         stream_id: d.streamId, stream_type: resource.kind, expected: d.version === 0 ? 'no_stream' : d.version, events: d.events as NewEvent[],
       }));

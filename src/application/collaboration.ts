@@ -59,7 +59,7 @@ export async function noActiveSession(services: Services, diagramIds: readonly s
     const streamId = collaborationStreamId(id);
     const { state, version } = await loadAggregate(services, collaborationDecider, streamId);
     if (state.session) {
-      throw conflict('the diagram is being edited in a collaboration session: change it there, or end the session first', { session_id: state.session.session_id });
+      throw conflict('the diagram is being edited in a collaboration session: change it there, or end the session first');
     }
     return { stream_id: streamId, unchanged_since: version, types: ['CollaborationSessionStarted'] };
   }));

@@ -7,6 +7,8 @@ import { roleAtLeast, userFromCaller } from '../commands/threat-models/authoriza
 import type { AppendResult, EventMetadata, StoredEvent } from '../events/types.js';
 import { OperationRejected, decideDiagramOperation, type RequestedCell } from '../realtime/operations/decide.js';
 import { inverseOf, undoHistory } from '../realtime/operations/history.js';
+import { collaborationDecider } from '../realtime/sessions/decide.js';
+import { collaborationStreamId } from '../realtime/sessions/events.js';
 import type { Services } from '../services.js';
 import { parentScope } from './child-commands.js';
 import { loadAggregate } from './execute-command.js';
@@ -49,6 +51,12 @@ function diagramOperationCommand(
       if (!state.exists || state.threat_model_id !== target.threat_model_id || state.deleted_at !== null) {
         throw new OperationRejected('diagram_not_found', 'the diagram does not exist', [], true);
       }
+      const collaboration = await loadAggregate(services, collaborationDecider, collaborationStreamId(target.diagram_id));
+      const session = collaboration.state.session;
+      // A socket outliving its session (ended, or its user removed, on another instance) edits nothing.
+      if (!session || session.session_id !== target.session_id || session.removed.includes(caller.user_id)) {
+        throw new OperationRejected('permission_denied', 'the collaboration session has ended, or you were removed from it', [], false);
+      }
       const eventsFrom = (fromVersion: number) => services.store.readStream(streamId, { fromVersion });
       const cells = state.fields.cells as unknown as StoredCell[];
       const planned = await plan({ cells, version, eventsFrom });
@@ -61,7 +69,9 @@ function diagramOperationCommand(
       });
       return {
         appends: [{ stream_id: streamId, stream_type: diagrams.decider.streamType, expected: version, events: [{ type: DIAGRAM_CELLS_PATCHED, data }] }],
-        conditions: [scope.condition],
+        conditions: [scope.condition, {
+          stream_id: collaborationStreamId(target.diagram_id), unchanged_since: collaboration.version, types: ['CollaborationSessionEnded', 'CollaborationParticipantRemoved'],
+        }],
         result: { sequence_number: version + 1, data, replayed: false },
       };
     },

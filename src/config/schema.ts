@@ -102,6 +102,12 @@ export const ConfigSchema = Type.Object({
     head_check_ms: Type.Integer({ minimum: 100, default: 2000 }),
     /** Most presenter cursor and selection messages relayed per second from one presenter; the rest are dropped. */
     presence_per_second: Type.Integer({ minimum: 1, default: 30 }),
+    /** How often each socket's token and role are checked again: an expired or revoked token closes it (4401), lost access too (4403). */
+    access_check_ms: Type.Integer({ minimum: 100, default: 5000 }),
+    /** Ping interval; a socket that has not answered the previous ping is dropped. */
+    ping_interval_ms: Type.Integer({ minimum: 100, default: 30000 }),
+    /** A socket whose unsent messages exceed this is closed (1013): a slow consumer must not hold the server's memory. */
+    max_buffered_bytes: Type.Integer({ minimum: 65536, default: 8388608 }),
   }),
 });
 

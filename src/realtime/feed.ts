@@ -4,13 +4,22 @@ import { EventEmitter } from 'node:events';
 export interface FeedEvent { version: number; type: string; data: unknown }
 
 /**
+ * What goes through a diagram's feed: a committed event, or a change of its session every
+ * instance with sockets on it must act on (the session ended, a participant was removed).
+ */
+export type FeedMessage =
+  | { kind: 'event'; event: FeedEvent }
+  | { kind: 'ended'; reason: string }
+  | { kind: 'removed'; user_id: string };
+
+/**
  * Where committed events of a diagram reach the hubs that have sockets on it. Published after
  * the commit, never before: a subscriber may see an event late or (across instances) not at
  * all, which the rooms repair from PostgreSQL, but never one that did not happen.
  */
 export interface DiagramFeed {
-  publish(diagramId: string, event: FeedEvent): void;
-  subscribe(diagramId: string, listener: (event: FeedEvent) => void): () => void;
+  publish(diagramId: string, message: FeedMessage): void;
+  subscribe(diagramId: string, listener: (message: FeedMessage) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -19,7 +28,7 @@ export function inProcessFeed(): DiagramFeed {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   return {
-    publish: (diagramId, event) => { emitter.emit(diagramId, event); },
+    publish: (diagramId, message) => { emitter.emit(diagramId, message); },
     subscribe(diagramId, listener) {
       emitter.on(diagramId, listener);
       return () => { emitter.off(diagramId, listener); };

@@ -6,12 +6,15 @@ import type { Principal } from '../auth/principal.js';
 import { childStreamId } from '../commands/child-resources/index.js';
 import { DIAGRAM_CELLS_PATCHED, diagrams } from '../commands/diagrams/index.js';
 import { DomainError } from '../commands/errors.js';
-import { userFromCaller } from '../commands/threat-models/authorization.js';
+import { requireThreatModelRole, userFromCaller } from '../commands/threat-models/authorization.js';
+import { authModule } from '../auth/module.js';
+import { findThreatModel } from '../queries/threat-models.js';
+import { permissionOf } from './sessions/decide.js';
 import type { User } from '../commands/threat-models/values.js';
 import { CommandIdReusedError } from '../events/errors.js';
 import type { EventMetadata } from '../events/types.js';
 import type { Services } from '../services.js';
-import type { DiagramFeed, FeedEvent } from './feed.js';
+import type { DiagramFeed, FeedEvent, FeedMessage } from './feed.js';
 import { collaborationCommand } from '../application/collaboration.js';
 import { executePlannedCommand } from '../application/multi-stream-command.js';
 import { activeSessionOf } from '../queries/collaboration-sessions.js';
@@ -21,6 +24,8 @@ import { OperationRejected } from './operations/decide.js';
 import { DiagramRoom, type RoomMember, type RoomSource } from './room.js';
 import type { Permission } from './sessions/events.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-sessions.js';
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 type PresenceMessage =
   | { message_type: 'presenter_request' }
@@ -48,12 +53,18 @@ export interface HubOptions {
   headCheckMs: number;
   /** Most presenter cursor and selection messages relayed per second from one sender. */
   presencePerSecond: number;
+  accessCheckMs: number;
+  pingIntervalMs: number;
+  maxBufferedBytes: number;
 }
 
 /** WebSocket close codes: TMI's session end, and the service going away. */
-export const CLOSE = { sessionEnded: 4000, removed: 4003, goingAway: 1001 } as const;
+export const CLOSE = { sessionEnded: 4000, removed: 4003, tokenInvalid: 4401, accessLost: 4403, goingAway: 1001, slowConsumer: 1013, notAnswering: 1001 } as const;
 
-interface Member extends RoomMember { connection: Connection; user: User; joinedAt: string; socket: WebSocket }
+/** A diagram's room on this instance, its presence, its feed subscription and the sockets still joining it. */
+interface RoomEntry { room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void; joining: Set<Member> }
+
+interface Member extends RoomMember { connection: Connection; user: User; joinedAt: string; socket: WebSocket; alive: boolean }
 
 /**
  * The collaboration hub: the diagrams' rooms, the sockets in them, and TMI's messages. An
@@ -63,66 +74,151 @@ interface Member extends RoomMember { connection: Connection; user: User; joined
  * before its schema check; nothing a reader sends changes the diagram.
  */
 export class CollaborationHub {
-  private readonly rooms = new Map<string, { room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void }>();
+  private readonly rooms = new Map<string, RoomEntry>();
   private closing = false;
   /** Each diagram's operations on this instance, one after another: they would only race each other for the next number. */
   private readonly operating = new Map<string, Promise<unknown>>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timers: NodeJS.Timeout[];
 
   constructor(private readonly services: Services, private readonly feed: DiagramFeed, private readonly options: HubOptions) {
-    this.timer = setInterval(() => { for (const { room } of this.rooms.values()) void room.checkHead().catch(() => {}); }, options.headCheckMs);
-    this.timer.unref();
+    const every = (ms: number, task: () => void) => { const t = setInterval(task, ms); t.unref(); return t; };
+    this.timers = [
+      every(options.headCheckMs, () => { for (const { room } of this.rooms.values()) void room.checkHead().catch(() => {}); }),
+      every(options.accessCheckMs, () => { for (const entry of this.rooms.values()) void this.checkAccess(entry).catch((err: unknown) => this.services.log.warn({ err }, 'collaboration access check failed')); }),
+      every(options.pingIntervalMs, () => this.ping()),
+    ];
+  }
+
+  /**
+   * Every socket's right to stay, checked again: its token expired or was revoked (4401), its
+   * user lost access to the threat model or the threat model went away (4403). A role that
+   * changed changes the permission (a reader promoted edits without reconnecting).
+   */
+  private async checkAccess(entry: RoomEntry): Promise<void> {
+    const members = this.membersOf(entry.room);
+    if (members.length === 0) return;
+    const { revocations } = authModule(this.services);
+    const view = await findThreatModel(this.services.database.pool, members[0]!.connection.threat_model_id);
+    let changed = false;
+    for (const m of members) {
+      const { principal } = m.connection;
+      if (principal.exp * 1000 <= Date.now() || revocations.isRevoked(principal.jti, principal.user_id)) {
+        m.send(outbound.error('unauthorized', 'the access token behind this connection expired or was revoked'));
+        m.socket.close(CLOSE.tokenInvalid, 'token expired or revoked');
+        continue;
+      }
+      let permissions: Permission;
+      try {
+        permissions = permissionOf(requireThreatModelRole(view, principal, 'reader').role);
+      } catch {
+        m.send(outbound.error('forbidden', 'you no longer have access to this threat model'));
+        m.socket.close(CLOSE.accessLost, 'access lost');
+        continue;
+      }
+      if (permissions !== m.connection.permissions) { m.connection.permissions = permissions; changed = true; }
+    }
+    if (changed) this.announceParticipants(entry.room);
+  }
+
+  /** Pings every socket; one that did not answer the previous ping is gone. */
+  private ping(): void {
+    for (const { room } of this.rooms.values()) {
+      for (const m of this.membersOf(room)) {
+        if (!m.alive) { m.socket.terminate(); continue; }
+        m.alive = false;
+        m.socket.ping();
+      }
+    }
   }
 
   /** A socket authorized for a session: it joins its diagram's room and gets the diagram's state. */
   async connect(socket: WebSocket, connection: Connection): Promise<void> {
-    const room = await this.roomOf(connection);
     const member: Member = {
-      connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0,
-      send: (message) => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message)); },
+      connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0, alive: true,
+      send: (message) => {
+        if (socket.readyState !== socket.OPEN) return;
+        // A client that stops reading must not make the server hold everything it did not read.
+        if (socket.bufferedAmount > this.options.maxBufferedBytes) { socket.close(CLOSE.slowConsumer, 'too far behind: reconnect and resync'); return; }
+        socket.send(JSON.stringify(message));
+      },
     };
-    let work: Promise<unknown> = Promise.resolve();
-    // A socket's messages are handled one after another, in the order it sent them.
+    socket.on('pong', () => { member.alive = true; });
+    // Listeners first, before anything awaits: a message sent right after the upgrade waits for
+    // the join instead of being lost, and a close during the join is seen. Messages are handled
+    // one after another, in the order the socket sent them.
+    let resolveJoined!: (entry: RoomEntry | null) => void;
+    const joined = new Promise<RoomEntry | null>((resolve) => { resolveJoined = resolve; });
+    let work: Promise<unknown> = joined;
     socket.on('message', (raw: Buffer, isBinary: boolean) => {
-      work = work.then(() => this.handle(room, member, isBinary ? null : raw.toString('utf8'))).catch((err: unknown) => {
+      work = work.then(async () => {
+        const entry = await joined;
+        if (entry) await this.handle(entry.room, member, isBinary ? null : raw.toString('utf8'));
+      }).catch((err: unknown) => {
         this.services.log.error({ err, diagram_id: connection.diagram_id }, 'collaboration message failed');
         member.send(outbound.error('internal_error', 'the message could not be handled'));
       });
     });
-    socket.on('close', () => this.leave(room, member));
-    await room.join(member, (snapshot) => member.send(outbound.diagramState(connection.diagram_id, snapshot.version, snapshot.cells, snapshot.palette)));
-    this.announceParticipants(room);
+    socket.on('close', () => { void joined.then((entry) => { if (entry) this.leave(entry, member); }); });
+    try {
+      const entry = await this.roomOf(connection);
+      // Counted before the join awaits, so the room is not released under it (its last member leaving meanwhile).
+      entry.joining.add(member);
+      try {
+        await entry.room.join(member, (snapshot) => member.send(outbound.diagramState(connection.diagram_id, snapshot.version, snapshot.cells, snapshot.palette)));
+      } finally {
+        entry.joining.delete(member);
+      }
+      resolveJoined(entry);
+      if (socket.readyState === socket.OPEN) this.announceParticipants(entry.room);
+    } catch (err) {
+      resolveJoined(null);
+      socket.close(1011, 'could not join the session');
+      throw err;
+    }
   }
 
-  /** Ends a diagram's session on this instance: every socket on it is closed with TMI's message. */
+  /** A diagram's session ended (committed): every instance closes its sockets on it with TMI's message. */
   endSession(diagramId: string, reason: string): void {
-    const entry = this.rooms.get(diagramId);
-    if (!entry) return;
-    for (const m of entry.room.members as Set<Member>) {
-      m.send(outbound.error('session_ended', `the collaboration session has ended (${reason})`));
-      m.socket.close(CLOSE.sessionEnded, 'session ended');
-    }
+    this.feed.publish(diagramId, { kind: 'ended', reason });
   }
 
   /** Publishes an event the hub committed; every room on the diagram, here or elsewhere, delivers it. */
   private publish(diagramId: string, event: FeedEvent): void {
-    this.feed.publish(diagramId, event);
+    this.feed.publish(diagramId, { kind: 'event', event });
+  }
+
+  /** What the feed brings for a diagram with sockets here. */
+  private hear(room: DiagramRoom, message: FeedMessage): void {
+    if (message.kind === 'event') return room.receive(message.event);
+    const members = this.membersOf(room);
+    if (message.kind === 'ended') {
+      for (const m of members) {
+        m.send(outbound.error('session_ended', `the collaboration session has ended (${message.reason})`));
+        m.socket.close(CLOSE.sessionEnded, 'session ended');
+      }
+      return;
+    }
+    for (const m of members.filter((x) => x.connection.principal.user_id === message.user_id)) {
+      m.send(outbound.error('removed_from_session', 'the host removed you from this collaboration session'));
+      m.socket.close(CLOSE.removed, 'removed by the host');
+    }
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    clearInterval(this.timer);
+    for (const t of this.timers) clearInterval(t);
     for (const { room, unsubscribe } of this.rooms.values()) {
       unsubscribe();
       for (const m of room.members as Set<Member>) m.socket.close(CLOSE.goingAway, 'server shutting down');
     }
     this.rooms.clear();
+    await this.feed.close();
   }
 
-  private async roomOf(connection: Connection): Promise<DiagramRoom> {
+  private async roomOf(connection: Connection): Promise<RoomEntry> {
     const { threat_model_id: threatModelId, diagram_id: diagramId } = connection;
     const existing = this.rooms.get(diagramId);
-    if (existing) return existing.room;
+    if (existing) return existing;
     const streamId = childStreamId('diagram', diagramId);
     const { store } = this.services;
     const source: RoomSource = {
@@ -137,26 +233,27 @@ export class CollaborationHub {
     const head = await source.head();
     // Another connect may have made the room while the head was read.
     const raced = this.rooms.get(diagramId);
-    if (raced) return raced.room;
+    if (raced) return raced;
     const room = new DiagramRoom(diagramId, source, head, (err) => this.services.log.warn({ err, diagram_id: diagramId }, 'collaboration room step failed'));
-    const unsubscribe = this.feed.subscribe(diagramId, (event) => room.receive(event));
-    this.rooms.set(diagramId, { room, unsubscribe, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presencePerSecond) });
-    return room;
+    const unsubscribe = this.feed.subscribe(diagramId, (message) => this.hear(room, message));
+    const entry: RoomEntry = { room, unsubscribe, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presencePerSecond), joining: new Set() };
+    this.rooms.set(diagramId, entry);
+    return entry;
   }
 
-  private leave(room: DiagramRoom, member: Member): void {
+  private leave(entry: RoomEntry, member: Member): void {
+    const { room } = entry;
     room.leave(member);
     const { connection } = member;
-    const hostLeft = this.isHost(member) && ![...room.members as Set<Member>].some((m) => this.isHost(m));
-    // TMI: the host leaving ends the session for everyone (a server shutting down is not the host leaving).
-    if (hostLeft && !this.closing) {
+    const present = [...this.membersOf(room), ...entry.joining];
+    // TMI: the host leaving ends the session for everyone (a reload joining again is not leaving; a shutdown is not either).
+    if (this.isHost(member) && !present.some((m) => this.isHost(m)) && !this.closing) {
       void this.endAsHost(member).catch((err: unknown) => this.services.log.warn({ err, diagram_id: connection.diagram_id }, 'ending the session as its host left failed'));
     }
-    if (room.members.size === 0) {
-      const entry = this.rooms.get(member.connection.diagram_id);
-      if (entry?.room === room) {
+    if (present.length === 0) {
+      if (this.rooms.get(connection.diagram_id) === entry) {
         entry.unsubscribe();
-        this.rooms.delete(member.connection.diagram_id);
+        this.rooms.delete(connection.diagram_id);
       }
       return;
     }
@@ -188,7 +285,7 @@ export class CollaborationHub {
     if (!check.Check(message)) {
       const first = check.Errors(message).First();
       const operationId = (message as { operation_id?: unknown }).operation_id;
-      if (type === 'diagram_operation_request' && typeof operationId === 'string' && operationId.length <= 64) {
+      if (type === 'diagram_operation_request' && typeof operationId === 'string' && UUID.test(operationId)) {
         return member.send(outbound.rejected(operationId, member.lastSent, {
           reason: 'validation_failed', message: 'the operation is not a valid diagram_operation_request', details: `${first?.path || '/'}: ${first?.message ?? 'invalid'}`, affected: [], resync: false,
         }));
@@ -229,8 +326,9 @@ export class CollaborationHub {
   }
 
   private operate(room: DiagramRoom, member: Member, request: DiagramOperationRequest): Promise<void> {
-    const cells = request.operation.cells.map((c) => ({ id: c.id.toLowerCase(), operation: c.operation, ...(c.data !== undefined ? { data: c.data } : {}) }));
-    const operationId = request.operation_id.toLowerCase();
+    // Ids as sent: a cell's id is data (REST keeps it as written), and a resend repeats its operation id exactly.
+    const cells = request.operation.cells.map((c) => ({ id: c.id, operation: c.operation, ...(c.data !== undefined ? { data: c.data } : {}) }));
+    const operationId = request.operation_id;
     return this.change(room, member, operationId, () => applyDiagramOperation(this.services, member.connection.principal, this.targetOf(member),
       { operation_id: operationId, base_vector: request.base_vector, cells }, this.metadata(member.connection, operationId)));
   }
@@ -335,10 +433,7 @@ export class CollaborationHub {
       if (err instanceof DomainError) return member.send(outbound.error(err.kind, err.message));
       throw err;
     }
-    for (const m of this.membersOf(room).filter((x) => x.connection.principal.user_id === target.user_id)) {
-      m.send(outbound.error('removed_from_session', 'the host removed you from this collaboration session'));
-      m.socket.close(CLOSE.removed, 'removed by the host');
-    }
+    this.feed.publish(connection.diagram_id, { kind: 'removed', user_id: target.user_id });
   }
 
   /** The host's last socket closed: the session ends as if the host had ended it. */

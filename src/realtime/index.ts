@@ -1,5 +1,6 @@
 import { authModule } from '../auth/module.js';
 import type { Services } from '../services.js';
+import { redisFeed } from '../infra/redis-feed.js';
 import { inProcessFeed, type DiagramFeed } from './feed.js';
 import { CollaborationHub } from './hub.js';
 import { WsTickets } from './tickets.js';
@@ -12,11 +13,17 @@ const instances = new WeakMap<Services, Realtime>();
 export function realtimeOf(services: Services): Realtime {
   let realtime = instances.get(services);
   if (realtime) return realtime;
-  const feed = inProcessFeed();
-  const { replay_max_events, head_check_ms, presence_per_second } = services.config.realtime;
+  // With Redis, every instance hears every diagram's events at once; without, only its own (and PostgreSQL's heads).
+  const feed = services.redis && services.config.redis.url
+    ? redisFeed(services.redis, services.config.redis.url, services.config.redis.prefix, services.log)
+    : inProcessFeed();
+  const r = services.config.realtime;
   realtime = {
     feed,
-    hub: new CollaborationHub(services, feed, { replayMaxEvents: replay_max_events, headCheckMs: head_check_ms, presencePerSecond: presence_per_second }),
+    hub: new CollaborationHub(services, feed, {
+      replayMaxEvents: r.replay_max_events, headCheckMs: r.head_check_ms, presencePerSecond: r.presence_per_second,
+      accessCheckMs: r.access_check_ms, pingIntervalMs: r.ping_interval_ms, maxBufferedBytes: r.max_buffered_bytes,
+    }),
     tickets: new WsTickets(authModule(services).ephemeral),
   };
   instances.set(services, realtime);

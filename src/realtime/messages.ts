@@ -23,7 +23,8 @@ export const DiagramOperationRequest = Type.Object({
       operation: Type.Union([Type.Literal('add'), Type.Literal('update'), Type.Literal('remove')]),
       // The cell itself is checked by the decision, which names what is wrong with it.
       data: Type.Optional(Type.Object({}, { additionalProperties: true })),
-    }, { additionalProperties: false }), { minItems: 1, maxItems: 1000 }),
+      // The contract leaves a cell item open: members beyond these are ignored.
+    }, { additionalProperties: true }), { minItems: 1, maxItems: 1000 }),
   }, { additionalProperties: false }),
 }, { additionalProperties: false });
 export type DiagramOperationRequest = Static<typeof DiagramOperationRequest>;

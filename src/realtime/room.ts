@@ -94,28 +94,36 @@ export class DiagramRoom {
   }
 
   private async sendState(member: RoomMember): Promise<void> {
-    const snapshot = await this.source.snapshot();
+    this.show(member, await this.source.snapshot());
+  }
+
+  private show(member: RoomMember, snapshot: DiagramSnapshot): void {
     member.lastSent = Math.max(member.lastSent, snapshot.version);
     member.send(outbound.diagramState(this.diagramId, snapshot.version, snapshot.cells, snapshot.palette));
   }
 
   private async accept(events: readonly FeedEvent[]): Promise<void> {
     for (const e of events) if (e.version > this.delivered) this.pending.set(e.version, e);
-    this.drain();
+    await this.drain();
     if (this.pending.size === 0) return;
     // A gap: an event before these was committed but has not reached this room. The store has it.
     const filled = await this.source.eventsFrom(this.delivered + 1);
     for (const e of filled) if (e.version > this.delivered && !this.pending.has(e.version)) this.pending.set(e.version, e);
-    this.drain();
+    await this.drain();
     if (this.pending.size > 0) throw new Error(`diagram ${this.diagramId}: events after ${this.delivered} are not in the store yet (${[...this.pending.keys()].join(', ')})`);
   }
 
-  private drain(): void {
-    let stale = false;
+  private async drain(): Promise<void> {
     for (let next = this.pending.get(this.delivered + 1); next; next = this.pending.get(this.delivered + 1)) {
       this.pending.delete(next.version);
       this.delivered = next.version;
-      if (next.type !== DIAGRAM_CELLS_PATCHED) { stale = true; continue; }
+      if (next.type !== DIAGRAM_CELLS_PATCHED) {
+        // Something other than a cell operation moved the diagram (its metadata, a replacement):
+        // everyone gets the state, before any later event, and nothing it already shows again.
+        const snapshot = await this.source.snapshot();
+        for (const m of this.members) if (m.lastSent < next.version) this.show(m, snapshot);
+        continue;
+      }
       const message = outbound.operationEvent(next.data as DiagramCellsPatchedData, next.version);
       for (const m of this.members) {
         if (next.version <= m.lastSent) continue;
@@ -123,7 +131,5 @@ export class DiagramRoom {
         m.send(message);
       }
     }
-    // Something other than a cell operation moved the diagram (its metadata, a replacement): everyone gets the state.
-    if (stale) for (const m of this.members) void this.sendState(m).catch((err: unknown) => this.onError(err));
   }
 }

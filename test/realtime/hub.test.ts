@@ -15,7 +15,7 @@ describe('the collaboration hub', () => {
   let app: TestApp;
   let owner: Who, writer: Who, reader: Who, stranger: Who;
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5 } } });
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200 } } });
     owner = signIn(app, 'olga');
     writer = signIn(app, 'walt');
     reader = signIn(app, 'rita');
@@ -314,6 +314,35 @@ describe('the collaboration hub', () => {
     expect((await w.socket.next('error')).error).toBe('session_ended');
     expect((await w.socket.closed).code).toBe(4000);
     await eventually('the session is over', async () => (await req(s.collaborate, writer)).status === 404);
+  });
+
+  it('closes a socket whose token is revoked (4401) or whose user loses access (4403), and follows a role change', async () => {
+    const s = await session();
+    // Someone of their own, whose sign-out revokes no other test's token.
+    const leaver = signIn(app, 'wade');
+    const patchAuthorization = async (change: (list: { provider_id: string; role: string }[]) => unknown[]) => {
+      const tm = await json(await req(`/threat_models/${s.tm}`, owner));
+      const res = await req(`/threat_models/${s.tm}`, owner, { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'replace', path: '/authorization', value: change(tm.authorization) }]) });
+      expect(res.status).toBe(200);
+    };
+    await patchAuthorization((list) => [...list, userEntry(leaver, 'writer')]);
+    expect((await req(s.collaborate, leaver, { method: 'POST' })).status).toBe(200);
+    const host = await connect(owner, s);
+    const r = await connect(reader, s);
+    const w = await connect(leaver, s);
+    // The reader becomes a writer: its next operation is accepted without reconnecting.
+    await patchAuthorization((list) => list.map((a) => (a.provider_id === 'rita@tmi.local' ? { ...a, role: 'writer' } : a)));
+    await host.socket.next('participants_update', (m) => (m.participants as { user: { provider_id: string }; permissions: string }[]).some((p) => p.user.provider_id === 'rita@tmi.local' && p.permissions === 'writer'));
+    const id = uuidv7();
+    r.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }]));
+    expect(sequenceOf(await host.socket.next('diagram_operation_event'))).toBe(2);
+    // Then loses access altogether.
+    await patchAuthorization((list) => list.filter((a) => a.provider_id !== 'rita@tmi.local'));
+    expect((await r.socket.closed).code).toBe(4403);
+    // The other signs out: the token its ticket was bought with is revoked.
+    expect((await req('/me/logout', leaver, { method: 'POST' })).status).toBeLessThan(300);
+    expect((await w.socket.closed).code).toBe(4401);
+    await host.socket.close();
   });
 
   it('refuses REST writes to the diagram while its session is live, and closes the sockets when it ends', async () => {

@@ -89,6 +89,23 @@ describe('a diagram operation', () => {
       const data = decide([{ id: A, operation: 'update', data: node(A, { attrs: { text: { text: 'Edge' } } }) }], { ...opts, since: own });
       expect(data.cells[0]!.cell).toMatchObject({ attrs: { text: { text: 'Edge' } } });
     });
+    it('lets a client build on its own later changes: only what others changed can conflict', () => {
+      const tagged = node(A, { data: { _metadata: [{ key: 'k', value: 'v' }] } });
+      const label = (text: string, extra = {}) => node(A, { attrs: { text: { text } }, ...extra });
+      // walt relabels (v2), olga tags (v3), walt relabels again from base 1.
+      const history = [
+        later(2, [{ id: A, operation: 'update', cell: label('One'), before }], 'walt'),
+        later(3, [{ id: A, operation: 'update', cell: label('One', { data: tagged.data }), before: label('One') }]),
+      ];
+      const data = decide([{ id: A, operation: 'update', data: label('Two') }], { cells: [label('One', { data: tagged.data })], version: 3, base: 1, since: history });
+      expect(data.cells[0]!.cell).toEqual(label('Two', { data: tagged.data }));
+    });
+    it('refuses a merge that would not be a valid cell', () => {
+      const edged = edge(A, B, E);
+      const changed = [later(2, [{ id: A, operation: 'update', cell: edged, before }])];
+      expect(rejected(() => decide([{ id: A, operation: 'update', data: node(A, { x: 99 }) }], { cells: [edged, node(B), node(E)], version: 2, base: 1, since: changed })))
+        .toMatchObject({ reason: 'conflict_detected' });
+    });
     it('leaves cells nobody touched since alone: a stale base is no conflict for them', () => {
       const data = decide([{ id: B, operation: 'add', data: node(B) }], opts);
       expect(data.cells.map((c) => c.id)).toEqual([B]);

@@ -76,6 +76,23 @@ describe('a diagram room', () => {
     expect(sequences(m)).toEqual([4]);
   });
 
+  it('sends the state for an event that is no cell operation, in its turn, and nothing older after it', async () => {
+    const s = streamOf(1);
+    const room = new DiagramRoom('d', s.source, 1, (e) => errors.push(e));
+    const m = member();
+    await room.join(m, () => {});
+    const meta: FeedEvent = { version: 2, type: 'MetadataEntriesSet', data: {} };
+    s.events.push(meta);
+    const e3 = s.append();
+    room.receive(e3);
+    room.receive(meta);
+    await settle(room);
+    expect(m.got.map((x) => [x.message_type, x.update_vector])).toEqual([['diagram_state', 3]]);
+    room.receive(s.append());
+    await settle(room);
+    expect(sequences(m)).toEqual([4]);
+  });
+
   it('catches a socket up from its last number within the limit, else sends the state', async () => {
     const s = streamOf(10);
     const room = new DiagramRoom('d', s.source, 10, (e) => errors.push(e));

@@ -70,7 +70,7 @@ function changedMembers(from: Cell, to: Cell): Set<string> {
  * replacement, a REST PUT or PATCH, changed it and the base state is not at hand), and which
  * members changed since.
  */
-interface LaterHistory { atBase: Cell | null | undefined; replaced: boolean }
+interface LaterHistory { atBase: Cell | null | undefined; members: Set<string>; wholesale: boolean }
 
 function historySince(since: readonly LaterEvent[], userId: string): { cells: Map<string, LaterHistory>; replaced: boolean } {
   const cells = new Map<string, LaterHistory>();
@@ -82,7 +82,11 @@ function historySince(since: readonly LaterEvent[], userId: string): { cells: Ma
       if (data.user_id === userId) continue;
       for (const change of data.cells) {
         // The first change after the base holds the cell as the base knew it (undefined: it did not exist).
-        if (!cells.has(change.id)) cells.set(change.id, { atBase: change.operation === 'add' ? undefined : change.before ?? null, replaced: false });
+        let seen = cells.get(change.id);
+        if (!seen) cells.set(change.id, seen = { atBase: change.operation === 'add' ? undefined : change.before ?? null, members: new Set(), wholesale: false });
+        // What the others changed of it, member by member; an add or remove changed all of it.
+        if (change.operation === 'update' && change.before && change.cell) for (const k of changedMembers(change.before, change.cell)) seen.members.add(k);
+        else seen.wholesale = true;
       }
     } else if (event.type === 'DiagramChanged') {
       replaced = true;
@@ -162,22 +166,22 @@ export function decideDiagramOperation(input: OperationInput): DiagramCellsPatch
 
 /**
  * An update merged with what others changed since the client's base; null for a conflict. With
- * no change since the base, the client's cell is taken whole.
+ * no change by others since the base, the client's cell is taken whole. Only what the others
+ * changed can conflict (the caller's own later changes are theirs to build on), and a merge that
+ * is not a valid cell is a conflict too.
  */
 function mergeUpdate(now: Cell, requested: Cell, later: LaterHistory | undefined, replaced: boolean): Cell | null {
   if (!later && !replaced) return requested;
   const base = later?.atBase ?? null;
-  // The base is not known (a whole replacement since): only geometry may differ from the cell now.
-  if (base === null) {
+  // The base is not known (a whole replacement since, or the others added or removed it): only geometry may differ from the cell now.
+  if (base === null || replaced || later?.wholesale) {
     return [...changedMembers(now, requested)].every((k) => GEOMETRY.has(k)) ? requested : null;
   }
-  const mine = changedMembers(base, requested);
-  const theirs = changedMembers(base, now);
   const merged: Record<string, unknown> = { ...now };
-  for (const k of mine) {
-    if (theirs.has(k) && !GEOMETRY.has(k) && !isDeepStrictEqual(now[k], requested[k])) return null;
+  for (const k of changedMembers(base, requested)) {
+    if (later!.members.has(k) && !GEOMETRY.has(k) && !isDeepStrictEqual(now[k], requested[k])) return null;
     if (requested[k] === undefined) delete merged[k];
     else merged[k] = requested[k];
   }
-  return merged as Cell;
+  return storedCell.Check(merged) ? merged as Cell : null;
 }

@@ -1,0 +1,146 @@
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { eventually } from '../helpers/eventually.js';
+import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js';
+import { openSocket } from '../helpers/socket.js';
+import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
+
+/**
+ * Two instances of the service on one database: a socket on either hears every operation on the
+ * diagram, in sequence order, whichever instance accepted it — through Redis at once, and without
+ * Redis through each room's reads of PostgreSQL (its head check), which is the truth either way.
+ */
+const node = (id: string, text: string) => ({ id, shape: 'process', x: 10, y: 10, width: 80, height: 40, attrs: { text: { text } } });
+const operation = (base: number, id: string, text: string, operationId = uuidv7()) =>
+  ({ message_type: 'diagram_operation_request', operation_id: operationId, base_vector: base, operation: { type: 'patch', cells: [{ id, operation: 'add', data: node(id, text) }] } });
+
+function twoInstances(label: string, redis: boolean) {
+  const ctx = {} as { database: TestDatabase; a: TestApp; b: TestApp; owner: Who; writer: Who };
+  beforeAll(async () => {
+    ctx.database = await createTestDatabase();
+    const shared = {
+      server: { read_your_writes_timeout_ms: 15_000 }, auth: { revocation_poll_ms: 60_000 },
+      // One prefix: the instances share BullMQ's wake-ups and the diagrams' channels.
+      redis: { prefix: `inst${label}${Date.now()}` }, realtime: { head_check_ms: redis ? 60_000 : 200 },
+    };
+    ctx.a = await startTestApp({ database: ctx.database, redis, overrides: shared });
+    ctx.b = await startTestApp({ database: ctx.database, redis, overrides: shared });
+    ctx.owner = signIn(ctx.a, 'olga');
+    ctx.writer = signIn(ctx.a, 'walt');
+  });
+  afterAll(async () => {
+    await ctx.a?.stop();
+    await ctx.b?.stop();
+    await ctx.database?.drop();
+  });
+  return ctx;
+}
+
+async function sessionOn(app: TestApp, owner: Who, writer: Who) {
+  const req = (path: string, who: Who, init: RequestInit & { json?: unknown } = {}) => app.request(path, { ...init, token: who.token });
+  const tm = (await json(await req('/threat_models', owner, { method: 'POST', json: { name: 'Instances', authorization: [userEntry(writer, 'writer')] } }))).id as string;
+  const diagram = (await json(await req(`/threat_models/${tm}/diagrams`, owner, { method: 'POST', json: { name: 'Shared', type: 'DFD-1.0.0' } }))).id as string;
+  const collaborate = `/threat_models/${tm}/diagrams/${diagram}/collaborate`;
+  const sessionId = (await json(await req(collaborate, owner, { method: 'POST' }))).session_id as string;
+  expect((await req(collaborate, writer, { method: 'POST' })).status).toBe(200);
+  return { tm, diagram, collaborate, sessionId };
+}
+
+async function connectTo(app: TestApp, who: Who, s: Awaited<ReturnType<typeof sessionOn>>) {
+  // Each instance signs its own tokens (a test runtime has its own key): the same user, signed in there.
+  const token = signIn(app, who.name).token;
+  const answer = await app.request(`/ws/ticket?session_id=${s.sessionId}`, { token });
+  expect(answer.status).toBe(200);
+  const ticket = (await json(answer)).ticket as string;
+  const socket = await openSocket(`${app.url.replace(/^http/, 'ws')}/threat_models/${s.tm}/diagrams/${s.diagram}/ws?session_id=${s.sessionId}&ticket=${ticket}`);
+  await socket.next('diagram_state');
+  return socket;
+}
+
+const sequences = (socket: Awaited<ReturnType<typeof connectTo>>) => socket.all('diagram_operation_event').map((m) => m.sequence_number);
+
+describe('two instances with Redis', () => {
+  const ctx = twoInstances('r', true);
+
+  it('deliver every operation to every socket in order, whichever instance accepted it', async () => {
+    const s = await sessionOn(ctx.a, ctx.owner, ctx.writer);
+    const onA = await connectTo(ctx.a, ctx.owner, s);
+    const onB = await connectTo(ctx.b, ctx.writer, s);
+    // Only the other instance writes and the head check is a minute away: this arrives by Redis.
+    onB.send(operation(1, uuidv7(), 'first'));
+    expect((await onA.next('diagram_operation_event', () => true, 5_000)).sequence_number).toBe(2);
+    const each = 10;
+    for (let n = 0; n < each; n++) {
+      onA.send(operation(1, uuidv7(), `a${n}`));
+      onB.send(operation(1, uuidv7(), `b${n}`));
+    }
+    const last = 2 + 2 * each;
+    for (const socket of [onA, onB]) {
+      await socket.next('diagram_operation_event', (m) => m.sequence_number === last, 20_000);
+      expect(sequences(socket)).toEqual(Array.from({ length: 2 * each + 1 }, (_, i) => i + 2));
+    }
+    // A resend to the other instance gets the original number.
+    const first = onA.all('diagram_operation_event').find((m) => (m.initiating_user as { provider_id: string }).provider_id === 'walt@tmi.local')!;
+    const cell = (first.operation as { cells: { id: string; data: { attrs: { text: { text: string } } } }[] }).cells[0]!;
+    const resend = await connectTo(ctx.a, ctx.writer, s);
+    resend.send(operation(1, cell.id, cell.data.attrs.text.text, first.operation_id as string));
+    expect((await resend.next('diagram_operation_event', (m) => m.operation_id === first.operation_id)).sequence_number).toBe(first.sequence_number);
+
+    // Ending the session on one instance closes the sockets on both.
+    expect((await ctx.b.request(s.collaborate, { method: 'DELETE', token: signIn(ctx.b, 'olga').token })).status).toBe(204);
+    for (const socket of [onA, onB, resend]) expect((await socket.closed).code).toBe(4000);
+  });
+});
+
+describe('two instances without Redis', () => {
+  const ctx = twoInstances('p', false);
+
+  it('deliver the other instance\'s operations from PostgreSQL, in order', async () => {
+    const s = await sessionOn(ctx.a, ctx.owner, ctx.writer);
+    const onA = await connectTo(ctx.a, ctx.owner, s);
+    const onB = await connectTo(ctx.b, ctx.writer, s);
+    for (let n = 0; n < 5; n++) onB.send(operation(1, uuidv7(), `b${n}`));
+    await onA.next('diagram_operation_event', (m) => m.sequence_number === 6, 20_000);
+    expect(sequences(onA)).toEqual([2, 3, 4, 5, 6]);
+    expect(sequences(onB)).toEqual([2, 3, 4, 5, 6]);
+    await onA.close();
+    await onB.close();
+  });
+});
+
+describe('two instances while their Redis is down', () => {
+  let redis: OwnRedis;
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    redis = await startOwnRedis();
+    const overrides = { redis: { url: redis.url }, server: { read_your_writes_timeout_ms: 15_000 }, realtime: { head_check_ms: 200 } };
+    a = await startTestApp({ overrides });
+    b = await startTestApp({ overrides, database: a.database });
+  });
+  afterAll(async () => {
+    await redis?.start().catch(() => {});
+    await b?.stop();
+    await a?.stop();
+    await redis?.stop();
+  });
+
+  it('keep delivering from PostgreSQL, and by Redis again once it is back', async () => {
+    const s = await sessionOn(a, signIn(a, 'olga'), signIn(a, 'walt'));
+    const onA = await connectTo(a, signIn(a, 'olga'), s);
+    const onB = await connectTo(b, signIn(b, 'walt'), s);
+    await redis.stop();
+    for (let n = 0; n < 3; n++) onB.send(operation(1, uuidv7(), `down${n}`));
+    await onA.next('diagram_operation_event', (m) => m.sequence_number === 4, 20_000);
+    expect(sequences(onA)).toEqual([2, 3, 4]);
+    await redis.start();
+    await eventually('both instances reconnected to Redis', async () => [a, b].every((app) => app.runtime.services.redis?.status === 'ready'));
+    onB.send(operation(1, uuidv7(), 'up'));
+    await onA.next('diagram_operation_event', (m) => m.sequence_number === 5, 20_000);
+    expect(sequences(onA)).toEqual([2, 3, 4, 5]);
+    await onA.close();
+    await onB.close();
+  });
+});
