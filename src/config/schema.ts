@@ -108,6 +108,12 @@ export const ConfigSchema = Type.Object({
     ping_interval_ms: Type.Integer({ minimum: 100, default: 30000 }),
     /** A socket whose unsent messages exceed this is closed (1013): a slow consumer must not hold the server's memory. */
     max_buffered_bytes: Type.Integer({ minimum: 65536, default: 8388608 }),
+    /** Most diagram operations (undos and redos included) one socket may send a second; more are refused with an error. */
+    operations_per_second: Type.Integer({ minimum: 1, default: 50 }),
+    /** Most collaboration sockets one user holds open on one instance; more are refused before the upgrade (429). */
+    max_connections_per_user: Type.Integer({ minimum: 1, default: 10 }),
+    /** Most users connected to one diagram's session on one instance (TMI's max_diagram_participants); more are refused (429). */
+    max_participants: Type.Integer({ minimum: 1, default: 100 }),
   }),
 });
 

@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
 
 /** An event of a diagram's stream, as the hub delivers it: its version is the sequence number. */
-export interface FeedEvent { version: number; type: string; data: unknown }
+export interface FeedEvent {
+  version: number;
+  type: string;
+  data: unknown;
+  /** When the instance that committed it published it (ms since the epoch): the start of its fan-out. */
+  published_at?: number;
+}
 
 /**
  * What goes through a diagram's feed: a committed event, or a change of its session every

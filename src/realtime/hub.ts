@@ -19,7 +19,8 @@ import { collaborationCommand } from '../application/collaboration.js';
 import { executePlannedCommand } from '../application/multi-stream-command.js';
 import { activeSessionOf } from '../queries/collaboration-sessions.js';
 import { inbound, outbound, type DiagramOperationRequest, type InboundType } from './messages.js';
-import { RoomPresence, sameUser } from './presence.js';
+import { PerSecond, RoomPresence, sameUser } from './presence.js';
+import { hubMetrics, type HubMetrics } from './metrics.js';
 import { OperationRejected } from './operations/decide.js';
 import { DiagramRoom, type RoomMember, type RoomSource } from './room.js';
 import type { Permission } from './sessions/events.js';
@@ -56,6 +57,9 @@ export interface HubOptions {
   accessCheckMs: number;
   pingIntervalMs: number;
   maxBufferedBytes: number;
+  operationsPerSecond: number;
+  maxConnectionsPerUser: number;
+  maxParticipants: number;
 }
 
 /** WebSocket close codes: TMI's session end, and the service going away. */
@@ -79,8 +83,15 @@ export class CollaborationHub {
   /** Each diagram's operations on this instance, one after another: they would only race each other for the next number. */
   private readonly operating = new Map<string, Promise<unknown>>();
   private readonly timers: NodeJS.Timeout[];
+  private readonly metrics: HubMetrics;
+  private readonly operationRate: PerSecond;
 
   constructor(private readonly services: Services, private readonly feed: DiagramFeed, private readonly options: HubOptions) {
+    this.metrics = hubMetrics(services.metrics, {
+      connections: () => [...this.rooms.values()].reduce((n, e) => n + e.room.members.size, 0),
+      rooms: () => this.rooms.size,
+    });
+    this.operationRate = new PerSecond(options.operationsPerSecond);
     const every = (ms: number, task: () => void) => { const t = setInterval(task, ms); t.unref(); return t; };
     this.timers = [
       every(options.headCheckMs, () => { for (const { room } of this.rooms.values()) void room.checkHead().catch(() => {}); }),
@@ -104,7 +115,7 @@ export class CollaborationHub {
       const { principal } = m.connection;
       if (principal.exp * 1000 <= Date.now() || revocations.isRevoked(principal.jti, principal.user_id)) {
         m.send(outbound.error('unauthorized', 'the access token behind this connection expired or was revoked'));
-        m.socket.close(CLOSE.tokenInvalid, 'token expired or revoked');
+        this.closeMember(m, CLOSE.tokenInvalid, 'token expired or revoked', 'token');
         continue;
       }
       let permissions: Permission;
@@ -112,7 +123,7 @@ export class CollaborationHub {
         permissions = permissionOf(requireThreatModelRole(view, principal, 'reader').role);
       } catch {
         m.send(outbound.error('forbidden', 'you no longer have access to this threat model'));
-        m.socket.close(CLOSE.accessLost, 'access lost');
+        this.closeMember(m, CLOSE.accessLost, 'access lost', 'access');
         continue;
       }
       if (permissions !== m.connection.permissions) { m.connection.permissions = permissions; changed = true; }
@@ -124,7 +135,7 @@ export class CollaborationHub {
   private ping(): void {
     for (const { room } of this.rooms.values()) {
       for (const m of this.membersOf(room)) {
-        if (!m.alive) { m.socket.terminate(); continue; }
+        if (!m.alive) { this.metrics.closes.inc({ reason: 'not_answering' }); m.socket.terminate(); continue; }
         m.alive = false;
         m.socket.ping();
       }
@@ -138,7 +149,7 @@ export class CollaborationHub {
       send: (message) => {
         if (socket.readyState !== socket.OPEN) return;
         // A client that stops reading must not make the server hold everything it did not read.
-        if (socket.bufferedAmount > this.options.maxBufferedBytes) { socket.close(CLOSE.slowConsumer, 'too far behind: reconnect and resync'); return; }
+        if (socket.bufferedAmount > this.options.maxBufferedBytes) { this.closeMember(member, CLOSE.slowConsumer, 'too far behind: reconnect and resync', 'slow_consumer'); return; }
         socket.send(JSON.stringify(message));
       },
     };
@@ -194,22 +205,45 @@ export class CollaborationHub {
     if (message.kind === 'ended') {
       for (const m of members) {
         m.send(outbound.error('session_ended', `the collaboration session has ended (${message.reason})`));
-        m.socket.close(CLOSE.sessionEnded, 'session ended');
+        this.closeMember(m, CLOSE.sessionEnded, 'session ended', 'session_ended');
       }
       return;
     }
     for (const m of members.filter((x) => x.connection.principal.user_id === message.user_id)) {
       m.send(outbound.error('removed_from_session', 'the host removed you from this collaboration session'));
-      m.socket.close(CLOSE.removed, 'removed by the host');
+      this.closeMember(m, CLOSE.removed, 'removed by the host', 'removed');
     }
   }
 
+  private closeMember(m: Member, code: number, reason: string, label: string): void {
+    if (m.socket.readyState === m.socket.CLOSED || m.socket.readyState === m.socket.CLOSING) return;
+    this.metrics.closes.inc({ reason: label });
+    m.socket.close(code, reason);
+  }
+
+  /**
+   * Why a new socket may not join, or null: one user's sockets on this instance and one
+   * diagram's connected users are capped (TMI's max_diagram_participants).
+   */
+  admission(connection: Pick<Connection, 'diagram_id' | 'principal'>): string | null {
+    const userId = connection.principal.user_id;
+    let own = 0;
+    for (const { room, joining } of this.rooms.values()) for (const m of [...this.membersOf(room), ...joining]) if (m.connection.principal.user_id === userId) own++;
+    if (own >= this.options.maxConnectionsPerUser) return `you have ${own} collaboration connections open here already (at most ${this.options.maxConnectionsPerUser})`;
+    const entry = this.rooms.get(connection.diagram_id);
+    const users = new Set(entry ? [...this.membersOf(entry.room), ...entry.joining].map((m) => m.connection.principal.user_id) : []);
+    if (!users.has(userId) && users.size >= this.options.maxParticipants) return `the session has ${users.size} participants connected (at most ${this.options.maxParticipants})`;
+    return null;
+  }
+
+  /** Shutdown: the operations in flight commit (and are published), then every socket is told the server is going away. */
   async close(): Promise<void> {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.operating.values()]);
     for (const { room, unsubscribe } of this.rooms.values()) {
       unsubscribe();
-      for (const m of room.members as Set<Member>) m.socket.close(CLOSE.goingAway, 'server shutting down');
+      for (const m of room.members as Set<Member>) this.closeMember(m, CLOSE.goingAway, 'server shutting down', 'going_away');
     }
     this.rooms.clear();
     await this.feed.close();
@@ -234,7 +268,8 @@ export class CollaborationHub {
     // Another connect may have made the room while the head was read.
     const raced = this.rooms.get(diagramId);
     if (raced) return raced;
-    const room = new DiagramRoom(diagramId, source, head, (err) => this.services.log.warn({ err, diagram_id: diagramId }, 'collaboration room step failed'));
+    const room = new DiagramRoom(diagramId, source, head, (err) => this.services.log.warn({ err, diagram_id: diagramId }, 'collaboration room step failed'),
+      (event) => { if (event.published_at !== undefined) this.metrics.fanout.observe(Math.max(0, Date.now() - event.published_at) / 1000); });
     const unsubscribe = this.feed.subscribe(diagramId, (message) => this.hear(room, message));
     const entry: RoomEntry = { room, unsubscribe, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presencePerSecond), joining: new Set() };
     this.rooms.set(diagramId, entry);
@@ -291,6 +326,11 @@ export class CollaborationHub {
         }));
       }
       return member.send(outbound.error('invalid_message', `not a valid ${type}`, { path: first?.path || '/', problem: first?.message ?? 'invalid' }));
+    }
+    if ((type === 'diagram_operation_request' || type === 'undo_request' || type === 'redo_request') && !this.operationRate.admit(member)) {
+      this.metrics.operations.inc({ outcome: 'rate_limited' });
+      const operationId = (message as { operation_id?: string }).operation_id;
+      return member.send(outbound.error('rate_limited', `at most ${this.options.operationsPerSecond} operations a second per connection: this one was not applied`, operationId ? { operation_id: operationId } : undefined));
     }
     switch (type as InboundType) {
       case 'diagram_operation_request':
@@ -350,15 +390,20 @@ export class CollaborationHub {
   /** A change of the diagram by a writer: published once committed, or answered with why not (it took no number). */
   private async change(room: DiagramRoom, member: Member, operationId: string, apply: () => Promise<AppliedOperation>): Promise<void> {
     const { connection } = member;
-    if (connection.permissions !== 'writer') return member.send(outbound.authorizationDenied(operationId, 'read_only_user'));
+    if (connection.permissions !== 'writer') {
+      this.metrics.operations.inc({ outcome: 'read_only_user' });
+      return member.send(outbound.authorizationDenied(operationId, 'read_only_user'));
+    }
     try {
       const applied = await apply();
+      this.metrics.operations.inc({ outcome: applied.replayed ? 'replayed' : 'accepted' });
       // A resend: the original was published when it was applied; this socket may have missed it (a reconnect), so it hears it again.
       if (applied.replayed) member.send(outbound.operationEvent(applied.data, applied.sequence_number));
-      else this.publish(connection.diagram_id, { version: applied.sequence_number, type: DIAGRAM_CELLS_PATCHED, data: applied.data });
+      else this.publish(connection.diagram_id, { version: applied.sequence_number, type: DIAGRAM_CELLS_PATCHED, data: applied.data, published_at: Date.now() });
     } catch (err) {
       const version = () => this.services.store.streamVersion(childStreamId('diagram', connection.diagram_id));
       if (err instanceof OperationRejected) {
+        this.metrics.operations.inc({ outcome: err.reason });
         member.send(outbound.rejected(operationId, await version(), {
           reason: err.reason, message: err.message, ...(err.details ? { details: err.details } : {}), affected: err.affectedCells, resync: err.requiresResync,
         }));
@@ -413,7 +458,7 @@ export class CollaborationHub {
       case 'presenter_cursor':
       case 'presenter_selection': {
         if (!presence.presenter || !sameUser(presence.presenter, member.user)) return member.send(outbound.error('not_presenter', 'only the current presenter shares a cursor or selection'));
-        if (!presence.admit(member)) return;
+        if (!presence.relayed.admit(member)) return;
         for (const m of this.membersOf(room)) if (m !== member) m.send(message);
       }
     }

@@ -10,19 +10,27 @@ export const sameUser = (a: Pick<User, 'provider' | 'provider_id'>, b: Pick<User
  * cursor position is worth nothing a second later.
  */
 export class RoomPresence {
-  private readonly relayed = new WeakMap<object, { second: number; count: number }>();
+  readonly relayed: PerSecond;
 
-  constructor(public presenter: User | null, private readonly perSecond: number) {}
+  constructor(public presenter: User | null, perSecond: number) {
+    this.relayed = new PerSecond(perSecond);
+  }
+}
 
-  /** Whether one more presence message from this sender fits this second's budget. */
+/** At most `limit` of something per sender and wall-clock second; what is over is refused. */
+export class PerSecond {
+  private readonly seen = new WeakMap<object, { second: number; count: number }>();
+
+  constructor(private readonly limit: number) {}
+
   admit(sender: object, now = Date.now()): boolean {
     const second = Math.floor(now / 1000);
-    const seen = this.relayed.get(sender);
+    const seen = this.seen.get(sender);
     if (!seen || seen.second !== second) {
-      this.relayed.set(sender, { second, count: 1 });
+      this.seen.set(sender, { second, count: 1 });
       return true;
     }
-    if (seen.count >= this.perSecond) return false;
+    if (seen.count >= this.limit) return false;
     seen.count += 1;
     return true;
   }

@@ -34,7 +34,10 @@ export class DiagramRoom {
   private readonly pending = new Map<number, FeedEvent>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly diagramId: string, private readonly source: RoomSource, head: number, private readonly onError: (err: unknown) => void) {
+  constructor(
+    private readonly diagramId: string, private readonly source: RoomSource, head: number, private readonly onError: (err: unknown) => void,
+    private readonly onDelivered: (event: FeedEvent) => void = () => {},
+  ) {
     this.delivered = head;
   }
 
@@ -130,6 +133,7 @@ export class DiagramRoom {
         m.lastSent = next.version;
         m.send(message);
       }
+      this.onDelivered(next);
     }
   }
 }

@@ -15,7 +15,7 @@ describe('the collaboration hub', () => {
   let app: TestApp;
   let owner: Who, writer: Who, reader: Who, stranger: Who;
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200 } } });
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200, operations_per_second: 20, max_connections_per_user: 3, max_participants: 3 }, limits: { websocket_max_message_bytes: 65_536 } } });
     owner = signIn(app, 'olga');
     writer = signIn(app, 'walt');
     reader = signIn(app, 'rita');
@@ -343,6 +343,45 @@ describe('the collaboration hub', () => {
     expect((await req('/me/logout', leaver, { method: 'POST' })).status).toBeLessThan(300);
     expect((await w.socket.closed).code).toBe(4401);
     await host.socket.close();
+  });
+
+  it('holds its limits: message size (1009), operations a second, sockets per user, users per session; and counts in /metrics', async () => {
+    const s = await session();
+    const w = await connect(writer, s);
+    w.socket.send('x'.repeat(70_000));
+    expect((await w.socket.closed).code).toBe(1009);
+
+    const burst = await connect(writer, s);
+    for (let n = 0; n < 30; n++) { const id = uuidv7(); burst.socket.send(operation(1 + n, [{ id, operation: 'add', data: node(id) }])); }
+    await burst.socket.next('error', (m) => m.error === 'rate_limited');
+    burst.socket.send({ message_type: 'sync_status_request' });
+    await burst.socket.next('sync_status_response', () => true, 15_000);
+    const applied = burst.socket.all('diagram_operation_event').length + burst.socket.all('operation_rejected').length;
+    const limited = burst.socket.all('error').filter((m) => m.error === 'rate_limited').length;
+    expect(applied + limited).toBe(30);
+    expect(limited).toBeGreaterThan(0);
+
+    // Three sockets per user here: a fourth is refused before the upgrade.
+    const more = [await connect(writer, s), await connect(writer, s)];
+    const fourth = await openSocket(`${wsBase()}${s.socketPath}?session_id=${s.sessionId}&ticket=${await ticket(writer, s.sessionId)}`).then(() => null, (e: { status?: number; body?: string }) => e);
+    expect(fourth?.status).toBe(429);
+    expect(JSON.parse(fourth!.body!)).toMatchObject({ error: 'rate_limited' });
+    // Three users per session here: the owner and the reader fill it, a fourth user is refused.
+    const o = await connect(owner, s);
+    const r = await connect(reader, s);
+    const extra = signIn(app, 'xena');
+    const tm = await json(await req(`/threat_models/${s.tm}`, owner));
+    expect((await req(`/threat_models/${s.tm}`, owner, { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'replace', path: '/authorization', value: [...tm.authorization, userEntry(extra, 'reader')] }]) })).status).toBe(200);
+    expect((await req(s.collaborate, extra, { method: 'POST' })).status).toBe(200);
+    const refused = await openSocket(`${wsBase()}${s.socketPath}?session_id=${s.sessionId}&ticket=${await ticket(extra, s.sessionId)}`).then(() => null, (e: { status?: number }) => e);
+    expect(refused?.status).toBe(429);
+
+    const metrics = await (await app.request('/metrics')).text();
+    expect(metrics).toMatch(/tmi_realtime_operations_total\{outcome="accepted"\} [1-9]/);
+    expect(metrics).toMatch(/tmi_realtime_operations_total\{outcome="rate_limited"\} [1-9]/);
+    expect(metrics).toMatch(/tmi_realtime_connections [1-9]/);
+    expect(metrics).toMatch(/tmi_realtime_fanout_seconds_count [1-9]/);
+    for (const sock of [burst.socket, ...more.map((m) => m.socket), r.socket, o.socket]) await sock.close();
   });
 
   it('refuses REST writes to the diagram while its session is live, and closes the sockets when it ends', async () => {

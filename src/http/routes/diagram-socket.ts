@@ -8,7 +8,7 @@ import { realtimeOf } from '../../realtime/index.js';
 import type { Connection } from '../../realtime/hub.js';
 import { permissionOf } from '../../realtime/sessions/decide.js';
 import type { Services } from '../../services.js';
-import { forbidden, notFound, unauthorized } from '../errors.js';
+import { HttpError, forbidden, notFound, unauthorized } from '../errors.js';
 import { PUBLIC_ROUTE } from '../plugins/authentication.js';
 import { ChildParams, Uuid } from '../schemas/children.js';
 
@@ -41,6 +41,8 @@ export const diagramSocketRoutes: FastifyPluginAsync<{ services: Services }> = a
       if (!session || session.session_id !== session_id) throw notFound('no such collaboration session is active on this diagram');
       const { role } = requireThreatModelRole(await findThreatModel(services.database.pool, tm), principal, 'reader');
       if (!session.participants.some((p) => p.user_id === principal.user_id)) throw forbidden('join the session first (POST …/collaborate)');
+      const full = hub.admission({ diagram_id: diagram, principal });
+      if (full) throw new HttpError(429, 'rate_limited', full);
       connections.set(request, {
         principal, threat_model_id: tm, diagram_id: diagram, session_id, permissions: permissionOf(role), host: session.host, host_user_id: session.host_user_id, presenter: session.presenter,
       });

@@ -1,0 +1,30 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** The hub's numbers in `/metrics`: what it holds open, what it accepts and refuses, how fast it fans out. */
+export interface HubMetrics {
+  operations: Counter<'outcome'>;
+  fanout: Histogram;
+  closes: Counter<'reason'>;
+}
+
+export function hubMetrics(registry: Registry, counts: { connections(): number; rooms(): number }): HubMetrics {
+  new Gauge({ name: 'tmi_realtime_connections', help: 'Collaboration sockets open on this instance', registers: [registry], collect() { this.set(counts.connections()); } });
+  new Gauge({ name: 'tmi_realtime_active_diagrams', help: 'Diagrams with collaboration sockets on this instance', registers: [registry], collect() { this.set(counts.rooms()); } });
+  return {
+    operations: new Counter({
+      name: 'tmi_realtime_operations_total',
+      help: 'Diagram operations, undos and redos by outcome: accepted, replayed (a resend), or the rejection reason',
+      labelNames: ['outcome'], registers: [registry],
+    }),
+    fanout: new Histogram({
+      name: 'tmi_realtime_fanout_seconds',
+      help: 'From an operation\'s commit on this instance to its event handed to every socket here',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    }),
+    closes: new Counter({
+      name: 'tmi_realtime_closes_total',
+      help: 'Sockets the hub closed, by reason (session_ended, removed, token, access, slow_consumer, not_answering, going_away)',
+      labelNames: ['reason'], registers: [registry],
+    }),
+  };
+}
