@@ -11,11 +11,12 @@ import { eventCount, signIn, userEntry, type Who } from '../threat-models/helper
  * readers refused, resends answered with their original number, conflicts on a stale base,
  * catch-up by the last sequence number, REST writes refused while a session is live.
  */
-describe('the collaboration hub', () => {
+// With Redis (its feed, tickets and queues there) and in the embedded mode's shape: no Redis at all.
+describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', redis: false }])('the collaboration hub $mode', ({ redis }) => {
   let app: TestApp;
   let owner: Who, writer: Who, reader: Who, stranger: Who;
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200, operations_per_second: 20, max_connections_per_user: 3, max_participants: 3 }, limits: { websocket_max_message_bytes: 65_536 } } });
+    app = await startTestApp({ redis, overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200, operations_per_second: 20, max_connections_per_user: 3, max_participants: 3 }, limits: { websocket_max_message_bytes: 65_536 } } });
     owner = signIn(app, 'olga');
     writer = signIn(app, 'walt');
     reader = signIn(app, 'rita');

@@ -144,3 +144,102 @@ describe('two instances while their Redis is down', () => {
     await onB.close();
   });
 });
+
+describe('convergence across two instances', () => {
+  const ctx = twoInstances('c', true);
+
+  type Cell = { id: string; [k: string]: unknown };
+  /** A client's view: the diagram as its messages built it, checking each event is the next one. */
+  function viewOf(received: Record<string, unknown>[]) {
+    let cells = new Map<string, Cell>();
+    let last = -1;
+    const seen: number[] = [];
+    for (const m of received) {
+      if (m.message_type === 'diagram_state') {
+        cells = new Map((m.cells as Cell[]).map((c) => [c.id, c]));
+        last = Math.max(last, m.update_vector as number);
+      } else if (m.message_type === 'diagram_operation_event') {
+        const seq = m.sequence_number as number;
+        if (seq <= last) continue; // a resend's confirmation of what it knows already
+        expect(seq, 'each event is the one after what the client knew').toBe(last + 1);
+        for (const c of (m.operation as { cells: { id: string; operation: string; data?: Cell }[] }).cells) {
+          if (c.operation === 'remove') cells.delete(c.id);
+          else cells.set(c.id, c.data!);
+        }
+        last = seq;
+        seen.push(seq);
+      }
+    }
+    return { cells, last, seen };
+  }
+  const sorted = (cells: Iterable<Cell>) => [...cells].sort((x, y) => x.id.localeCompare(y.id));
+
+  it('every client ends with the read model\'s cells and the fold of the events, whatever was sent concurrently', async () => {
+    const fc = (await import('fast-check')).default;
+    const action = fc.oneof(
+      fc.record({ kind: fc.constant('add' as const), text: fc.string({ maxLength: 8 }) }),
+      fc.record({ kind: fc.constant('update' as const), pick: fc.nat(), x: fc.integer({ min: 0, max: 500 }), text: fc.constantFrom('a', 'b', 'c') }),
+      fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('resend' as const), pick: fc.nat() }),
+    );
+    await fc.assert(fc.asyncProperty(fc.array(fc.array(action, { minLength: 1, maxLength: 8 }), { minLength: 3, maxLength: 3 }), async (plans) => {
+      const s = await sessionOn(ctx.a, ctx.owner, ctx.writer);
+      const clients = [await connectTo(ctx.a, ctx.owner, s), await connectTo(ctx.b, ctx.writer, s), await connectTo(ctx.b, ctx.owner, s)];
+      // Every client builds its operations from what it knows when it sends them, so bases go stale under the others' writes.
+      const seeded = [uuidv7(), uuidv7()];
+      clients[0]!.send(operation(1, seeded[0]!, 'seed'));
+      clients[0]!.send(operation(1, seeded[1]!, 'seed'));
+      await clients[0]!.next('diagram_operation_event', (m) => m.sequence_number === 3);
+      const sent: Record<string, unknown>[][] = clients.map(() => []);
+      plans.forEach((plan, i) => {
+        const client = clients[i]!;
+        for (const step of plan) {
+          const known = viewOf(client.received);
+          const ids = [...known.cells.keys()];
+          const pick = (n: number) => ids[n % Math.max(1, ids.length)];
+          let message: Record<string, unknown> | undefined;
+          if (step.kind === 'add') message = operation(known.last, uuidv7(), step.text);
+          else if (step.kind === 'update' && ids.length > 0) {
+            const id = pick(step.pick)!;
+            message = { ...operation(known.last, id, step.text), operation: { type: 'patch', cells: [{ id, operation: 'update', data: { ...node(id, step.text), x: step.x } }] } };
+          } else if (step.kind === 'remove' && ids.length > 0) {
+            const id = pick(step.pick)!;
+            message = { ...operation(known.last, id, ''), operation: { type: 'patch', cells: [{ id, operation: 'remove' }] } };
+          } else if (step.kind === 'resend' && sent[i]!.length > 0) {
+            message = sent[i]![step.pick % sent[i]!.length];
+          }
+          if (!message) continue;
+          sent[i]!.push(message);
+          client.send(message);
+        }
+        // Handled in order per socket: its answer means everything it sent before is decided.
+        client.send({ message_type: 'sync_status_request' });
+      });
+      await Promise.all(clients.map((c) => c.next('sync_status_response', () => true, 20_000)));
+      const head = await ctx.a.runtime.services.store.streamVersion(`diagram-${s.diagram}`);
+      const views = await Promise.all(clients.map(async (c) => {
+        const until = Date.now() + 20_000;
+        while (viewOf(c.received).last < head && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+        return viewOf(c.received);
+      }));
+      const { diagrams } = await import('../../src/commands/diagrams/index.js');
+      const { loadAggregate } = await import('../../src/application/execute-command.js');
+      const folded = await loadAggregate(ctx.a.runtime.services, diagrams.decider, `diagram-${s.diagram}`);
+      expect(folded.version).toBe(head);
+      const fold = sorted((folded.state as { fields: { cells: Cell[] } }).fields.cells);
+      let readModel: Cell[] = [];
+      const until = Date.now() + 20_000;
+      while (Date.now() < until) {
+        const got = await json(await ctx.a.request(`/threat_models/${s.tm}/diagrams/${s.diagram}`, { token: ctx.owner.token }));
+        if (got.update_vector === head) { readModel = sorted(got.cells); break; }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(readModel).toEqual(fold);
+      for (const v of views) {
+        expect(v.last).toBe(head);
+        expect(sorted(v.cells.values())).toEqual(fold);
+      }
+      for (const c of clients) await c.close();
+    }), { numRuns: 6 });
+  });
+});
