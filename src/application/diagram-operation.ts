@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Caller } from '../commands/caller.js';
 import { childStreamId } from '../commands/child-resources/index.js';
 import { DIAGRAM_CELLS_PATCHED, diagrams, type DiagramCellsPatchedData, type StoredCell } from '../commands/diagrams/index.js';
+import { snapshotAfterAppend } from './snapshots.js';
 import { forbidden } from '../commands/errors.js';
 import { roleAtLeast, userFromCaller } from '../commands/threat-models/authorization.js';
 import type { AppendResult, EventMetadata, StoredEvent } from '../events/types.js';
@@ -41,13 +42,18 @@ interface Planned { operation_id: string; base_vector: number; cells: RequestedC
  */
 function diagramOperationCommand(
   services: Services, caller: Caller, target: DiagramTarget, plan: (diagram: DiagramAt) => Promise<Planned>,
-): PlannedCommand<AppliedOperation> {
+): PlannedCommand<AppliedOperation> & { snapshotAfter(appended: boolean): void } {
   const streamId = childStreamId('diagram', target.diagram_id);
+  // The last decision's fold: after its append, the state a snapshot is taken of.
+  let last: { from: number; after: unknown; version: number } | null = null;
   return {
+    snapshotAfter(appended) {
+      if (appended && last) snapshotAfterAppend(services.store, diagrams.decider, streamId, last.from, last.after, last.version);
+    },
     async decide() {
       const scope = await parentScope(services, caller, target.threat_model_id);
       if (!roleAtLeast(scope.role, 'writer')) throw forbidden('editing a diagram needs the writer role', { required_role: 'writer', user_role: scope.role });
-      const { state, version } = await loadAggregate(services, diagrams.decider, streamId);
+      const { state, version, snapshotVersion } = await loadAggregate(services, diagrams.decider, streamId);
       if (!state.exists || state.threat_model_id !== target.threat_model_id || state.deleted_at !== null) {
         throw new OperationRejected('diagram_not_found', 'the diagram does not exist', [], true);
       }
@@ -67,6 +73,7 @@ function diagramOperationCommand(
         user_id: caller.user_id, user: userFromCaller(caller), now: new Date().toISOString(), session_id: target.session_id,
         ...(planned.history ? { history: planned.history } : {}),
       });
+      last = { from: snapshotVersion, after: diagrams.decider.evolve(state, { type: DIAGRAM_CELLS_PATCHED, data }), version: version + 1 };
       return {
         appends: [{ stream_id: streamId, stream_type: diagrams.decider.streamType, expected: version, events: [{ type: DIAGRAM_CELLS_PATCHED, data }] }],
         conditions: [scope.condition, {
@@ -102,11 +109,13 @@ export class NothingInHistory extends Error {
 export async function applyDiagramOperation(
   services: Services, caller: Caller, target: DiagramTarget, request: OperationRequest, metadata: EventMetadata,
 ): Promise<AppliedOperation & { position: number }> {
-  const outcome = await executePlannedCommand(services, diagramOperationCommand(services, caller, target, async () => request), {
+  const command = diagramOperationCommand(services, caller, target, async () => request);
+  const outcome = await executePlannedCommand(services, command, {
     commandId: operationCommandId(caller.user_id, request.operation_id),
     commandFingerprint: fingerprint(request.cells),
     ...operationOptions(metadata),
   });
+  command.snapshotAfter(!outcome.replayed && outcome.position > 0);
   return { ...outcome.result, replayed: outcome.replayed, position: outcome.position };
 }
 
@@ -118,13 +127,15 @@ export async function applyDiagramOperation(
 export async function applyHistoryStep(
   services: Services, caller: Caller, target: DiagramTarget, kind: 'undo' | 'redo', operationId: string, metadata: EventMetadata,
 ): Promise<AppliedOperation & { position: number }> {
-  const outcome = await executePlannedCommand(services, diagramOperationCommand(services, caller, target, async (diagram) => {
+  const command = diagramOperationCommand(services, caller, target, async (diagram) => {
     const history = undoHistory(await diagram.eventsFrom(1), caller.user_id, target.session_id);
     const of = (kind === 'undo' ? history.undo : history.redo).at(-1);
     if (of === undefined) throw new NothingInHistory(kind);
     const reverted = (await diagram.eventsFrom(of)).find((e) => e.version === of)!;
     return { operation_id: operationId, base_vector: of, cells: inverseOf((reverted.data as DiagramCellsPatchedData).cells), history: { kind, of } };
-  }), { commandId: null, commandFingerprint: null, ...operationOptions(metadata) });
+  });
+  const outcome = await executePlannedCommand(services, command, { commandId: null, commandFingerprint: null, ...operationOptions(metadata) });
+  command.snapshotAfter(outcome.position > 0);
   return { ...outcome.result, replayed: false, position: outcome.position };
 }
 

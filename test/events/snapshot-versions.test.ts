@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CREDENTIAL_STATE_VERSION } from '../../src/commands/tokens/client-credential.js';
 import { USER_STATE_VERSION } from '../../src/commands/users/state.js';
+import { DIAGRAM_STATE_VERSION } from '../../src/commands/diagrams/index.js';
 
 /**
  * A tripwire for snapshot invalidation. Snapshots are keyed by each fold's state version, so a
@@ -16,6 +17,10 @@ import { USER_STATE_VERSION } from '../../src/commands/users/state.js';
 const folds = [
   { file: 'src/commands/users/state.ts', name: 'USER_STATE_VERSION', version: USER_STATE_VERSION, pinned: { version: 1, fingerprint: 'd900ebb977918ae0' } },
   { file: 'src/commands/tokens/client-credential.ts', name: 'CREDENTIAL_STATE_VERSION', version: CREDENTIAL_STATE_VERSION, pinned: { version: 1, fingerprint: '1b5c9b1dec75006d' } },
+  // A diagram's fold is the shared child evolver, its cell operations and its fields.
+  { file: 'src/commands/child-resources/state.ts', name: 'DIAGRAM_STATE_VERSION', version: DIAGRAM_STATE_VERSION, pinned: { version: 1, fingerprint: '547ff6a3c7ab0b38' } },
+  { file: 'src/commands/diagrams/operations.ts', name: 'DIAGRAM_STATE_VERSION', version: DIAGRAM_STATE_VERSION, pinned: { version: 1, fingerprint: '3aa9e826cdacc534' } },
+  { file: 'src/commands/diagrams/index.ts', name: 'DIAGRAM_STATE_VERSION', version: DIAGRAM_STATE_VERSION, pinned: { version: 1, fingerprint: '0f10bf7e159341f7' } },
 ];
 
 const fingerprint = (file: string): string => {

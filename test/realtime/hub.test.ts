@@ -385,6 +385,35 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     for (const sock of [burst.socket, ...more.map((m) => m.socket), r.socket, o.socket]) await sock.close();
   });
 
+  it('snapshots a long diagram stream, so an operation does not fold it whole', { timeout: 60_000 }, async () => {
+    const s = await session();
+    const w = await connect(writer, s);
+    const id = uuidv7();
+    w.socket.send(operation(1, [{ id, operation: 'add', data: node(id, 'moving', 0) }]));
+    await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 2);
+    // Moves within the per-second limit: 210 of them, each waiting for the one before.
+    for (let n = 1; n <= 210; n++) {
+      w.socket.send(operation(1 + n, [{ id, operation: 'update', data: node(id, 'moving', n) }]));
+      await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 2 + n);
+      if (n % 18 === 0) await new Promise((r) => setTimeout(r, 1000));
+    }
+    const { pool } = app.runtime.services.database;
+    const snapshot = await eventually('the snapshot is written', async () => {
+      const { rows } = await pool.query<{ version: number }>('select version from snapshots where stream_id = $1 order by version desc limit 1', [`diagram-${s.diagram}`]);
+      return rows[0] ?? null;
+    });
+    expect(snapshot.version).toBeGreaterThanOrEqual(200);
+    const stats = app.runtime.services.store.snapshots.stats;
+    const before = { loads: stats.loads, read: stats.eventsRead };
+    w.socket.send(operation(212, [{ id, operation: 'update', data: node(id, 'moving', 999) }]));
+    await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 213);
+    expect(stats.eventsRead - before.read).toBeLessThan(100);
+    const again = await connect(reader, s);
+    expect(again.state).toMatchObject({ update_vector: 213, cells: [node(id, 'moving', 999)] });
+    await again.socket.close();
+    await w.socket.close();
+  });
+
   it('refuses REST writes to the diagram while its session is live, and closes the sockets when it ends', async () => {
     const s = await session();
     const w = await connect(writer, s);

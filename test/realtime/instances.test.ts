@@ -226,7 +226,7 @@ describe('convergence across two instances', () => {
       const { loadAggregate } = await import('../../src/application/execute-command.js');
       const folded = await loadAggregate(ctx.a.runtime.services, diagrams.decider, `diagram-${s.diagram}`);
       expect(folded.version).toBe(head);
-      const fold = sorted((folded.state as { fields: { cells: Cell[] } }).fields.cells);
+      const fold = sorted((folded.state as unknown as { fields: { cells: Cell[] } }).fields.cells);
       let readModel: Cell[] = [];
       const until = Date.now() + 20_000;
       while (Date.now() < until) {

@@ -17,11 +17,13 @@ export interface ChildAggregate<F extends object> {
     initialState(): ChildState<F>;
     evolve(state: ChildState<F>, event: ChildEvent): ChildState<F>;
     decide(command: ChildCommand, state: ChildState<F>): ChildEvent[];
+    /** Snapshots of the kind's streams, for kinds whose streams grow long (a diagram's operations). */
+    snapshot?: { version: number; every: number };
   };
   eventDefinitions: EventDefinition[];
 }
 
-export function childAggregate<F extends object>(resource: ChildResource<F>): ChildAggregate<F> {
+export function childAggregate<F extends object>(resource: ChildResource<F>, options: { snapshot?: { version: number; every: number } } = {}): ChildAggregate<F> {
   return {
     resource,
     decider: {
@@ -29,6 +31,7 @@ export function childAggregate<F extends object>(resource: ChildResource<F>): Ch
       initialState: initialChildState<F>,
       evolve: childEvolver<F>(resource),
       decide: childDecider(resource),
+      ...(options.snapshot ? { snapshot: options.snapshot } : {}),
     },
     eventDefinitions: childEventDefinitions(resource),
   };

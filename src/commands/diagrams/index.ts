@@ -76,4 +76,12 @@ export const diagramResource = defineChildResource('diagram', 'diagrams', Diagra
   },
 });
 
-export const diagrams = childAggregate(diagramResource);
+/**
+ * A diagram's stream grows by every realtime operation, so its fold is snapshotted. Bump the
+ * version with any change to what the fold makes (child-resources/state.ts, operations.ts, the
+ * fields above); test/events/snapshot-versions.test.ts pins those files to it.
+ */
+export const DIAGRAM_STATE_VERSION = 1;
+const DIAGRAM_SNAPSHOT_EVERY = 200;
+
+export const diagrams = childAggregate(diagramResource, { snapshot: { version: DIAGRAM_STATE_VERSION, every: DIAGRAM_SNAPSHOT_EVERY } });
