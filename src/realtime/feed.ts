@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { User } from '../commands/threat-models/values.js';
 
 /** An event of a diagram's stream, as the hub delivers it: its version is the sequence number. */
 export interface FeedEvent {
@@ -16,7 +17,12 @@ export interface FeedEvent {
 export type FeedMessage =
   | { kind: 'event'; event: FeedEvent }
   | { kind: 'ended'; reason: string }
-  | { kind: 'removed'; user_id: string };
+  | { kind: 'removed'; user_id: string }
+  // Presence, which every instance with sockets on the diagram shows alike:
+  | { kind: 'presenter'; presenter: User }
+  | { kind: 'presenter_requested'; requesting: User }
+  | { kind: 'presenter_denied'; denied: Pick<User, 'provider' | 'provider_id'> }
+  | { kind: 'relay'; from: string; message: object };
 
 /**
  * Where committed events of a diagram reach the hubs that have sockets on it. Published after

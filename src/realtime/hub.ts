@@ -68,7 +68,7 @@ export const CLOSE = { sessionEnded: 4000, removed: 4003, tokenInvalid: 4401, ac
 /** A diagram's room on this instance, its presence, its feed subscription and the sockets still joining it. */
 interface RoomEntry { room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void; joining: Set<Member> }
 
-interface Member extends RoomMember { connection: Connection; user: User; joinedAt: string; socket: WebSocket; alive: boolean }
+interface Member extends RoomMember { id: string; connection: Connection; user: User; joinedAt: string; socket: WebSocket; alive: boolean }
 
 /**
  * The collaboration hub: the diagrams' rooms, the sockets in them, and TMI's messages. An
@@ -145,7 +145,7 @@ export class CollaborationHub {
   /** A socket authorized for a session: it joins its diagram's room and gets the diagram's state. */
   async connect(socket: WebSocket, connection: Connection): Promise<void> {
     const member: Member = {
-      connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0, alive: true,
+      id: randomUUID(), connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0, alive: true,
       send: (message) => {
         if (socket.readyState !== socket.OPEN) return;
         // A client that stops reading must not make the server hold everything it did not read.
@@ -202,6 +202,21 @@ export class CollaborationHub {
   private hear(room: DiagramRoom, message: FeedMessage): void {
     if (message.kind === 'event') return room.receive(message.event);
     const members = this.membersOf(room);
+    const presence = this.rooms.get(members[0]?.connection.diagram_id ?? '')?.presence;
+    switch (message.kind) {
+      case 'presenter':
+        if (presence) presence.presenter = message.presenter;
+        return this.announceParticipants(room);
+      case 'presenter_requested':
+        for (const h of members.filter((m) => this.isHost(m))) h.send(outbound.presenterRequestEvent(message.requesting));
+        return;
+      case 'presenter_denied':
+        for (const m of members.filter((x) => sameUser(x.user, message.denied))) m.send(outbound.presenterDeniedEvent(m.user));
+        return;
+      case 'relay':
+        for (const m of members) if (m.id !== message.from) m.send(message.message);
+        return;
+    }
     if (message.kind === 'ended') {
       for (const m of members) {
         m.send(outbound.error('session_ended', `the collaboration session has ended (${message.reason})`));
@@ -433,33 +448,31 @@ export class CollaborationHub {
    * presents at once); the host hands presenting to a connected participant or denies a request;
    * the presenter's cursor and selection go to everyone else, throttled per sender.
    */
-  private present(room: DiagramRoom, member: Member, message: PresenceMessage): void {
-    const presence = this.rooms.get(member.connection.diagram_id)?.presence;
+  private async present(room: DiagramRoom, member: Member, message: PresenceMessage): Promise<void> {
+    const { diagram_id: diagramId } = member.connection;
+    const presence = this.rooms.get(diagramId)?.presence;
     if (!presence) return;
-    const host = () => this.membersOf(room).filter((m) => this.isHost(m));
     switch (message.message_type) {
-      case 'presenter_request': {
-        if (this.isHost(member)) { presence.presenter = member.user; return this.announceParticipants(room); }
-        const hosts = host();
-        if (hosts.length === 0) return member.send(outbound.error('host_unavailable', 'the session\'s host is not connected to decide on presenting'));
-        for (const h of hosts) h.send(outbound.presenterRequestEvent(member.user));
-        return;
-      }
+      case 'presenter_request':
+        // Through the feed: the host may be connected to another instance.
+        if (this.isHost(member)) return this.feed.publish(diagramId, { kind: 'presenter', presenter: member.user });
+        return this.feed.publish(diagramId, { kind: 'presenter_requested', requesting: member.user });
       case 'change_presenter_request':
       case 'presenter_denied_request': {
         if (!this.isHost(member)) return member.send(outbound.error('not_host', `only the session's host sends ${message.message_type}`));
         const named = message.message_type === 'change_presenter_request' ? message.new_presenter : message.denied_user;
-        const targets = this.membersOf(room).filter((m) => sameUser(m.user, named));
-        if (targets.length === 0) return member.send(outbound.error('invalid_user', 'that user is not connected to this session'));
-        if (message.message_type === 'presenter_denied_request') { for (const t of targets) t.send(outbound.presenterDeniedEvent(t.user)); return; }
-        presence.presenter = targets[0]!.user;
-        return this.announceParticipants(room);
+        // A participant of the session, wherever connected.
+        const session = await activeSessionOf(this.services.database.pool, member.connection.threat_model_id, diagramId);
+        const target = session?.participants.find((p) => sameUser(p.user, named));
+        if (!target) return member.send(outbound.error('invalid_user', 'that user is not a participant of this session'));
+        if (message.message_type === 'presenter_denied_request') return this.feed.publish(diagramId, { kind: 'presenter_denied', denied: target.user });
+        return this.feed.publish(diagramId, { kind: 'presenter', presenter: target.user });
       }
       case 'presenter_cursor':
       case 'presenter_selection': {
         if (!presence.presenter || !sameUser(presence.presenter, member.user)) return member.send(outbound.error('not_presenter', 'only the current presenter shares a cursor or selection'));
         if (!presence.relayed.admit(member)) return;
-        for (const m of this.membersOf(room)) if (m !== member) m.send(message);
+        this.feed.publish(diagramId, { kind: 'relay', from: member.id, message });
       }
     }
   }

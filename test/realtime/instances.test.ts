@@ -88,6 +88,15 @@ describe('two instances with Redis', () => {
     resend.send(operation(1, cell.id, cell.data.attrs.text.text, first.operation_id as string));
     expect((await resend.next('diagram_operation_event', (m) => m.operation_id === first.operation_id)).sequence_number).toBe(first.sequence_number);
 
+    // Presence crosses instances too: the host (on A) hands presenting to the writer (on B), whose cursor reaches A.
+    onB.send({ message_type: 'presenter_request' });
+    expect(await onA.next('presenter_request_event')).toMatchObject({ requesting_user: { provider_id: 'walt@tmi.local' } });
+    onA.send({ message_type: 'change_presenter_request', new_presenter: { provider: 'tmi', provider_id: 'walt@tmi.local' } });
+    await onB.next('participants_update', (m) => (m.current_presenter as { provider_id?: string } | null)?.provider_id === 'walt@tmi.local');
+    onB.send({ message_type: 'presenter_cursor', cursor_position: { x: 3, y: 4 } });
+    expect(await onA.next('presenter_cursor')).toEqual({ message_type: 'presenter_cursor', cursor_position: { x: 3, y: 4 } });
+    expect(onB.all('presenter_cursor')).toHaveLength(0);
+
     // Ending the session on one instance closes the sockets on both.
     expect((await ctx.b.request(s.collaborate, { method: 'DELETE', token: signIn(ctx.b, 'olga').token })).status).toBe(204);
     for (const socket of [onA, onB, resend]) expect((await socket.closed).code).toBe(4000);
