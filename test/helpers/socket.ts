@@ -16,6 +16,9 @@ export interface TestSocket {
   all(type: string): Record<string, unknown>[];
   closed: Promise<{ code: number; reason: string }>;
   close(): Promise<void>;
+  /** Stops (and starts again) reading from the socket, as a client that falls behind. */
+  pause(): void;
+  resume(): void;
 }
 
 /** Opens a socket; resolves once open, rejects with the HTTP status when the upgrade is refused. */
@@ -54,6 +57,8 @@ export function openSocket(url: string): Promise<TestSocket> {
         });
       },
       closed,
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
       async close() {
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
         await closed;

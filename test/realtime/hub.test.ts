@@ -16,7 +16,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
   let app: TestApp;
   let owner: Who, writer: Who, reader: Who, stranger: Who;
   beforeAll(async () => {
-    app = await startTestApp({ redis, overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200, operations_per_second: 20, max_connections_per_user: 3, max_participants: 3 }, limits: { websocket_max_message_bytes: 65_536 } } });
+    app = await startTestApp({ redis, overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200, operations_per_second: 20, max_connections_per_user: 3, max_participants: 3, max_buffered_bytes: 65_536 }, limits: { websocket_max_message_bytes: 65_536 } } });
     owner = signIn(app, 'olga');
     writer = signIn(app, 'walt');
     reader = signIn(app, 'rita');
@@ -411,6 +411,32 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     const again = await connect(reader, s);
     expect(again.state).toMatchObject({ update_vector: 213, cells: [node(id, 'moving', 999)] });
     await again.socket.close();
+    await w.socket.close();
+  });
+
+  it('closes a socket that stops reading (1013) without holding up the others', { timeout: 60_000 }, async () => {
+    const tm = (await json(await req('/threat_models', owner, { method: 'POST', json: { name: 'Slow', authorization: [userEntry(writer, 'writer'), userEntry(reader, 'reader')] } }))).id as string;
+    const d = (await json(await req(`/threat_models/${tm}/diagrams`, owner, { method: 'POST', json: { name: 'Big', type: 'DFD-1.0.0' } }))).id as string;
+    // A diagram whose state is a few hundred kilobytes, written before the session.
+    const cells = Array.from({ length: 2000 }, () => node(uuidv7(), 'x'.repeat(100)));
+    expect((await req(`/threat_models/${tm}/diagrams/${d}`, owner, { method: 'PUT', json: { name: 'Big', type: 'DFD-1.0.0', cells } })).status).toBe(200);
+    const collaborate = `/threat_models/${tm}/diagrams/${d}/collaborate`;
+    const started = await json(await req(collaborate, owner, { method: 'POST' }));
+    for (const who of [writer, reader]) expect((await req(collaborate, who, { method: 'POST' })).status).toBe(200);
+    const s = { tm, diagram: d, collaborate, sessionId: started.session_id as string, socketPath: `/threat_models/${tm}/diagrams/${d}/ws` };
+    const slow = await connect(reader, s);
+    const w = await connect(writer, s);
+    slow.socket.pause();
+    // Each asks for the whole state again, which the reader does not read.
+    for (let n = 0; n < 60; n++) slow.socket.send({ message_type: 'sync_request' });
+    const closed = await eventually('the slow consumer is closed', async () =>
+      /tmi_realtime_closes_total\{reason="slow_consumer"\} [1-9]/.test(await (await app.request('/metrics')).text()));
+    expect(closed).toBe(true);
+    const id = uuidv7();
+    w.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }]));
+    expect(sequenceOf(await w.socket.next('diagram_operation_event', () => true, 5_000))).toBe(3);
+    slow.socket.resume();
+    expect((await slow.socket.closed).code).toBe(1013);
     await w.socket.close();
   });
 
