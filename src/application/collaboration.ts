@@ -13,7 +13,7 @@ import type { PlannedCommand } from './multi-stream-command.js';
 
 export interface CollaborationResult { state: CollaborationState; started: boolean }
 
-type Body = { type: 'Join'; session_id: string } | { type: 'Remove'; user_id: string } | { type: 'End'; reason: string };
+type Body = { type: 'Join'; session_id: string } | { type: 'Remove'; user_id: string } | { type: 'End'; reason: string; session_id?: string };
 
 /**
  * A command on a diagram's collaboration (join or start its session, end it), decided in the
@@ -33,7 +33,8 @@ export function collaborationCommand(services: Services, caller: Caller, threatM
       const actor = { user_id: caller.user_id, user: userFromCaller(caller), role: scope.role, now: new Date().toISOString() };
       const command: CollaborationCommand = body.type === 'Join'
         ? { type: 'Join', actor, session_id: body.session_id, threat_model_id: threatModelId, diagram_id: diagramId }
-        : body.type === 'Remove' ? { type: 'Remove', actor, user_id: body.user_id } : { type: 'End', actor, reason: body.reason };
+        : body.type === 'Remove' ? { type: 'Remove', actor, user_id: body.user_id }
+          : { type: 'End', actor, reason: body.reason, ...(body.session_id ? { session_id: body.session_id } : {}) };
       const events = collaborationDecider.decide(command, state);
       return {
         appends: [{ stream_id: streamId, stream_type: collaborationDecider.streamType, expected: version === 0 ? 'no_stream' : version, events: events as NewEvent[] }],

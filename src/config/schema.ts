@@ -112,6 +112,8 @@ export const ConfigSchema = Type.Object({
     operations_per_second: Type.Integer({ minimum: 1, default: 50 }),
     /** Most collaboration sockets one user holds open on one instance; more are refused before the upgrade (429). */
     max_connections_per_user: Type.Integer({ minimum: 1, default: 10 }),
+    /** How long a session outlives its host's last socket: a reload, a new ticket after the token expired, another instance. */
+    host_grace_ms: Type.Integer({ minimum: 0, default: 15000 }),
     /** Most users connected to one diagram's session on one instance (TMI's max_diagram_participants); more are refused (429). */
     max_participants: Type.Integer({ minimum: 1, default: 100 }),
   }),

@@ -15,6 +15,7 @@ import { metricsPlugin } from './plugins/metrics.js';
 import { canonicalIdsPlugin } from './plugins/canonical-ids.js';
 import { requestContextPlugin, requestIdFrom } from './plugins/request-context.js';
 import { routePlugins } from './routes/index.js';
+import { realtimeOf } from '../realtime/index.js';
 import { projections } from '../projections/registry.js';
 import { registerProjectionMetrics } from '../projections/metrics.js';
 import { API_VERSION } from './routes/service-info.js';
@@ -46,7 +47,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(authenticationPlugin, { tokens: services.tokens, checks: authenticationChecks(services), ...(services.config.auth.cookies ? { cookieName: ACCESS_TOKEN_COOKIE } : {}) });
   await app.register(rateLimitPlugin, { services });
   await app.register(formbody);
-  await app.register(websocket, { options: { maxPayload: services.config.limits.websocket_max_message_bytes } });
+  await app.register(websocket, {
+    options: { maxPayload: services.config.limits.websocket_max_message_bytes },
+    // Instead of the plugin's own close of every client (no code): the hub lets operations in flight commit, then says 1001.
+    preClose: async () => { await realtimeOf(services).hub.close(); },
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -22,7 +22,10 @@ export type FeedMessage =
   | { kind: 'presenter'; presenter: User }
   | { kind: 'presenter_requested'; requesting: User }
   | { kind: 'presenter_denied'; denied: Pick<User, 'provider' | 'provider_id'> }
-  | { kind: 'relay'; from: string; message: object };
+  | { kind: 'relay'; from: string; message: object }
+  // The host's last socket on an instance closed: is the host connected anywhere else?
+  | { kind: 'host_query'; session_id: string }
+  | { kind: 'host_present'; session_id: string };
 
 /**
  * Where committed events of a diagram reach the hubs that have sockets on it. Published after

@@ -9,7 +9,8 @@ import { DomainError } from '../commands/errors.js';
 import { requireThreatModelRole, userFromCaller } from '../commands/threat-models/authorization.js';
 import { authModule } from '../auth/module.js';
 import { findThreatModel } from '../queries/threat-models.js';
-import { permissionOf } from './sessions/decide.js';
+import { collaborationDecider, permissionOf } from './sessions/decide.js';
+import { collaborationStreamId } from './sessions/events.js';
 import type { User } from '../commands/threat-models/values.js';
 import { CommandIdReusedError } from '../events/errors.js';
 import type { EventMetadata } from '../events/types.js';
@@ -58,6 +59,7 @@ export interface HubOptions {
   pingIntervalMs: number;
   maxBufferedBytes: number;
   operationsPerSecond: number;
+  hostGraceMs: number;
   maxConnectionsPerUser: number;
   maxParticipants: number;
 }
@@ -80,6 +82,8 @@ interface Member extends RoomMember { id: string; connection: Connection; user: 
 export class CollaborationHub {
   private readonly rooms = new Map<string, RoomEntry>();
   private closing = false;
+  /** Diagrams whose host's last socket here closed: the session ends when the grace runs out with the host nowhere. */
+  private readonly pendingEnds = new Map<string, { timer: NodeJS.Timeout; unsubscribe: () => void }>();
   /** Each diagram's operations on this instance, one after another: they would only race each other for the next number. */
   private readonly operating = new Map<string, Promise<unknown>>();
   private readonly timers: NodeJS.Timeout[];
@@ -110,9 +114,21 @@ export class CollaborationHub {
     if (members.length === 0) return;
     const { revocations } = authModule(this.services);
     const view = await findThreatModel(this.services.database.pool, members[0]!.connection.threat_model_id);
+    // The session from its stream: an end or a removal whose announcement was lost (Redis down, a socket mid-join) is found here.
+    const { session } = (await loadAggregate(this.services, collaborationDecider, collaborationStreamId(members[0]!.connection.diagram_id))).state;
     let changed = false;
     for (const m of members) {
       const { principal } = m.connection;
+      if (!session || session.session_id !== m.connection.session_id) {
+        m.send(outbound.error('session_ended', 'the collaboration session has ended'));
+        this.closeMember(m, CLOSE.sessionEnded, 'session ended', 'session_ended');
+        continue;
+      }
+      if (session.removed.includes(principal.user_id)) {
+        m.send(outbound.error('removed_from_session', 'the host removed you from this collaboration session'));
+        this.closeMember(m, CLOSE.removed, 'removed by the host', 'removed');
+        continue;
+      }
       if (principal.exp * 1000 <= Date.now() || revocations.isRevoked(principal.jti, principal.user_id)) {
         m.send(outbound.error('unauthorized', 'the access token behind this connection expired or was revoked'));
         this.closeMember(m, CLOSE.tokenInvalid, 'token expired or revoked', 'token');
@@ -180,6 +196,11 @@ export class CollaborationHub {
         entry.joining.delete(member);
       }
       resolveJoined(entry);
+      if (this.isHost(member)) {
+        // Back within the grace, here or on another instance: no instance ends the session.
+        this.cancelEnd(connection.diagram_id);
+        this.feed.publish(connection.diagram_id, { kind: 'host_present', session_id: connection.session_id });
+      }
       if (socket.readyState === socket.OPEN) this.announceParticipants(entry.room);
     } catch (err) {
       resolveJoined(null);
@@ -215,6 +236,11 @@ export class CollaborationHub {
         return;
       case 'relay':
         for (const m of members) if (m.id !== message.from) m.send(message.message);
+        return;
+      case 'host_query':
+        if (members.some((m) => this.isHost(m) && m.connection.session_id === message.session_id)) this.feed.publish(members[0]!.connection.diagram_id, { kind: 'host_present', session_id: message.session_id });
+        return;
+      case 'host_present':
         return;
     }
     if (message.kind === 'ended') {
@@ -255,6 +281,7 @@ export class CollaborationHub {
   async close(): Promise<void> {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
+    for (const diagramId of [...this.pendingEnds.keys()]) this.cancelEnd(diagramId);
     await Promise.allSettled([...this.operating.values()]);
     for (const { room, unsubscribe } of this.rooms.values()) {
       unsubscribe();
@@ -296,10 +323,8 @@ export class CollaborationHub {
     room.leave(member);
     const { connection } = member;
     const present = [...this.membersOf(room), ...entry.joining];
-    // TMI: the host leaving ends the session for everyone (a reload joining again is not leaving; a shutdown is not either).
-    if (this.isHost(member) && !present.some((m) => this.isHost(m)) && !this.closing) {
-      void this.endAsHost(member).catch((err: unknown) => this.services.log.warn({ err, diagram_id: connection.diagram_id }, 'ending the session as its host left failed'));
-    }
+    // TMI: the host leaving ends the session for everyone (a shutdown is not leaving).
+    if (this.isHost(member) && !present.some((m) => this.isHost(m)) && !this.closing) this.hostLeft(member);
     if (present.length === 0) {
       if (this.rooms.get(connection.diagram_id) === entry) {
         entry.unsubscribe();
@@ -494,12 +519,46 @@ export class CollaborationHub {
     this.feed.publish(connection.diagram_id, { kind: 'removed', user_id: target.user_id });
   }
 
-  /** The host's last socket closed: the session ends as if the host had ended it. */
+  /**
+   * The host's last socket on this instance closed. The session ends if, after the grace
+   * (`realtime.host_grace_ms`), the host has not come back here and no other instance answered
+   * that it has the host connected: a reload, a reconnect with a new ticket or a second tab on
+   * another instance is not leaving.
+   */
+  private hostLeft(host: Member): void {
+    const { diagram_id: diagramId, session_id: sessionId } = host.connection;
+    if (this.pendingEnds.has(diagramId)) return;
+    const unsubscribe = this.feed.subscribe(diagramId, (m) => { if (m.kind === 'host_present' && m.session_id === sessionId) this.cancelEnd(diagramId); });
+    const timer = setTimeout(() => {
+      this.pendingEnds.delete(diagramId);
+      unsubscribe();
+      void this.endAsHost(host).catch((err: unknown) => this.services.log.warn({ err, diagram_id: diagramId }, 'ending the session as its host left failed'));
+    }, this.options.hostGraceMs);
+    timer.unref();
+    this.pendingEnds.set(diagramId, { timer, unsubscribe });
+    this.feed.publish(diagramId, { kind: 'host_query', session_id: sessionId });
+  }
+
+  private cancelEnd(diagramId: string): void {
+    const pending = this.pendingEnds.get(diagramId);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    pending.unsubscribe();
+    this.pendingEnds.delete(diagramId);
+  }
+
+  /** The host left for good: their session (not a newer one) ends, and every instance hears it only if it did. */
   private async endAsHost(host: Member): Promise<void> {
     const { connection } = host;
-    await executePlannedCommand(this.services, collaborationCommand(this.services, connection.principal, connection.threat_model_id, connection.diagram_id, { type: 'End', reason: 'host_left' }),
-      { commandId: null, commandFingerprint: null, metadata: this.metadata(connection, randomUUID()), projections: [COLLABORATION_SESSIONS_PROJECTION], waitForProjections: true })
-      .catch((err: unknown) => { if (!(err instanceof DomainError && err.kind === 'not_found')) throw err; });
+    try {
+      await executePlannedCommand(this.services, collaborationCommand(this.services, connection.principal, connection.threat_model_id, connection.diagram_id,
+        { type: 'End', reason: 'host_left', session_id: connection.session_id }),
+      { commandId: null, commandFingerprint: null, metadata: this.metadata(connection, randomUUID()), projections: [COLLABORATION_SESSIONS_PROJECTION], waitForProjections: true });
+    } catch (err) {
+      // Ended already (by the owner, or by another instance's grace), or the diagram is gone: nothing to announce.
+      if (err instanceof DomainError && err.kind === 'not_found') return;
+      throw err;
+    }
     this.endSession(connection.diagram_id, 'the host left');
   }
 

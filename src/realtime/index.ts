@@ -23,7 +23,7 @@ export function realtimeOf(services: Services): Realtime {
     hub: new CollaborationHub(services, feed, {
       replayMaxEvents: r.replay_max_events, headCheckMs: r.head_check_ms, presencePerSecond: r.presence_per_second,
       accessCheckMs: r.access_check_ms, pingIntervalMs: r.ping_interval_ms, maxBufferedBytes: r.max_buffered_bytes,
-      operationsPerSecond: r.operations_per_second, maxConnectionsPerUser: r.max_connections_per_user, maxParticipants: r.max_participants,
+      operationsPerSecond: r.operations_per_second, hostGraceMs: r.host_grace_ms, maxConnectionsPerUser: r.max_connections_per_user, maxParticipants: r.max_participants,
     }),
     tickets: new WsTickets(authModule(services).ephemeral),
   };

@@ -23,7 +23,7 @@ function twoInstances(label: string, redis: boolean) {
     const shared = {
       server: { read_your_writes_timeout_ms: 15_000 }, auth: { revocation_poll_ms: 60_000 },
       // One prefix: the instances share BullMQ's wake-ups and the diagrams' channels.
-      redis: { prefix: `inst${label}${Date.now()}` }, realtime: { head_check_ms: redis ? 60_000 : 200 },
+      redis: { prefix: `inst${label}${Date.now()}` }, realtime: { head_check_ms: redis ? 60_000 : 200, access_check_ms: 200, host_grace_ms: 500 },
     };
     ctx.a = await startTestApp({ database: ctx.database, redis, overrides: shared });
     ctx.b = await startTestApp({ database: ctx.database, redis, overrides: shared });
@@ -97,9 +97,17 @@ describe('two instances with Redis', () => {
     expect(await onA.next('presenter_cursor')).toEqual({ message_type: 'presenter_cursor', cursor_position: { x: 3, y: 4 } });
     expect(onB.all('presenter_cursor')).toHaveLength(0);
 
+    // The host on both instances: closing one of the two is not leaving.
+    const hostOnB = await connectTo(ctx.b, ctx.owner, s);
+    await onA.close();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await ctx.b.request(s.collaborate, { token: signIn(ctx.b, 'walt').token })).status).toBe(200);
+    expect(onB.all('error').filter((m) => m.error === 'session_ended')).toHaveLength(0);
+    const hostAgain = await connectTo(ctx.a, ctx.owner, s);
+
     // Ending the session on one instance closes the sockets on both.
     expect((await ctx.b.request(s.collaborate, { method: 'DELETE', token: signIn(ctx.b, 'olga').token })).status).toBe(204);
-    for (const socket of [onA, onB, resend]) expect((await socket.closed).code).toBe(4000);
+    for (const socket of [onB, resend, hostOnB, hostAgain]) expect((await socket.closed).code).toBe(4000);
   });
 });
 
@@ -114,8 +122,10 @@ describe('two instances without Redis', () => {
     await onA.next('diagram_operation_event', (m) => m.sequence_number === 6, 20_000);
     expect(sequences(onA)).toEqual([2, 3, 4, 5, 6]);
     expect(sequences(onB)).toEqual([2, 3, 4, 5, 6]);
+    // Ended on A, with no feed between them: B finds it on the session's stream and closes its socket.
+    expect((await ctx.a.request(s.collaborate, { method: 'DELETE', token: ctx.owner.token })).status).toBe(204);
+    expect((await onB.closed).code).toBe(4000);
     await onA.close();
-    await onB.close();
   });
 });
 

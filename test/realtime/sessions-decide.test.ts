@@ -57,6 +57,10 @@ describe('ending a session', () => {
   it('is refused to any other participant', () => {
     given(...active).when(end('walt', 'writer')).thenRefused('forbidden');
   });
+  it('for a named session ends only that one: a late end of an older session finds nothing', () => {
+    given(...active).when({ ...end('olga', 'writer'), session_id: OTHER_SESSION } as CollaborationCommand).thenRefused('not_found');
+    given(...active).when({ ...end('olga', 'writer'), session_id: SESSION } as CollaborationCommand).then([{ type: 'CollaborationSessionEnded', data: { ...ref, ended_by: 'id-olga', reason: 'ended_by_request', ended_at: T1 } }]);
+  });
   it('finds nothing when no session is active', () => {
     given().when(end('olga', 'owner')).thenRefused('not_found');
   });

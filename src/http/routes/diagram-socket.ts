@@ -23,7 +23,6 @@ type P = { threat_model_id: string; diagram_id: string };
  */
 export const diagramSocketRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
   const { hub, tickets } = realtimeOf(services);
-  app.addHook('onClose', () => hub.close());
   const connections = new WeakMap<FastifyRequest, Connection>();
 
   app.get('/threat_models/:threat_model_id/diagrams/:diagram_id/ws', {

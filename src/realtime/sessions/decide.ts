@@ -29,7 +29,7 @@ interface Actor { user_id: string; user: User; role: Role; now: string }
 export type CollaborationCommand =
   | { type: 'Join'; actor: Actor; session_id: string; threat_model_id: string; diagram_id: string }
   | { type: 'Remove'; actor: Actor; user_id: string }
-  | { type: 'End'; actor: Actor; reason: string };
+  | { type: 'End'; actor: Actor; reason: string; /** Only this session: a late end for an older one finds nothing. */ session_id?: string };
 
 /** A reader collaborates read-only; writers and owners edit. */
 export const permissionOf = (role: Role): Permission => (role === 'reader' ? 'reader' : 'writer');
@@ -91,6 +91,7 @@ export const collaborationDecider = {
       if (!session.participants.some((p) => p.user_id === command.user_id)) throw notFound('that user is not a participant of this session');
       return [{ type: 'CollaborationParticipantRemoved', data: { session_id: session.session_id, threat_model_id: session.threat_model_id, diagram_id: session.diagram_id, user_id: command.user_id, removed_by: actor.user_id, removed_at: actor.now } }];
     }
+    if (command.session_id !== undefined && command.session_id !== session.session_id) throw notFound('that collaboration session has ended already');
     if (session.host_user_id !== actor.user_id && actor.role !== 'owner') throw forbidden('only the session\'s host or the threat model\'s owner ends it');
     return [{
       type: 'CollaborationSessionEnded',
