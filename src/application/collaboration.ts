@@ -32,7 +32,7 @@ export function collaborationCommand(services: Services, caller: Caller, threatM
       const { state, version } = await loadAggregate(services, collaborationDecider, streamId);
       const actor = { user_id: caller.user_id, user: userFromCaller(caller), role: scope.role, now: new Date().toISOString() };
       const command: CollaborationCommand = body.type === 'Join'
-        ? { type: 'Join', actor, session_id: body.session_id, threat_model_id: threatModelId, diagram_id: diagramId }
+        ? { type: 'Join', actor, session_id: body.session_id, threat_model_id: threatModelId, diagram_id: diagramId, diagram_version: diagram.version }
         : body.type === 'Remove' ? { type: 'Remove', actor, user_id: body.user_id }
           : { type: 'End', actor, reason: body.reason, ...(body.session_id ? { session_id: body.session_id } : {}) };
       const events = collaborationDecider.decide(command, state);

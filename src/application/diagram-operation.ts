@@ -28,7 +28,7 @@ export const operationCommandId = (userId: string, operationId: string) => `diag
 const fingerprint = (cells: readonly RequestedCell[]) => createHash('sha256').update(JSON.stringify(cells)).digest('base64url');
 
 /** What an operation is decided on: the diagram now and its stream, for the planner to read. */
-interface DiagramAt { cells: StoredCell[]; version: number; eventsFrom(fromVersion: number): Promise<StoredEvent[]> }
+interface DiagramAt { cells: StoredCell[]; version: number; eventsFrom(fromVersion: number): Promise<StoredEvent[]>; sessionStartedAt: number }
 
 /** The cells an operation asks for and what it is built on (a client's request, or an undo's inverse). */
 interface Planned { operation_id: string; base_vector: number; cells: RequestedCell[]; history?: DiagramCellsPatchedData['history'] }
@@ -65,7 +65,7 @@ function diagramOperationCommand(
       }
       const eventsFrom = (fromVersion: number) => services.store.readStream(streamId, { fromVersion });
       const cells = state.fields.cells as unknown as StoredCell[];
-      const planned = await plan({ cells, version, eventsFrom });
+      const planned = await plan({ cells, version, eventsFrom, sessionStartedAt: session.diagram_version });
       const since = planned.base_vector < version ? await eventsFrom(planned.base_vector + 1) : [];
       const data = decideDiagramOperation({
         threat_model_id: target.threat_model_id, diagram_id: target.diagram_id, cells, version, since,
@@ -128,7 +128,8 @@ export async function applyHistoryStep(
   services: Services, caller: Caller, target: DiagramTarget, kind: 'undo' | 'redo', operationId: string, metadata: EventMetadata,
 ): Promise<AppliedOperation & { position: number }> {
   const command = diagramOperationCommand(services, caller, target, async (diagram) => {
-    const history = undoHistory(await diagram.eventsFrom(1), caller.user_id, target.session_id);
+    // Only the session's part of the stream: its operations come after the version it started at.
+    const history = undoHistory(await diagram.eventsFrom(diagram.sessionStartedAt + 1), caller.user_id, target.session_id);
     const of = (kind === 'undo' ? history.undo : history.redo).at(-1);
     if (of === undefined) throw new NothingInHistory(kind);
     const reverted = (await diagram.eventsFrom(of)).find((e) => e.version === of)!;

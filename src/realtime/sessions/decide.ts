@@ -15,6 +15,8 @@ export interface ActiveSession {
   /** Users the host removed: they cannot join this session again (TMI's deny list). */
   removed: string[];
   started_at: string;
+  /** The diagram's stream version when it started (0 when not recorded): the session's operations come after it. */
+  diagram_version: number;
 }
 
 /** A diagram's collaboration: its active session, if any. */
@@ -27,7 +29,7 @@ export interface CollaborationState { session: ActiveSession | null }
 interface Actor { user_id: string; user: User; role: Role; now: string }
 
 export type CollaborationCommand =
-  | { type: 'Join'; actor: Actor; session_id: string; threat_model_id: string; diagram_id: string }
+  | { type: 'Join'; actor: Actor; session_id: string; threat_model_id: string; diagram_id: string; diagram_version?: number }
   | { type: 'Remove'; actor: Actor; user_id: string }
   | { type: 'End'; actor: Actor; reason: string; /** Only this session: a late end for an older one finds nothing. */ session_id?: string };
 
@@ -42,7 +44,7 @@ export const collaborationDecider = {
     switch (event.type) {
       case 'CollaborationSessionStarted': {
         const d = event.data;
-        return { session: { ...d, presenter: d.host, participants: [], removed: [] } };
+        return { session: { ...d, presenter: d.host, participants: [], removed: [], diagram_version: d.diagram_version ?? 0 } };
       }
       case 'CollaborationParticipantJoined': {
         if (!state.session) return state;
@@ -77,7 +79,10 @@ export const collaborationDecider = {
         type: 'CollaborationParticipantJoined',
         data: { ...ref, user_id: actor.user_id, user: actor.user, permissions: permissionOf(actor.role), joined_at: actor.now },
       };
-      if (!state.session) return [{ type: 'CollaborationSessionStarted', data: { ...ref, host_user_id: actor.user_id, host: actor.user, started_at: actor.now } }, joined];
+      if (!state.session) {
+        const started = { ...ref, host_user_id: actor.user_id, host: actor.user, started_at: actor.now, ...(command.diagram_version !== undefined ? { diagram_version: command.diagram_version } : {}) };
+        return [{ type: 'CollaborationSessionStarted', data: started }, joined];
+      }
       if (state.session.removed.includes(actor.user_id)) throw forbidden('the host removed you from this collaboration session');
       const present = state.session.participants.find((p) => p.user_id === actor.user_id);
       // A role that changed since the caller joined is recorded anew.

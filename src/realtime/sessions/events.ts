@@ -16,7 +16,11 @@ export type Permission = Static<typeof Permission>;
 
 const Ref = { session_id: Type.String(), threat_model_id: Type.String(), diagram_id: Type.String() };
 
-export const CollaborationSessionStarted = Type.Object({ ...Ref, host_user_id: Type.String(), host: User, started_at: Type.String() });
+export const CollaborationSessionStarted = Type.Object({
+  ...Ref, host_user_id: Type.String(), host: User, started_at: Type.String(),
+  /** The diagram's version when the session started: its operations come after it (what undo reads). */
+  diagram_version: Type.Optional(Type.Integer({ minimum: 0 })),
+});
 export const CollaborationParticipantJoined = Type.Object({ ...Ref, user_id: Type.String(), user: User, permissions: Permission, joined_at: Type.String() });
 export const CollaborationParticipantRemoved = Type.Object({ ...Ref, user_id: Type.String(), removed_by: Type.String(), removed_at: Type.String() });
 export const CollaborationSessionEnded = Type.Object({ ...Ref, ended_by: Type.String(), reason: Type.String(), ended_at: Type.String() });
