@@ -1,5 +1,5 @@
 import type { Caller } from '../commands/caller.js';
-import { childStreamId } from '../commands/child-resources/index.js';
+import { childEventTypes, childStreamId, isLiveChildOf } from '../commands/child-resources/index.js';
 import { diagrams } from '../commands/diagrams/index.js';
 import { conflict, notFound } from '../commands/errors.js';
 import { userFromCaller } from '../commands/threat-models/authorization.js';
@@ -28,7 +28,7 @@ export function collaborationCommand(services: Services, caller: Caller, threatM
     async decide() {
       const scope = await parentScope(services, caller, threatModelId);
       const diagram = await loadAggregate(services, diagrams.decider, diagramStream);
-      if (!diagram.state.exists || diagram.state.threat_model_id !== threatModelId || diagram.state.deleted_at !== null) throw notFound('diagram not found');
+      if (!isLiveChildOf(diagram.state, threatModelId)) throw notFound('diagram not found');
       const { state, version } = await loadAggregate(services, collaborationDecider, streamId);
       const actor = { user_id: caller.user_id, user: userFromCaller(caller), role: scope.role, now: new Date().toISOString() };
       const command: CollaborationCommand = body.type === 'Join'
@@ -38,7 +38,7 @@ export function collaborationCommand(services: Services, caller: Caller, threatM
       const events = collaborationDecider.decide(command, state);
       return {
         appends: [{ stream_id: streamId, stream_type: collaborationDecider.streamType, expected: version === 0 ? 'no_stream' : version, events: events as NewEvent[] }],
-        conditions: [scope.condition, { stream_id: diagramStream, unchanged_since: diagram.version, types: [`${diagrams.resource.label}Deleted`] }],
+        conditions: [scope.condition, { stream_id: diagramStream, unchanged_since: diagram.version, types: [childEventTypes(diagrams.resource.label).deleted] }],
         result: { state: events.reduce(collaborationDecider.evolve, state), started: events.some((e) => e.type === 'CollaborationSessionStarted') },
       };
     },

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Caller } from '../commands/caller.js';
-import { childStreamId } from '../commands/child-resources/index.js';
+import { childStreamId, isLiveChildOf } from '../commands/child-resources/index.js';
 import { DIAGRAM_CELLS_PATCHED, diagrams, type DiagramCellsPatchedData, type StoredCell } from '../commands/diagrams/index.js';
 import { snapshotAfterAppend } from './snapshots.js';
 import { forbidden } from '../commands/errors.js';
@@ -54,7 +54,7 @@ function diagramOperationCommand(
       const scope = await parentScope(services, caller, target.threat_model_id);
       if (!roleAtLeast(scope.role, 'writer')) throw forbidden('editing a diagram needs the writer role', { required_role: 'writer', user_role: scope.role });
       const { state, version, snapshotVersion } = await loadAggregate(services, diagrams.decider, streamId);
-      if (!state.exists || state.threat_model_id !== target.threat_model_id || state.deleted_at !== null) {
+      if (!isLiveChildOf(state, target.threat_model_id)) {
         throw new OperationRejected('diagram_not_found', 'the diagram does not exist', [], true);
       }
       const collaboration = await loadAggregate(services, collaborationDecider, collaborationStreamId(target.diagram_id));
@@ -108,7 +108,7 @@ export class NothingInHistory extends Error {
  */
 export async function applyDiagramOperation(
   services: Services, caller: Caller, target: DiagramTarget, request: OperationRequest, metadata: EventMetadata,
-): Promise<AppliedOperation & { position: number }> {
+): Promise<AppliedOperation> {
   const command = diagramOperationCommand(services, caller, target, async () => request);
   const outcome = await executePlannedCommand(services, command, {
     commandId: operationCommandId(caller.user_id, request.operation_id),
@@ -116,7 +116,7 @@ export async function applyDiagramOperation(
     ...operationOptions(metadata),
   });
   command.snapshotAfter(!outcome.replayed && outcome.position > 0);
-  return { ...outcome.result, replayed: outcome.replayed, position: outcome.position };
+  return { ...outcome.result, replayed: outcome.replayed };
 }
 
 /**
@@ -126,7 +126,7 @@ export async function applyDiagramOperation(
  */
 export async function applyHistoryStep(
   services: Services, caller: Caller, target: DiagramTarget, kind: 'undo' | 'redo', operationId: string, metadata: EventMetadata,
-): Promise<AppliedOperation & { position: number }> {
+): Promise<AppliedOperation> {
   const command = diagramOperationCommand(services, caller, target, async (diagram) => {
     // Only the session's part of the stream: its operations come after the version it started at.
     const history = undoHistory(await diagram.eventsFrom(diagram.sessionStartedAt + 1), caller.user_id, target.session_id);
@@ -137,7 +137,7 @@ export async function applyHistoryStep(
   });
   const outcome = await executePlannedCommand(services, command, { commandId: null, commandFingerprint: null, ...operationOptions(metadata) });
   command.snapshotAfter(outcome.position > 0);
-  return { ...outcome.result, replayed: false, position: outcome.position };
+  return outcome.result;
 }
 
 const operationOptions = (metadata: EventMetadata) => ({

@@ -7,13 +7,15 @@ import { childStreamId } from '../commands/child-resources/index.js';
 import { DIAGRAM_CELLS_PATCHED, diagrams } from '../commands/diagrams/index.js';
 import { DomainError } from '../commands/errors.js';
 import { requireThreatModelRole, userFromCaller } from '../commands/threat-models/authorization.js';
+import { actorOf } from '../auth/audit.js';
 import { authModule } from '../auth/module.js';
 import { findThreatModel } from '../queries/threat-models.js';
 import { collaborationDecider, permissionOf } from './sessions/decide.js';
 import { collaborationStreamId } from './sessions/events.js';
-import type { User } from '../commands/threat-models/values.js';
+import { UUID_PATTERN, type User } from '../commands/threat-models/values.js';
 import { CommandIdReusedError } from '../events/errors.js';
 import type { EventMetadata } from '../events/types.js';
+import type { Config } from '../config/schema.js';
 import type { Services } from '../services.js';
 import type { DiagramFeed, FeedEvent, FeedMessage } from './feed.js';
 import { collaborationCommand } from '../application/collaboration.js';
@@ -27,7 +29,7 @@ import { DiagramRoom, type RoomMember, type RoomSource } from './room.js';
 import type { Permission } from './sessions/events.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-sessions.js';
 
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const UUID = new RegExp(UUID_PATTERN);
 
 type PresenceMessage =
   | { message_type: 'presenter_request' }
@@ -48,24 +50,11 @@ export interface Connection {
   presenter: User | null;
 }
 
-export interface HubOptions {
-  /** Most missed events a catch-up replays; further behind, a client gets the diagram's state. */
-  replayMaxEvents: number;
-  /** How often each room asks the store for its diagram's head, to find events nobody published. */
-  headCheckMs: number;
-  /** Most presenter cursor and selection messages relayed per second from one sender. */
-  presencePerSecond: number;
-  accessCheckMs: number;
-  pingIntervalMs: number;
-  maxBufferedBytes: number;
-  operationsPerSecond: number;
-  hostGraceMs: number;
-  maxConnectionsPerUser: number;
-  maxParticipants: number;
-}
+/** The hub's limits and intervals: the `realtime` section of the configuration (its keys are documented in src/config/schema.ts). */
+export type HubOptions = Config['realtime'];
 
 /** WebSocket close codes: TMI's session end, and the service going away. */
-export const CLOSE = { sessionEnded: 4000, removed: 4003, tokenInvalid: 4401, accessLost: 4403, goingAway: 1001, slowConsumer: 1013, notAnswering: 1001 } as const;
+export const CLOSE = { sessionEnded: 4000, removed: 4003, tokenInvalid: 4401, accessLost: 4403, goingAway: 1001, slowConsumer: 1013 } as const;
 
 /** A diagram's room on this instance, its presence, its feed subscription and the sockets still joining it. */
 interface RoomEntry { room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void; joining: Set<Member> }
@@ -95,12 +84,12 @@ export class CollaborationHub {
       connections: () => [...this.rooms.values()].reduce((n, e) => n + e.room.members.size, 0),
       rooms: () => this.rooms.size,
     });
-    this.operationRate = new PerSecond(options.operationsPerSecond);
+    this.operationRate = new PerSecond(options.operations_per_second);
     const every = (ms: number, task: () => void) => { const t = setInterval(task, ms); t.unref(); return t; };
     this.timers = [
-      every(options.headCheckMs, () => { for (const { room } of this.rooms.values()) void room.checkHead().catch(() => {}); }),
-      every(options.accessCheckMs, () => { for (const entry of this.rooms.values()) void this.checkAccess(entry).catch((err: unknown) => this.services.log.warn({ err }, 'collaboration access check failed')); }),
-      every(options.pingIntervalMs, () => this.ping()),
+      every(options.head_check_ms, () => { for (const { room } of this.rooms.values()) void room.checkHead().catch(() => {}); }),
+      every(options.access_check_ms, () => { for (const entry of this.rooms.values()) void this.checkAccess(entry).catch((err: unknown) => this.services.log.warn({ err }, 'collaboration access check failed')); }),
+      every(options.ping_interval_ms, () => this.ping()),
     ];
   }
 
@@ -119,16 +108,8 @@ export class CollaborationHub {
     let changed = false;
     for (const m of members) {
       const { principal } = m.connection;
-      if (!session || session.session_id !== m.connection.session_id) {
-        m.send(outbound.error('session_ended', 'the collaboration session has ended'));
-        this.closeMember(m, CLOSE.sessionEnded, 'session ended', 'session_ended');
-        continue;
-      }
-      if (session.removed.includes(principal.user_id)) {
-        m.send(outbound.error('removed_from_session', 'the host removed you from this collaboration session'));
-        this.closeMember(m, CLOSE.removed, 'removed by the host', 'removed');
-        continue;
-      }
+      if (!session || session.session_id !== m.connection.session_id) { this.dismiss(m, 'session_ended', 'the collaboration session has ended'); continue; }
+      if (session.removed.includes(principal.user_id)) { this.dismiss(m, 'removed'); continue; }
       if (principal.exp * 1000 <= Date.now() || revocations.isRevoked(principal.jti, principal.user_id)) {
         m.send(outbound.error('unauthorized', 'the access token behind this connection expired or was revoked'));
         this.closeMember(m, CLOSE.tokenInvalid, 'token expired or revoked', 'token');
@@ -165,7 +146,7 @@ export class CollaborationHub {
       send: (message) => {
         if (socket.readyState !== socket.OPEN) return;
         // A client that stops reading must not make the server hold everything it did not read.
-        if (socket.bufferedAmount > this.options.maxBufferedBytes) { this.closeMember(member, CLOSE.slowConsumer, 'too far behind: reconnect and resync', 'slow_consumer'); return; }
+        if (socket.bufferedAmount > this.options.max_buffered_bytes) { this.closeMember(member, CLOSE.slowConsumer, 'too far behind: reconnect and resync', 'slow_consumer'); return; }
         socket.send(JSON.stringify(message));
       },
     };
@@ -220,13 +201,20 @@ export class CollaborationHub {
   }
 
   /** What the feed brings for a diagram with sockets here. */
-  private hear(room: DiagramRoom, message: FeedMessage): void {
-    if (message.kind === 'event') return room.receive(message.event);
+  private hear(entry: RoomEntry, message: FeedMessage): void {
+    const { room, presence } = entry;
     const members = this.membersOf(room);
-    const presence = this.rooms.get(members[0]?.connection.diagram_id ?? '')?.presence;
     switch (message.kind) {
+      case 'event':
+        return room.receive(message.event);
+      case 'ended':
+        for (const m of members) this.dismiss(m, 'session_ended', `the collaboration session has ended (${message.reason})`);
+        return;
+      case 'removed':
+        for (const m of members.filter((x) => x.connection.principal.user_id === message.user_id)) this.dismiss(m, 'removed');
+        return;
       case 'presenter':
-        if (presence) presence.presenter = message.presenter;
+        presence.presenter = message.presenter;
         return this.announceParticipants(room);
       case 'presenter_requested':
         for (const h of members.filter((m) => this.isHost(m))) h.send(outbound.presenterRequestEvent(message.requesting));
@@ -243,15 +231,15 @@ export class CollaborationHub {
       case 'host_present':
         return;
     }
-    if (message.kind === 'ended') {
-      for (const m of members) {
-        m.send(outbound.error('session_ended', `the collaboration session has ended (${message.reason})`));
-        this.closeMember(m, CLOSE.sessionEnded, 'session ended', 'session_ended');
-      }
-      return;
-    }
-    for (const m of members.filter((x) => x.connection.principal.user_id === message.user_id)) {
-      m.send(outbound.error('removed_from_session', 'the host removed you from this collaboration session'));
+  }
+
+  /** TMI's message, then the close: the session ended, or the host removed the socket's user. */
+  private dismiss(m: Member, why: 'session_ended' | 'removed', message = 'the host removed you from this collaboration session'): void {
+    if (why === 'session_ended') {
+      m.send(outbound.error('session_ended', message));
+      this.closeMember(m, CLOSE.sessionEnded, 'session ended', 'session_ended');
+    } else {
+      m.send(outbound.error('removed_from_session', message));
       this.closeMember(m, CLOSE.removed, 'removed by the host', 'removed');
     }
   }
@@ -269,11 +257,11 @@ export class CollaborationHub {
   admission(connection: Pick<Connection, 'diagram_id' | 'principal'>): string | null {
     const userId = connection.principal.user_id;
     let own = 0;
-    for (const { room, joining } of this.rooms.values()) for (const m of [...this.membersOf(room), ...joining]) if (m.connection.principal.user_id === userId) own++;
-    if (own >= this.options.maxConnectionsPerUser) return `you have ${own} collaboration connections open here already (at most ${this.options.maxConnectionsPerUser})`;
+    for (const e of this.rooms.values()) for (const m of this.presentIn(e)) if (m.connection.principal.user_id === userId) own++;
+    if (own >= this.options.max_connections_per_user) return `you have ${own} collaboration connections open here already (at most ${this.options.max_connections_per_user})`;
     const entry = this.rooms.get(connection.diagram_id);
-    const users = new Set(entry ? [...this.membersOf(entry.room), ...entry.joining].map((m) => m.connection.principal.user_id) : []);
-    if (!users.has(userId) && users.size >= this.options.maxParticipants) return `the session has ${users.size} participants connected (at most ${this.options.maxParticipants})`;
+    const users = new Set(entry ? this.presentIn(entry).map((m) => m.connection.principal.user_id) : []);
+    if (!users.has(userId) && users.size >= this.options.max_participants) return `the session has ${users.size} participants connected (at most ${this.options.max_participants})`;
     return null;
   }
 
@@ -312,8 +300,8 @@ export class CollaborationHub {
     if (raced) return raced;
     const room = new DiagramRoom(diagramId, source, head, (err) => this.services.log.warn({ err, diagram_id: diagramId }, 'collaboration room step failed'),
       (event) => { if (event.published_at !== undefined) this.metrics.fanout.observe(Math.max(0, Date.now() - event.published_at) / 1000); });
-    const unsubscribe = this.feed.subscribe(diagramId, (message) => this.hear(room, message));
-    const entry: RoomEntry = { room, unsubscribe, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presencePerSecond), joining: new Set() };
+    const entry: RoomEntry = { room, unsubscribe: () => {}, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presence_per_second), joining: new Set() };
+    entry.unsubscribe = this.feed.subscribe(diagramId, (message) => this.hear(entry, message));
     this.rooms.set(diagramId, entry);
     return entry;
   }
@@ -322,7 +310,7 @@ export class CollaborationHub {
     const { room } = entry;
     room.leave(member);
     const { connection } = member;
-    const present = [...this.membersOf(room), ...entry.joining];
+    const present = this.presentIn(entry);
     // TMI: the host leaving ends the session for everyone (a shutdown is not leaving).
     if (this.isHost(member) && !present.some((m) => this.isHost(m)) && !this.closing) this.hostLeft(member);
     if (present.length === 0) {
@@ -337,7 +325,7 @@ export class CollaborationHub {
 
   /** TMI's participants_update: who is connected now (each user once), the host and the presenter. */
   private announceParticipants(room: DiagramRoom): void {
-    const members = [...room.members] as Member[];
+    const members = this.membersOf(room);
     if (members.length === 0) return;
     const seen = new Map<string, { user: User; permissions: Permission; last_activity: string }>();
     for (const m of members) seen.set(m.connection.principal.user_id, { user: m.user, permissions: m.connection.permissions, last_activity: m.joinedAt });
@@ -370,7 +358,7 @@ export class CollaborationHub {
     if ((type === 'diagram_operation_request' || type === 'undo_request' || type === 'redo_request') && !this.operationRate.admit(member)) {
       this.metrics.operations.inc({ outcome: 'rate_limited' });
       const operationId = (message as { operation_id?: string }).operation_id;
-      return member.send(outbound.error('rate_limited', `at most ${this.options.operationsPerSecond} operations a second per connection: this one was not applied`, operationId ? { operation_id: operationId } : undefined));
+      return member.send(outbound.error('rate_limited', `at most ${this.options.operations_per_second} operations a second per connection: this one was not applied`, operationId ? { operation_id: operationId } : undefined));
     }
     switch (type as InboundType) {
       case 'diagram_operation_request':
@@ -386,13 +374,13 @@ export class CollaborationHub {
       case 'presenter_selection':
         return this.present(room, member, message as PresenceMessage);
       case 'remove_participant_request':
-        return this.remove(room, member, (message as unknown as { removed_user: Pick<User, 'provider' | 'provider_id'> }).removed_user);
+        return this.remove(member, (message as unknown as { removed_user: Pick<User, 'provider' | 'provider_id'> }).removed_user);
       case 'sync_status_request':
         return member.send(outbound.syncStatus((await this.services.store.streamVersion(childStreamId('diagram', member.connection.diagram_id)))));
       case 'sync_request': {
         const known = (message as { update_vector?: number | null }).update_vector;
         if (known === undefined || known === null) return room.resync(member);
-        return room.catchUp(member, known, this.options.replayMaxEvents);
+        return room.catchUp(member, known, this.options.replay_max_events);
       }
     }
   }
@@ -468,6 +456,11 @@ export class CollaborationHub {
     return [...room.members] as Member[];
   }
 
+  /** A room's sockets, those still joining it included. */
+  private presentIn(entry: RoomEntry): Member[] {
+    return [...this.membersOf(entry.room), ...entry.joining];
+  }
+
   /**
    * Presenter mode as TMI has it: anyone asks to present and the host decides (a host asking
    * presents at once); the host hands presenting to a connected participant or denies a request;
@@ -503,15 +496,14 @@ export class CollaborationHub {
   }
 
   /** TMI's remove_participant_request: the host removes a participant, who is disconnected and cannot join this session again. */
-  private async remove(room: DiagramRoom, member: Member, named: Pick<User, 'provider' | 'provider_id'>): Promise<void> {
+  private async remove(member: Member, named: Pick<User, 'provider' | 'provider_id'>): Promise<void> {
     const { connection } = member;
     if (!this.isHost(member)) return member.send(outbound.error('not_host', 'only the session\'s host removes a participant'));
     const session = await activeSessionOf(this.services.database.pool, connection.threat_model_id, connection.diagram_id);
     const target = session?.participants.find((p) => sameUser(p.user, named));
     if (!target) return member.send(outbound.error('invalid_user', 'that user is not a participant of this session'));
     try {
-      await executePlannedCommand(this.services, collaborationCommand(this.services, connection.principal, connection.threat_model_id, connection.diagram_id, { type: 'Remove', user_id: target.user_id }),
-        { commandId: null, commandFingerprint: null, metadata: this.metadata(connection, randomUUID()), projections: [COLLABORATION_SESSIONS_PROJECTION], waitForProjections: true });
+      await this.collaborate(connection, { type: 'Remove', user_id: target.user_id });
     } catch (err) {
       if (err instanceof DomainError) return member.send(outbound.error(err.kind, err.message));
       throw err;
@@ -533,7 +525,7 @@ export class CollaborationHub {
       this.pendingEnds.delete(diagramId);
       unsubscribe();
       void this.endAsHost(host).catch((err: unknown) => this.services.log.warn({ err, diagram_id: diagramId }, 'ending the session as its host left failed'));
-    }, this.options.hostGraceMs);
+    }, this.options.host_grace_ms);
     timer.unref();
     this.pendingEnds.set(diagramId, { timer, unsubscribe });
     this.feed.publish(diagramId, { kind: 'host_query', session_id: sessionId });
@@ -551,9 +543,7 @@ export class CollaborationHub {
   private async endAsHost(host: Member): Promise<void> {
     const { connection } = host;
     try {
-      await executePlannedCommand(this.services, collaborationCommand(this.services, connection.principal, connection.threat_model_id, connection.diagram_id,
-        { type: 'End', reason: 'host_left', session_id: connection.session_id }),
-      { commandId: null, commandFingerprint: null, metadata: this.metadata(connection, randomUUID()), projections: [COLLABORATION_SESSIONS_PROJECTION], waitForProjections: true });
+      await this.collaborate(connection, { type: 'End', reason: 'host_left', session_id: connection.session_id });
     } catch (err) {
       // Ended already (by the owner, or by another instance's grace), or the diagram is gone: nothing to announce.
       if (err instanceof DomainError && err.kind === 'not_found') return;
@@ -562,10 +552,15 @@ export class CollaborationHub {
     this.endSession(connection.diagram_id, 'the host left');
   }
 
+  /** A command on the session, by the socket's user, visible in the sessions table before it answers. */
+  private collaborate(connection: Connection, body: Parameters<typeof collaborationCommand>[4]) {
+    return executePlannedCommand(this.services, collaborationCommand(this.services, connection.principal, connection.threat_model_id, connection.diagram_id, body),
+      { commandId: null, commandFingerprint: null, metadata: this.metadata(connection, randomUUID()), projections: [COLLABORATION_SESSIONS_PROJECTION], waitForProjections: true });
+  }
+
   private metadata(connection: Connection, operationId: string): EventMetadata {
-    const { principal } = connection;
     return {
-      actor: { user_id: principal.user_id, email: principal.email, provider: principal.provider },
+      actor: actorOf(connection.principal),
       trace_id: null, correlation_id: connection.session_id, causation_id: operationId, request_id: null,
     };
   }

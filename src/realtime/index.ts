@@ -17,14 +17,9 @@ export function realtimeOf(services: Services): Realtime {
   const feed = services.redis && services.config.redis.url
     ? redisFeed(services.redis, services.config.redis.url, services.config.redis.prefix, services.log)
     : inProcessFeed();
-  const r = services.config.realtime;
   realtime = {
     feed,
-    hub: new CollaborationHub(services, feed, {
-      replayMaxEvents: r.replay_max_events, headCheckMs: r.head_check_ms, presencePerSecond: r.presence_per_second,
-      accessCheckMs: r.access_check_ms, pingIntervalMs: r.ping_interval_ms, maxBufferedBytes: r.max_buffered_bytes,
-      operationsPerSecond: r.operations_per_second, hostGraceMs: r.host_grace_ms, maxConnectionsPerUser: r.max_connections_per_user, maxParticipants: r.max_participants,
-    }),
+    hub: new CollaborationHub(services, feed, services.config.realtime),
     tickets: new WsTickets(authModule(services).ephemeral),
   };
   instances.set(services, realtime);

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { CellChange, DiagramCellsPatchedData } from '../commands/diagrams/index.js';
-import type { User } from '../commands/threat-models/values.js';
+import { UUID_PATTERN, type User } from '../commands/threat-models/values.js';
 import type { RejectionReason } from './operations/decide.js';
 
 /**
@@ -9,7 +9,7 @@ import type { RejectionReason } from './operations/decide.js';
  * before anything reads it, and what the hub sends, built here so every message has its
  * contract's members and no others.
  */
-const Uuid = Type.String({ maxLength: 36, pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+const Uuid = Type.String({ maxLength: 36, pattern: UUID_PATTERN });
 const Vector = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const DiagramOperationRequest = Type.Object({
@@ -34,14 +34,16 @@ export const SyncRequest = Type.Object({
   update_vector: Type.Optional(Type.Union([Vector, Type.Null()])),
 }, { additionalProperties: false });
 
-export const SyncStatusRequest = Type.Object({ message_type: Type.Literal('sync_status_request') }, { additionalProperties: false });
-export const UndoRequest = Type.Object({ message_type: Type.Literal('undo_request') }, { additionalProperties: false });
-export const RedoRequest = Type.Object({ message_type: Type.Literal('redo_request') }, { additionalProperties: false });
+/** A message of one type with exactly these members. */
+const only = (type: string, members: Record<string, ReturnType<typeof Type.Object> | ReturnType<typeof Type.Array>> = {}) =>
+  Type.Object({ message_type: Type.Literal(type), ...members }, { additionalProperties: false });
+
+export const SyncStatusRequest = only('sync_status_request');
+export const UndoRequest = only('undo_request');
+export const RedoRequest = only('redo_request');
 
 /** A user as a client names one: matched by provider and provider id, the rest ignored. */
 const NamedUser = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 100 }), provider_id: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: true });
-const only = (type: string, members: Record<string, ReturnType<typeof Type.Object> | ReturnType<typeof Type.Array>> = {}) =>
-  Type.Object({ message_type: Type.Literal(type), ...members }, { additionalProperties: false });
 
 export const PresenterRequest = only('presenter_request');
 export const ChangePresenterRequest = only('change_presenter_request', { new_presenter: NamedUser });

@@ -16,7 +16,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
   let app: TestApp;
   let owner: Who, writer: Who, reader: Who, stranger: Who;
   beforeAll(async () => {
-    app = await startTestApp({ redis, overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200, operations_per_second: 20, max_connections_per_user: 3, max_participants: 3, max_buffered_bytes: 65_536, host_grace_ms: 300 }, limits: { websocket_max_message_bytes: 65_536 } } });
+    app = await startTestApp({ redis, overrides: { server: { read_your_writes_timeout_ms: 15_000 }, realtime: { replay_max_events: 5, presence_per_second: 5, access_check_ms: 200, operations_per_second: 20, max_connections_per_user: 3, max_participants: 3, max_buffered_bytes: 65_536, host_grace_ms: 1000 }, limits: { websocket_max_message_bytes: 65_536 } } });
     owner = signIn(app, 'olga');
     writer = signIn(app, 'walt');
     reader = signIn(app, 'rita');
@@ -314,7 +314,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     // A reload: the host's socket closes and a new one joins within the grace; the session goes on.
     await host.socket.close();
     const back = await connect(owner, s);
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     expect((await req(s.collaborate, writer)).status).toBe(200);
     expect(w.socket.all('error').filter((m) => m.error === 'session_ended')).toHaveLength(0);
     // Gone for good: the grace runs out and the session ends for everyone.

@@ -20,6 +20,10 @@ export type ChildState<F> = { exists: false } | ({ exists: true } & Child<F>);
 
 export const initialChildState = <F>(): ChildState<F> => ({ exists: false });
 
+/** A child that exists under this threat model and is not deleted. */
+export const isLiveChildOf = <F>(state: ChildState<F>, threatModelId: string): state is { exists: true } & Child<F> =>
+  state.exists && state.threat_model_id === threatModelId && state.deleted_at === null;
+
 /** The evolve function of one kind of child: total, and an event that does not fit (it never should) changes nothing. */
 export function childEvolver<F extends object>(resource: Pick<ChildResource<F>, 'kind' | 'label' | 'fieldEvents'>) {
   const types = childEventTypes(resource.label);

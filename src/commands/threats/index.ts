@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { childAggregate, type ChildResource } from '../child-resources/index.js';
-import { ChildDescription, ChildName, InputMetadata, Label, Nullable, SiblingId, checkOneDecimal } from '../child-resources/values.js';
+import { inputSchema } from '../child-resources/fields.js';
+import { ChildDescription, ChildName, Label, Nullable, SiblingId, checkOneDecimal } from '../child-resources/values.js';
 import { IssueUri } from '../threat-models/values.js';
 
 /** A threat's writable fields (TMI's ThreatBase), as stored: every optional field present, absent ones null. */
@@ -39,28 +40,9 @@ export const ThreatFields = Type.Object({
 }, { additionalProperties: false });
 export type ThreatFields = Static<typeof ThreatFields>;
 
-/** TMI's ThreatInput (ThreatBase): `name` and `threat_type` are required; a score, given, is a number. */
-export const ThreatInput = Type.Object({
-  name: ChildName,
-  description: Type.Optional(ThreatFields.properties.description),
-  mitigation: Type.Optional(ThreatFields.properties.mitigation),
-  diagram_id: Type.Optional(ThreatFields.properties.diagram_id),
-  cell_id: Type.Optional(ThreatFields.properties.cell_id),
-  asset_id: Type.Optional(ThreatFields.properties.asset_id),
-  severity: Type.Optional(ThreatFields.properties.severity),
-  score: Type.Optional(Score),
-  priority: Type.Optional(ThreatFields.properties.priority),
-  mitigated: Type.Optional(Type.Boolean()),
-  status: Type.Optional(ThreatFields.properties.status),
-  threat_type: ThreatTypes,
-  metadata: InputMetadata(),
-  issue_uri: Type.Optional(ThreatFields.properties.issue_uri),
-  cwe_id: Type.Optional(CweIds),
-  cvss: Type.Optional(ThreatFields.properties.cvss),
-  ssvc: Type.Optional(ThreatFields.properties.ssvc),
-  include_in_report: Type.Optional(Type.Boolean()),
-  timmy_enabled: Type.Optional(Type.Boolean()),
-}, { additionalProperties: false });
+/** TMI's ThreatInput (ThreatBase): `name` and `threat_type` are required; a score, given, is a number (stored, an unset one is null). */
+const REQUIRED = ['name', 'threat_type'] as const;
+export const ThreatInput = inputSchema(ThreatFields, REQUIRED, { score: Type.Optional(Score) });
 
 const Any = Type.Unknown();
 /** Event data: the same members, structural only. */
@@ -76,7 +58,7 @@ export const threatResource: ChildResource<ThreatFields> = {
   writable: ThreatFields,
   stored: StoredThreatFields,
   input: ThreatInput,
-  required: ['name', 'threat_type'],
+  required: REQUIRED,
   deleteRole: 'writer',
   maxMetadata: 100,
   fromInput(input) {

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { UUID_PATTERN } from '../../commands/threat-models/values.js';
 
-const UUID = /[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/g;
-const EXACT_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const EXACT_UUID = new RegExp(UUID_PATTERN);
+/** A UUID anywhere in a value (a comma-separated list of them). */
+const UUID = new RegExp(UUID_PATTERN.slice(1, -1), 'g');
 
 /**
  * A UUID as the service keys it: lower case. The contract lets a client write one in either
