@@ -31,6 +31,13 @@ import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-
 
 const UUID = new RegExp(UUID_PATTERN);
 
+/** The messages that change the diagram, which the per-socket operation rate counts. */
+const OPERATIONS = new Set<unknown>(['diagram_operation_request', 'undo_request', 'redo_request']);
+
+/** A message that is no JSON text (or binary). */
+const NOT_JSON = Symbol('not JSON');
+const parseJson = (text: string): unknown => { try { return JSON.parse(text); } catch { return NOT_JSON; } };
+
 type PresenceMessage =
   | { message_type: 'presenter_request' }
   | { message_type: 'change_presenter_request'; new_presenter: Pick<User, 'provider' | 'provider_id'> }
@@ -158,9 +165,12 @@ export class CollaborationHub {
     const joined = new Promise<RoomEntry | null>((resolve) => { resolveJoined = resolve; });
     let work: Promise<unknown> = joined;
     socket.on('message', (raw: Buffer, isBinary: boolean) => {
+      const message = isBinary ? NOT_JSON : parseJson(raw.toString('utf8'));
+      // Counted as it arrives, not as its turn comes: operations queued behind slow commits still count against their second.
+      const limited = OPERATIONS.has((message as { message_type?: unknown } | undefined)?.message_type) && !this.operationRate.admit(member);
       work = work.then(async () => {
         const entry = await joined;
-        if (entry) await this.handle(entry.room, member, isBinary ? null : raw.toString('utf8'));
+        if (entry) await this.handle(entry.room, member, message, limited);
       }).catch((err: unknown) => {
         this.services.log.error({ err, diagram_id: connection.diagram_id }, 'collaboration message failed');
         member.send(outbound.error('internal_error', 'the message could not be handled'));
@@ -334,13 +344,8 @@ export class CollaborationHub {
     for (const m of members) m.send(message);
   }
 
-  private async handle(room: DiagramRoom, member: Member, raw: string | null): Promise<void> {
-    let message: unknown;
-    try {
-      message = raw === null ? undefined : JSON.parse(raw);
-    } catch {
-      return member.send(outbound.error('invalid_message', 'a message is one JSON object'));
-    }
+  private async handle(room: DiagramRoom, member: Member, message: unknown, limited: boolean): Promise<void> {
+    if (message === NOT_JSON) return member.send(outbound.error('invalid_message', 'a message is one JSON object'));
     const type = (message as { message_type?: unknown } | undefined)?.message_type;
     if (typeof type !== 'string') return member.send(outbound.error('invalid_message', 'a message is a JSON object with a message_type'));
     if (!Object.hasOwn(inbound, type)) return member.send(outbound.error('invalid_message', `unknown message_type ${type.slice(0, 64)}`));
@@ -355,7 +360,7 @@ export class CollaborationHub {
       }
       return member.send(outbound.error('invalid_message', `not a valid ${type}`, { path: first?.path || '/', problem: first?.message ?? 'invalid' }));
     }
-    if ((type === 'diagram_operation_request' || type === 'undo_request' || type === 'redo_request') && !this.operationRate.admit(member)) {
+    if (limited) {
       this.metrics.operations.inc({ outcome: 'rate_limited' });
       const operationId = (message as { operation_id?: string }).operation_id;
       return member.send(outbound.error('rate_limited', `at most ${this.options.operations_per_second} operations a second per connection: this one was not applied`, operationId ? { operation_id: operationId } : undefined));

@@ -18,7 +18,7 @@ const folds = [
   { file: 'src/commands/users/state.ts', name: 'USER_STATE_VERSION', version: USER_STATE_VERSION, pinned: { version: 1, fingerprint: 'd900ebb977918ae0' } },
   { file: 'src/commands/tokens/client-credential.ts', name: 'CREDENTIAL_STATE_VERSION', version: CREDENTIAL_STATE_VERSION, pinned: { version: 1, fingerprint: '1b5c9b1dec75006d' } },
   // A diagram's fold is the shared child evolver, its cell operations and its fields.
-  { file: 'src/commands/child-resources/state.ts', name: 'DIAGRAM_STATE_VERSION', version: DIAGRAM_STATE_VERSION, pinned: { version: 1, fingerprint: '547ff6a3c7ab0b38' } },
+  { file: 'src/commands/child-resources/state.ts', name: 'DIAGRAM_STATE_VERSION', version: DIAGRAM_STATE_VERSION, pinned: { version: 1, fingerprint: '668643fb6be0f3b8' } },
   { file: 'src/commands/diagrams/operations.ts', name: 'DIAGRAM_STATE_VERSION', version: DIAGRAM_STATE_VERSION, pinned: { version: 1, fingerprint: '3aa9e826cdacc534' } },
   { file: 'src/commands/diagrams/index.ts', name: 'DIAGRAM_STATE_VERSION', version: DIAGRAM_STATE_VERSION, pinned: { version: 1, fingerprint: '0f10bf7e159341f7' } },
 ];
