@@ -33,8 +33,9 @@ export const snapshotDue = (policy: SnapshotPolicy, from: number, version: numbe
  * in the background. Callers pass a state that is exactly the fold of the stream's events up to
  * `version` — the state decided against plus the events appended at that exact expected version.
  */
-export function snapshotAfterAppend(store: EventStore, decider: SnapshotsOf, streamId: string, from: number, state: unknown, version: number): void {
+export function snapshotAfterAppend(store: EventStore, decider: SnapshotsOf, streamId: string, from: number, state: unknown, version: number): boolean {
   const key = snapshotKey(decider);
-  if (!key || !snapshotDue(decider.snapshot!, from, version)) return;
+  if (!key || !snapshotDue(decider.snapshot!, from, version)) return false;
   store.snapshots.save(streamId, key, version, state, decider.snapshot!.keep);
+  return true;
 }

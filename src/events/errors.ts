@@ -56,3 +56,11 @@ export class CommandIdReusedError extends Error {
     this.name = 'CommandIdReusedError';
   }
 }
+
+/** A group commit carried a command id that another append recorded first: nothing of it was appended. */
+export class CommandIdTakenError extends Error {
+  constructor() {
+    super('a command id of this append was recorded by another append first');
+    this.name = 'CommandIdTakenError';
+  }
+}

@@ -2,10 +2,10 @@ import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { EventCatalog } from './catalog.js';
 import { retryOnConflict } from '../infra/database-errors.js';
-import { CommandIdReusedError, StreamChangedError, TooManyEventsError, VersionConflictError } from './errors.js';
+import { CommandIdReusedError, CommandIdTakenError, StreamChangedError, TooManyEventsError, VersionConflictError } from './errors.js';
 import { SnapshotStore } from './snapshots.js';
 import { MAX_EVENTS_PER_TRANSACTION, SAFE_HORIZON_SQL, TRANSACTION_BASE_POSITION_SQL, settledThrough } from './position.js';
-import type { AppendResult, EventMetadata, ExpectedVersion, StoredEvent, StreamAppend, StreamCondition } from './types.js';
+import type { AppendResult, EventMetadata, ExpectedVersion, NewEvent, StoredEvent, StreamAppend, StreamCondition } from './types.js';
 
 /** Most events one append call may carry; bulk commands stay well below. */
 export const MAX_EVENTS_PER_APPEND = 10_000;
@@ -121,6 +121,58 @@ from cur, unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[]) with ordinality
 where $8::int = -1 or cur.v = $8::int
 order by t.i
 returning position, event_id, stream_id, version, created_at`;
+
+/**
+ * Several commands' events on one stream in one statement (a group commit): each event carries
+ * its own metadata and, optionally, its own command id, recorded in the same statement. Like the
+ * lean statement, it runs alone in its transaction (its index starts at 0). A command id used
+ * before is not skipped but fails the whole statement (the primary key of command_results): a
+ * batch lands entirely or not at all, and the caller decides again knowing which id was taken.
+ */
+const APPEND_EACH_SQL = `
+with input as (
+  select * from unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[], $7::jsonb[], $8::text[], $9::text[]) with ordinality
+    as t(type, sv, data, event_id, metadata, command_id, request_hash, i)
+),
+cur as (select coalesce(max(version), 0) as v from events where stream_id = $1),
+conds as (select * from jsonb_to_recordset($11::jsonb) as c(stream_id text, since int, types text[])),
+broken as (
+  select c.stream_id, c.since,
+         (select min(e.version) from events e
+          where e.stream_id = c.stream_id and e.version > c.since and (c.types is null or e.type = any(c.types))) as changed_at
+  from conds c
+),
+verdict as (
+  select ($10::int = -1 or cur.v = $10::int) and not exists (select 1 from broken where changed_at is not null) as ok, cur.v
+  from cur
+),
+cmd as (
+  insert into command_results (command_id, event_ids, request_hash)
+  select i.command_id, array[i.event_id], i.request_hash from input i cross join verdict
+  where verdict.ok and i.command_id is not null
+  returning command_id
+),
+ins as (
+  insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
+  select ${TRANSACTION_BASE_POSITION_SQL} + i.i - 1, i.event_id, $1, $2, verdict.v + i.i, i.type, i.sv, i.data, i.metadata
+  from input i cross join verdict
+  where verdict.ok
+  order by i.i
+  returning position, event_id, version, created_at
+)
+select 'stream' as kind, $1 as stream_id, v as version, $10::int as expected, null::bigint as position, null::uuid as event_id, null::timestamptz as created_at
+from verdict
+union all
+select 'condition', stream_id, changed_at, since, null, null, null from broken where changed_at is not null
+union all
+select 'event', $1, version, null, position, event_id, created_at from ins`;
+
+/** One command's event in a group commit: its own metadata and idempotency key. */
+export interface EachEvent extends NewEvent {
+  metadata: EventMetadata;
+  command_id?: string | null;
+  command_fingerprint?: string | null;
+}
 
 const EVENT_COLUMNS = 'position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at';
 const EVENT_COLUMNS_OF_E = EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ');
@@ -251,6 +303,75 @@ export class EventStore {
     }
   }
 
+  /**
+   * Appends events of several commands to one stream at once, each with its own metadata and
+   * command id (the realtime hub's group commit): one statement, one commit. Fails with
+   * VersionConflictError or StreamChangedError as appendToStreams does, and with
+   * CommandIdTakenError when one of the command ids was used before (nothing is appended).
+   */
+  async appendEach(
+    append: { stream_id: string; stream_type: string; expected: ExpectedVersion; events: readonly EachEvent[] },
+    options: { conditions?: readonly StreamCondition[] } = {},
+  ): Promise<StoredEvent[]> {
+    if (append.events.length === 0) return [];
+    if (append.events.length > MAX_EVENTS_PER_APPEND) throw new TooManyEventsError(append.events.length, MAX_EVENTS_PER_APPEND);
+    const prepared = append.events.map((e) => ({
+      event: e, id: uuidv7(), schemaVersion: this.catalog.validate(e.type, e.data),
+      metadata: { ...e.metadata, command_id: e.command_id ?? null },
+    }));
+    const conditions = options.conditions ?? [];
+    let rows: AppendRow[];
+    try {
+      ({ rows } = await retryOnConflict(() => this.pool.query<AppendRow>({
+        name: 'tmi_append_each', text: APPEND_EACH_SQL, values: [
+          append.stream_id, append.stream_type, prepared.map((p) => p.event.type), prepared.map((p) => p.schemaVersion),
+          prepared.map((p) => JSON.stringify(p.event.data)), prepared.map((p) => p.id), prepared.map((p) => JSON.stringify(p.metadata)),
+          prepared.map((p) => p.event.command_id ?? null), prepared.map((p) => p.event.command_fingerprint ?? null),
+          encodeExpected(append.expected),
+          JSON.stringify(conditions.map((c) => ({ stream_id: c.stream_id, since: c.unchanged_since, types: c.types ?? null }))),
+        ],
+      })));
+    } catch (err) {
+      const pgErr = err as { code?: string; constraint?: string };
+      if (pgErr.code === '23505' && pgErr.constraint === 'events_stream_version_key') throw await this.conflictFromCurrent([{ ...append, events: [] }]);
+      if (pgErr.code === '23505' && pgErr.constraint === 'command_results_pkey') throw new CommandIdTakenError();
+      throw err;
+    }
+    const inserted = rows.filter((r) => r.kind === 'event');
+    if (inserted.length === 0) {
+      const changed = rows.find((r) => r.kind === 'condition');
+      if (changed) throw new StreamChangedError(changed.stream_id, changed.expected!, changed.version);
+      const stream = rows.find((r) => r.kind === 'stream')!;
+      throw new VersionConflictError(append.stream_id, append.expected, stream.version);
+    }
+    const byId = new Map(inserted.map((r) => [r.event_id!, r]));
+    return prepared.map((p): StoredEvent => {
+      const row = byId.get(p.id)!;
+      return {
+        position: Number(row.position), event_id: p.id, stream_id: append.stream_id, stream_type: append.stream_type, version: row.version,
+        type: p.event.type, schema_version: p.schemaVersion, data: p.event.data, metadata: p.metadata, created_at: row.created_at!,
+      };
+    });
+  }
+
+  /** What each of several command ids appended the first time, with the fingerprint it was stored with; ids never used are absent. */
+  async commandResults(commandIds: readonly string[]): Promise<Map<string, { events: StoredEvent[]; fingerprint: string | null }>> {
+    const out = new Map<string, { events: StoredEvent[]; fingerprint: string | null }>();
+    if (commandIds.length === 0) return out;
+    const { rows } = await this.pool.query<EventRow & { command_id: string; request_hash: string | null }>({
+      name: 'tmi_command_results',
+      text: `select ${EVENT_COLUMNS_OF_E}, c.command_id, c.request_hash from command_results c join events e on e.event_id = any(c.event_ids)
+             where c.command_id = any($1::text[]) order by e.position`,
+      values: [commandIds],
+    });
+    for (const r of rows) {
+      let entry = out.get(r.command_id);
+      if (!entry) out.set(r.command_id, entry = { events: [], fingerprint: r.request_hash });
+      entry.events.push(this.toStored(r));
+    }
+    return out;
+  }
+
   /** The events of one stream, from a version on (inclusive), in version order, upcast. */
   async readStream(streamId: string, options: { fromVersion?: number; toVersion?: number; client?: PoolClient } = {}): Promise<StoredEvent[]> {
     const { rows } = await (options.client ?? this.pool).query<EventRow>({
@@ -266,6 +387,17 @@ export class EventStore {
     const { rows } = await (client ?? this.pool).query<{ v: number }>(
       'select coalesce(max(version), 0)::int as v from events where stream_id = $1', [streamId]);
     return rows[0]!.v;
+  }
+
+  /** The current versions of several streams, in the order asked; 0 for one that does not exist. */
+  async streamVersions(streamIds: readonly string[]): Promise<number[]> {
+    const { rows } = await this.pool.query<{ v: number }>({
+      name: 'tmi_stream_versions',
+      text: `select (select coalesce(max(e.version), 0) from events e where e.stream_id = s.id)::int as v
+             from unnest($1::text[]) with ordinality as s(id, n) order by s.n`,
+      values: [streamIds],
+    });
+    return rows.map((r) => r.v);
   }
 
   /** Events after a global position, in global order, never beyond the safe horizon. */

@@ -1,6 +1,5 @@
 import type { WebSocket } from 'ws';
 import { randomUUID } from 'node:crypto';
-import { NothingInHistory, applyDiagramOperation, applyHistoryStep, type AppliedOperation } from '../application/diagram-operation.js';
 import { loadAggregate } from '../application/execute-command.js';
 import type { Principal } from '../auth/principal.js';
 import { childStreamId } from '../commands/child-resources/index.js';
@@ -26,6 +25,7 @@ import { PerSecond, RoomPresence, sameUser } from './presence.js';
 import { hubMetrics, type HubMetrics } from './metrics.js';
 import { OperationRejected } from './operations/decide.js';
 import { DiagramRoom, type RoomMember, type RoomSource } from './room.js';
+import { DiagramWriter, NothingInHistory, type AppliedOperation } from './writer.js';
 import type { Permission } from './sessions/events.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-sessions.js';
 
@@ -37,6 +37,14 @@ const OPERATIONS = new Set<unknown>(['diagram_operation_request', 'undo_request'
 /** A message that is no JSON text (or binary). */
 const NOT_JSON = Symbol('not JSON');
 const parseJson = (text: string): unknown => { try { return JSON.parse(text); } catch { return NOT_JSON; } };
+
+/** A message sent to a whole room is one object: it is serialized once, not once per socket. */
+const texts = new WeakMap<object, string>();
+function serialized(message: object): string {
+  let text = texts.get(message);
+  if (text === undefined) texts.set(message, text = JSON.stringify(message));
+  return text;
+}
 
 type PresenceMessage =
   | { message_type: 'presenter_request' }
@@ -66,7 +74,11 @@ export const CLOSE = { sessionEnded: 4000, removed: 4003, tokenInvalid: 4401, ac
 /** A diagram's room on this instance, its presence, its feed subscription and the sockets still joining it. */
 interface RoomEntry { room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void; joining: Set<Member> }
 
-interface Member extends RoomMember { id: string; connection: Connection; user: User; joinedAt: string; socket: WebSocket; alive: boolean }
+interface Member extends RoomMember {
+  id: string; connection: Connection; user: User; joinedAt: string; socket: WebSocket; alive: boolean;
+  /** This socket's operations handed to the writer and not answered yet. */
+  answering: Set<Promise<void>>;
+}
 
 /**
  * The collaboration hub: the diagrams' rooms, the sockets in them, and TMI's messages. An
@@ -80,8 +92,10 @@ export class CollaborationHub {
   private closing = false;
   /** Diagrams whose host's last socket here closed: the session ends when the grace runs out with the host nowhere. */
   private readonly pendingEnds = new Map<string, { timer: NodeJS.Timeout; unsubscribe: () => void }>();
-  /** Each diagram's operations on this instance, one after another: they would only race each other for the next number. */
-  private readonly operating = new Map<string, Promise<unknown>>();
+  /** Each diagram's writer on this instance: its operations decided one after another and committed in batches. */
+  private readonly writers = new Map<string, DiagramWriter>();
+  /** Operations handed to a writer whose answers are not sent yet (shutdown waits for them). */
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[];
   private readonly metrics: HubMetrics;
   private readonly operationRate: PerSecond;
@@ -149,12 +163,12 @@ export class CollaborationHub {
   /** A socket authorized for a session: it joins its diagram's room and gets the diagram's state. */
   async connect(socket: WebSocket, connection: Connection): Promise<void> {
     const member: Member = {
-      id: randomUUID(), connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0, alive: true,
+      id: randomUUID(), connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0, alive: true, answering: new Set(),
       send: (message) => {
         if (socket.readyState !== socket.OPEN) return;
         // A client that stops reading must not make the server hold everything it did not read.
         if (socket.bufferedAmount > this.options.max_buffered_bytes) { this.closeMember(member, CLOSE.slowConsumer, 'too far behind: reconnect and resync', 'slow_consumer'); return; }
-        socket.send(JSON.stringify(message));
+        socket.send(serialized(message));
       },
     };
     socket.on('pong', () => { member.alive = true; });
@@ -280,7 +294,8 @@ export class CollaborationHub {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
     for (const diagramId of [...this.pendingEnds.keys()]) this.cancelEnd(diagramId);
-    await Promise.allSettled([...this.operating.values()]);
+    await Promise.allSettled([...this.writers.values()].map((w) => w.drained()));
+    await Promise.allSettled([...this.inFlight]);
     for (const { room, unsubscribe } of this.rooms.values()) {
       unsubscribe();
       for (const m of room.members as Set<Member>) this.closeMember(m, CLOSE.goingAway, 'server shutting down', 'going_away');
@@ -309,7 +324,10 @@ export class CollaborationHub {
     const raced = this.rooms.get(diagramId);
     if (raced) return raced;
     const room = new DiagramRoom(diagramId, source, head, (err) => this.services.log.warn({ err, diagram_id: diagramId }, 'collaboration room step failed'),
-      (event) => { if (event.published_at !== undefined) this.metrics.fanout.observe(Math.max(0, Date.now() - event.published_at) / 1000); });
+      (event) => {
+        this.writers.get(diagramId)?.observe(event.version);
+        if (event.published_at !== undefined) this.metrics.fanout.observe(Math.max(0, Date.now() - event.published_at) / 1000);
+      });
     const entry: RoomEntry = { room, unsubscribe: () => {}, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presence_per_second), joining: new Set() };
     entry.unsubscribe = this.feed.subscribe(diagramId, (message) => this.hear(entry, message));
     this.rooms.set(diagramId, entry);
@@ -327,10 +345,17 @@ export class CollaborationHub {
       if (this.rooms.get(connection.diagram_id) === entry) {
         entry.unsubscribe();
         this.rooms.delete(connection.diagram_id);
+        this.dropWriter(connection.diagram_id);
       }
       return;
     }
     this.announceParticipants(room);
+  }
+
+  /** A diagram nobody here edits any more: its writer goes once its last batch is answered (a new room starts from the store). */
+  private dropWriter(diagramId: string): void {
+    const writer = this.writers.get(diagramId);
+    if (writer) void writer.drained().then(() => { if (!this.rooms.has(diagramId) && this.writers.get(diagramId) === writer) this.writers.delete(diagramId); });
   }
 
   /** TMI's participants_update: who is connected now (each user once), the host and the presenter. */
@@ -366,12 +391,14 @@ export class CollaborationHub {
       return member.send(outbound.error('rate_limited', `at most ${this.options.operations_per_second} operations a second per connection: this one was not applied`, operationId ? { operation_id: operationId } : undefined));
     }
     switch (type as InboundType) {
+      // Handed to the diagram's writer in the order they came, without waiting for the commit: the
+      // socket's next operation joins the same batch instead of waiting a round trip.
       case 'diagram_operation_request':
-        return this.inTurn(member.connection.diagram_id, () => this.operate(room, member, message as DiagramOperationRequest));
+        return this.track(member, this.operate(room, member, message as DiagramOperationRequest));
       case 'undo_request':
-        return this.inTurn(member.connection.diagram_id, () => this.step(room, member, 'undo'));
+        return this.track(member, this.step(room, member, 'undo'));
       case 'redo_request':
-        return this.inTurn(member.connection.diagram_id, () => this.step(room, member, 'redo'));
+        return this.track(member, this.step(room, member, 'redo'));
       case 'presenter_request':
       case 'change_presenter_request':
       case 'presenter_denied_request':
@@ -381,8 +408,11 @@ export class CollaborationHub {
       case 'remove_participant_request':
         return this.remove(member, (message as unknown as { removed_user: Pick<User, 'provider' | 'provider_id'> }).removed_user);
       case 'sync_status_request':
+        // Answered after the socket's operations before it, as if each had waited for its commit.
+        await Promise.allSettled([...member.answering]);
         return member.send(outbound.syncStatus((await this.services.store.streamVersion(childStreamId('diagram', member.connection.diagram_id)))));
       case 'sync_request': {
+        await Promise.allSettled([...member.answering]);
         const known = (message as { update_vector?: number | null }).update_vector;
         if (known === undefined || known === null) return room.resync(member);
         return room.catchUp(member, known, this.options.replay_max_events);
@@ -390,19 +420,29 @@ export class CollaborationHub {
     }
   }
 
-  private inTurn<T>(diagramId: string, task: () => Promise<T>): Promise<T> {
-    const run = (this.operating.get(diagramId) ?? Promise.resolve()).then(task);
-    const settled = run.catch(() => {});
-    this.operating.set(diagramId, settled);
-    void settled.then(() => { if (this.operating.get(diagramId) === settled) this.operating.delete(diagramId); });
-    return run;
+  private track(member: Member, answer: Promise<void>): void {
+    const tracked = answer.catch((err: unknown) => {
+      this.services.log.error({ err, diagram_id: member.connection.diagram_id }, 'collaboration operation failed');
+      member.send(outbound.error('internal_error', 'the operation could not be handled'));
+    }).finally(() => { this.inFlight.delete(tracked); member.answering.delete(tracked); });
+    this.inFlight.add(tracked);
+    member.answering.add(tracked);
+  }
+
+  private writerOf(connection: Connection): DiagramWriter {
+    let writer = this.writers.get(connection.diagram_id);
+    if (!writer) {
+      writer = new DiagramWriter(this.services, connection.threat_model_id, connection.diagram_id, (n) => this.metrics.batch.observe(n));
+      this.writers.set(connection.diagram_id, writer);
+    }
+    return writer;
   }
 
   private operate(room: DiagramRoom, member: Member, request: DiagramOperationRequest): Promise<void> {
     // Ids as sent: a cell's id is data (REST keeps it as written), and a resend repeats its operation id exactly.
     const cells = request.operation.cells.map((c) => ({ id: c.id, operation: c.operation, ...(c.data !== undefined ? { data: c.data } : {}) }));
     const operationId = request.operation_id;
-    return this.change(room, member, operationId, () => applyDiagramOperation(this.services, member.connection.principal, this.targetOf(member),
+    return this.change(room, member, operationId, () => this.writerOf(member.connection).operate(member.connection.principal, this.targetOf(member),
       { operation_id: operationId, base_vector: request.base_vector, cells }, this.metadata(member.connection, operationId)));
   }
 
@@ -410,7 +450,7 @@ export class CollaborationHub {
   private async step(room: DiagramRoom, member: Member, kind: 'undo' | 'redo'): Promise<void> {
     const operationId = randomUUID();
     try {
-      await this.change(room, member, operationId, () => applyHistoryStep(this.services, member.connection.principal, this.targetOf(member), kind, operationId,
+      await this.change(room, member, operationId, () => this.writerOf(member.connection).step(member.connection.principal, this.targetOf(member), kind, operationId,
         this.metadata(member.connection, operationId)));
     } catch (err) {
       if (!(err instanceof NothingInHistory)) throw err;
@@ -431,7 +471,7 @@ export class CollaborationHub {
       const applied = await apply();
       this.metrics.operations.inc({ outcome: applied.replayed ? 'replayed' : 'accepted' });
       // A resend: the original was published when it was applied; this socket may have missed it (a reconnect), so it hears it again.
-      if (applied.replayed) member.send(outbound.operationEvent(applied.data, applied.sequence_number));
+      if (applied.replayed) await room.confirm(member, applied.sequence_number, applied.data);
       else this.publish(connection.diagram_id, { version: applied.sequence_number, type: DIAGRAM_CELLS_PATCHED, data: applied.data, published_at: Date.now() });
     } catch (err) {
       const version = () => this.services.store.streamVersion(childStreamId('diagram', connection.diagram_id));

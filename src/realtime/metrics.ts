@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export interface HubMetrics {
   operations: Counter<'outcome'>;
   fanout: Histogram;
+  batch: Histogram;
   closes: Counter<'reason'>;
 }
 
@@ -20,6 +21,11 @@ export function hubMetrics(registry: Registry, counts: { connections(): number; 
       name: 'tmi_realtime_fanout_seconds',
       help: 'From an operation\'s commit on this instance to its event handed to every socket here',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    }),
+    batch: new Histogram({
+      name: 'tmi_realtime_operation_batch_size',
+      help: 'Operations a diagram\'s writer committed in one append (0: every one of the batch was refused or a resend)',
+      buckets: [0, 1, 2, 4, 8, 16, 32, 64], registers: [registry],
     }),
     closes: new Counter({
       name: 'tmi_realtime_closes_total',

@@ -91,6 +91,16 @@ export class DiagramRoom {
     });
   }
 
+  /**
+   * A resend's answer, the event its original made: sent to the socket in its place in the order —
+   * now when the socket was sent that far already, otherwise by the delivery that is on its way.
+   */
+  confirm(member: RoomMember, version: number, data: DiagramCellsPatchedData): Promise<void> {
+    return this.step(async () => {
+      if (version <= member.lastSent) member.send(outbound.operationEvent(data, version));
+    });
+  }
+
   /** The diagram as it is, to one socket (a resync it asked for, or a rejection that left it behind). */
   resync(member: RoomMember): Promise<void> {
     return this.step(() => this.sendState(member));

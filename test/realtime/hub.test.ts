@@ -105,6 +105,42 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     await b.socket.close();
   });
 
+  it('commits operations that arrive together in one append: each its own number, actor and idempotency key', async () => {
+    const s = await session();
+    const a = await connect(owner, s);
+    const b = await connect(writer, s);
+    const ids = Array.from({ length: 8 }, () => uuidv7());
+    const sent = ids.map((id) => operation(1, [{ id, operation: 'add', data: node(id) }]));
+    // Back to back from two sockets, a resend right behind its original, and an id used again for other cells.
+    sent.forEach((m, i) => (i % 2 === 0 ? a : b).socket.send(m));
+    a.socket.send(sent[0]!);
+    const reused = uuidv7();
+    a.socket.send({ ...sent[2]!, operation: { type: 'patch', cells: [{ id: reused, operation: 'add', data: node(reused) }] } });
+    a.socket.send({ message_type: 'sync_status_request' });
+    await a.socket.next('sync_status_response');
+    expect(await a.socket.next('operation_rejected', (m) => m.operation_id === sent[2]!.operation_id)).toMatchObject({ reason: 'validation_failed' });
+    const heard = [];
+    for (let n = 2; n <= 9; n++) heard.push(await b.socket.next('diagram_operation_event', (m) => m.sequence_number === n));
+    expect(heard.map((m) => (m.operation as { cells: { id: string }[] }).cells[0]!.id).sort()).toEqual([...ids].sort());
+    // The resend is answered with its original's number, after that number reached the socket.
+    const first = heard.find((m) => m.operation_id === sent[0]!.operation_id)!;
+    const answers = a.socket.all('diagram_operation_event').filter((m) => m.operation_id === sent[0]!.operation_id);
+    expect(answers.map(sequenceOf)).toEqual([sequenceOf(first), sequenceOf(first)]);
+
+    const { rows } = await app.runtime.services.database.pool.query<{ tx: string; version: number; command_id: string | null; actor: string }>(
+      `select (position >> 16)::text as tx, version, metadata->>'command_id' as command_id, metadata->'actor'->>'email' as actor
+       from events where stream_id = $1 and type = 'DiagramCellsPatched' order by version`, [`diagram-${s.diagram}`]);
+    expect(rows.map((r) => r.version)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    // Fewer commits than operations: some went in together.
+    expect(new Set(rows.map((r) => r.tx)).size).toBeLessThan(rows.length);
+    expect(new Set(rows.map((r) => r.command_id)).size).toBe(8);
+    expect(new Set(rows.map((r) => r.actor))).toEqual(new Set(['olga@tmi.local', 'walt@tmi.local']));
+    const metrics = await (await app.request('/metrics')).text();
+    expect(metrics).toMatch(/tmi_realtime_operation_batch_size_count \d+/);
+    await a.socket.close();
+    await b.socket.close();
+  });
+
   it('denies readers, and a rejected operation takes no number', async () => {
     const s = await session();
     const r = await connect(reader, s);

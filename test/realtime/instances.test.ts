@@ -204,6 +204,8 @@ describe('convergence across two instances', () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.array(action, { minLength: 1, maxLength: 8 }), { minLength: 3, maxLength: 3 }), async (plans) => {
       const s = await sessionOn(ctx.a, ctx.owner, ctx.writer);
       const clients = [await connectTo(ctx.a, ctx.owner, s), await connectTo(ctx.b, ctx.writer, s), await connectTo(ctx.b, ctx.owner, s)];
+      // A failed run closes its sockets too, or shrinking would be refused by the per-user cap.
+      try {
       // Every client builds its operations from what it knows when it sends them, so bases go stale under the others' writes.
       const seeded = [uuidv7(), uuidv7()];
       clients[0]!.send(operation(1, seeded[0]!, 'seed'));
@@ -258,7 +260,9 @@ describe('convergence across two instances', () => {
         expect(v.last).toBe(head);
         expect(sorted(v.cells.values())).toEqual(fold);
       }
-      for (const c of clients) await c.close();
+      } finally {
+        for (const c of clients) await c.close();
+      }
     }), { numRuns: 6 });
   });
 });
