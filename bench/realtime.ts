@@ -15,12 +15,22 @@ const BAR_RATIO = 0.5;
 const DEFAULT_CLIENTS = 100;
 const DEFAULT_RATE = 50;
 const WRITERS = 5;
+/**
+ * Operations each writer keeps in flight at saturation: with one, both systems are bound by their
+ * round trip (the row "closed loop" shows it), not by how much they can deliver.
+ */
+const SATURATION_IN_FLIGHT = 8;
 const RELAY = new URL('./bare/relay.ts', import.meta.url).pathname;
 
 /** One connected client: what it received, with the time it arrived. */
-interface Client { socket: WebSocket; onEvent: (handler: (operationId: string, sequence: number, at: number) => void) => void }
+interface Client {
+  socket: WebSocket;
+  onEvent: (handler: (operationId: string, sequence: number, at: number) => void) => void;
+  /** Operations refused to this client (it was their writer): a writer waiting on one goes on. */
+  onRejected: (handler: (operationId: string) => void) => void;
+}
 
-interface Sample { latencies: number[]; lastArrival: Map<string, number>; delivered: number; ms: number }
+interface Sample { latencies: number[]; lastArrival: Map<string, number>; delivered: number; rejected: number; ms: number }
 
 /** A system under load: how its clients connect and how an operation is written. */
 interface System {
@@ -32,14 +42,16 @@ interface System {
   pids: number[];
 }
 
-function clientOf(socket: WebSocket, parse: (raw: string) => { operationId: string; sequence: number } | null): Client {
+function clientOf(socket: WebSocket, parse: (raw: string) => { operationId: string; sequence: number } | { rejected: string } | null): Client {
   const handlers: ((operationId: string, sequence: number, at: number) => void)[] = [];
+  const refusals: ((operationId: string) => void)[] = [];
   socket.on('message', (raw) => {
     const at = performance.now();
     const m = parse(raw.toString());
-    if (m) for (const h of handlers) h(m.operationId, m.sequence, at);
+    if (m && 'rejected' in m) for (const h of refusals) h(m.rejected);
+    else if (m) for (const h of handlers) h(m.operationId, m.sequence, at);
   });
-  return { socket, onEvent: (h) => { handlers.push(h); } };
+  return { socket, onEvent: (h) => { handlers.push(h); }, onRejected: (h) => { refusals.push(h); } };
 }
 
 const open = (url: string) => new Promise<WebSocket>((resolve, reject) => {
@@ -75,6 +87,8 @@ async function serviceSystem(service: RunningService, clients: number, log: (lin
   for (const token of tokens) await json(`${service.url}${base}/collaborate`, { method: 'POST', token });
   // Each writer moves a node of its own: the diagram does not grow while it is measured.
   const nodes = Array.from({ length: WRITERS }, () => randomUUID());
+  // Every move goes somewhere new: a move to where the node is changes nothing, which is refused (no_state_change).
+  const moves = Array.from({ length: WRITERS }, () => 0);
   let added = false;
   return {
     name: 'service',
@@ -84,6 +98,7 @@ async function serviceSystem(service: RunningService, clients: number, log: (lin
       const socket = await open(`${service.url.replace(/^http/, 'ws')}${base}/ws?session_id=${session.session_id}&ticket=${ticket}`);
       const client = clientOf(socket, (raw) => {
         const m = JSON.parse(raw) as { message_type: string; operation_id?: string; sequence_number?: number };
+        if (m.message_type === 'operation_rejected') return { rejected: m.operation_id! };
         return m.message_type === 'diagram_operation_event' ? { operationId: m.operation_id!, sequence: m.sequence_number! } : null;
       });
       if (index === 0 && !added) {
@@ -94,7 +109,7 @@ async function serviceSystem(service: RunningService, clients: number, log: (lin
     },
     message: (writer, operationId, known) => JSON.stringify({
       message_type: 'diagram_operation_request', operation_id: operationId, base_vector: known,
-      operation: { type: 'patch', cells: [{ id: nodes[writer]!, operation: 'update', data: { id: nodes[writer]!, shape: 'process', x: Math.floor(Math.random() * 1000), y: 0, width: 80, height: 40 } }] },
+      operation: { type: 'patch', cells: [{ id: nodes[writer]!, operation: 'update', data: { id: nodes[writer]!, shape: 'process', x: 1 + (moves[writer]!++ % 1000), y: 0, width: 80, height: 40 } }] },
     }),
     cleanup: async () => {},
   };
@@ -124,12 +139,14 @@ async function relaySystem(): Promise<System> {
  * send) or, with rate 0, as fast as each writer's previous operation comes back to it (saturation).
  * Every client records when each operation reached it.
  */
-async function measure(clients: Client[], system: System, rate: number, ms: number): Promise<Sample> {
+/** The newest sequence number the writers saw, kept from one measurement to the next: a writer builds on what it knows. */
+interface Known { sequence: number }
+
+async function measure(clients: Client[], system: System, known: Known, rate: number, ms: number, inFlight = 1): Promise<Sample> {
   const sent = new Map<string, number>();
   const latencies: number[] = [];
   const lastArrival = new Map<string, number>();
   let delivered = 0;
-  let known = 1;
   const writers = clients.slice(0, WRITERS);
   const waiting = new Map<string, () => void>();
   const handlers = clients.map((c, index) => (operationId: string, sequence: number, at: number) => {
@@ -138,16 +155,22 @@ async function measure(clients: Client[], system: System, rate: number, ms: numb
     delivered++;
     latencies.push(at - t);
     lastArrival.set(operationId, Math.max(lastArrival.get(operationId) ?? 0, at - t));
-    if (index < WRITERS) known = Math.max(known, sequence);
+    if (index < WRITERS) known.sequence = Math.max(known.sequence, sequence);
     waiting.get(`${index}:${operationId}`)?.();
   });
+  let rejected = 0;
   let active = true;
   clients.forEach((c, i) => c.onEvent((...args) => { if (active) handlers[i]!(...args); }));
+  clients.forEach((c, i) => c.onRejected((operationId) => {
+    if (!active || !sent.has(operationId)) return;
+    rejected++;
+    waiting.get(`${i}:${operationId}`)?.();
+  }));
   const started = performance.now();
   const send = (w: number) => {
     const id = randomUUID();
     sent.set(id, performance.now());
-    writers[w]!.socket.send(system.message(w, id, known));
+    writers[w]!.socket.send(system.message(w, id, known.sequence));
     return id;
   };
   if (rate > 0) {
@@ -158,7 +181,7 @@ async function measure(clients: Client[], system: System, rate: number, ms: numb
       send(i % WRITERS);
     }
   } else {
-    await Promise.all(writers.map(async (_, w) => {
+    await Promise.all(writers.flatMap((_, w) => Array.from({ length: inFlight }, () => w)).map(async (w) => {
       while (performance.now() - started < ms) {
         const id = send(w);
         await new Promise<void>((resolve) => { waiting.set(`${w}:${id}`, resolve); setTimeout(resolve, 5000); });
@@ -169,7 +192,7 @@ async function measure(clients: Client[], system: System, rate: number, ms: numb
   const elapsed = performance.now() - started;
   await new Promise((r) => setTimeout(r, 1000));
   active = false;
-  return { latencies, lastArrival, delivered, ms: elapsed };
+  return { latencies, lastArrival, delivered, rejected, ms: elapsed };
 }
 
 export async function run(options: BenchOptions): Promise<BenchReport> {
@@ -180,10 +203,12 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   const loadBefore = loadAverage();
   const db = await createBenchDatabase();
   options.log(`database ${db.name}; starting the service (serve, projections inside, Redis) and the bare ws relay`);
-  const service = await startService({ databaseUrl: db.url, queue: 'redis', topology: 'inline', logLevel: options.logLevel });
+  // The per-socket operation rate (50/s by default) would cap a saturating writer: raised out of reach.
+  const service = await startService({ databaseUrl: db.url, queue: 'redis', topology: 'inline', logLevel: options.logLevel, env: { TMI_REALTIME_OPERATIONS_PER_SECOND: '100000' } });
   const rows: Cell[][] = [];
   const verdicts: Verdict[] = [];
   const raw: Record<string, unknown> = {};
+  const rejectedBy: Record<string, number> = {};
   const systems: System[] = [];
   try {
     systems.push(await serviceSystem(service, clientsCount, options.log), await relaySystem());
@@ -194,19 +219,25 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       for (let i = 0; i < clientsCount; i++) clients.push(await system.connect(i));
       await new Promise((r) => setTimeout(r, 1000));
       options.log(`${system.name}: warm-up ${options.warmupSeconds} s, then ${rate} operations/s for ${options.seconds} s`);
-      await measure(clients, system, rate, options.warmupSeconds * 1000);
-      const open = await measure(clients, system, rate, ms);
-      options.log(`${system.name}: saturation for ${options.seconds} s (${WRITERS} writers, each sending on its previous operation's return)`);
-      const saturated = await measure(clients, system, 0, ms);
+      const known: Known = { sequence: 1 };
+      await measure(clients, system, known, rate, options.warmupSeconds * 1000);
+      const open = await measure(clients, system, known, rate, ms);
+      options.log(`${system.name}: closed loop for ${options.seconds} s (${WRITERS} writers, each sending on its previous operation's return)`);
+      const closed = await measure(clients, system, known, 0, ms);
+      options.log(`${system.name}: saturation for ${options.seconds} s (${WRITERS} writers, ${SATURATION_IN_FLIGHT} operations in flight each)`);
+      const saturated = await measure(clients, system, known, 0, ms, SATURATION_IN_FLIGHT);
       for (const c of clients) c.socket.close();
       results[system.name] = { open, saturated };
-      for (const [mode, sample] of [[`${rate} ops/s`, open], ['saturation', saturated]] as const) {
+      for (const [mode, sample] of [[`${rate} ops/s`, open], ['closed loop', closed], ['saturation', saturated]] as const) {
         const each = latencyStats(sample.latencies);
         const all = latencyStats(sample.lastArrival.values());
         rows.push([system.name, mode, clientsCount, sample.lastArrival.size, round(sample.lastArrival.size / (sample.ms / 1000)),
           round(sample.delivered / (sample.ms / 1000)), round(each.p50_ms, 2), round(each.p99_ms, 2), round(all.p99_ms, 2), round(all.max_ms, 1)]);
       }
       raw[system.name] = { open: { delivered: open.delivered, ms: open.ms }, saturated: { delivered: saturated.delivered, ms: saturated.ms } };
+      rejectedBy[`${system.name} at ${rate} ops/s`] = open.rejected;
+      rejectedBy[`${system.name} closed loop`] = closed.rejected;
+      rejectedBy[`${system.name} at saturation`] = saturated.rejected;
     }
     const svc = results.service!;
     const bare = results['bare ws relay']!;
@@ -234,11 +265,12 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     }],
     verdicts,
     notes: [
-      'service = `serve` with projections inside and Redis (its feed, tickets and queues), the default configuration but the rate limit off; each client is a user of its own signed in through the dev provider, joined to the session, connected with a ticket.',
+      'service = `serve` with projections inside and Redis (its feed, tickets and queues), the default configuration but the rate limits off (HTTP, and the per-socket operation rate raised to 100,000/s); each client is a user of its own signed in through the dev provider, joined to the session, connected with a ticket.',
       `bare = bench/bare/relay.ts: a ws server relaying every message to every socket, sender included — no validation, no database. Its "operations" are like-sized JSON messages.`,
       `latency counts from the writer's send to the client's receipt, so the service's includes deciding and committing the operation; "p99 all clients" is per operation, the slowest client's.`,
-      `saturation: ${WRITERS} writers, each sending its next operation when its previous one comes back to it.`,
+      `closed loop: ${WRITERS} writers, each sending its next operation when its previous one comes back to it (bound by the round trip). saturation: the same with ${SATURATION_IN_FLIGHT} operations in flight per writer, each slot sending its next when its last comes back.`,
       `load average before ${loadBefore}, after ${loadAverage()} (2 CPUs).`,
+      `refused operations (counted in no row): ${Object.entries(rejectedBy).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
       `serve: ${String(raw.logs)}`,
     ],
     raw,

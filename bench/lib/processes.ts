@@ -65,7 +65,9 @@ process.on('exit', () => {
 export function startChild(name: string, script: string, args: string[], env: Record<string, string>): ChildHandle {
   const logFile = join(tmpdir(), `tmi-bench-${name}-${process.pid}-${Date.now()}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  // BENCH_NODE_ARGS: flags for every child's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (not allowed in NODE_OPTIONS).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', fd, fd],
@@ -94,7 +96,8 @@ export function startChild(name: string, script: string, args: string[], env: Re
       await exited;
       clearTimeout(timer);
       handle.logged = countProblems(logFile);
-      rmSync(logFile, { force: true });
+      // BENCH_KEEP_LOGS=1 keeps it, to read what the service logged.
+      if (!process.env.BENCH_KEEP_LOGS) rmSync(logFile, { force: true });
     },
     logged: { warnings: 0, errors: 0, first: null },
   };

@@ -35,6 +35,8 @@ export interface ServiceOptions {
   /** `inline`: projections run inside `serve`; `worker`: `serve` with TMI_RUN_PROJECTIONS=false plus a `worker` process. */
   topology: 'inline' | 'worker';
   logLevel: string;
+  /** More environment for the processes (a setting one bench needs off the default). */
+  env?: Record<string, string>;
 }
 
 export interface RunningService {
@@ -72,6 +74,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     TMI_OAUTH_CALLBACK_ALLOWLIST: CALLBACK,
     ...(options.queue === 'redis' ? { REDIS_URL: redisUrl } : {}),
     ...(options.topology === 'worker' ? { TMI_RUN_PROJECTIONS: 'false' } : {}),
+    ...options.env,
   };
   const processes: ChildHandle[] = [];
   const stop = async () => {

@@ -40,6 +40,7 @@ export const ENVIRONMENT_KEYS: Record<string, string> = {
   TMI_OAUTH_CALLBACK_ALLOWLIST: 'auth.oauth.callback_allowlist',
   TMI_AUTH_COOKIES: 'auth.cookies',
   TMI_RATE_LIMIT_ENABLED: 'rate_limit.enabled',
+  TMI_REALTIME_OPERATIONS_PER_SECOND: 'realtime.operations_per_second',
   LOG_LEVEL: 'logging.level',
 };
 

@@ -155,12 +155,14 @@ export class DiagramWriter {
   }
 
   private async run(batch: Job[]): Promise<void> {
+    // Resends are rare: their originals are looked up only for a refused operation, or after an append found an id taken.
+    let lookUpAll = false;
     for (let attempt = 0; ; attempt++) {
       try {
         const cached = this.held !== null;
         const epoch = this.epoch;
         const held = this.held ?? await this.load();
-        const { outcomes, working } = await this.decideAll(held, batch);
+        const { outcomes, working } = await this.decideAll(held, batch, lookUpAll);
         if (cached && [...outcomes.values()].some((o) => 'error' in o) && await this.changedSince(held)) {
           this.held = null;
           continue;
@@ -172,7 +174,8 @@ export class DiagramWriter {
         return;
       } catch (err) {
         this.held = null;
-        // Someone else appended, the access or the session changed, or another append took one of the ids: decide again.
+        // Someone else appended, the access or the session changed, or one of the ids was used before: decide again.
+        if (err instanceof CommandIdTakenError) lookUpAll = true;
         if ((err instanceof VersionConflictError || err instanceof CommandIdTakenError) && attempt < BATCH_RETRIES) continue;
         for (const job of batch) job.reject(err);
         return;
@@ -199,10 +202,16 @@ export class DiagramWriter {
     return versions[0] !== held.version || versions[1] !== held.parentVersion || versions[2] !== held.collaborationVersion;
   }
 
-  /** Each job of the batch in order, against the diagram after the ones accepted before it. */
-  private async decideAll(held: Held, batch: Job[]): Promise<{ outcomes: Map<Job, Outcome>; working: Working }> {
+  /**
+   * Each job of the batch in order, against the diagram after the ones accepted before it. An
+   * operation whose id was used before is answered with what its original made: found up front
+   * when `lookUpAll`, otherwise only for an operation refused here (a resend of an applied add
+   * finds its cell there already) — one accepted again fails the append on its id, and the batch
+   * is decided again with every id looked up.
+   */
+  private async decideAll(held: Held, batch: Job[], lookUpAll: boolean): Promise<{ outcomes: Map<Job, Outcome>; working: Working }> {
     const keyed = batch.filter((j): j is Job & { kind: 'operation' } => j.kind === 'operation');
-    const previous = await this.services.store.commandResults([...new Set(keyed.map((j) => j.commandId))]);
+    const previous = lookUpAll ? await this.services.store.commandResults([...new Set(keyed.map((j) => j.commandId))]) : new Map();
     const working: Working = { state: held.diagram, version: held.version, accepted: [] };
     const outcomes = new Map<Job, Outcome>();
     const firstWith = new Map<string, Job & { kind: 'operation' }>();
@@ -227,6 +236,19 @@ export class DiagramWriter {
         outcomes.set(job, { applied: { sequence_number: version, data, replayed: false } });
       } catch (err) {
         outcomes.set(job, { error: err });
+      }
+    }
+    if (!lookUpAll) {
+      const refused = keyed.filter((j) => { const o = outcomes.get(j); return o !== undefined && 'error' in o && !(o.error instanceof CommandIdReusedError); });
+      const found = await this.services.store.commandResults([...new Set(refused.map((j) => j.commandId))]);
+      for (const job of refused) {
+        const earlier = found.get(job.commandId);
+        if (!earlier) continue;
+        try {
+          outcomes.set(job, { applied: this.replayOf(job, earlier) });
+        } catch (err) {
+          outcomes.set(job, { error: err });
+        }
       }
     }
     return { outcomes, working };
