@@ -432,7 +432,7 @@ export class CollaborationHub {
   private writerOf(connection: Connection): DiagramWriter {
     let writer = this.writers.get(connection.diagram_id);
     if (!writer) {
-      writer = new DiagramWriter(this.services, connection.threat_model_id, connection.diagram_id, (n) => this.metrics.batch.observe(n));
+      writer = new DiagramWriter(this.services, connection.threat_model_id, connection.diagram_id, { window: this.options.replay_max_events, onBatch: (n) => this.metrics.batch.observe(n) });
       this.writers.set(connection.diagram_id, writer);
     }
     return writer;

@@ -42,8 +42,12 @@ const fingerprint = (cells: readonly RequestedCell[]) => createHash('sha256').up
 const BATCH_RETRIES = 50;
 /** Most operations one group commit carries: a bigger queue commits in several. */
 const MAX_BATCH = 64;
-/** Committed events kept in memory to decide a stale base_vector without reading the stream. */
-const RECENT_EVENTS = 256;
+/**
+ * Committed events a writer keeps in memory (at least; `realtime.replay_max_events` when more):
+ * an operation built on an older base is refused with a resync instead of making the diagram's
+ * single writer read and scan a long stretch of its stream while every other operation waits.
+ */
+export const MIN_DECISION_WINDOW = 256;
 
 type JobBody =
   | { kind: 'operation'; request: OperationRequest; commandId: string; fingerprint: string }
@@ -97,12 +101,18 @@ export class DiagramWriter {
   /** Counts what `observe` dropped, so a batch decided meanwhile does not put back what it loaded. */
   private epoch = 0;
 
+  private readonly window: number;
+
   constructor(
     private readonly services: Services, private readonly threatModelId: string, private readonly diagramId: string,
-    private readonly onBatch: (operations: number) => void = () => {},
+    options: { window?: number; onBatch?: (operations: number) => void } = {},
   ) {
     this.streamId = childStreamId('diagram', diagramId);
+    this.window = Math.max(MIN_DECISION_WINDOW, options.window ?? 0);
+    this.onBatch = options.onBatch ?? (() => {});
   }
+
+  private readonly onBatch: (operations: number) => void;
 
   /** Applies an operation once per user and operation id: a resend answers with the original sequence number; the same id with other cells is refused. */
   operate(caller: Caller, target: DiagramTarget, request: OperationRequest, metadata: EventMetadata): Promise<AppliedOperation> {
@@ -189,10 +199,12 @@ export class DiagramWriter {
       loadAggregate(this.services, threatModelDecider, threatModelStreamId(this.threatModelId)),
       loadAggregate(this.services, collaborationDecider, collaborationStreamId(this.diagramId)),
     ]);
+    const recent = diagram.version === 0 ? [] : await this.services.store.readStream(this.streamId, { fromVersion: Math.max(1, diagram.version - this.window + 1), toVersion: diagram.version });
     return {
       diagram: diagram.state, version: diagram.version, snapshotVersion: diagram.snapshotVersion,
       parent: parent.state, parentVersion: parent.version,
-      collaboration: collaboration.state, collaborationVersion: collaboration.version, recent: [],
+      collaboration: collaboration.state, collaborationVersion: collaboration.version,
+      recent: recent.map((e) => ({ type: e.type, version: e.version, data: e.data })),
     };
   }
 
@@ -280,6 +292,10 @@ export class DiagramWriter {
       throw new OperationRejected('permission_denied', 'the collaboration session has ended, or you were removed from it', [], false);
     }
     const planned: Planned = job.kind === 'operation' ? job.request : await this.historyStep(held, working, job, session.diagram_version);
+    if (working.version - planned.base_vector > this.window) {
+      throw new OperationRejected('conflict_detected', `base_vector ${planned.base_vector} is more than ${this.window} operations behind the diagram (${working.version}): resync and send it again`,
+        planned.cells.map((c) => c.id), true);
+    }
     const since = planned.base_vector < working.version ? await this.eventsFrom(held, working, planned.base_vector + 1) : [];
     return decideDiagramOperation({
       threat_model_id: target.threat_model_id, diagram_id: target.diagram_id, cells: working.state.exists ? working.state.fields.cells as unknown as StoredCell[] : [],
@@ -331,7 +347,7 @@ export class DiagramWriter {
     const snapshotted = snapshotAfterAppend(this.services.store, diagrams.decider, this.streamId, held.snapshotVersion, working.state, working.version);
     this.held = {
       ...held, diagram: working.state, version: working.version, snapshotVersion: snapshotted ? working.version : held.snapshotVersion,
-      recent: [...held.recent, ...stored.map((e) => ({ type: e.type, version: e.version, data: e.data }))].slice(-RECENT_EVENTS),
+      recent: [...held.recent, ...stored.map((e) => ({ type: e.type, version: e.version, data: e.data }))].slice(-this.window),
     };
   }
 }

@@ -428,33 +428,44 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     for (const sock of [burst.socket, ...more.map((m) => m.socket), r.socket, o.socket]) await sock.close();
   });
 
-  it('snapshots a long diagram stream, so an operation does not fold it whole', { timeout: 60_000 }, async () => {
+  it('snapshots a long diagram stream, so an operation does not fold it whole, and refuses a base too far back', { timeout: 90_000 }, async () => {
     const s = await session();
     const w = await connect(writer, s);
     const id = uuidv7();
     w.socket.send(operation(1, [{ id, operation: 'add', data: node(id, 'moving', 0) }]));
     await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 2);
-    // Moves within the per-second limit: 210 of them, each waiting for the one before.
-    for (let n = 1; n <= 210; n++) {
+    // Moves within the per-second limit: 260 of them, each waiting for the one before.
+    const moves = 260;
+    for (let n = 1; n <= moves; n++) {
       w.socket.send(operation(1 + n, [{ id, operation: 'update', data: node(id, 'moving', n) }]));
       await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 2 + n);
       if (n % 18 === 0) await new Promise((r) => setTimeout(r, 1000));
     }
+    const head = 2 + moves;
     const { pool } = app.runtime.services.database;
     const snapshot = await eventually('the snapshot is written', async () => {
       const { rows } = await pool.query<{ version: number }>('select version from snapshots where stream_id = $1 order by version desc limit 1', [`diagram-${s.diagram}`]);
       return rows[0] ?? null;
     });
     expect(snapshot.version).toBeGreaterThanOrEqual(200);
+    // Built on a base more than the writer's window (256) behind: refused with a resync, not decided by scanning the stream.
+    const stale = operation(1, [{ id, operation: 'update', data: node(id, 'stale', 5) }]);
+    w.socket.send(stale);
+    expect(await w.socket.next('operation_rejected')).toMatchObject({ operation_id: stale.operation_id, reason: 'conflict_detected', affected_cells: [id], requires_resync: true });
+    expect(await w.socket.next('diagram_state')).toMatchObject({ update_vector: head });
+    await w.socket.close();
+    // A new writer (no socket on the diagram held it) loads from the snapshot: it does not fold the stream whole.
+    const fresh = await connect(writer, s);
     const stats = app.runtime.services.store.snapshots.stats;
     const before = { loads: stats.loads, read: stats.eventsRead };
-    w.socket.send(operation(212, [{ id, operation: 'update', data: node(id, 'moving', 999) }]));
-    await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 213);
+    fresh.socket.send(operation(head, [{ id, operation: 'update', data: node(id, 'moving', 999) }]));
+    await fresh.socket.next('diagram_operation_event', (m) => m.sequence_number === head + 1);
+    expect(stats.loads).toBeGreaterThan(before.loads);
     expect(stats.eventsRead - before.read).toBeLessThan(100);
     const again = await connect(reader, s);
-    expect(again.state).toMatchObject({ update_vector: 213, cells: [node(id, 'moving', 999)] });
+    expect(again.state).toMatchObject({ update_vector: head + 1, cells: [node(id, 'moving', 999)] });
     await again.socket.close();
-    await w.socket.close();
+    await fresh.socket.close();
   });
 
   it('closes a socket that stops reading (1013) without holding up the others', { timeout: 60_000 }, async () => {
