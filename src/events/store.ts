@@ -314,6 +314,9 @@ export class EventStore {
     options: { conditions?: readonly StreamCondition[] } = {},
   ): Promise<StoredEvent[]> {
     if (append.events.length === 0) return [];
+    const ids = append.events.map((e) => e.command_id).filter((id): id is string => !!id);
+    // Two in one statement would fail it as if another append had taken one: a caller retrying on that would never succeed.
+    if (new Set(ids).size !== ids.length) throw new Error('a command id appears twice in one append');
     if (append.events.length > MAX_EVENTS_PER_APPEND) throw new TooManyEventsError(append.events.length, MAX_EVENTS_PER_APPEND);
     const prepared = append.events.map((e) => ({
       event: e, id: uuidv7(), schemaVersion: this.catalog.validate(e.type, e.data),

@@ -25,7 +25,7 @@ import { PerSecond, RoomPresence, sameUser } from './presence.js';
 import { hubMetrics, type HubMetrics } from './metrics.js';
 import { OperationRejected } from './operations/decide.js';
 import { DiagramRoom, type RoomMember, type RoomSource } from './room.js';
-import { DiagramWriter, NothingInHistory, type AppliedOperation } from './writer.js';
+import { DiagramWriter, NothingInHistory, WriterClosedError, type AppliedOperation } from './writer.js';
 import type { Permission } from './sessions/events.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-sessions.js';
 
@@ -37,6 +37,9 @@ const OPERATIONS = new Set<unknown>(['diagram_operation_request', 'undo_request'
 /** A message that is no JSON text (or binary). */
 const NOT_JSON = Symbol('not JSON');
 const parseJson = (text: string): unknown => { try { return JSON.parse(text); } catch { return NOT_JSON; } };
+
+/** An operation not handed to any writer (its socket left, or the hub is closing): nothing to answer later. */
+const SKIPPED: Promise<void> = Promise.resolve();
 
 /** A message sent to a whole room is one object: it is serialized once, not once per socket. */
 const texts = new WeakMap<object, string>();
@@ -294,8 +297,9 @@ export class CollaborationHub {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
     for (const diagramId of [...this.pendingEnds.keys()]) this.cancelEnd(diagramId);
-    await Promise.allSettled([...this.writers.values()].map((w) => w.drained()));
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.writers.values()].map((w) => w.close()));
+    // Answers still being sent (a resend's confirmation, a rejection's resync), until none is left.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     for (const { room, unsubscribe } of this.rooms.values()) {
       unsubscribe();
       for (const m of room.members as Set<Member>) this.closeMember(m, CLOSE.goingAway, 'server shutting down', 'going_away');
@@ -421,6 +425,7 @@ export class CollaborationHub {
   }
 
   private track(member: Member, answer: Promise<void>): void {
+    if (answer === SKIPPED) return;
     const tracked = answer.catch((err: unknown) => {
       this.services.log.error({ err, diagram_id: member.connection.diagram_id }, 'collaboration operation failed');
       member.send(outbound.error('internal_error', 'the operation could not be handled'));
@@ -438,7 +443,20 @@ export class CollaborationHub {
     return writer;
   }
 
+  /**
+   * Whether an operation of this socket may still go to a writer: not once the socket left its
+   * room (messages queued behind a close) or the hub began shutting down.
+   */
+  private mayOperate(room: DiagramRoom, member: Member, operationId: string | undefined): boolean {
+    if (this.closing) {
+      member.send(outbound.error('server_shutting_down', 'the server is shutting down: send it again after reconnecting', operationId ? { operation_id: operationId } : undefined));
+      return false;
+    }
+    return room.members.has(member) && this.rooms.get(member.connection.diagram_id)?.room === room;
+  }
+
   private operate(room: DiagramRoom, member: Member, request: DiagramOperationRequest): Promise<void> {
+    if (!this.mayOperate(room, member, request.operation_id)) return SKIPPED;
     // Ids as sent: a cell's id is data (REST keeps it as written), and a resend repeats its operation id exactly.
     const cells = request.operation.cells.map((c) => ({ id: c.id, operation: c.operation, ...(c.data !== undefined ? { data: c.data } : {}) }));
     const operationId = request.operation_id;
@@ -448,6 +466,7 @@ export class CollaborationHub {
 
   /** TMI's undo_request / redo_request: the caller's newest step of this session reverted by a new operation. */
   private async step(room: DiagramRoom, member: Member, kind: 'undo' | 'redo'): Promise<void> {
+    if (!this.mayOperate(room, member, undefined)) return;
     const operationId = randomUUID();
     try {
       await this.change(room, member, operationId, () => this.writerOf(member.connection).step(member.connection.principal, this.targetOf(member), kind, operationId,
@@ -483,6 +502,9 @@ export class CollaborationHub {
         // A client that must resync is sent the diagram as it is, with the cells it conflicted on.
         if (err.requiresResync) await room.resync(member);
         return;
+      }
+      if (err instanceof WriterClosedError) {
+        return member.send(outbound.error('server_shutting_down', err.message, { operation_id: operationId }));
       }
       if (err instanceof CommandIdReusedError) {
         return member.send(outbound.rejected(operationId, await version(), { reason: 'validation_failed', message: 'this operation_id was already used for another operation', affected: [], resync: false }));

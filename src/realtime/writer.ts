@@ -33,6 +33,14 @@ export class NothingInHistory extends Error {
   }
 }
 
+/** The writer is shutting down and takes no new operation (the client resends it after reconnecting). */
+export class WriterClosedError extends Error {
+  constructor() {
+    super('the server is shutting down');
+    this.name = 'WriterClosedError';
+  }
+}
+
 /** The idempotency key of an operation: one user's operation id, never another user's. */
 export const operationCommandId = (userId: string, operationId: string) => `diagram-operation:${userId}:${operationId}`;
 
@@ -142,18 +150,34 @@ export class DiagramWriter {
     while (this.running) await this.running;
   }
 
+  /** Shutting down: what is queued still commits, nothing new is taken (a busy diagram's queue would otherwise never drain). */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.drained();
+  }
+
+  private closed = false;
+
   private submit(body: JobBody, caller: Caller, target: DiagramTarget, metadata: EventMetadata): Promise<AppliedOperation> {
+    if (this.closed) return Promise.reject(new WriterClosedError());
     return new Promise<AppliedOperation>((resolve, reject) => {
       this.queue.push({ ...body, caller, target, metadata, resolve, reject });
       // What arrives before the writer gets its turn (this tick's messages, or those queued behind a commit) goes into one batch.
       this.running ??= new Promise<void>((done) => {
-        setImmediate(() => void this.work().finally(() => { this.running = null; done(); }));
+        setImmediate(() => void this.work(done));
       });
     });
   }
 
-  private async work(): Promise<void> {
-    while (this.queue.length > 0) await this.run(this.takeBatch());
+  /** Runs batches until the queue is empty, and is no longer running in that same step: a submit never finds a writer about to stop. */
+  private async work(done: () => void): Promise<void> {
+    for (;;) {
+      if (this.queue.length === 0) {
+        this.running = null;
+        return done();
+      }
+      await this.run(this.takeBatch());
+    }
   }
 
   /** The next operations in order; an undo or redo goes alone, once what came before it committed (it reads its history from the store). */
@@ -179,7 +203,7 @@ export class DiagramWriter {
         }
         if (working.accepted.length > 0) await this.commit(held, working);
         else if (this.epoch === epoch) this.held = held;
-        this.onBatch(working.accepted.length);
+        try { this.onBatch(working.accepted.length); } catch { /* a metric never fails a batch */ }
         for (const job of batch) settle(job, outcomes);
         return;
       } catch (err) {
@@ -312,7 +336,9 @@ export class DiagramWriter {
     const events = await this.eventsFrom(held, working, sessionStartedAt + 1);
     const history = undoHistory(events, job.caller.user_id, job.target.session_id);
     const of = (job.kind === 'undo' ? history.undo : history.redo).at(-1);
-    if (of === undefined) throw new NothingInHistory(job.kind);
+    // A step older than the window cannot be decided without scanning the stream: it is out of reach, as if there were none
+    // (refusing it as a conflict would refuse every later undo too, since an undo always takes the newest step).
+    if (of === undefined || working.version - of > this.window) throw new NothingInHistory(job.kind);
     const reverted = events.find((e) => e.version === of)!;
     return {
       operation_id: job.operation_id, base_vector: of, cells: inverseOf((reverted.data as DiagramCellsPatchedData).cells),
@@ -343,8 +369,14 @@ export class DiagramWriter {
         { stream_id: collaborationStreamId(this.diagramId), unchanged_since: held.collaborationVersion, types: ['CollaborationSessionEnded', 'CollaborationParticipantRemoved'] },
       ] },
     );
-    this.services.wakeups.wake([diagrams.resource.plural]);
-    const snapshotted = snapshotAfterAppend(this.services.store, diagrams.decider, this.streamId, held.snapshotVersion, working.state, working.version);
+    // Committed: nothing after this may fail the batch (its operations have their numbers).
+    let snapshotted = false;
+    try {
+      this.services.wakeups.wake([diagrams.resource.plural]);
+      snapshotted = snapshotAfterAppend(this.services.store, diagrams.decider, this.streamId, held.snapshotVersion, working.state, working.version);
+    } catch (err) {
+      this.services.log.warn({ err, stream_id: this.streamId }, 'after a diagram batch: wake-up or snapshot failed');
+    }
     this.held = {
       ...held, diagram: working.state, version: working.version, snapshotVersion: snapshotted ? working.version : held.snapshotVersion,
       recent: [...held.recent, ...stored.map((e) => ({ type: e.type, version: e.version, data: e.data }))].slice(-this.window),
