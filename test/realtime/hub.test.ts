@@ -430,18 +430,27 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
 
   it('snapshots a long diagram stream, so an operation does not fold it whole, and refuses a base too far back', { timeout: 90_000 }, async () => {
     const s = await session();
+    const o = await connect(owner, s);
     const w = await connect(writer, s);
-    const id = uuidv7();
-    w.socket.send(operation(1, [{ id, operation: 'add', data: node(id, 'moving', 0) }]));
+    // The owner's one operation, soon further back than the writer's window.
+    const early = uuidv7();
+    o.socket.send(operation(1, [{ id: early, operation: 'add', data: node(early, 'early', 0) }]));
     await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 2);
+    const id = uuidv7();
+    w.socket.send(operation(2, [{ id, operation: 'add', data: node(id, 'moving', 0) }]));
+    await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 3);
     // Moves within the per-second limit: 260 of them, each waiting for the one before.
     const moves = 260;
     for (let n = 1; n <= moves; n++) {
-      w.socket.send(operation(1 + n, [{ id, operation: 'update', data: node(id, 'moving', n) }]));
-      await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 2 + n);
+      w.socket.send(operation(2 + n, [{ id, operation: 'update', data: node(id, 'moving', n) }]));
+      await w.socket.next('diagram_operation_event', (m) => m.sequence_number === 3 + n);
       if (n % 18 === 0) await new Promise((r) => setTimeout(r, 1000));
     }
-    const head = 2 + moves;
+    const head = 3 + moves;
+    // Undoing a step beyond the window is out of reach: history_operation, and nothing changes.
+    o.socket.send({ message_type: 'undo_request' });
+    expect(await o.socket.next('history_operation')).toMatchObject({ operation_type: 'undo', message: 'no_operations_to_undo' });
+    await o.socket.close();
     const { pool } = app.runtime.services.database;
     const snapshot = await eventually('the snapshot is written', async () => {
       const { rows } = await pool.query<{ version: number }>('select version from snapshots where stream_id = $1 order by version desc limit 1', [`diagram-${s.diagram}`]);
@@ -449,7 +458,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     });
     expect(snapshot.version).toBeGreaterThanOrEqual(200);
     // Built on a base more than the writer's window (256) behind: refused with a resync, not decided by scanning the stream.
-    const stale = operation(1, [{ id, operation: 'update', data: node(id, 'stale', 5) }]);
+    const stale = operation(2, [{ id, operation: 'update', data: node(id, 'stale', 5) }]);
     w.socket.send(stale);
     expect(await w.socket.next('operation_rejected')).toMatchObject({ operation_id: stale.operation_id, reason: 'conflict_detected', affected_cells: [id], requires_resync: true });
     expect(await w.socket.next('diagram_state')).toMatchObject({ update_vector: head });
@@ -463,7 +472,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     expect(stats.loads).toBeGreaterThan(before.loads);
     expect(stats.eventsRead - before.read).toBeLessThan(100);
     const again = await connect(reader, s);
-    expect(again.state).toMatchObject({ update_vector: head + 1, cells: [node(id, 'moving', 999)] });
+    expect(again.state).toMatchObject({ update_vector: head + 1, cells: [node(early, 'early', 0), node(id, 'moving', 999)] });
     await again.socket.close();
     await fresh.socket.close();
   });
