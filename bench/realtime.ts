@@ -134,14 +134,15 @@ async function relaySystem(): Promise<System> {
   };
 }
 
-/**
- * Writers send operations at `rate` (open loop: operation i at start + i/rate, latency from its
- * send) or, with rate 0, as fast as each writer's previous operation comes back to it (saturation).
- * Every client records when each operation reached it.
- */
 /** The newest sequence number the writers saw, kept from one measurement to the next: a writer builds on what it knows. */
 interface Known { sequence: number }
 
+/**
+ * Writers send operations at `rate` (open loop: operation i at start + i/rate, latency from its
+ * send) or, with rate 0, as fast as each writer's previous operation comes back to it (closed
+ * loop; `inFlight` operations at once per writer at saturation). Every client records when each
+ * operation reached it.
+ */
 async function measure(clients: Client[], system: System, known: Known, rate: number, ms: number, inFlight = 1): Promise<Sample> {
   const sent = new Map<string, number>();
   const latencies: number[] = [];

@@ -52,6 +52,23 @@ export interface ReadAllResult {
 // Expected versions travel as integers: -1 any, 0 no stream, n exactly n.
 const encodeExpected = (e: ExpectedVersion): number => (e === 'any' ? -1 : e === 'no_stream' ? 0 : e);
 
+/** The conditions as the statements' JSON parameter. */
+const encodeConditions = (conditions: readonly StreamCondition[]): string =>
+  JSON.stringify(conditions.map((c) => ({ stream_id: c.stream_id, since: c.unchanged_since, types: c.types ?? null })));
+
+/**
+ * The CTEs `conds` and `broken` of the appends that carry conditions (parameter `$n`, from
+ * encodeConditions): `broken` has the first version at which each condition's stream changed
+ * since the version it names, null while it holds.
+ */
+const brokenConditionsSql = (n: number) => `conds as (select * from jsonb_to_recordset($${n}::jsonb) as c(stream_id text, since int, types text[])),
+broken as (
+  select c.stream_id, c.since,
+         (select min(e.version) from events e
+          where e.stream_id = c.stream_id and e.version > c.since and (c.types is null or e.type = any(c.types))) as changed_at
+  from conds c
+),`;
+
 const APPEND_SQL = `
 with input as (
   select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], $8::int[])
@@ -63,13 +80,7 @@ cur as (
          coalesce((select max(e.version) from events e where e.stream_id = s.stream_id), 0) as actual
   from streams_in s
 ),
-conds as (select * from jsonb_to_recordset($14::jsonb) as c(stream_id text, since int, types text[])),
-broken as (
-  select c.stream_id, c.since,
-         (select min(e.version) from events e
-          where e.stream_id = c.stream_id and e.version > c.since and (c.types is null or e.type = any(c.types))) as changed_at
-  from conds c
-),
+${brokenConditionsSql(14)}
 verdict as (
   select bool_and(expected = -1 or expected = actual)
          and not exists (select 1 from broken where changed_at is not null) as ok
@@ -135,13 +146,7 @@ with input as (
     as t(type, sv, data, event_id, metadata, command_id, request_hash, i)
 ),
 cur as (select coalesce(max(version), 0) as v from events where stream_id = $1),
-conds as (select * from jsonb_to_recordset($11::jsonb) as c(stream_id text, since int, types text[])),
-broken as (
-  select c.stream_id, c.since,
-         (select min(e.version) from events e
-          where e.stream_id = c.stream_id and e.version > c.since and (c.types is null or e.type = any(c.types))) as changed_at
-  from conds c
-),
+${brokenConditionsSql(11)}
 verdict as (
   select ($10::int = -1 or cur.v = $10::int) and not exists (select 1 from broken where changed_at is not null) as ok, cur.v
   from cur
@@ -255,7 +260,7 @@ export class EventStore {
         cols.stream, cols.stype, cols.offset, cols.type, cols.sv, cols.data, cols.id, cols.idx,
         appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)), metadataJson, options.command_id ?? null,
         options.command_fingerprint ?? null,
-        JSON.stringify(conditions.map((c) => ({ stream_id: c.stream_id, since: c.unchanged_since, types: c.types ?? null })))] };
+        encodeConditions(conditions)] };
 
     // With expected 'any', two writers can both read version n and race for n+1; the loser retries.
     for (let attempt = 0; ; attempt++) {
@@ -331,7 +336,7 @@ export class EventStore {
           prepared.map((p) => JSON.stringify(p.event.data)), prepared.map((p) => p.id), prepared.map((p) => JSON.stringify(p.metadata)),
           prepared.map((p) => p.event.command_id ?? null), prepared.map((p) => p.event.command_fingerprint ?? null),
           encodeExpected(append.expected),
-          JSON.stringify(conditions.map((c) => ({ stream_id: c.stream_id, since: c.unchanged_since, types: c.types ?? null }))),
+          encodeConditions(conditions),
         ],
       })));
     } catch (err) {
@@ -358,10 +363,10 @@ export class EventStore {
   }
 
   /** What each of several command ids appended the first time, with the fingerprint it was stored with; ids never used are absent. */
-  async commandResults(commandIds: readonly string[]): Promise<Map<string, { events: StoredEvent[]; fingerprint: string | null }>> {
+  async commandResults(commandIds: readonly string[], client?: PoolClient): Promise<Map<string, { events: StoredEvent[]; fingerprint: string | null }>> {
     const out = new Map<string, { events: StoredEvent[]; fingerprint: string | null }>();
     if (commandIds.length === 0) return out;
-    const { rows } = await this.pool.query<EventRow & { command_id: string; request_hash: string | null }>({
+    const { rows } = await (client ?? this.pool).query<EventRow & { command_id: string; request_hash: string | null }>({
       name: 'tmi_command_results',
       text: `select ${EVENT_COLUMNS_OF_E}, c.command_id, c.request_hash from command_results c join events e on e.event_id = any(c.event_ids)
              where c.command_id = any($1::text[]) order by e.position`,
@@ -387,14 +392,12 @@ export class EventStore {
 
   /** The current version of a stream; 0 when it does not exist. */
   async streamVersion(streamId: string, client?: PoolClient): Promise<number> {
-    const { rows } = await (client ?? this.pool).query<{ v: number }>(
-      'select coalesce(max(version), 0)::int as v from events where stream_id = $1', [streamId]);
-    return rows[0]!.v;
+    return (await this.streamVersions([streamId], client))[0]!;
   }
 
   /** The current versions of several streams, in the order asked; 0 for one that does not exist. */
-  async streamVersions(streamIds: readonly string[]): Promise<number[]> {
-    const { rows } = await this.pool.query<{ v: number }>({
+  async streamVersions(streamIds: readonly string[], client?: PoolClient): Promise<number[]> {
+    const { rows } = await (client ?? this.pool).query<{ v: number }>({
       name: 'tmi_stream_versions',
       text: `select (select coalesce(max(e.version), 0) from events e where e.stream_id = s.id)::int as v
              from unnest($1::text[]) with ordinality as s(id, n) order by s.n`,
@@ -436,14 +439,10 @@ export class EventStore {
    * fingerprint, an id first used with a different one throws CommandIdReusedError.
    */
   async commandResult(commandId: string, options: { fingerprint?: string | null; client?: PoolClient } = {}): Promise<AppendResult | null> {
-    const { rows } = await (options.client ?? this.pool).query<EventRow & { request_hash: string | null }>(
-      `select ${EVENT_COLUMNS_OF_E}, c.request_hash from events e join command_results c on e.event_id = any(c.event_ids) where c.command_id = $1 order by e.position`,
-      [commandId]);
-    if (rows.length === 0) return null;
-    const stored = rows[0]!.request_hash;
-    if (options.fingerprint && stored !== null && stored !== options.fingerprint) throw new CommandIdReusedError(commandId);
-    const events = rows.map((r) => this.toStored(r));
-    return summarize(events, true, [...new Set(events.map((e) => e.stream_id))]);
+    const found = (await this.commandResults([commandId], options.client)).get(commandId);
+    if (!found) return null;
+    if (options.fingerprint && found.fingerprint !== null && found.fingerprint !== options.fingerprint) throw new CommandIdReusedError(commandId);
+    return summarize(found.events, true, [...new Set(found.events.map((e) => e.stream_id))]);
   }
 
   // Reads committed versions through the pool: a caller's transaction is aborted by the violation.

@@ -36,10 +36,9 @@ const OPERATIONS = new Set<unknown>(['diagram_operation_request', 'undo_request'
 
 /** A message that is no JSON text (or binary). */
 const NOT_JSON = Symbol('not JSON');
+const shuttingDown = (operationId: string | undefined) =>
+  outbound.error('server_shutting_down', 'the server is shutting down: send it again after reconnecting', operationId ? { operation_id: operationId } : undefined);
 const parseJson = (text: string): unknown => { try { return JSON.parse(text); } catch { return NOT_JSON; } };
-
-/** An operation not handed to any writer (its socket left, or the hub is closing): nothing to answer later. */
-const SKIPPED: Promise<void> = Promise.resolve();
 
 /** A message sent to a whole room is one object: it is serialized once, not once per socket. */
 const texts = new WeakMap<object, string>();
@@ -397,12 +396,14 @@ export class CollaborationHub {
     switch (type as InboundType) {
       // Handed to the diagram's writer in the order they came, without waiting for the commit: the
       // socket's next operation joins the same batch instead of waiting a round trip.
-      case 'diagram_operation_request':
-        return this.track(member, this.operate(room, member, message as DiagramOperationRequest));
+      case 'diagram_operation_request': {
+        const request = message as DiagramOperationRequest;
+        return this.handOver(room, member, request.operation_id, () => this.operate(room, member, request));
+      }
       case 'undo_request':
-        return this.track(member, this.step(room, member, 'undo'));
+        return this.handOver(room, member, undefined, () => this.step(room, member, 'undo'));
       case 'redo_request':
-        return this.track(member, this.step(room, member, 'redo'));
+        return this.handOver(room, member, undefined, () => this.step(room, member, 'redo'));
       case 'presenter_request':
       case 'change_presenter_request':
       case 'presenter_denied_request':
@@ -424,9 +425,14 @@ export class CollaborationHub {
     }
   }
 
-  private track(member: Member, answer: Promise<void>): void {
-    if (answer === SKIPPED) return;
-    const tracked = answer.catch((err: unknown) => {
+  /**
+   * An operation of this socket to its diagram's writer, its answer tracked: not once the socket
+   * left its room (messages queued behind a close) or the hub began shutting down.
+   */
+  private handOver(room: DiagramRoom, member: Member, operationId: string | undefined, answer: () => Promise<void>): void {
+    if (this.closing) return member.send(shuttingDown(operationId));
+    if (!room.members.has(member) || this.rooms.get(member.connection.diagram_id)?.room !== room) return;
+    const tracked = answer().catch((err: unknown) => {
       this.services.log.error({ err, diagram_id: member.connection.diagram_id }, 'collaboration operation failed');
       member.send(outbound.error('internal_error', 'the operation could not be handled'));
     }).finally(() => { this.inFlight.delete(tracked); member.answering.delete(tracked); });
@@ -443,20 +449,7 @@ export class CollaborationHub {
     return writer;
   }
 
-  /**
-   * Whether an operation of this socket may still go to a writer: not once the socket left its
-   * room (messages queued behind a close) or the hub began shutting down.
-   */
-  private mayOperate(room: DiagramRoom, member: Member, operationId: string | undefined): boolean {
-    if (this.closing) {
-      member.send(outbound.error('server_shutting_down', 'the server is shutting down: send it again after reconnecting', operationId ? { operation_id: operationId } : undefined));
-      return false;
-    }
-    return room.members.has(member) && this.rooms.get(member.connection.diagram_id)?.room === room;
-  }
-
   private operate(room: DiagramRoom, member: Member, request: DiagramOperationRequest): Promise<void> {
-    if (!this.mayOperate(room, member, request.operation_id)) return SKIPPED;
     // Ids as sent: a cell's id is data (REST keeps it as written), and a resend repeats its operation id exactly.
     const cells = request.operation.cells.map((c) => ({ id: c.id, operation: c.operation, ...(c.data !== undefined ? { data: c.data } : {}) }));
     const operationId = request.operation_id;
@@ -466,7 +459,6 @@ export class CollaborationHub {
 
   /** TMI's undo_request / redo_request: the caller's newest step of this session reverted by a new operation. */
   private async step(room: DiagramRoom, member: Member, kind: 'undo' | 'redo'): Promise<void> {
-    if (!this.mayOperate(room, member, undefined)) return;
     const operationId = randomUUID();
     try {
       await this.change(room, member, operationId, () => this.writerOf(member.connection).step(member.connection.principal, this.targetOf(member), kind, operationId,
@@ -503,9 +495,7 @@ export class CollaborationHub {
         if (err.requiresResync) await room.resync(member);
         return;
       }
-      if (err instanceof WriterClosedError) {
-        return member.send(outbound.error('server_shutting_down', err.message, { operation_id: operationId }));
-      }
+      if (err instanceof WriterClosedError) return member.send(shuttingDown(operationId));
       if (err instanceof CommandIdReusedError) {
         return member.send(outbound.rejected(operationId, await version(), { reason: 'validation_failed', message: 'this operation_id was already used for another operation', affected: [], resync: false }));
       }

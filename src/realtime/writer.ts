@@ -108,8 +108,9 @@ export class DiagramWriter {
   private running: Promise<void> | null = null;
   /** Counts what `observe` dropped, so a batch decided meanwhile does not put back what it loaded. */
   private epoch = 0;
-
+  private closed = false;
   private readonly window: number;
+  private readonly onBatch: (operations: number) => void;
 
   constructor(
     private readonly services: Services, private readonly threatModelId: string, private readonly diagramId: string,
@@ -119,8 +120,6 @@ export class DiagramWriter {
     this.window = Math.max(MIN_DECISION_WINDOW, options.window ?? 0);
     this.onBatch = options.onBatch ?? (() => {});
   }
-
-  private readonly onBatch: (operations: number) => void;
 
   /** Applies an operation once per user and operation id: a resend answers with the original sequence number; the same id with other cells is refused. */
   operate(caller: Caller, target: DiagramTarget, request: OperationRequest, metadata: EventMetadata): Promise<AppliedOperation> {
@@ -155,8 +154,6 @@ export class DiagramWriter {
     this.closed = true;
     return this.drained();
   }
-
-  private closed = false;
 
   private submit(body: JobBody, caller: Caller, target: DiagramTarget, metadata: EventMetadata): Promise<AppliedOperation> {
     if (this.closed) return Promise.reject(new WriterClosedError());
@@ -255,7 +252,7 @@ export class DiagramWriter {
       try {
         if (job.kind === 'operation') {
           const earlier = previous.get(job.commandId);
-          if (earlier) { outcomes.set(job, { applied: this.replayOf(job, earlier) }); continue; }
+          if (earlier) { outcomes.set(job, this.replayOf(job, earlier)); continue; }
           // The same operation twice in one batch (a resend right behind its original): it is applied once.
           const twin = firstWith.get(job.commandId);
           if (twin) {
@@ -279,22 +276,18 @@ export class DiagramWriter {
       const found = await this.services.store.commandResults([...new Set(refused.map((j) => j.commandId))]);
       for (const job of refused) {
         const earlier = found.get(job.commandId);
-        if (!earlier) continue;
-        try {
-          outcomes.set(job, { applied: this.replayOf(job, earlier) });
-        } catch (err) {
-          outcomes.set(job, { error: err });
-        }
+        if (earlier) outcomes.set(job, this.replayOf(job, earlier));
       }
     }
     return { outcomes, working };
   }
 
-  private replayOf(job: Job & { kind: 'operation' }, earlier: { events: StoredEvent[]; fingerprint: string | null }): AppliedOperation {
-    if (earlier.fingerprint !== null && earlier.fingerprint !== job.fingerprint) throw new CommandIdReusedError(job.commandId);
+  /** A resend's answer: what its original made, or why the id cannot be answered that way. */
+  private replayOf(job: Job & { kind: 'operation' }, earlier: { events: StoredEvent[]; fingerprint: string | null }): Outcome {
+    if (earlier.fingerprint !== null && earlier.fingerprint !== job.fingerprint) return { error: new CommandIdReusedError(job.commandId) };
     const event = earlier.events.find((e) => e.stream_id === this.streamId && e.type === DIAGRAM_CELLS_PATCHED);
-    if (!event) throw new OperationRejected('validation_failed', 'this operation id was used for something else');
-    return { sequence_number: event.version, data: event.data as DiagramCellsPatchedData, replayed: true };
+    if (!event) return { error: new OperationRejected('validation_failed', 'this operation id was used for something else') };
+    return { applied: { sequence_number: event.version, data: event.data as DiagramCellsPatchedData, replayed: true } };
   }
 
   /**

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VersionConflictError } from '../../src/events/errors.js';
-import { EventStore } from '../../src/events/store.js';
 import { withTransaction } from '../../src/infra/database.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { testCatalog, testMetadata } from '../helpers/events.js';
+import { useEventStore } from '../helpers/event-store.js';
+import { testMetadata } from '../helpers/events.js';
 
 /**
  * Many writers race on shared streams while a reader tails the global order. Some appends
@@ -16,13 +15,7 @@ describe('global order under concurrency (torture)', () => {
   const TARGET_EVENTS = 20_000;
   const STREAMS = 40;
 
-  let db: TestDatabase;
-  let store: EventStore;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    store = new EventStore(db.pool, testCatalog());
-  });
-  afterAll(async () => { await db?.drop(); });
+  const ctx = useEventStore();
 
   it('every committed event is read exactly once, in order; rolled-back events never', async () => {
     const committed = new Set<string>();
@@ -44,12 +37,12 @@ describe('global order under concurrency (torture)', () => {
         const stream = `s-${Math.floor(random() * STREAMS)}`;
         const n = 1 + Math.floor(random() * 3);
         const roll = random();
-        const expected = await store.streamVersion(stream);
+        const expected = await ctx.store.streamVersion(stream);
         try {
           if (roll < 0.12) {
             // Append inside a transaction, then roll it back.
-            await withTransaction(db.pool, async (client) => {
-              const r = await store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: expected || 'no_stream', events: events(n) }, { metadata: testMetadata(), client });
+            await withTransaction(ctx.db.pool, async (client) => {
+              const r = await ctx.store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: expected || 'no_stream', events: events(n) }, { metadata: testMetadata(), client });
               r.events.forEach((e) => rolledBack.add(e.event_id));
               if (random() < 0.5) await sleep(random() * 5);
               throw rollback;
@@ -57,15 +50,15 @@ describe('global order under concurrency (torture)', () => {
           } else if (roll < 0.25) {
             // Hold the transaction open so writers that started later commit first.
             const ids: string[] = [];
-            await withTransaction(db.pool, async (client) => {
-              const r = await store.appendToStream({ stream_id: `held-${stream}`, stream_type: 'counter', expected: 'any', events: events(n) }, { metadata: testMetadata(), client });
+            await withTransaction(ctx.db.pool, async (client) => {
+              const r = await ctx.store.appendToStream({ stream_id: `held-${stream}`, stream_type: 'counter', expected: 'any', events: events(n) }, { metadata: testMetadata(), client });
               ids.push(...r.events.map((e) => e.event_id));
               await sleep(1 + random() * 15);
             });
             ids.forEach((id) => committed.add(id));
             heldOpen++;
           } else {
-            const r = await store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: expected || 'no_stream', events: events(n) }, { metadata: testMetadata() });
+            const r = await ctx.store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: expected || 'no_stream', events: events(n) }, { metadata: testMetadata() });
             r.events.forEach((e) => committed.add(e.event_id));
           }
         } catch (err) {
@@ -85,7 +78,7 @@ describe('global order under concurrency (torture)', () => {
       let checkpoint = 0;
       for (;;) {
         const finished = writersDone;
-        const batch = await store.readAll({ after: checkpoint, limit: 500 });
+        const batch = await ctx.store.readAll({ after: checkpoint, limit: 500 });
         for (const e of batch.events) {
           if (e.position <= lastPosition) outOfOrder++;
           lastPosition = e.position;
@@ -116,7 +109,7 @@ describe('global order under concurrency (torture)', () => {
     expect([...committed].filter((id) => !seenSet.has(id))).toEqual([]);
     expect(seen.length).toBe(committed.size);
     // And the table agrees: nothing rolled back was stored, everything committed was.
-    const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from events');
+    const { rows } = await ctx.db.pool.query<{ n: number }>('select count(*)::int as n from events');
     expect(rows[0]!.n).toBe(committed.size);
   });
 });

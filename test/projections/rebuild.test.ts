@@ -1,16 +1,15 @@
 import type { PoolClient } from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStore } from '../../src/events/store.js';
+import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/events/types.js';
 import { withTransaction } from '../../src/infra/database.js';
 import type { Projection } from '../../src/projections/projection.js';
 import { ProjectionRunner, resetProjection } from '../../src/projections/runner.js';
 import { ProjectionProgress } from '../../src/projections/signals.js';
 import { projectionStatuses } from '../../src/projections/status.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { useEventStore } from '../helpers/event-store.js';
 import { eventually } from '../helpers/eventually.js';
-import { testCatalog, testMetadata } from '../helpers/events.js';
+import { testMetadata } from '../helpers/events.js';
 import { counterTable, counterTotals, settle } from '../helpers/projections.js';
 
 const silent = pino({ level: 'silent' });
@@ -30,33 +29,26 @@ function versioned(name: string, version: number, factor: number): Projection {
 }
 
 describe('projections after a rebuild', () => {
-  let db: TestDatabase;
-  let store: EventStore;
+  const ctx = useEventStore();
   const append = (stream: string, by = 1) =>
-    store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: 'any', events: [{ type: 'CounterIncremented', data: { by } }] }, { metadata: testMetadata() });
-  const totals = async (name: string) => (await db.pool.query(`select stream_id, total from ${name}_totals order by stream_id`)).rows;
+    ctx.store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: 'any', events: [{ type: 'CounterIncremented', data: { by } }] }, { metadata: testMetadata() });
+  const totals = async (name: string) => (await ctx.db.pool.query(`select stream_id, total from ${name}_totals order by stream_id`)).rows;
   const checkpoint = async (name: string) =>
-    (await db.pool.query<{ version: number; position: number }>('select version, position from projection_checkpoints where name = $1', [name])).rows[0]!;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    store = new EventStore(db.pool, testCatalog());
-  });
-  afterAll(async () => { await db?.drop(); });
+    (await ctx.db.pool.query<{ version: number; position: number }>('select version, position from projection_checkpoints where name = $1', [name])).rows[0]!;
 
   it('read-your-writes progress forgets positions from before the rebuild', async () => {
-    await db.pool.query(counterTable('rebuilt'));
+    await ctx.db.pool.query(counterTable('rebuilt'));
     const p = counterTotals('rebuilt', 'halt');
-    const runner = new ProjectionRunner(db.pool, store, silent);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
     await runner.ensureRegistered(p);
-    const progress = new ProjectionProgress(db.pool, db.url, silent);
+    const progress = new ProjectionProgress(ctx.db.pool, ctx.db.url, silent);
     try {
       const e = await append('rebuilt:1', 5);
       await settle(runner, p, e.position);
       expect(await progress.waitFor(['rebuilt'], e.position, 0)).toBe(true);
 
       // Reset it, with nobody to rebuild it: the tables are empty, the position is 0 again.
-      await withTransaction(db.pool, (client) => resetProjection(client, p));
+      await withTransaction(ctx.db.pool, (client) => resetProjection(client, p));
       expect(await totals('rebuilt')).toEqual([]);
       // The reset is announced like any progress; once it has arrived the old position no longer counts.
       await eventually('the progress no longer believes the projection is past the event', async () => !(await progress.waitFor(['rebuilt'], e.position, 0)));
@@ -66,7 +58,7 @@ describe('projections after a rebuild', () => {
       await settle(runner, p, e.position);
       expect(await waiting).toBe(true);
       expect(await totals('rebuilt')).toEqual([{ stream_id: 'rebuilt:1', total: 5 }]);
-      const [status] = await projectionStatuses(db.pool, [p]);
+      const [status] = await projectionStatuses(ctx.db.pool, [p]);
       expect(status).toMatchObject({ generation: 1 });
     } finally {
       await progress.close();
@@ -74,8 +66,8 @@ describe('projections after a rebuild', () => {
   });
 
   it('a worker of an older version leaves the newer version\'s projection alone, and says so', async () => {
-    await db.pool.query(counterTable('owned'));
-    const newer = new ProjectionRunner(db.pool, store, silent);
+    await ctx.db.pool.query(counterTable('owned'));
+    const newer = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
     await newer.ensureRegistered(versioned('owned', 2, 100));
     const first = await append('owned:1');
     await settle(newer, versioned('owned', 2, 100), first.position);
@@ -84,7 +76,7 @@ describe('projections after a rebuild', () => {
     // The previous release's worker restarts in the middle of the rolling deploy.
     const lines: string[] = [];
     const olderLog = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-    const older = new ProjectionRunner(db.pool, store, olderLog);
+    const older = new ProjectionRunner(ctx.db.pool, ctx.store, olderLog);
     await older.ensureRegistered(versioned('owned', 1, 1));
     expect(await totals('owned')).toEqual([{ stream_id: 'owned:1', total: 100 }]);
     expect(await checkpoint('owned')).toMatchObject({ version: 2 });
@@ -99,22 +91,22 @@ describe('projections after a rebuild', () => {
   });
 
   it('a batch never applies with the code of another version than its checkpoint\'s', async () => {
-    await db.pool.query(counterTable('handover'));
+    await ctx.db.pool.query(counterTable('handover'));
     // The older worker registered and ran first, as it does before the deploy starts.
-    const older = new ProjectionRunner(db.pool, store, silent);
+    const older = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
     await older.ensureRegistered(versioned('handover', 1, 1));
     const first = await append('handover:1');
     await settle(older, versioned('handover', 1, 1), first.position);
 
     // The newer version takes over and rebuilds; the older worker, still running, gets a wake-up.
-    const newer = new ProjectionRunner(db.pool, store, silent);
+    const newer = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
     await newer.ensureRegistered(versioned('handover', 2, 100));
     await append('handover:1');
     expect(await older.catchUp(versioned('handover', 1, 1))).toMatchObject({ ran: false, superseded: true, applied: 0 });
     expect(await totals('handover')).toEqual([]);
     expect(await checkpoint('handover')).toEqual({ version: 2, position: 0 });
 
-    await settle(newer, versioned('handover', 2, 100), await store.headPosition());
+    await settle(newer, versioned('handover', 2, 100), await ctx.store.headPosition());
     expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 200 }]);
   });
 });

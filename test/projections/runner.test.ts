@@ -8,6 +8,7 @@ import { startProjections } from '../../src/projections/runtime.js';
 import { listDeadLetters, projectionStatuses } from '../../src/projections/status.js';
 import { closeServices, openServices } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { useEventStore } from '../helpers/event-store.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
 import { pino } from 'pino';
 import { counterTotals, settle } from '../helpers/projections.js';
@@ -15,34 +16,27 @@ import { counterTotals, settle } from '../helpers/projections.js';
 const log = pino({ level: 'silent' });
 
 describe('projection runner', () => {
-  let db: TestDatabase;
-  let store: EventStore;
+  const ctx = useEventStore();
   const append = (stream: string, ...bys: number[]) =>
-    store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: 'any', events: bys.map((by) => ({ type: 'CounterIncremented', data: { by } })) }, { metadata: testMetadata() });
+    ctx.store.appendToStream({ stream_id: stream, stream_type: 'counter', expected: 'any', events: bys.map((by) => ({ type: 'CounterIncremented', data: { by } })) }, { metadata: testMetadata() });
   const totals = async (name: string) =>
-    (await db.pool.query<{ stream_id: string; total: number; applied: number }>(`select stream_id, total, applied from ${name}_totals order by stream_id`)).rows;
-  const makeTable = (name: string) => db.pool.query(`create table ${name}_totals (stream_id text primary key, total int not null, applied int not null)`);
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    store = new EventStore(db.pool, testCatalog());
-  });
-  afterAll(async () => { await db?.drop(); });
+    (await ctx.db.pool.query<{ stream_id: string; total: number; applied: number }>(`select stream_id, total, applied from ${name}_totals order by stream_id`)).rows;
+  const makeTable = (name: string) => ctx.db.pool.query(`create table ${name}_totals (stream_id text primary key, total int not null, applied int not null)`);
 
   it('applies events in batches and moves its checkpoint; a second run changes nothing', async () => {
     await makeTable('basic');
     const p = counterTotals('basic', 'halt');
-    const runner = new ProjectionRunner(db.pool, store, log, 7);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, log, 7);
     await runner.ensureRegistered(p);
     for (let i = 0; i < 10; i++) await append(`basic:${i % 3}`, 1, 2);
-    const named = await store.appendToStream({ stream_id: 'other', stream_type: 'counter', expected: 'any', events: [{ type: 'CounterNamed', data: { name: 'x' } }] }, { metadata: testMetadata() });
+    const named = await ctx.store.appendToStream({ stream_id: 'other', stream_type: 'counter', expected: 'any', events: [{ type: 'CounterNamed', data: { name: 'x' } }] }, { metadata: testMetadata() });
     const first = await settle(runner, p, named.position);
     expect(await totals('basic')).toEqual([
       { stream_id: 'basic:0', total: 12, applied: 8 }, { stream_id: 'basic:1', total: 9, applied: 6 }, { stream_id: 'basic:2', total: 9, applied: 6 }]);
     const again = await runner.catchUp(p);
     expect(again.applied).toBe(0);
     expect(first.position).toBeGreaterThanOrEqual(named.position);
-    const [status] = await projectionStatuses(db.pool, [p]);
+    const [status] = await projectionStatuses(ctx.db.pool, [p]);
     expect(status).toMatchObject({ name: 'basic', lag_events: 0, halted: false, dead_letters: 0 });
     expect(status!.position).toBeGreaterThanOrEqual(first.position);
   });
@@ -50,8 +44,8 @@ describe('projection runner', () => {
   it('two copies running at once apply every event exactly once', async () => {
     await makeTable('twice');
     const p = counterTotals('twice', 'halt');
-    const a = new ProjectionRunner(db.pool, store, log, 5);
-    const b = new ProjectionRunner(db.pool, store, log, 5);
+    const a = new ProjectionRunner(ctx.db.pool, ctx.store, log, 5);
+    const b = new ProjectionRunner(ctx.db.pool, ctx.store, log, 5);
     await a.ensureRegistered(p);
     const writes = Promise.all(Array.from({ length: 40 }, (_, i) => append(`twice:${i % 4}`, 1)));
     const runs = Promise.all([0, 1, 2, 3].map(async (i) => {
@@ -69,13 +63,13 @@ describe('projection runner', () => {
   it('sets a poison event aside and goes on when the policy is skip', async () => {
     await makeTable('skipper');
     const p = counterTotals('skipper', 'skip');
-    const runner = new ProjectionRunner(db.pool, store, log, 50);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, log, 50);
     await runner.ensureRegistered(p);
     const appended = await append('skipper:1', 1, 13, 2);
     const r = await settle(runner, p, appended.position);
     expect(r.halted).toBe(false);
     expect(await totals('skipper')).toEqual([{ stream_id: 'skipper:1', total: 3, applied: 2 }]);
-    const letters = await listDeadLetters(db.pool, { projection: 'skipper' });
+    const letters = await listDeadLetters(ctx.db.pool, { projection: 'skipper' });
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ event_type: 'CounterIncremented', status: 'pending', attempts: 1, error: 'unlucky number' });
   });
@@ -86,7 +80,7 @@ describe('projection runner', () => {
     const cure = { cured: false };
     const halter = counterTotals('halter', 'halt', cure);
     const bystander = counterTotals('bystander', 'skip', { cured: true });
-    const runner = new ProjectionRunner(db.pool, store, log, 50);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, log, 50);
     for (const p of [halter, bystander]) await runner.ensureRegistered(p);
     await append('halter:1', 1, 13, 2);
     const both = await append('bystander:1', 1, 13, 2);
@@ -98,24 +92,24 @@ describe('projection runner', () => {
     // Still halted: more events wait.
     const more = await append('halter:1', 100);
     expect((await runner.catchUp(halter)).applied).toBe(0);
-    const [letter] = await listDeadLetters(db.pool, { projection: 'halter' });
+    const [letter] = await listDeadLetters(ctx.db.pool, { projection: 'halter' });
     expect(await runner.retryDeadLetter(halter, letter!.id)).toEqual({ ok: false, error: 'unlucky number' });
     cure.cured = true;
     expect(await runner.retryDeadLetter(halter, letter!.id)).toEqual({ ok: true });
     await settle(runner, halter, more.position);
     expect(await totals('halter')).toEqual([{ stream_id: 'halter:1', total: 116, applied: 4 }]);
-    const [after] = await listDeadLetters(db.pool, { projection: 'halter', status: 'resolved' });
+    const [after] = await listDeadLetters(ctx.db.pool, { projection: 'halter', status: 'resolved' });
     expect(after).toMatchObject({ id: letter!.id, attempts: 3 });
   });
 
   it('skipping the event a projection halted on lets it go on past it', async () => {
     await makeTable('halt_skip');
     const p = counterTotals('halt_skip', 'halt');
-    const runner = new ProjectionRunner(db.pool, store, log, 50);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, log, 50);
     await runner.ensureRegistered(p);
     const appended = await append('halt_skip:1', 13, 5);
     expect((await settle(runner, p, appended.position)).halted).toBe(true);
-    const [letter] = await listDeadLetters(db.pool, { projection: 'halt_skip' });
+    const [letter] = await listDeadLetters(ctx.db.pool, { projection: 'halt_skip' });
     await runner.skipDeadLetter(p, letter!.id);
     await settle(runner, p, appended.position);
     expect(await totals('halt_skip')).toEqual([{ stream_id: 'halt_skip:1', total: 5, applied: 1 }]);
@@ -123,11 +117,11 @@ describe('projection runner', () => {
 
   it('a new projection version rebuilds its tables from the first event', async () => {
     const p = counterTotals('basic', 'halt');
-    const runner = new ProjectionRunner(db.pool, store, log, 100);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, log, 100);
     const before = await totals('basic');
     await runner.ensureRegistered({ ...p, version: 2 });
     expect(await totals('basic')).toEqual([]);
-    await settle(runner, { ...p, version: 2 }, await store.headPosition());
+    await settle(runner, { ...p, version: 2 }, await ctx.store.headPosition());
     const after = await totals('basic');
     expect(after).toEqual(before);
     expect(after).toHaveLength(3);
