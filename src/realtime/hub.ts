@@ -434,7 +434,7 @@ export class CollaborationHub {
     if (!room.members.has(member) || this.rooms.get(member.connection.diagram_id)?.room !== room) return;
     const tracked = answer().catch((err: unknown) => {
       this.services.log.error({ err, diagram_id: member.connection.diagram_id }, 'collaboration operation failed');
-      member.send(outbound.error('internal_error', 'the operation could not be handled'));
+      member.send(outbound.error('internal_error', 'the operation could not be handled', operationId ? { operation_id: operationId } : undefined));
     }).finally(() => { this.inFlight.delete(tracked); member.answering.delete(tracked); });
     this.inFlight.add(tracked);
     member.answering.add(tracked);

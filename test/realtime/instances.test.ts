@@ -4,8 +4,8 @@ import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { eventually } from '../helpers/eventually.js';
 import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js';
-import { openSocket } from '../helpers/socket.js';
-import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
+import { connectTo, sessionOn } from '../helpers/collaboration.js';
+import { signIn, type Who } from '../threat-models/helpers.js';
 
 /**
  * Two instances of the service on one database: a socket on either hears every operation on the
@@ -36,27 +36,6 @@ function twoInstances(label: string, redis: boolean) {
     await ctx.database?.drop();
   });
   return ctx;
-}
-
-async function sessionOn(app: TestApp, owner: Who, writer: Who) {
-  const req = (path: string, who: Who, init: RequestInit & { json?: unknown } = {}) => app.request(path, { ...init, token: who.token });
-  const tm = (await json(await req('/threat_models', owner, { method: 'POST', json: { name: 'Instances', authorization: [userEntry(writer, 'writer')] } }))).id as string;
-  const diagram = (await json(await req(`/threat_models/${tm}/diagrams`, owner, { method: 'POST', json: { name: 'Shared', type: 'DFD-1.0.0' } }))).id as string;
-  const collaborate = `/threat_models/${tm}/diagrams/${diagram}/collaborate`;
-  const sessionId = (await json(await req(collaborate, owner, { method: 'POST' }))).session_id as string;
-  expect((await req(collaborate, writer, { method: 'POST' })).status).toBe(200);
-  return { tm, diagram, collaborate, sessionId };
-}
-
-async function connectTo(app: TestApp, who: Who, s: Awaited<ReturnType<typeof sessionOn>>) {
-  // Each instance signs its own tokens (a test runtime has its own key): the same user, signed in there.
-  const token = signIn(app, who.name).token;
-  const answer = await app.request(`/ws/ticket?session_id=${s.sessionId}`, { token });
-  expect(answer.status).toBe(200);
-  const ticket = (await json(answer)).ticket as string;
-  const socket = await openSocket(`${app.url.replace(/^http/, 'ws')}/threat_models/${s.tm}/diagrams/${s.diagram}/ws?session_id=${s.sessionId}&ticket=${ticket}`);
-  await socket.next('diagram_state');
-  return socket;
 }
 
 const sequences = (socket: Awaited<ReturnType<typeof connectTo>>) => socket.all('diagram_operation_event').map((m) => m.sequence_number);
