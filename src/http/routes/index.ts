@@ -3,6 +3,7 @@ import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
 import { collaborationRoutes } from './collaboration.js';
 import { diagramSocketRoutes } from './diagram-socket.js';
+import { historyRoutes } from './history.js';
 import { childRoutePlugins } from '../children/index.js';
 import { diagramModelRoutes } from '../children/diagram-model.js';
 import { meRoutes } from './me.js';
@@ -27,4 +28,5 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   collaborationRoutes,
   diagramSocketRoutes,
   threatDashboardRoutes,
+  historyRoutes,
 ];
