@@ -180,7 +180,8 @@ export interface EachEvent extends NewEvent {
 }
 
 const EVENT_COLUMNS = 'position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at';
-const EVENT_COLUMNS_OF_E = EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ');
+/** The event columns as read from `events e`, in the shape storedEventOf maps. */
+export const EVENT_COLUMNS_OF_E = EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ');
 
 interface AppendRow {
   kind: 'stream' | 'condition' | 'event';
@@ -193,7 +194,7 @@ interface AppendRow {
   cmd_inserted: number | null;
 }
 
-interface EventRow extends QueryResultRow {
+export interface EventRow extends QueryResultRow {
   position: number;
   event_id: string;
   stream_id: string;
@@ -457,12 +458,9 @@ export class EventStore {
   }
 
   private toStored(r: EventRow): StoredEvent {
-    const { version, data } = this.catalog.upcast(r.type, r.schema_version, r.data);
-    return {
-      position: Number(r.position), event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type,
-      version: r.version, type: r.type, schema_version: version, data, metadata: r.metadata, created_at: r.created_at,
-    };
+    return storedEventOf(this.catalog, r);
   }
+
 }
 
 function decodeExpected(n: number): ExpectedVersion {
@@ -475,4 +473,13 @@ function summarize(events: StoredEvent[], replayed: boolean, streamOrder: string
     return { stream_id, version: own[own.length - 1]?.version ?? 0, first_position: own[0]?.position ?? 0 };
   });
   return { position: events.reduce((m, e) => Math.max(m, e.position), 0), streams, events, replayed };
+}
+
+/** An `events` row as a StoredEvent, its data upcast to the type's current schema version. */
+export function storedEventOf(catalog: EventCatalog, r: EventRow): StoredEvent {
+  const { version, data } = catalog.upcast(r.type, r.schema_version, r.data);
+  return {
+    position: Number(r.position), event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type,
+    version: r.version, type: r.type, schema_version: version, data, metadata: r.metadata, created_at: r.created_at,
+  };
 }

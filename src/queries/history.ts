@@ -1,6 +1,7 @@
-import type { Pool, QueryResultRow } from 'pg';
+import type { Pool } from 'pg';
 import type { EventCatalog } from '../events/catalog.js';
 import { SAFE_HORIZON_SQL } from '../events/position.js';
+import { EVENT_COLUMNS_OF_E, storedEventOf, type EventRow } from '../events/store.js';
 import type { StoredEvent } from '../events/types.js';
 import { firstEventsOfThreatModelSql } from './threat-model-streams.js';
 
@@ -29,10 +30,8 @@ export interface HistoryPage {
   horizon: number;
 }
 
-interface Row extends QueryResultRow {
-  position: string | null; event_id: string; stream_id: string; stream_type: string; version: number; type: string;
-  schema_version: number; data: unknown; metadata: StoredEvent['metadata']; created_at: Date; horizon: string;
-}
+/** An event row, or none (the page is empty: only the horizon), with the horizon it was read under. */
+type Row = EventRow & { horizon: string };
 
 /** The WHERE conditions of a filter; `param(value)` returns the value's placeholder. */
 function conditions(filter: HistoryFilter, param: (value: unknown) => string): string[] {
@@ -64,16 +63,10 @@ export async function readHistoryPage(
   const { rows } = await pool.query<Row>(
     `with h as (select ${SAFE_HORIZON_SQL} as horizon)
      select e.*, h.horizon from h left join lateral (
-       select e.position, e.event_id, e.stream_id, e.stream_type, e.version, e.type, e.schema_version, e.data, e.metadata, e.created_at
+       select ${EVENT_COLUMNS_OF_E}
        from events e where ${where.join(' and ')} order by e.position limit $2
      ) e on true`, params);
-  const events = rows.filter((r) => r.position !== null).map((r): StoredEvent => {
-    const { version, data } = catalog.upcast(r.type, r.schema_version, r.data);
-    return {
-      position: Number(r.position), event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type, version: r.version,
-      type: r.type, schema_version: version, data, metadata: r.metadata, created_at: r.created_at,
-    };
-  });
+  const events = rows.filter((r) => r.position !== null).map((r) => storedEventOf(catalog, r));
   return { events, horizon: Number(rows[0]!.horizon) };
 }
 

@@ -1,15 +1,6 @@
 import { expect } from 'vitest';
 import { json, type TestApp } from '../helpers/app.js';
-
-/** One valid creation body per sub-resource kind (its path segment under a threat model). */
-export const CHILD_BODIES: Record<string, Record<string, unknown>> = {
-  threats: { name: 'SQL injection', threat_type: ['Tampering'], severity: 'High', score: 8.3 },
-  diagrams: { name: 'Context', type: 'DFD-1.0.0' },
-  documents: { name: 'Architecture review', uri: 'https://docs.example.com/review.pdf' },
-  repositories: { uri: 'https://github.com/example/payments' },
-  notes: { name: 'Review notes', content: '# Findings\n' },
-  assets: { name: 'Customer database', type: 'data' },
-};
+import { KIND_SPECS } from '../child-resources/kinds.js';
 
 /** POSTs and returns the created body, failing the test on anything but 201. */
 export async function created(app: TestApp, path: string, token: string, body: unknown): Promise<{ id: string } & Record<string, unknown>> {
@@ -22,7 +13,7 @@ export async function created(app: TestApp, path: string, token: string, body: u
 export async function populatedThreatModel(app: TestApp, token: string, extra: Record<string, unknown> = {}): Promise<{ id: string; children: Record<string, string> }> {
   const tm = await created(app, '/threat_models', token, { name: `tm ${Math.random()}`, ...extra });
   const children: Record<string, string> = {};
-  for (const [plural, body] of Object.entries(CHILD_BODIES)) children[plural] = (await created(app, `/threat_models/${tm.id}/${plural}`, token, body)).id;
+  for (const { plural, valid } of KIND_SPECS) children[plural] = (await created(app, `/threat_models/${tm.id}/${plural}`, token, valid)).id;
   await created(app, `/threat_models/${tm.id}/metadata`, token, { key: 'owner-team', value: 'payments' });
   await created(app, `/threat_models/${tm.id}/threats/${children.threats}/metadata`, token, { key: 'ticket', value: 'SEC-1' });
   return { id: tm.id, children };

@@ -55,13 +55,14 @@ const response = {
   ...errors,
 };
 
+const threatModelFilter = (id: string | undefined) => (id === undefined ? {} : { threat_model_id: id.toLowerCase() });
 const filterOf = (q: Query, threatModelId?: string): HistoryFilter => ({
   ...(q.stream_id !== undefined ? { stream_id: q.stream_id } : {}),
   ...(q.type !== undefined ? { types: q.type } : {}),
   ...(q.actor !== undefined ? { actor: q.actor } : {}),
   ...(q.from !== undefined ? { from: q.from } : {}),
   ...(q.to !== undefined ? { to: q.to } : {}),
-  ...(threatModelId ?? q.threat_model_id ? { threat_model_id: (threatModelId ?? q.threat_model_id)!.toLowerCase() } : {}),
+  ...threatModelFilter(threatModelId ?? q.threat_model_id),
 });
 
 const lines = (events: StoredEvent[]): string => events.map((e) => `${JSON.stringify(historyEventBody(e))}\n`).join('');
