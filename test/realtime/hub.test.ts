@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
 import { openSocket } from '../helpers/socket.js';
-import { eventCount, signIn, userEntry, type Who } from '../threat-models/helpers.js';
+import { threatModelEventCount, signIn, userEntry, type Who } from '../threat-models/helpers.js';
 
 /**
  * The collaboration hub over real WebSockets, as TMI's web client speaks to it: tickets before
@@ -145,7 +145,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     const s = await session();
     const r = await connect(reader, s);
     const w = await connect(writer, s);
-    const before = await eventCount(app);
+    const before = await threatModelEventCount(app, s.tm);
     const id = uuidv7();
     r.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }], id));
     expect(await r.socket.next('authorization_denied')).toEqual({ message_type: 'authorization_denied', original_operation_id: id, reason: 'read_only_user' });
@@ -159,10 +159,11 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     expect(await w.socket.next('error')).toMatchObject({ error: 'invalid_message' });
     w.socket.send({ message_type: 'diagram_operation_request', operation_id: id, base_vector: -1, operation: { type: 'patch', cells: [] } });
     expect(await w.socket.next('operation_rejected', (m) => m.operation_id === id)).toMatchObject({ reason: 'validation_failed' });
-    expect(await eventCount(app)).toBe(before);
+    expect(await threatModelEventCount(app, s.tm)).toBe(before);
     // The next accepted operation gets the next number.
     w.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }]));
     expect(sequenceOf(await r.socket.next('diagram_operation_event'))).toBe(2);
+    expect(await threatModelEventCount(app, s.tm)).toBe(before + 1);
     await r.socket.close();
     await w.socket.close();
   });
@@ -174,7 +175,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     const op = operation(1, [{ id, operation: 'add', data: node(id) }]);
     w.socket.send(op);
     expect(sequenceOf(await w.socket.next('diagram_operation_event'))).toBe(2);
-    const before = await eventCount(app);
+    const before = await threatModelEventCount(app, s.tm);
     await w.socket.close();
     const again = await connect(writer, s);
     again.socket.send(op);
@@ -182,7 +183,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     // The same id with other cells is not a resend.
     again.socket.send({ ...op, operation: { type: 'patch', cells: [{ id, operation: 'remove' }] } });
     expect(await again.socket.next('operation_rejected')).toMatchObject({ reason: 'validation_failed', operation_id: op.operation_id });
-    expect(await eventCount(app)).toBe(before);
+    expect(await threatModelEventCount(app, s.tm)).toBe(before);
     await again.socket.close();
   });
 
@@ -509,7 +510,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     const s = await session();
     const w = await connect(writer, s);
     const item = `/threat_models/${s.tm}/diagrams/${s.diagram}`;
-    const before = await eventCount(app);
+    const before = await threatModelEventCount(app, s.tm);
     for (const [method, body] of [['PUT', { name: 'x', type: 'DFD-1.0.0', cells: [] }], ['PATCH', [{ op: 'replace', path: '/name', value: 'x' }]]] as const) {
       const res = await req(item, writer, { method, headers: { 'content-type': method === 'PATCH' ? 'application/json-patch+json' : 'application/json' }, body: JSON.stringify(body) });
       expect(res.status, method).toBe(409);
@@ -517,7 +518,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     }
     expect((await req(`${item}/metadata`, writer, { method: 'POST', json: { key: 'k', value: 'v' } })).status).toBe(409);
     expect((await req(item, owner, { method: 'DELETE' })).status).toBe(409);
-    expect(await eventCount(app)).toBe(before);
+    expect(await threatModelEventCount(app, s.tm)).toBe(before);
 
     expect((await req(s.collaborate, owner, { method: 'DELETE' })).status).toBe(204);
     expect((await w.socket.closed).code).toBe(4000);

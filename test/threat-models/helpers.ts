@@ -1,4 +1,6 @@
 import type { TestApp } from '../helpers/app.js';
+import { threatModelStreamId } from '../../src/commands/threat-models/events.js';
+import { firstEventsOfThreatModelSql } from '../../src/queries/threat-model-streams.js';
 
 export interface Who {
   name: string;
@@ -27,5 +29,20 @@ export const groupEntry = (group: string, role: string) => ({ principal_type: 'g
 
 export async function eventCount(app: TestApp): Promise<number> {
   const { rows } = await app.runtime.services.database.pool.query<{ n: string }>('select count(*) as n from events');
+  return Number(rows[0]!.n);
+}
+
+/**
+ * How many events one threat model's streams hold (its own and its sub-resources', sessions
+ * included): unlike `eventCount`, not moved by what another test's timers append meanwhile
+ * (a host's grace ending its session).
+ */
+export async function threatModelEventCount(app: TestApp, threatModelId: string): Promise<number> {
+  const { rows } = await app.runtime.services.database.pool.query<{ n: string }>(
+    `select count(*) as n from events e
+      where e.stream_id = $2
+         or e.stream_id in (select s.stream_id from events s where ${firstEventsOfThreatModelSql('$1', 's')})`,
+    [threatModelId, threatModelStreamId(threatModelId)],
+  );
   return Number(rows[0]!.n);
 }
