@@ -18,6 +18,14 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', URL: 'readonly' } },
   },
   {
+    // The operator console's script runs in the browser.
+    files: ['src/console/assets/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['document', 'location', 'history', 'sessionStorage', 'fetch', 'crypto', 'btoa', 'URLSearchParams', 'TextEncoder', 'FormData', 'Node', 'setInterval', 'clearInterval']
+        .map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     // The domain stays free of infrastructure: deciders and evolvers are pure.
     files: ['src/commands/**/*.ts'],
     rules: {

@@ -36,6 +36,8 @@ export const ConfigSchema = Type.Object({
     /** How often every projection is woken regardless of wake-ups: the net for lost ones (crash between commit and enqueue, Redis down). */
     projection_safety_net_ms: Type.Integer({ minimum: 100, default: 5000 }),
     cors_origins: Type.Array(Type.String(), { default: [] }),
+    /** How often the operator console's lag chart gets a reading of every projection. */
+    console_lag_sample_ms: Type.Integer({ minimum: 100, default: 5000 }),
   }),
   database: Type.Object({
     url: Type.Optional(Type.String({ minLength: 1 })),

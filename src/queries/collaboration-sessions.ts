@@ -39,3 +39,9 @@ export async function sessionById(pool: Pool, sessionId: string): Promise<Sessio
   const { rows } = await pool.query<SessionView>(`${SELECT} where s.session_id = $1`, [sessionId]);
   return rows[0] ?? null;
 }
+
+/** Every active session, oldest first: the operator console's view across all threat models. */
+export async function allActiveSessions(pool: Pool, limit: number): Promise<SessionView[]> {
+  const { rows } = await pool.query<SessionView>(`${SELECT} order by s.started_at, s.session_id limit $1`, [limit]);
+  return rows;
+}

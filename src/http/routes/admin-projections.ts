@@ -1,16 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { DeadLetterNotFoundError, ProjectionRunner, ProjectionVersionMismatchError } from '../../projections/runner.js';
 import { projections } from '../../projections/registry.js';
 import { listDeadLetters, projectionStatuses } from '../../projections/status.js';
 import type { Services } from '../../services.js';
-import { conflict, forbidden, notFound, unauthorized } from '../errors.js';
+import { LagHistory } from '../../projections/lag-history.js';
+import { requireAdmin } from '../admin-guard.js';
+import { conflict, notFound } from '../errors.js';
 
-async function requireAdmin(request: FastifyRequest): Promise<void> {
-  if (!request.principal) throw unauthorized();
-  if (!request.principal.is_admin) throw forbidden('administrator role required');
-}
+/** Readings kept for the console's chart: an hour at the default interval. */
+const LAG_READINGS_KEPT = 720;
 
 const DeadLetterParams = Type.Object({ name: Type.String({ maxLength: 100 }), id: Type.Integer({ minimum: 1 }) });
 
@@ -29,6 +28,14 @@ export const adminProjectionRoutes: FastifyPluginAsyncTypebox<{ services: Servic
     if (err instanceof ProjectionVersionMismatchError) throw conflict(err.message);
     throw err;
   };
+
+  const lag = new LagHistory(services.database.pool, projections, { intervalMs: services.config.server.console_lag_sample_ms, keep: LAG_READINGS_KEPT },
+    (err) => services.log.warn({ err }, 'reading the projections\' lag for the console failed'));
+  app.addHook('onReady', async () => { lag.start(); });
+  app.addHook('onClose', async () => { await lag.stop(); });
+
+  app.get('/admin/projections/lag_history', { preHandler: requireAdmin, schema: { hide: true } },
+    async () => ({ interval_ms: services.config.server.console_lag_sample_ms, samples: lag.history() }));
 
   app.get('/admin/projections', { preHandler: requireAdmin, schema: { tags: ['Administration'], hide: true } },
     async () => ({ projections: await projectionStatuses(services.database.pool, projections) }));

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
 import { collaborationRoutes } from './collaboration.js';
+import { consoleRoutes } from './console.js';
 import { diagramSocketRoutes } from './diagram-socket.js';
 import { historyRoutes } from './history.js';
 import { childRoutePlugins } from '../children/index.js';
@@ -29,4 +30,5 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   diagramSocketRoutes,
   threatDashboardRoutes,
   historyRoutes,
+  consoleRoutes,
 ];

@@ -18,6 +18,7 @@ import type { Services } from '../../services.js';
 import { HttpError, badRequest, unauthorized } from '../errors.js';
 import { PUBLIC_ROUTE, principalOf } from '../plugins/authentication.js';
 import { setTokenCookies, refreshTokenFromCookie } from '../../auth/cookies.js';
+import { CONSOLE_PATH } from './console.js';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Optional(Type.Union([t, Type.Null()]));
 
@@ -94,6 +95,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   const auth: AuthModule = authModule(services);
   const base = services.config.server.public_url.replace(/\/$/, '');
   const callbackUrl = `${base}/oauth2/callback`;
+  // The service's own console signs in through the same flow and returns to itself.
+  const callbackAllowlist = [...services.config.auth.oauth.callback_allowlist, `${base}${CONSOLE_PATH}`];
 
   const providerFor = (id: string | undefined): IdentityProvider => {
     const providerId = id ?? auth.providers.defaultId();
@@ -144,7 +147,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   }, async (request, reply) => {
     const q = request.query;
     const provider = providerFor(q.idp);
-    if (q.client_callback && !callbackAllowed(q.client_callback, services.config.auth.oauth.callback_allowlist)) {
+    if (q.client_callback && !callbackAllowed(q.client_callback, callbackAllowlist)) {
       throw invalidRequest('client_callback is not in the allowlist');
     }
     if (provider.config.kind === 'tmi' && q.login_hint && q.login_hint.length > MAX_DEV_LOGIN_HINT) {
