@@ -124,7 +124,7 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
         { metadata, command_id: options.commandId, command_fingerprint: options.commandFingerprint ?? null },
       );
       const after = { state: decided.reduce(decider.evolve, state), version: result.streams[0]?.version ?? version + decided.length };
-      if (!result.replayed) snapshotAfterAppend(store, decider, options.streamId, snapshotVersion, after.state, after.version);
+      if (!result.replayed) void snapshotAfterAppend(store, decider, options.streamId, snapshotVersion, after.state, after.version);
       return {
         ...after,
         position: result.position,

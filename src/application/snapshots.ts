@@ -30,12 +30,12 @@ export const snapshotDue = (policy: SnapshotPolicy, from: number, version: numbe
 
 /**
  * After an append: writes `state` as the snapshot at `version` when the policy says it is due,
- * in the background. Callers pass a state that is exactly the fold of the stream's events up to
+ * in the background (null when none is due; the promise says whether it was saved, never
+ * rejects). Callers pass a state that is exactly the fold of the stream's events up to
  * `version` — the state decided against plus the events appended at that exact expected version.
  */
-export function snapshotAfterAppend(store: EventStore, decider: SnapshotsOf, streamId: string, from: number, state: unknown, version: number): boolean {
+export function snapshotAfterAppend(store: EventStore, decider: SnapshotsOf, streamId: string, from: number, state: unknown, version: number): Promise<boolean> | null {
   const key = snapshotKey(decider);
-  if (!key || !snapshotDue(decider.snapshot!, from, version)) return false;
-  store.snapshots.save(streamId, key, version, state, decider.snapshot!.keep);
-  return true;
+  if (!key || !snapshotDue(decider.snapshot!, from, version)) return null;
+  return store.snapshots.save(streamId, key, version, state, decider.snapshot!.keep);
 }

@@ -55,7 +55,7 @@ export class ClientCredentials {
     const version = result.streams[0]?.version ?? 0;
     // Only when nobody appended in between is the state folded here the stream's state at the new version.
     if (version === loaded.version + events.length) {
-      snapshotAfterAppend(this.store, credentialDecider, streamId, loaded.snapshotVersion, events.reduce(evolveCredential, loaded.state), version);
+      void snapshotAfterAppend(this.store, credentialDecider, streamId, loaded.snapshotVersion, events.reduce(evolveCredential, loaded.state), version);
     }
     return { state: loaded.state, position: result.position };
   }

@@ -102,7 +102,7 @@ export class UserDirectory {
         const result = await this.store.appendToStreams(appends, { metadata: { ...metadata, actor: { user_id: userId, email: identity.email, provider } } });
         const user = events.reduce(evolveUser, state);
         // The user's stream was appended at the exact version it was read at, so `user` is its state at the new version.
-        snapshotAfterAppend(this.store, userDecider, userStreamId(userId), live ? existing.snapshotVersion : 0, user, (live ? existing.version : 0) + events.length);
+        void snapshotAfterAppend(this.store, userDecider, userStreamId(userId), live ? existing.snapshotVersion : 0, user, (live ? existing.version : 0) + events.length);
         return { user, position: result.position };
       } catch (err) {
         if (err instanceof VersionConflictError && attempt < 5) continue;

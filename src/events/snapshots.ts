@@ -91,7 +91,7 @@ where s.stream_id = $1 and s.state_type = $2 and s.version < $4
  */
 export class SnapshotStore {
   readonly stats: AggregateReadStats = { loads: 0, eventsRead: 0, fromSnapshot: 0, snapshotsWritten: 0, snapshotWriteFailures: 0 };
-  private readonly writes = new Set<Promise<void>>();
+  private readonly writes = new Set<Promise<boolean>>();
 
   constructor(private readonly pool: Pool, private readonly catalog: EventCatalog) {}
 
@@ -124,15 +124,17 @@ export class SnapshotStore {
   /**
    * Records `state` as the fold of `key` at stream `version`, in the background. The caller
    * guarantees the state is exactly the fold of events 1..version (an append at an exact
-   * expected version). Failures are counted, never thrown.
+   * expected version). Failures are counted, never thrown: the promise says whether it was saved
+   * (a caller that tracks its last snapshot moves it only then).
    */
-  save(streamId: string, key: SnapshotKey, version: number, state: unknown, keep = DEFAULT_SNAPSHOTS_KEPT): void {
+  save(streamId: string, key: SnapshotKey, version: number, state: unknown, keep = DEFAULT_SNAPSHOTS_KEPT): Promise<boolean> {
     // Even encoding happens inside the promise: a state that cannot be stored fails the snapshot, never the command.
-    const write = Promise.resolve()
+    const write: Promise<boolean> = Promise.resolve()
       .then(() => this.pool.query(SAVE_SQL, [streamId, key.type, key.version, version, JSON.stringify(state), keep]))
-      .then(() => { this.stats.snapshotsWritten++; }, () => { this.stats.snapshotWriteFailures++; })
+      .then(() => { this.stats.snapshotsWritten++; return true; }, () => { this.stats.snapshotWriteFailures++; return false; })
       .finally(() => this.writes.delete(write));
     this.writes.add(write);
+    return write;
   }
 
   /** Resolves once the snapshot writes started so far have finished (shutdown; tests that count reads). */

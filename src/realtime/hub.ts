@@ -25,7 +25,7 @@ import { PerSecond, RoomPresence, sameUser } from './presence.js';
 import { hubMetrics, type HubMetrics } from './metrics.js';
 import { OperationRejected } from './operations/decide.js';
 import { DiagramRoom, type RoomMember, type RoomSource } from './room.js';
-import { DiagramWriter, NothingInHistory, WriterClosedError, type AppliedOperation } from './writer.js';
+import { DiagramWriter, NothingInHistory, WriterClosedError, type AppliedOperation, type WriterStats } from './writer.js';
 import type { Permission } from './sessions/events.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-sessions.js';
 
@@ -74,7 +74,7 @@ export type HubOptions = Config['realtime'];
 export const CLOSE = { sessionEnded: 4000, removed: 4003, tokenInvalid: 4401, accessLost: 4403, goingAway: 1001, slowConsumer: 1013 } as const;
 
 /** A diagram's room on this instance, its presence, its feed subscription and the sockets still joining it. */
-interface RoomEntry { room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void; joining: Set<Member> }
+interface RoomEntry { diagramId: string; room: DiagramRoom; presence: RoomPresence; unsubscribe: () => void; joining: Set<Member> }
 
 interface Member extends RoomMember {
   id: string; connection: Connection; user: User; joinedAt: string; socket: WebSocket; alive: boolean;
@@ -127,7 +127,12 @@ export class CollaborationHub {
     const { revocations } = authModule(this.services);
     const view = await findThreatModel(this.services.database.pool, members[0]!.connection.threat_model_id);
     // The session from its stream: an end or a removal whose announcement was lost (Redis down, a socket mid-join) is found here.
-    const { session } = (await loadAggregate(this.services, collaborationDecider, collaborationStreamId(members[0]!.connection.diagram_id))).state;
+    const collaboration = await loadAggregate(this.services, collaborationDecider, collaborationStreamId(members[0]!.connection.diagram_id));
+    const { session } = collaboration.state;
+    // What the writer holds is checked against the same reads: a change announced nowhere (Redis down, another instance's REST write) is caught up on.
+    const writer = this.writers.get(entry.diagramId);
+    writer?.observe('session', collaboration.version);
+    if (view) writer?.observe('threat_model', view.version);
     let changed = false;
     for (const m of members) {
       const { principal } = m.connection;
@@ -234,9 +239,11 @@ export class CollaborationHub {
       case 'event':
         return room.receive(message.event);
       case 'ended':
+        this.writers.get(entry.diagramId)?.invalidate();
         for (const m of members) this.dismiss(m, 'session_ended', `the collaboration session has ended (${message.reason})`);
         return;
       case 'removed':
+        this.writers.get(entry.diagramId)?.invalidate();
         for (const m of members.filter((x) => x.connection.principal.user_id === message.user_id)) this.dismiss(m, 'removed');
         return;
       case 'presenter':
@@ -328,10 +335,10 @@ export class CollaborationHub {
     if (raced) return raced;
     const room = new DiagramRoom(diagramId, source, head, (err) => this.services.log.warn({ err, diagram_id: diagramId }, 'collaboration room step failed'),
       (event) => {
-        this.writers.get(diagramId)?.observe(event.version);
+        this.writers.get(diagramId)?.observe('diagram', event.version);
         if (event.published_at !== undefined) this.metrics.fanout.observe(Math.max(0, Date.now() - event.published_at) / 1000);
       });
-    const entry: RoomEntry = { room, unsubscribe: () => {}, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presence_per_second), joining: new Set() };
+    const entry: RoomEntry = { diagramId, room, unsubscribe: () => {}, presence: new RoomPresence(connection.presenter ?? connection.host, this.options.presence_per_second), joining: new Set() };
     entry.unsubscribe = this.feed.subscribe(diagramId, (message) => this.hear(entry, message));
     this.rooms.set(diagramId, entry);
     return entry;
@@ -415,7 +422,7 @@ export class CollaborationHub {
       case 'sync_status_request':
         // Answered after the socket's operations before it, as if each had waited for its commit.
         await Promise.allSettled([...member.answering]);
-        return member.send(outbound.syncStatus((await this.services.store.streamVersion(childStreamId('diagram', member.connection.diagram_id)))));
+        return room.status(member);
       case 'sync_request': {
         await Promise.allSettled([...member.answering]);
         const known = (message as { update_vector?: number | null }).update_vector;
@@ -438,6 +445,11 @@ export class CollaborationHub {
     }).finally(() => { this.inFlight.delete(tracked); member.answering.delete(tracked); });
     this.inFlight.add(tracked);
     member.answering.add(tracked);
+  }
+
+  /** What a diagram's writer on this instance read to keep its state (undefined without one): `/metrics` totals them, tests bound them per diagram. */
+  writerStats(diagramId: string): Readonly<WriterStats> | undefined {
+    return this.writers.get(diagramId)?.stats;
   }
 
   private writerOf(connection: Connection): DiagramWriter {

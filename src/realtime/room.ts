@@ -55,9 +55,23 @@ export class DiagramRoom {
 
   /** Delivers what the event store holds beyond what was delivered (events nobody published). */
   checkHead(): Promise<void> {
+    return this.step(() => this.deliverToHead());
+  }
+
+  /**
+   * TMI's sync_status_response: the head, once the room delivered up to it — the store's head
+   * may hold an event still on its way here (another instance's, its publish late or lost), and
+   * a client must never be told of a sequence number before it received it.
+   */
+  status(member: RoomMember): Promise<void> {
     return this.step(async () => {
-      if ((await this.source.head()) > this.delivered) await this.accept(await this.source.eventsFrom(this.delivered + 1));
+      await this.deliverToHead();
+      member.send(outbound.syncStatus(member.lastSent));
     });
+  }
+
+  private async deliverToHead(): Promise<void> {
+    if ((await this.source.head()) > this.delivered) await this.accept(await this.source.eventsFrom(this.delivered + 1));
   }
 
   /** A new socket: the diagram as it is now, and every event after it. */
@@ -135,6 +149,7 @@ export class DiagramRoom {
         // everyone gets the state, before any later event, and nothing it already shows again.
         const snapshot = await this.source.snapshot();
         for (const m of this.members) if (m.lastSent < next.version) this.show(m, snapshot);
+        this.onDelivered(next);
         continue;
       }
       const message = outbound.operationEvent(next.data as DiagramCellsPatchedData, next.version);

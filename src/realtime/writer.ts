@@ -8,7 +8,7 @@ import { ACCESS_CHANGING_EVENT_TYPES, threatModelStreamId } from '../commands/th
 import { threatModelDecider } from '../application/threat-models.js';
 import { loadAggregate } from '../application/execute-command.js';
 import { snapshotAfterAppend } from '../application/snapshots.js';
-import { CommandIdReusedError, CommandIdTakenError, VersionConflictError } from '../events/errors.js';
+import { CommandIdReusedError, CommandIdTakenError, StreamChangedError, VersionConflictError } from '../events/errors.js';
 import type { EachEvent } from '../events/store.js';
 import type { EventMetadata, StoredEvent } from '../events/types.js';
 import type { Services } from '../services.js';
@@ -16,6 +16,7 @@ import { OperationRejected, decideDiagramOperation, type LaterEvent, type Reques
 import { inverseOf, undoHistory } from './operations/history.js';
 import { collaborationDecider } from './sessions/decide.js';
 import { collaborationStreamId } from './sessions/events.js';
+import { raceBackoffMs } from './backoff.js';
 
 /** Which diagram, in which session, an operation is for. */
 export interface DiagramTarget { threat_model_id: string; diagram_id: string; session_id: string }
@@ -46,7 +47,7 @@ export const operationCommandId = (userId: string, operationId: string) => `diag
 
 const fingerprint = (cells: readonly RequestedCell[]) => createHash('sha256').update(JSON.stringify(cells)).digest('base64url');
 
-/** A racing writer on another instance, or a revocation, makes a batch decide again; each race lost costs one load. */
+/** A racing writer on another instance, or a revocation, makes a batch decide again; each race lost costs one catch-up. */
 const BATCH_RETRIES = 50;
 /** Most operations one group commit carries: a bigger queue commits in several. */
 const MAX_BATCH = 64;
@@ -72,11 +73,33 @@ type CollaborationState = ReturnType<typeof collaborationDecider.initialState>;
 
 /** What the writer holds between batches: the three streams an operation is decided on, each at the version it was read at. */
 interface Held {
-  diagram: DiagramState; version: number; snapshotVersion: number;
+  diagram: DiagramState; version: number;
   parent: ThreatModelState; parentVersion: number;
   collaboration: CollaborationState; collaborationVersion: number;
   /** The newest committed events of the diagram's stream, contiguous, the last at `version`. */
   recent: LaterEvent[];
+  /** The writer's count of versionless invalidations when these versions were read: one since means they may be behind. */
+  invalidations: number;
+}
+
+/** The streams a writer holds, as `observe` names them. */
+export type HeldStream = 'diagram' | 'threat_model' | 'session';
+
+/** What a writer read from the store to bring its state up to date, for `/metrics` and for tests that bound it. */
+export interface WriterStats {
+  /** Full loads: the three streams and the window read from scratch (a writer's first batch, or a diagram too far ahead). */
+  loads: number;
+  /** Catch-ups: the streams' versions read, then only what moved (the diagram's newer events, an aggregate whose version moved). */
+  catchUps: number;
+  /** Diagram events read and folded into the held state (a load's after its snapshot, and a catch-up's). */
+  eventsFolded: number;
+  /** The threat model's and the session's aggregates read again by catch-ups, because their versions moved. */
+  threatModelReloads: number;
+  sessionReloads: number;
+  /** Appends refused because another writer, the access or the session got there first (each then catches up). */
+  racesLost: number;
+  /** Batches decided again without their append: the state they were decided on was invalidated meanwhile. */
+  redecided: number;
 }
 
 /** A batch being decided: the diagram after the operations accepted so far, and their events. */
@@ -102,12 +125,20 @@ type Outcome = { applied: AppliedOperation } | { error: unknown } | { sameAs: Jo
  * against the streams' versions first: nobody is refused on what only this instance believed.
  */
 export class DiagramWriter {
+  readonly stats: WriterStats = { loads: 0, catchUps: 0, eventsFolded: 0, threatModelReloads: 0, sessionReloads: 0, racesLost: 0, redecided: 0 };
   private readonly streamId: string;
+  private readonly parentStreamId: string;
+  private readonly sessionStreamId: string;
   private held: Held | null = null;
+  /** The newest version heard of for each stream held (rooms' deliveries, access checks, lost races): beyond the held one, the state is behind. */
+  private readonly heard: Record<HeldStream, number> = { diagram: 0, threat_model: 0, session: 0 };
+  /** Invalidations that name no version (a session ended or a participant removed, announced on the feed). */
+  private invalidations = 0;
+  /** The newest version of the diagram a snapshot is known at (read at load, or saved): the next is due `every` events after it. */
+  private snapshotAt = 0;
+  private snapshotting = false;
   private readonly queue: Job[] = [];
   private running: Promise<void> | null = null;
-  /** Counts what `observe` dropped, so a batch decided meanwhile does not put back what it loaded. */
-  private epoch = 0;
   private closed = false;
   private readonly window: number;
   private readonly onBatch: (operations: number) => void;
@@ -117,6 +148,8 @@ export class DiagramWriter {
     options: { window?: number; onBatch?: (operations: number) => void } = {},
   ) {
     this.streamId = childStreamId('diagram', diagramId);
+    this.parentStreamId = threatModelStreamId(threatModelId);
+    this.sessionStreamId = collaborationStreamId(diagramId);
     this.window = Math.max(MIN_DECISION_WINDOW, options.window ?? 0);
     this.onBatch = options.onBatch ?? (() => {});
   }
@@ -136,12 +169,19 @@ export class DiagramWriter {
     return this.submit({ kind, operation_id: operationId }, caller, target, metadata);
   }
 
-  /** An event of the diagram's stream this instance heard of: a version beyond the held one means someone else wrote. */
-  observe(version: number): void {
-    if (this.held && version > this.held.version) {
-      this.held = null;
-      this.epoch++;
-    }
+  /**
+   * A version of a stream the writer holds that this instance heard of (any event: a cell
+   * operation, a diagram's metadata, the session's or the access's change): beyond the held one,
+   * the next batch catches up first, and a batch decided meanwhile is decided again instead of
+   * attempting an append its version check or conditions would refuse.
+   */
+  observe(stream: HeldStream, version: number): void {
+    if (version > this.heard[stream]) this.heard[stream] = version;
+  }
+
+  /** Something changed that names no version (the session ended, a participant was removed): the held state is checked before it is used again. */
+  invalidate(): void {
+    this.invalidations++;
   }
 
   /** Resolves when every operation submitted so far has committed or been answered. */
@@ -190,49 +230,124 @@ export class DiagramWriter {
     let lookUpAll = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const cached = this.held !== null;
-        const epoch = this.epoch;
-        const held = this.held ?? await this.load();
+        // Checked against the streams' versions in this attempt: a refusal decided on it needs no confirming.
+        let confirmed = false;
+        if (!this.held || this.behind(this.held)) {
+          this.held = await this.refresh(this.held);
+          confirmed = true;
+        }
+        const held = this.held;
         const { outcomes, working } = await this.decideAll(held, batch, lookUpAll);
-        if (cached && [...outcomes.values()].some((o) => 'error' in o) && await this.changedSince(held)) {
-          this.held = null;
+        if (attempt < BATCH_RETRIES && this.behind(held)) {
+          // Invalidated while it was decided (a newer event heard during a lookup): decided again, not appended to fail.
+          this.stats.redecided++;
           continue;
         }
+        if (!confirmed && [...outcomes.values()].some((o) => 'error' in o)) {
+          const checked = await this.refresh(held);
+          this.held = checked;
+          if (checked !== held) continue;
+        }
         if (working.accepted.length > 0) await this.commit(held, working);
-        else if (this.epoch === epoch) this.held = held;
         try { this.onBatch(working.accepted.length); } catch { /* a metric never fails a batch */ }
         for (const job of batch) settle(job, outcomes);
         return;
       } catch (err) {
+        // Someone else appended, the access or the session changed, or one of the ids was used before: catch up and decide again.
+        if (err instanceof VersionConflictError || err instanceof CommandIdTakenError) {
+          this.stats.racesLost++;
+          this.noteRace(err);
+          if (err instanceof CommandIdTakenError) lookUpAll = true;
+          if (attempt < BATCH_RETRIES) {
+            await sleep(raceBackoffMs(attempt));
+            continue;
+          }
+        }
         this.held = null;
-        // Someone else appended, the access or the session changed, or one of the ids was used before: decide again.
-        if (err instanceof CommandIdTakenError) lookUpAll = true;
-        if ((err instanceof VersionConflictError || err instanceof CommandIdTakenError) && attempt < BATCH_RETRIES) continue;
         for (const job of batch) job.reject(err);
         return;
       }
     }
   }
 
-  private async load(): Promise<Held> {
-    const [diagram, parent, collaboration] = await Promise.all([
-      loadAggregate(this.services, diagrams.decider, this.streamId),
-      loadAggregate(this.services, threatModelDecider, threatModelStreamId(this.threatModelId)),
-      loadAggregate(this.services, collaborationDecider, collaborationStreamId(this.diagramId)),
+  /** Whether a stream held moved past the held version (as far as this instance heard), or something versionless changed since it was read. */
+  private behind(held: Held): boolean {
+    return this.heard.diagram > held.version || this.heard.threat_model > held.parentVersion || this.heard.session > held.collaborationVersion
+      || this.invalidations !== held.invalidations;
+  }
+
+  /** A lost race tells which stream moved, and to where: the next attempt catches up on it. */
+  private noteRace(err: VersionConflictError | CommandIdTakenError): void {
+    if (err instanceof StreamChangedError) {
+      this.observe(err.stream_id === this.parentStreamId ? 'threat_model' : 'session', err.actual);
+    } else if (err instanceof VersionConflictError) {
+      this.observe('diagram', err.actual);
+    } else {
+      // Another append recorded one of the ids, perhaps on this diagram: the versions are read again.
+      this.invalidate();
+    }
+  }
+
+  /**
+   * The held state brought up to date, or the same object when none of the three streams moved:
+   * their versions are read, then only what moved — the diagram's newer events folded into the
+   * held state and its window, the threat model's or the session's aggregate read again. Without
+   * a held state, or with the diagram further ahead than the window, everything is loaded.
+   */
+  private async refresh(held: Held | null): Promise<Held> {
+    const invalidations = this.invalidations;
+    if (!held) return this.load(invalidations);
+    const { store } = this.services;
+    const [diagramVersion, parentVersion, sessionVersion] = await store.streamVersions([this.streamId, this.parentStreamId, this.sessionStreamId]);
+    this.observe('diagram', diagramVersion!);
+    this.observe('threat_model', parentVersion!);
+    this.observe('session', sessionVersion!);
+    if (diagramVersion! < held.version || diagramVersion! - held.version > this.window) return this.load(invalidations);
+    this.stats.catchUps++;
+    const moved = diagramVersion !== held.version || parentVersion !== held.parentVersion || sessionVersion !== held.collaborationVersion;
+    if (!moved) {
+      held.invalidations = invalidations;
+      return held;
+    }
+    const [newer, parent, collaboration] = await Promise.all([
+      diagramVersion === held.version ? [] : store.readStream(this.streamId, { fromVersion: held.version + 1 }),
+      parentVersion === held.parentVersion ? null : loadAggregate(this.services, threatModelDecider, this.parentStreamId),
+      sessionVersion === held.collaborationVersion ? null : loadAggregate(this.services, collaborationDecider, this.sessionStreamId),
     ]);
-    const recent = diagram.version === 0 ? [] : await this.services.store.readStream(this.streamId, { fromVersion: Math.max(1, diagram.version - this.window + 1), toVersion: diagram.version });
+    if (parent) this.stats.threatModelReloads++;
+    if (collaboration) this.stats.sessionReloads++;
+    this.stats.eventsFolded += newer.length;
+    const events = newer.map((e) => ({ type: e.type, version: e.version, data: e.data }));
     return {
-      diagram: diagram.state, version: diagram.version, snapshotVersion: diagram.snapshotVersion,
-      parent: parent.state, parentVersion: parent.version,
-      collaboration: collaboration.state, collaborationVersion: collaboration.version,
-      recent: recent.map((e) => ({ type: e.type, version: e.version, data: e.data })),
+      diagram: events.reduce((state, e) => diagrams.decider.evolve(state, { type: e.type, data: e.data } as Parameters<typeof diagrams.decider.evolve>[1]), held.diagram),
+      version: events.at(-1)?.version ?? held.version,
+      parent: parent?.state ?? held.parent, parentVersion: parent?.version ?? held.parentVersion,
+      collaboration: collaboration?.state ?? held.collaboration, collaborationVersion: collaboration?.version ?? held.collaborationVersion,
+      recent: [...held.recent, ...events].slice(-this.window),
+      invalidations,
     };
   }
 
-  /** Whether any of the three streams moved past what is held: then a refusal might rest on a stale belief. */
-  private async changedSince(held: Held): Promise<boolean> {
-    const versions = await this.services.store.streamVersions([this.streamId, threatModelStreamId(this.threatModelId), collaborationStreamId(this.diagramId)]);
-    return versions[0] !== held.version || versions[1] !== held.parentVersion || versions[2] !== held.collaborationVersion;
+  private async load(invalidations: number): Promise<Held> {
+    const [diagram, parent, collaboration] = await Promise.all([
+      loadAggregate(this.services, diagrams.decider, this.streamId),
+      loadAggregate(this.services, threatModelDecider, this.parentStreamId),
+      loadAggregate(this.services, collaborationDecider, this.sessionStreamId),
+    ]);
+    const recent = diagram.version === 0 ? [] : await this.services.store.readStream(this.streamId, { fromVersion: Math.max(1, diagram.version - this.window + 1), toVersion: diagram.version });
+    this.stats.loads++;
+    this.stats.eventsFolded += diagram.eventsRead;
+    this.snapshotAt = Math.max(this.snapshotAt, diagram.snapshotVersion);
+    this.observe('diagram', diagram.version);
+    this.observe('threat_model', parent.version);
+    this.observe('session', collaboration.version);
+    return {
+      diagram: diagram.state, version: diagram.version,
+      parent: parent.state, parentVersion: parent.version,
+      collaboration: collaboration.state, collaborationVersion: collaboration.version,
+      recent: recent.map((e) => ({ type: e.type, version: e.version, data: e.data })),
+      invalidations,
+    };
   }
 
   /**
@@ -358,24 +473,41 @@ export class DiagramWriter {
     const stored = await this.services.store.appendEach(
       { stream_id: this.streamId, stream_type: diagrams.decider.streamType, expected: held.version, events },
       { conditions: [
-        { stream_id: threatModelStreamId(this.threatModelId), unchanged_since: held.parentVersion, types: ACCESS_CHANGING_EVENT_TYPES },
-        { stream_id: collaborationStreamId(this.diagramId), unchanged_since: held.collaborationVersion, types: ['CollaborationSessionEnded', 'CollaborationParticipantRemoved'] },
+        { stream_id: this.parentStreamId, unchanged_since: held.parentVersion, types: ACCESS_CHANGING_EVENT_TYPES },
+        { stream_id: this.sessionStreamId, unchanged_since: held.collaborationVersion, types: ['CollaborationSessionEnded', 'CollaborationParticipantRemoved'] },
       ] },
     );
     // Committed: nothing after this may fail the batch (its operations have their numbers).
-    let snapshotted = false;
+    this.held = {
+      ...held, diagram: working.state, version: working.version,
+      recent: [...held.recent, ...stored.map((e) => ({ type: e.type, version: e.version, data: e.data }))].slice(-this.window),
+    };
     try {
       this.services.wakeups.wake([diagrams.resource.plural]);
-      snapshotted = snapshotAfterAppend(this.services.store, diagrams.decider, this.streamId, held.snapshotVersion, working.state, working.version);
+      this.snapshot(working.state, working.version);
     } catch (err) {
       this.services.log.warn({ err, stream_id: this.streamId }, 'after a diagram batch: wake-up or snapshot failed');
     }
-    this.held = {
-      ...held, diagram: working.state, version: working.version, snapshotVersion: snapshotted ? working.version : held.snapshotVersion,
-      recent: [...held.recent, ...stored.map((e) => ({ type: e.type, version: e.version, data: e.data }))].slice(-this.window),
-    };
+  }
+
+  /**
+   * The state just committed as the stream's snapshot, when one is due: in the background, one at
+   * a time, and counted as taken only once it was saved — a failed save is tried again at the next
+   * batch instead of `every` events later.
+   */
+  private snapshot(state: DiagramState, version: number): void {
+    if (this.snapshotting) return;
+    const saving = snapshotAfterAppend(this.services.store, diagrams.decider, this.streamId, this.snapshotAt, state, version);
+    if (!saving) return;
+    this.snapshotting = true;
+    void saving.then((saved) => {
+      this.snapshotting = false;
+      if (saved) this.snapshotAt = Math.max(this.snapshotAt, version);
+    });
   }
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
 
 function settle(job: Job, outcomes: Map<Job, Outcome>): void {
   const outcome = outcomes.get(job)!;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
 import { openSocket } from '../helpers/socket.js';
+import { realtimeOf } from '../../src/realtime/index.js';
 import { threatModelEventCount, signIn, userEntry, type Who } from '../threat-models/helpers.js';
 
 /**
@@ -25,6 +26,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
   afterAll(async () => { await app?.stop(); });
 
   const req = (path: string, who: Who, init: RequestInit & { json?: unknown } = {}) => app.request(path, { ...init, token: who.token });
+  const hub = () => realtimeOf(app.runtime.services).hub;
   const wsBase = () => app.url.replace(/^http/, 'ws');
 
   /** A threat model with the writer and reader on it, a diagram, and a session everyone joined. */
@@ -466,14 +468,14 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     expect(await w.socket.next('operation_rejected')).toMatchObject({ operation_id: stale.operation_id, reason: 'conflict_detected', affected_cells: [id], requires_resync: true });
     expect(await w.socket.next('diagram_state')).toMatchObject({ update_vector: head });
     await w.socket.close();
-    // A new writer (no socket on the diagram held it) loads from the snapshot: it does not fold the stream whole.
+    // A new writer (no socket on the diagram holds one) loads from the snapshot: it does not fold the stream whole.
+    await eventually('the diagram\'s writer goes with its room', () => hub().writerStats(s.diagram) === undefined);
     const fresh = await connect(writer, s);
-    const stats = app.runtime.services.store.snapshots.stats;
-    const before = { loads: stats.loads, read: stats.eventsRead };
     fresh.socket.send(operation(head, [{ id, operation: 'update', data: node(id, 'moving', 999) }]));
     await fresh.socket.next('diagram_operation_event', (m) => m.sequence_number === head + 1);
-    expect(stats.loads).toBeGreaterThan(before.loads);
-    expect(stats.eventsRead - before.read).toBeLessThan(100);
+    const stats = hub().writerStats(s.diagram)!;
+    expect(stats.loads).toBe(1);
+    expect(stats.eventsFolded).toBeLessThan(100);
     const again = await connect(reader, s);
     expect(again.state).toMatchObject({ update_vector: head + 1, cells: [node(early, 'early', 0), node(id, 'moving', 999)] });
     await again.socket.close();
@@ -529,5 +531,64 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     const socket = await openSocket(`${wsBase()}${s.socketPath}?session_id=${again.session_id}&ticket=${await ticket(writer, again.session_id)}`);
     expect((await socket.next('diagram_state')).update_vector).toBe(2);
     await socket.close();
+  });
+  it('refuses the upgrade to a user removed from the session on its stream, before the sessions table shows it', async () => {
+    const s = await session();
+    const host = await connect(owner, s);
+    const { pool } = app.database;
+    // The sessions projection held back (as under load): the table still lists the reader as a participant.
+    const blocker = await pool.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table session_participants in exclusive mode');
+      host.socket.send({ message_type: 'remove_participant_request', removed_user: { provider: 'tmi', provider_id: 'rita@tmi.local' } });
+      await eventually('the removal is on the session\'s stream', async () =>
+        (await app.runtime.services.store.readStream(`collaboration-${s.diagram}`)).some((e) => e.type === 'CollaborationParticipantRemoved'));
+      // The ticket route reads the table, so a ticket is still had; the upgrade reads the stream and refuses it.
+      const refused = await openSocket(`${wsBase()}${s.socketPath}?session_id=${s.sessionId}&ticket=${await ticket(reader, s.sessionId)}`).then((sock) => { void sock.close(); return null; }, (e: { status?: number; body?: string }) => e);
+      expect(refused?.status).toBe(403);
+      expect(JSON.parse(refused!.body!)).toMatchObject({ error: 'forbidden', error_description: expect.any(String) });
+    } finally {
+      await blocker.query('rollback');
+      blocker.release();
+    }
+    await host.socket.close();
+  });
+
+  it('hands no operation queued behind a socket\'s close to a writer: none is left on a diagram without a room', async () => {
+    const s = await session();
+    const w = await connect(writer, s);
+    const first = uuidv7();
+    w.socket.send(operation(1, [{ id: first, operation: 'add', data: node(first) }]));
+    // Answered after the first operation's commit: what follows waits behind it, and the close overtakes them.
+    w.socket.send({ message_type: 'sync_status_request' });
+    for (let n = 0; n < 5; n++) { const id = uuidv7(); w.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }])); }
+    await w.socket.close();
+    await eventually('the diagram\'s writer goes with its room', () => hub().writerStats(s.diagram) === undefined);
+    // And stays gone: nothing queued behind the close made a new one.
+    const committed = await app.runtime.services.store.streamVersion(`diagram-${s.diagram}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(hub().writerStats(s.diagram)).toBeUndefined();
+    expect(await app.runtime.services.store.streamVersion(`diagram-${s.diagram}`)).toBe(committed);
+  });
+
+  it('keeps its writer\'s state current from what the access check reads: an access change costs no lost race', async () => {
+    const s = await session();
+    const host = await connect(owner, s);
+    const w = await connect(writer, s);
+    const r = await connect(reader, s);
+    const first = uuidv7();
+    w.socket.send(operation(1, [{ id: first, operation: 'add', data: node(first) }]));
+    await host.socket.next('diagram_operation_event', (m) => m.sequence_number === 2);
+    const tm = await json(await req(`/threat_models/${s.tm}`, owner));
+    expect((await req(`/threat_models/${s.tm}`, owner, { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/authorization', value: tm.authorization.map((a: { provider_id: string }) => (a.provider_id === 'rita@tmi.local' ? { ...a, role: 'writer' } : a)) }]) })).status).toBe(200);
+    // The access check saw the change (the reader now edits): the writer heard the threat model's new version with it.
+    await host.socket.next('participants_update', (m) => (m.participants as { user: { provider_id: string }; permissions: string }[]).some((p) => p.user.provider_id === 'rita@tmi.local' && p.permissions === 'writer'));
+    const second = uuidv7();
+    w.socket.send(operation(2, [{ id: second, operation: 'add', data: node(second) }]));
+    await host.socket.next('diagram_operation_event', (m) => m.sequence_number === 3);
+    expect(hub().writerStats(s.diagram)).toMatchObject({ loads: 1, racesLost: 0, threatModelReloads: 1 });
+    for (const sock of [w.socket, r.socket, host.socket]) await sock.close();
   });
 });

@@ -6,6 +6,7 @@ import { eventually } from '../helpers/eventually.js';
 import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js';
 import { connectTo, sessionOn } from '../helpers/collaboration.js';
 import { signIn, type Who } from '../threat-models/helpers.js';
+import { realtimeOf } from '../../src/realtime/index.js';
 
 /**
  * Two instances of the service on one database: a socket on either hears every operation on the
@@ -16,14 +17,14 @@ const node = (id: string, text: string) => ({ id, shape: 'process', x: 10, y: 10
 const operation = (base: number, id: string, text: string, operationId = uuidv7()) =>
   ({ message_type: 'diagram_operation_request', operation_id: operationId, base_vector: base, operation: { type: 'patch', cells: [{ id, operation: 'add', data: node(id, text) }] } });
 
-function twoInstances(label: string, redis: boolean) {
+function twoInstances(label: string, redis: boolean, headCheckMs = redis ? 60_000 : 200) {
   const ctx = {} as { database: TestDatabase; a: TestApp; b: TestApp; owner: Who; writer: Who };
   beforeAll(async () => {
     ctx.database = await createTestDatabase();
     const shared = {
       server: { read_your_writes_timeout_ms: 15_000 }, auth: { revocation_poll_ms: 60_000 },
       // One prefix: the instances share BullMQ's wake-ups and the diagrams' channels.
-      redis: { prefix: `inst${label}${Date.now()}` }, realtime: { head_check_ms: redis ? 60_000 : 200, access_check_ms: 200, host_grace_ms: 500 },
+      redis: { prefix: `inst${label}${Date.now()}` }, realtime: { head_check_ms: headCheckMs, access_check_ms: 200, host_grace_ms: 500 },
     };
     ctx.a = await startTestApp({ database: ctx.database, redis, overrides: shared });
     ctx.b = await startTestApp({ database: ctx.database, redis, overrides: shared });
@@ -60,6 +61,8 @@ describe('two instances with Redis', () => {
       await socket.next('diagram_operation_event', (m) => m.sequence_number === last, 20_000);
       expect(sequences(socket)).toEqual(Array.from({ length: 2 * each + 1 }, (_, i) => i + 2));
     }
+    // Each instance's writer lost races to the other's, or heard of its events first: it caught up each time, loading the diagram only once.
+    for (const app of [ctx.a, ctx.b]) expect(realtimeOf(app.runtime.services).hub.writerStats(s.diagram)).toMatchObject({ loads: 1 });
     // A resend to the other instance gets the original number.
     const first = onA.all('diagram_operation_event').find((m) => (m.initiating_user as { provider_id: string }).provider_id === 'walt@tmi.local')!;
     const cell = (first.operation as { cells: { id: string; data: { attrs: { text: { text: string } } } }[] }).cells[0]!;
@@ -105,6 +108,27 @@ describe('two instances without Redis', () => {
     expect((await ctx.a.request(s.collaborate, { method: 'DELETE', token: ctx.owner.token })).status).toBe(204);
     expect((await onB.closed).code).toBe(4000);
     await onA.close();
+  });
+});
+
+describe('two instances without Redis, their head checks a minute away', () => {
+  const ctx = twoInstances('s', false, 60_000);
+
+  it('answer sync_status_request only with a head the socket has received', async () => {
+    const s = await sessionOn(ctx.a, ctx.owner, ctx.writer);
+    const onA = await connectTo(ctx.a, ctx.owner, s);
+    const onB = await connectTo(ctx.b, ctx.writer, s);
+    onB.send(operation(1, uuidv7(), 'from B'));
+    await onB.next('diagram_operation_event', (m) => m.sequence_number === 2);
+    // Nothing has brought B's event to A's room yet (no feed between them, the head check far away).
+    onA.send({ message_type: 'sync_status_request' });
+    const status = await onA.next('sync_status_response');
+    expect(status.update_vector).toBe(2);
+    const event = onA.all('diagram_operation_event').find((m) => m.sequence_number === 2);
+    expect(event, 'the event the status names reached the socket').toBeDefined();
+    expect(onA.received.indexOf(event!)).toBeLessThan(onA.received.indexOf(status));
+    await onA.close();
+    await onB.close();
   });
 });
 

@@ -1,0 +1,144 @@
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { principalFromClaims } from '../../src/auth/tokens.js';
+import type { EventMetadata } from '../../src/events/types.js';
+import { DiagramWriter, type DiagramTarget } from '../../src/realtime/writer.js';
+import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { sessionOn } from '../helpers/collaboration.js';
+import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
+
+const node = (id: string, text = 'Node') => ({ id, shape: 'process', x: 10, y: 10, width: 80, height: 40, attrs: { text: { text } } });
+
+/**
+ * The diagram's writer against the real store, two of them on one diagram standing for two
+ * instances' writers (no room between them, so nothing tells one of the other's appends but the
+ * store): what a writer reads to keep its state after a lost race or an invalidation, when it
+ * snapshots, and that an operation submitted as a batch ends is taken.
+ */
+describe('the diagram writer', () => {
+  let app: TestApp;
+  let owner: Who, writer: Who;
+  beforeAll(async () => {
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
+    owner = signIn(app, 'olga');
+    writer = signIn(app, 'walt');
+  });
+  afterAll(async () => { await app?.stop(); });
+
+  /** The threat model's access changed (ThreatModelAccessChanged): a reader added. */
+  async function share(tm: string, who: Who) {
+    const current = await json(await app.request(`/threat_models/${tm}`, { token: owner.token }));
+    const patched = await app.request(`/threat_models/${tm}`, {
+      method: 'PATCH', token: owner.token, headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/authorization', value: [...current.authorization, userEntry(who, 'reader')] }]),
+    });
+    expect(patched.status).toBe(200);
+  }
+
+  async function diagram() {
+    const s = await sessionOn(app, owner, writer);
+    const caller = principalFromClaims(app.runtime.services.tokens.verify(writer.token));
+    const target: DiagramTarget = { threat_model_id: s.tm, diagram_id: s.diagram, session_id: s.sessionId };
+    const metadata: EventMetadata = { actor: { user_id: caller.user_id, email: caller.email, provider: caller.provider }, trace_id: null, correlation_id: s.sessionId, causation_id: null, request_id: null };
+    const writerOn = () => new DiagramWriter(app.runtime.services, s.tm, s.diagram);
+    const add = (w: DiagramWriter, base: number, id = uuidv7()) =>
+      w.operate(caller, target, { operation_id: uuidv7(), base_vector: base, cells: [{ id, operation: 'add', data: node(id) }] }, metadata);
+    const update = (w: DiagramWriter, base: number, id: string, text: string) =>
+      w.operate(caller, target, { operation_id: uuidv7(), base_vector: base, cells: [{ id, operation: 'update', data: node(id, text) }] }, metadata);
+    return { ...s, writerOn, add, update };
+  }
+
+  it('catches up after losing a race to another writer: the newer events only, no reload', async () => {
+    const d = await diagram();
+    const [a, b] = [d.writerOn(), d.writerOn()];
+    expect((await d.add(a, 1)).sequence_number).toBe(2);
+    const theirs = uuidv7();
+    expect((await d.add(b, 2, theirs)).sequence_number).toBe(3);
+    // a still holds version 2 (its client too): its append loses, it reads event 3 and decides again.
+    expect((await d.add(a, 2)).sequence_number).toBe(4);
+    expect(a.stats).toMatchObject({ loads: 1, racesLost: 1, threatModelReloads: 0, sessionReloads: 0 });
+    expect(a.stats.catchUps).toBeGreaterThanOrEqual(1);
+    // Its load folded the diagram's creation, its catch-up the other writer's event.
+    expect(a.stats.eventsFolded).toBe(2);
+    // What it caught up on is in its state: the other writer's cell is there to update.
+    expect((await d.update(a, 4, theirs, 'changed')).sequence_number).toBe(5);
+    expect(a.stats.loads).toBe(1);
+  });
+
+  it('reads the threat model again only when its access changed, the session only when it moved', async () => {
+    const d = await diagram();
+    const a = d.writerOn();
+    expect((await d.add(a, 1)).sequence_number).toBe(2);
+    await share(d.tm, signIn(app, 'rita'));
+    // The append's condition on the access fails; the catch-up reads the threat model, not the diagram or the session.
+    expect((await d.add(a, 2)).sequence_number).toBe(3);
+    expect(a.stats).toMatchObject({ loads: 1, racesLost: 1, threatModelReloads: 1, sessionReloads: 0, eventsFolded: 1 });
+  });
+
+  it('catches up on any newer event it hears of before deciding, instead of attempting a doomed append', async () => {
+    const d = await diagram();
+    const [a, b] = [d.writerOn(), d.writerOn()];
+    await d.add(a, 1);
+    await d.add(b, 2);
+    // a's room delivered the other instance's event: a knows it is behind without an append failing.
+    a.observe('diagram', 3);
+    expect((await d.add(a, 3)).sequence_number).toBe(4);
+    expect(a.stats).toMatchObject({ loads: 1, catchUps: 1, racesLost: 0, eventsFolded: 2 });
+    // A participant joined: not a change the append's condition refuses, but the session it holds is behind.
+    const rita = signIn(app, 'rita');
+    await share(d.tm, rita);
+    expect((await app.request(`/threat_models/${d.tm}/diagrams/${d.diagram}/collaborate`, { method: 'POST', token: rita.token })).status).toBe(200);
+    // As the hub's access check reads them: the threat model's access changed too, which the append's condition would refuse.
+    const [parentVersion, sessionVersion] = await app.runtime.services.store.streamVersions([`threat_model-${d.tm}`, `collaboration-${d.diagram}`]);
+    a.observe('threat_model', parentVersion!);
+    a.observe('session', sessionVersion!);
+    expect((await d.add(a, 4)).sequence_number).toBe(5);
+    expect(a.stats).toMatchObject({ loads: 1, racesLost: 0, threatModelReloads: 1, sessionReloads: 1 });
+    // Heard of a session change that names no version (an end or a removal on the feed): the versions are read, nothing is reloaded that did not move.
+    a.invalidate();
+    expect((await d.add(a, 5)).sequence_number).toBe(6);
+    expect(a.stats).toMatchObject({ loads: 1, racesLost: 0, threatModelReloads: 1, sessionReloads: 1 });
+  });
+
+  it('snapshots again at the next batch when a snapshot save failed', { timeout: 60_000 }, async () => {
+    const d = await diagram();
+    const w = d.writerOn();
+    const { pool } = app.database;
+    const stream = `diagram-${d.diagram}`;
+    const { snapshots } = app.runtime.services.store;
+    await pool.query(`create or replace function fail_snapshots() returns trigger language plpgsql as $$ begin raise exception 'snapshots are failing'; end $$`);
+    await pool.query(`create trigger fail_snapshots before insert on snapshots for each row when (new.stream_id = '${stream}') execute function fail_snapshots()`);
+    const failuresBefore = snapshots.stats.snapshotWriteFailures;
+    try {
+      // 200 operations at once: batches of 64, the last takes the stream past 200 events and its snapshot fails.
+      await Promise.all(Array.from({ length: 200 }, () => d.add(w, 1)));
+      await snapshots.idle();
+    } finally {
+      await pool.query(`drop trigger fail_snapshots on snapshots`);
+    }
+    expect(snapshots.stats.snapshotWriteFailures).toBeGreaterThan(failuresBefore);
+    expect((await pool.query('select 1 from snapshots where stream_id = $1', [stream])).rowCount).toBe(0);
+    // The next batch is due a snapshot still: none was taken.
+    expect((await d.add(w, 201)).sequence_number).toBe(202);
+    await snapshots.idle();
+    const { rows } = await pool.query<{ version: number }>('select version from snapshots where stream_id = $1', [stream]);
+    expect(rows.map((r) => r.version)).toEqual([202]);
+  });
+
+  it('takes an operation submitted just as its batch ends, at any point of the hand-over', async () => {
+    const d = await diagram();
+    const w = d.writerOn();
+    const answered = <T>(p: Promise<T>, what: string) => Promise.race([p, new Promise<never>((_, fail) => setTimeout(() => fail(new Error(`${what} was never taken`)), 5_000))]);
+    let head = 1;
+    // The next operation submitted from the previous one's answer, after 0 to 12 further turns of the microtask queue:
+    // one of them lands between the writer finding its queue empty and it no longer counting as running.
+    for (let turns = 0; turns <= 12; turns++) {
+      const next = await answered(d.add(w, head).then(async () => {
+        for (let i = 0; i < turns; i++) await Promise.resolve();
+        return d.add(w, head + 1);
+      }), `the operation after ${turns} turns`);
+      head = next.sequence_number;
+    }
+    expect(head).toBe(1 + 2 * 13);
+  });
+});
