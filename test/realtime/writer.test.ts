@@ -100,6 +100,21 @@ describe('the diagram writer', () => {
     expect(a.stats).toMatchObject({ loads: 1, racesLost: 0, threatModelReloads: 1, sessionReloads: 1 });
   });
 
+  it('decides a batch again, without its doomed append, when a newer event is heard of while it is decided', async () => {
+    const d = await diagram();
+    const [a, b] = [d.writerOn(), d.writerOn()];
+    await d.add(a, 1);
+    await d.add(b, 2);
+    // A cell that is not there: refused, and its operation id looked up in the store (a resend's original?) before the batch commits.
+    const refused = d.update(a, 2, uuidv7(), 'nowhere');
+    const accepted = d.add(a, 2);
+    // Runs once the batch waits on that lookup: the other writer's event heard of meanwhile, as a's room would deliver it.
+    setImmediate(() => a.observe('diagram', 3));
+    await expect(refused).rejects.toMatchObject({ reason: 'validation_failed' });
+    expect((await accepted).sequence_number).toBe(4);
+    expect(a.stats).toMatchObject({ loads: 1, racesLost: 0, redecided: 1 });
+  });
+
   it('snapshots again at the next batch when a snapshot save failed', { timeout: 60_000 }, async () => {
     const d = await diagram();
     const w = d.writerOn();
