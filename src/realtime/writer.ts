@@ -298,10 +298,9 @@ export class DiagramWriter {
     const invalidations = this.invalidations;
     if (!held) return this.load(invalidations);
     const { store } = this.services;
+    const before = { ...this.heard };
     const [diagramVersion, parentVersion, sessionVersion] = await store.streamVersions([this.streamId, this.parentStreamId, this.sessionStreamId]);
-    this.observe('diagram', diagramVersion!);
-    this.observe('threat_model', parentVersion!);
-    this.observe('session', sessionVersion!);
+    this.settleHeard(before, { diagram: diagramVersion!, threat_model: parentVersion!, session: sessionVersion! });
     if (diagramVersion! < held.version || diagramVersion! - held.version > this.window) return this.load(invalidations);
     this.stats.catchUps++;
     const moved = diagramVersion !== held.version || parentVersion !== held.parentVersion || sessionVersion !== held.collaborationVersion;
@@ -328,7 +327,20 @@ export class DiagramWriter {
     };
   }
 
+  /**
+   * The versions just read are the truth: a version heard of before the read and beyond it came
+   * from a source that overstated it (a read model's), and would keep the writer catching up
+   * before every batch; one heard during the read may be newer than what it saw, and stays.
+   */
+  private settleHeard(before: Record<HeldStream, number>, read: Record<HeldStream, number>): void {
+    for (const stream of ['diagram', 'threat_model', 'session'] as const) {
+      if (this.heard[stream] === before[stream] && before[stream] > read[stream]) this.heard[stream] = read[stream];
+      this.observe(stream, read[stream]);
+    }
+  }
+
   private async load(invalidations: number): Promise<Held> {
+    const before = { ...this.heard };
     const [diagram, parent, collaboration] = await Promise.all([
       loadAggregate(this.services, diagrams.decider, this.streamId),
       loadAggregate(this.services, threatModelDecider, this.parentStreamId),
@@ -338,9 +350,7 @@ export class DiagramWriter {
     this.stats.loads++;
     this.stats.eventsFolded += diagram.eventsRead;
     this.snapshotAt = Math.max(this.snapshotAt, diagram.snapshotVersion);
-    this.observe('diagram', diagram.version);
-    this.observe('threat_model', parent.version);
-    this.observe('session', collaboration.version);
+    this.settleHeard(before, { diagram: diagram.version, threat_model: parent.version, session: collaboration.version });
     return {
       diagram: diagram.state, version: diagram.version,
       parent: parent.state, parentVersion: parent.version,

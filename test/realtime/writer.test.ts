@@ -115,6 +115,17 @@ describe('the diagram writer', () => {
     expect(a.stats).toMatchObject({ loads: 1, racesLost: 0, redecided: 1 });
   });
 
+  it('catches up once on a version its source overstated, not before every batch', async () => {
+    const d = await diagram();
+    const a = d.writerOn();
+    await d.add(a, 1);
+    // Heard of a version the stream never reached (a read model's, say): the versions read settle it.
+    a.observe('threat_model', 1_000);
+    expect((await d.add(a, 2)).sequence_number).toBe(3);
+    expect((await d.add(a, 3)).sequence_number).toBe(4);
+    expect(a.stats).toMatchObject({ loads: 1, catchUps: 1, redecided: 0, threatModelReloads: 0 });
+  });
+
   it('snapshots again at the next batch when a snapshot save failed', { timeout: 60_000 }, async () => {
     const d = await diagram();
     const w = d.writerOn();
