@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { ImportRefusedError } from '../events/transfer/import.js';
 import { MigrationError } from '../infra/migrate.js';
 import { createLogger, startRuntime, type Runtime } from '../runtime.js';
+import { registerEventsCommands } from './events.js';
 import { registerOperationsCommands } from './operations.js';
 
 function config(options: { config?: string }): Config {
@@ -54,10 +56,13 @@ program.command('migrate').description('apply pending database migrations and ex
     await migrateOnly(config(program.opts()));
   });
 registerOperationsCommands(program, () => config(program.opts()));
+registerEventsCommands(program, () => config(program.opts()));
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof MigrationError) {
     process.stderr.write(`${err.message}\n`);
+  } else if (err instanceof ImportRefusedError) {
+    process.stderr.write(`import refused, nothing imported: ${err.message}\n`);
   } else {
     process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
   }

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { ProjectionRunner } from '../projections/runner.js';
 import { projectionNamed, projections } from '../projections/registry.js';
 import { listDeadLetters, projectionStatuses } from '../projections/status.js';
+import { projectionDigests } from '../projections/table-digest.js';
 import { closeServices, createLogger, openServices } from '../runtime.js';
 import type { Services } from '../services.js';
 
@@ -15,7 +16,7 @@ async function withServices(config: Config, fn: (services: Services) => Promise<
   }
 }
 
-/** `projections status`, `projections dead-letters list|retry|skip`. */
+/** `projections status`, `projections digest`, `projections dead-letters list|retry|skip`. */
 export function registerOperationsCommands(program: Command, config: () => Config): void {
   const group = program.command('projections').description('inspect and operate projections');
 
@@ -25,6 +26,14 @@ export function registerOperationsCommands(program: Command, config: () => Confi
       const statuses = await projectionStatuses(services.database.pool, projections);
       if (opts.json) return void console.log(JSON.stringify(statuses, null, 2));
       console.table(statuses.map((s) => ({ ...s, lag_seconds: Number(s.lag_seconds.toFixed(3)) })));
+    }));
+
+  group.command('digest').description('row count and SHA-256 of every projection table (equal digests: equal contents)')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => withServices(config(), async (services) => {
+      const digests = await projectionDigests(services.database.pool, projections);
+      if (opts.json) return void console.log(JSON.stringify(digests, null, 2));
+      for (const d of digests) console.log(`${d.digest}  ${String(d.rows).padStart(8)}  ${d.table} (${d.projection})`);
     }));
 
   const dead = group.command('dead-letters').description('events a projection could not apply');

@@ -2,8 +2,10 @@
  * The one rule for the global order. Everything else (store, projectors, read-your-writes)
  * treats positions as opaque increasing numbers and asks this module for the SQL.
  *
- * A position is `xid8 << 16 | n`: the appending transaction's id in the high bits, the
- * event's index inside that transaction in the low 16. Transaction ids are assigned in
+ * A position is `(xid8 + offset) << 16 | n`: the appending transaction's id in the high bits, the
+ * event's index inside that transaction in the low 16. The offset (one row, migration 0032) is 0
+ * until an import of another cluster's events raises it so that the order continues after them
+ * (raisePositionOffsetSql); it never shrinks, so it changes no order. Transaction ids are assigned in
  * increasing order, and a reader only reads below the oldest transaction still running
  * that might append (SAFE_HORIZON_SQL), so no transaction can later commit an event below what
  * a reader has already passed. That is what makes the order gap-safe without a global lock: writers never
@@ -14,8 +16,11 @@
 export const POSITION_SHIFT = 16;
 export const MAX_EVENTS_PER_TRANSACTION = 1 << POSITION_SHIFT;
 
+/** SQL for the offset added to transaction ids (read in the statement that uses it). */
+const XID_OFFSET_SQL = '(select xid_offset from event_position_offset)';
+
 /** SQL for the first position the current transaction may use. */
-export const TRANSACTION_BASE_POSITION_SQL = `(pg_current_xact_id()::text::bigint << ${POSITION_SHIFT})`;
+export const TRANSACTION_BASE_POSITION_SQL = `((pg_current_xact_id()::text::bigint + ${XID_OFFSET_SQL}) << ${POSITION_SHIFT})`;
 
 /**
  * The application name a transaction takes (`SET LOCAL`, before its first write) to declare
@@ -62,7 +67,20 @@ export const SAFE_HORIZON_SQL = `((with s as materialized (select pg_current_sna
           and a.backend_xid::text::bigint = x::text::bigint % 4294967296
           and (a.datid <> (select oid from pg_database where datname = current_database())
                or a.application_name = '${NON_APPENDING_APPLICATION_NAME}'))),
-    (select pg_snapshot_xmax(s.snap) from s))::text::bigint) << ${POSITION_SHIFT})`;
+    (select pg_snapshot_xmax(s.snap) from s))::text::bigint + ${XID_OFFSET_SQL}) << ${POSITION_SHIFT})`;
 
 /** Largest position whose events are all settled, for a reader that saw everything below the horizon. */
 export const settledThrough = (horizon: number): number => horizon - 1;
+
+/**
+ * SQL (parameter `$1`, a position) that raises the offset so that every transaction that may
+ * still append numbers its events above that position, and the horizon passes it: after an
+ * import whose head came from another cluster's transaction ids. Every transaction that can
+ * append from now on has an id at or above the current horizon's (those below it have ended),
+ * so lifting the horizon's base above the head's lifts all of them. Run it in the importing
+ * transaction, which holds the events table locked against appends (see the horizon's rule of
+ * one read of it per transaction). Returns the new offset.
+ */
+export const RAISE_POSITION_OFFSET_SQL = `update event_position_offset
+  set xid_offset = xid_offset + greatest(0, ($1::bigint >> ${POSITION_SHIFT}) + 1 - (${SAFE_HORIZON_SQL} >> ${POSITION_SHIFT}))
+  returning xid_offset`;

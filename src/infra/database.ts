@@ -51,11 +51,11 @@ export function openDatabase(url: string, options: { max?: number; applicationNa
   };
 }
 
-/** Runs fn in a transaction on one pooled client. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/** Runs fn in a transaction on one pooled client, begun with `begin` (another isolation level, read only). */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'begin'): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('begin');
+    await client.query(begin);
     const result = await fn(client);
     await client.query('commit');
     return result;
