@@ -171,6 +171,7 @@ describe('events export and import', () => {
       ['no header', body, /^line 1: not a header of a tmi-es-events export/],
       ['another format version', [JSON.stringify({ ...header, format_version: 2 }), ...body], /^line 1: format version 2 is not one this build reads/],
       ['a column this database lacks', [JSON.stringify({ ...header, columns: [...header.columns, { name: 'colour', type: 'text' }] }), ...body], /^line 1: column colour of the export is not a column/],
+      ['a column listed twice', [JSON.stringify({ ...header, columns: [...header.columns, header.columns[0]] }), ...body], /^line 1: column position is listed twice/],
       ['a line cut short', withLine(5, lines[4]!.slice(0, 40)), /^line 5: not JSON/],
       ['a missing column', withLine(6, JSON.stringify({ ...event(6), created_at: undefined })), /^line 6: column created_at is missing/],
       ['a null where the store needs a value', withLine(6, JSON.stringify({ ...event(6), data: null })), /^line 6: column data is null/],

@@ -106,14 +106,19 @@ function parseHeader(text: string, target: EventColumn[]): ExportHeader {
   if (!Number.isSafeInteger(header.event_count) || header.event_count! < 0 || !Number.isSafeInteger(header.head_position) || header.head_position! < 0) {
     throw new ImportRefusedError('line 1: event_count and head_position must be non-negative integers');
   }
-  if (!Array.isArray(header.columns) || !header.columns.some((c) => c?.name === 'position')) {
-    throw new ImportRefusedError('line 1: the header lists no columns (or none named position)');
+  if (!Array.isArray(header.columns)) throw new ImportRefusedError('line 1: the header lists no columns');
+  const seen = new Set<string>();
+  for (const c of header.columns as unknown[]) {
+    if (!c || typeof c !== 'object' || typeof (c as { name?: unknown }).name !== 'string') throw new ImportRefusedError('line 1: a column of the header has no name');
   }
   for (const c of header.columns) {
+    if (seen.has(c.name)) throw new ImportRefusedError(`line 1: column ${c.name} is listed twice`);
+    seen.add(c.name);
     const t = target.find((x) => x.name === c.name);
     if (!t) throw new ImportRefusedError(`line 1: column ${c.name} of the export is not a column of this database's events table (migrate it to the exporting build first)`);
     if (t.type !== c.type) throw new ImportRefusedError(`line 1: column ${c.name} is ${c.type} in the export and ${t.type} here`);
   }
+  if (!seen.has('position')) throw new ImportRefusedError('line 1: the header lists no column named position');
   const missing = target.filter((t) => !t.nullable && !t.has_default && !header.columns!.some((c) => c.name === t.name));
   if (missing.length > 0) throw new ImportRefusedError(`line 1: the export lacks column(s) ${missing.map((m) => m.name).join(', ')}, which this database requires`);
   return header as ExportHeader;
