@@ -45,17 +45,10 @@ export function redisEphemeralStore(redis: Redis, prefix: string): EphemeralStor
   };
 }
 
+/** Expired rows are ignored by every read; the retention sweep (src/retention/ephemeral.ts) removes them in bounded batches. */
 export function postgresEphemeralStore(pool: Pool): EphemeralStore {
-  let lastSweep = 0;
-  // Expired rows are ignored by every read and swept now and then, rather than by a timer per key.
-  const sweep = () => {
-    if (Date.now() - lastSweep < 60_000) return;
-    lastSweep = Date.now();
-    pool.query('delete from auth_ephemeral where expires_at < now()').catch(() => {});
-  };
   return {
     async putNew(key, value, ttl) {
-      sweep();
       const { rowCount } = await pool.query(
         `insert into auth_ephemeral (key, value, expires_at) values ($1, $2, now() + make_interval(secs => $3))
          on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at where auth_ephemeral.expires_at < now()`,

@@ -43,12 +43,14 @@ export class RefreshTokens {
     return token;
   }
 
-  /** A concurrent rotation that won makes the presented token spent: deciding again sees reuse. */
-  private run(familyId: string, command: TokenFamilyCommand, metadata: EventMetadata, newStream = false) {
+  /**
+   * A concurrent rotation that won makes the presented token spent: deciding again sees reuse.
+   * `byPresenter`: the command comes from whoever holds a token of the family, known only once it is read.
+   */
+  private run(familyId: string, command: TokenFamilyCommand, metadata: EventMetadata, newStream = false, byPresenter = true) {
     return decideAndAppend(this.store, familyDecider, command, {
       streamId: tokenFamilyStreamId(familyId), newStream, expectedVersion: null, commandId: null, retries: 5,
-      // The presenter of a refresh token is known only once its family is read.
-      metadata: (state) => (metadata.actor.user_id ? metadata : { ...metadata, actor: { ...metadata.actor, user_id: state.user_id } }),
+      metadata: (state) => (metadata.actor.user_id || !byPresenter ? metadata : { ...metadata, actor: { ...metadata.actor, user_id: state.user_id } }),
     });
   }
 
@@ -74,6 +76,13 @@ export class RefreshTokens {
     if (state.status === 'none' || (state.current_hash !== parsed.hash && !state.spent.includes(parsed.hash))) return null;
     await this.run(parsed.familyId, { type: 'RevokeFamily', reason }, metadata);
     return { user_id: state.user_id };
+  }
+
+  /** Records that the family's session has ended (TokenFamilyExpired); false when it was not live (revoked, expired already, or not over yet). */
+  async expire(familyId: string, metadata: EventMetadata, now = Math.floor(Date.now() / 1000)): Promise<boolean> {
+    // Nobody presented anything: the service records it, and the event names no user as its actor.
+    const { events } = await this.run(familyId, { type: 'ExpireFamily', now }, metadata, false, false);
+    return events.length > 0;
   }
 
   /** The family a token belongs to, for introspection; null when it is not a live current token. */

@@ -41,6 +41,8 @@ export const ENVIRONMENT_KEYS: Record<string, string> = {
   TMI_AUTH_COOKIES: 'auth.cookies',
   TMI_RATE_LIMIT_ENABLED: 'rate_limit.enabled',
   TMI_REALTIME_OPERATIONS_PER_SECOND: 'realtime.operations_per_second',
+  TMI_RETENTION_ENABLED: 'retention.enabled',
+  TMI_RETENTION_INTERVAL_MS: 'retention.interval_ms',
   LOG_LEVEL: 'logging.level',
 };
 
@@ -91,7 +93,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     }
   }
   const merged = deepMerge(deepMerge(fromFile, fromEnvironment(env)), options.overrides ?? {});
-  for (const section of ['server', 'database', 'redis', 'auth', 'rate_limit', 'logging', 'limits', 'realtime']) {
+  for (const section of ['server', 'database', 'redis', 'auth', 'rate_limit', 'logging', 'limits', 'realtime', 'retention']) {
     if (merged[section] === undefined) merged[section] = {};
   }
   const auth = merged.auth as Json;

@@ -119,6 +119,23 @@ export const ConfigSchema = Type.Object({
     /** Most users connected to one diagram's session on one instance (TMI's max_diagram_participants); more are refused (429). */
     max_participants: Type.Integer({ minimum: 1, default: 100 }),
   }),
+  /** What expires, how long it is kept, and how often the sweep runs (src/retention). */
+  retention: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    /** How often the retention sweep runs (a BullMQ job scheduler: once per interval across all instances). */
+    interval_ms: Type.Integer({ minimum: 1000, default: 600000 }),
+    /** Rows removed (or records expired) per statement: a large backlog is cleared in many short steps, never one long lock. */
+    batch_size: Type.Integer({ minimum: 1, maximum: 10000, default: 1000 }),
+    /**
+     * How long an Idempotency-Key is remembered: a resend within it replays, never applies again.
+     * After it the key may be swept, and the same key then counts as new.
+     */
+    idempotency_seconds: Type.Integer({ minimum: 3600, default: 86400 }),
+    /** How long a resolved or skipped dead letter is kept after it was resolved or skipped (pending ones are never removed). */
+    dead_letter_seconds: Type.Integer({ minimum: 0, default: 2592000 }),
+    /** A collaboration session with no event on its own or its diagram's stream for this long is ended (reason `expired`). */
+    collaboration_idle_seconds: Type.Integer({ minimum: 1, default: 86400 }),
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -13,6 +13,8 @@ export const RefreshTokenIssuedSchema = Type.Object({
 });
 export const RefreshTokenRotatedSchema = Type.Object({ previous_hash: Hash, token_hash: Hash });
 export const RefreshTokenReuseDetectedSchema = Type.Object({ presented_hash: Hash, ip: Type.Optional(Type.String({ maxLength: 100 })) });
+/** The family's absolute session ended (recorded by the retention sweep): none of its tokens is accepted again. */
+export const TokenFamilyExpiredSchema = Type.Object({ session_expires_at: Type.Integer() });
 export const TokenFamilyRevokedSchema = Type.Object({
   reason: Type.Union([Type.Literal('reuse'), Type.Literal('logout'), Type.Literal('revoke'), Type.Literal('user_deleted')]),
 });
@@ -37,7 +39,8 @@ export type TokenFamilyEvent =
   | { type: 'RefreshTokenIssued'; data: RefreshTokenIssued }
   | { type: 'RefreshTokenRotated'; data: Static<typeof RefreshTokenRotatedSchema> }
   | { type: 'RefreshTokenReuseDetected'; data: Static<typeof RefreshTokenReuseDetectedSchema> }
-  | { type: 'TokenFamilyRevoked'; data: TokenFamilyRevoked };
+  | { type: 'TokenFamilyRevoked'; data: TokenFamilyRevoked }
+  | { type: 'TokenFamilyExpired'; data: Static<typeof TokenFamilyExpiredSchema> };
 
 export type ClientCredentialEvent =
   | { type: 'ClientCredentialCreated'; data: ClientCredentialCreated }
@@ -49,12 +52,15 @@ export const tokenEventDefinitions: EventDefinition[] = [
   { type: 'RefreshTokenRotated', version: 1, schema: RefreshTokenRotatedSchema },
   { type: 'RefreshTokenReuseDetected', version: 1, schema: RefreshTokenReuseDetectedSchema },
   { type: 'TokenFamilyRevoked', version: 1, schema: TokenFamilyRevokedSchema },
+  { type: 'TokenFamilyExpired', version: 1, schema: TokenFamilyExpiredSchema },
   { type: 'ClientCredentialCreated', version: 1, schema: ClientCredentialCreatedSchema },
   { type: 'ClientCredentialDeleted', version: 1, schema: ClientCredentialDeletedSchema },
   { type: 'ClientCredentialUsed', version: 1, schema: ClientCredentialUsedSchema },
 ];
 
-export const tokenFamilyStreamId = (familyId: string) => `token-family-${familyId}`;
+const TOKEN_FAMILY_STREAM_PREFIX = 'token-family-';
+export const tokenFamilyStreamId = (familyId: string) => `${TOKEN_FAMILY_STREAM_PREFIX}${familyId}`;
+export const familyIdOfStream = (streamId: string) => streamId.slice(TOKEN_FAMILY_STREAM_PREFIX.length);
 export const clientCredentialStreamId = (credentialId: string) => `client-credential-${credentialId}`;
 export const TOKEN_FAMILY_STREAM_TYPE = 'token_family';
 export const CLIENT_CREDENTIAL_STREAM_TYPE = 'client_credential';

@@ -9,7 +9,7 @@ export class RefreshTokenRefused extends Error {
 }
 
 export interface TokenFamilyState {
-  status: 'none' | 'active' | 'revoked';
+  status: 'none' | 'active' | 'revoked' | 'expired';
   family_id: string;
   user_id: string;
   current_hash: string;
@@ -29,6 +29,8 @@ export function evolveFamily(state: TokenFamilyState, event: TokenFamilyEvent): 
       return { ...state, current_hash: event.data.token_hash, spent: [...state.spent, event.data.previous_hash] };
     case 'TokenFamilyRevoked':
       return { ...state, status: 'revoked' };
+    case 'TokenFamilyExpired':
+      return { ...state, status: 'expired' };
     default:
       return state;
   }
@@ -40,7 +42,8 @@ export const foldFamily = (events: readonly { type: string; data: unknown }[]): 
 export type TokenFamilyCommand =
   | { type: 'StartFamily'; family_id: string; user_id: string; token_hash: string; session_expires_at: number; client_id?: string }
   | { type: 'Rotate'; presented_hash: string; new_hash: string; now: number; ip?: string }
-  | { type: 'RevokeFamily'; reason: TokenFamilyRevoked['reason'] };
+  | { type: 'RevokeFamily'; reason: TokenFamilyRevoked['reason'] }
+  | { type: 'ExpireFamily'; now: number };
 
 /**
  * Refresh tokens are single use: the current one rotates to a new one within the absolute
@@ -52,6 +55,8 @@ export function decideFamily(command: TokenFamilyCommand, state: TokenFamilyStat
       return [{ type: 'RefreshTokenIssued', data: { family_id: command.family_id, user_id: command.user_id, token_hash: command.token_hash, session_expires_at: command.session_expires_at, ...(command.client_id ? { client_id: command.client_id } : {}) } }];
     case 'Rotate': {
       if (state.status === 'none') throw new RefreshTokenRefused('unknown');
+      // An ended session is over for every token of it, spent ones included: nothing left to protect by revoking.
+      if (state.status === 'expired') throw new RefreshTokenRefused('expired');
       const reused = state.spent.includes(command.presented_hash);
       if (state.status === 'revoked') {
         if (reused || command.presented_hash === state.current_hash) throw new RefreshTokenRefused('revoked');
@@ -70,5 +75,9 @@ export function decideFamily(command: TokenFamilyCommand, state: TokenFamilyStat
     case 'RevokeFamily':
       if (state.status !== 'active') return [];
       return [{ type: 'TokenFamilyRevoked', data: { reason: command.reason } }];
+    case 'ExpireFamily':
+      // Revoked families ended already, with their own reason; a live session is not cut short.
+      if (state.status !== 'active' || command.now < state.session_expires_at) return [];
+      return [{ type: 'TokenFamilyExpired', data: { session_expires_at: state.session_expires_at } }];
   }
 }

@@ -31,7 +31,12 @@ interface Actor { user_id: string; user: User; role: Role; now: string }
 export type CollaborationCommand =
   | { type: 'Join'; actor: Actor; session_id: string; threat_model_id: string; diagram_id: string; diagram_version?: number }
   | { type: 'Remove'; actor: Actor; user_id: string }
-  | { type: 'End'; actor: Actor; reason: string; /** Only this session: a late end for an older one finds nothing. */ session_id?: string };
+  | { type: 'End'; actor: Actor; reason: string; /** Only this session: a late end for an older one finds nothing. */ session_id?: string }
+  /** The service ends a session nobody uses any more (the retention sweep): no one's role is involved. */
+  | { type: 'Expire'; session_id: string; reason: string; now: string };
+
+/** Who `ended_by` names when the service itself ended a session. */
+export const ENDED_BY_SERVICE = 'system';
 
 /** A reader collaborates read-only; writers and owners edit. */
 export const permissionOf = (role: Role): Permission => (role === 'reader' ? 'reader' : 'writer');
@@ -72,6 +77,14 @@ export const collaborationDecider = {
    * End: only the host or the threat model's owner ends a session.
    */
   decide(command: CollaborationCommand, state: CollaborationState): CollaborationEvent[] {
+    if (command.type === 'Expire') {
+      const session = state.session;
+      if (!session || session.session_id !== command.session_id) return [];
+      return [{
+        type: 'CollaborationSessionEnded',
+        data: { session_id: session.session_id, threat_model_id: session.threat_model_id, diagram_id: session.diagram_id, ended_by: ENDED_BY_SERVICE, reason: command.reason, ended_at: command.now },
+      }];
+    }
     const { actor } = command;
     if (command.type === 'Join') {
       const ref = { session_id: state.session?.session_id ?? command.session_id, threat_model_id: command.threat_model_id, diagram_id: command.diagram_id };

@@ -1,0 +1,51 @@
+import type { Pool } from 'pg';
+import type { Config } from '../config/schema.js';
+import type { EventStore } from '../events/store.js';
+import type { EventMetadata } from '../events/types.js';
+
+export type RetentionConfig = Config['retention'];
+
+/** What a sweep needs: storage, the retention settings, and the metadata its events carry. */
+export interface SweepContext {
+  pool: Pool;
+  store: EventStore;
+  config: RetentionConfig;
+  /** The absolute refresh-session length, for the token families' decider. */
+  refreshSessionSeconds: number;
+  metadata: EventMetadata;
+}
+
+/** What one run of a sweep did: items removed (or expired) per kind, and the size of each batch it took. */
+export interface SweepResult {
+  removed: Partial<Record<string, number>>;
+  batches: number[];
+}
+
+/** One kind of thing that expires, and how it is cleared. */
+export interface Sweep {
+  name: string;
+  /** The `kind` labels it reports, so the metric shows each at 0 before anything expired. */
+  kinds: readonly string[];
+  /** Projections that read what its events change, woken when it did something. */
+  projections?: readonly string[];
+  run(context: SweepContext): Promise<SweepResult>;
+}
+
+/**
+ * Runs `step` (one bounded statement or transaction, at most `limit` items) until one takes less
+ * than a full batch. Each step commits on its own, so a backlog of millions holds no lock for
+ * longer than one batch takes; another instance sweeping at once skips the rows this one holds.
+ */
+export async function inBatches(limit: number, step: (limit: number) => Promise<number>): Promise<number[]> {
+  const sizes: number[] = [];
+  for (;;) {
+    const n = await step(limit);
+    if (n > 0) sizes.push(n);
+    if (n < limit) return sizes;
+  }
+}
+
+/** Adds `n` to the count of `kind`. */
+export const tally = (removed: SweepResult['removed'], kind: string, n = 1): void => {
+  removed[kind] = (removed[kind] ?? 0) + n;
+};
