@@ -5,6 +5,7 @@ import { postgresEphemeralStore } from '../../src/auth/ephemeral.js';
 import { RefreshTokens } from '../../src/auth/refresh-tokens.js';
 import { tokenFamilyStreamId } from '../../src/commands/tokens/events.js';
 import { RefreshTokenRefused } from '../../src/commands/tokens/family.js';
+import { openDatabase } from '../../src/infra/database.js';
 import { WsTickets } from '../../src/realtime/tickets.js';
 import { collaborationStreamId } from '../../src/realtime/sessions/events.js';
 import { collaborationSweep } from '../../src/retention/collaboration.js';
@@ -151,13 +152,27 @@ describe('retention sweeps', () => {
     expect((await app.request(active.collaborate, { token: owner.token })).status).toBe(200);
   });
 
-  it('clears a backlog in batches of at most batch_size, each its own statement', async () => {
+  it('clears a backlog in batches of at most batch_size, one statement each, passing over rows another session holds', async () => {
     await pool().query(`insert into auth_ephemeral (key, value, expires_at)
                         select 'oauth-state:backlog-' || i, 'v', now() - interval '1 minute' from generate_series(1, 420) i`);
-    const result = await sweep(ephemeralSweep);
-    expect(result.removed.oauth_state).toBe(420);
-    // 50 per batch: eight full ones and the rest; a last empty probe is not a batch.
-    expect(result.batches).toEqual([50, 50, 50, 50, 50, 50, 50, 50, 20]);
-    expect(await rows(`select 1 from auth_ephemeral where key like 'oauth-state:backlog-%'`)).toEqual([]);
+    const holder = await pool().connect();
+    // A pool of its own, so its statement count is the sweep's alone.
+    const own = openDatabase(app.database.url, { max: 2 });
+    try {
+      await holder.query('begin');
+      await holder.query(`select 1 from auth_ephemeral where key = 'oauth-state:backlog-7' for update`);
+      const context = { pool: own.pool, store: app.runtime.services.store, config: app.config.retention, refreshSessionSeconds: 300, metadata };
+      const result = await ephemeralSweep.run(context);
+      expect(result.removed.oauth_state).toBe(419);
+      // 50 per batch: eight full ones and the rest, each one statement.
+      expect(result.batches).toEqual([50, 50, 50, 50, 50, 50, 50, 50, 19]);
+      expect(own.statements()).toBe(9);
+      await holder.query('commit');
+      expect((await rows(`select key from auth_ephemeral where key like 'oauth-state:backlog-%'`)).map((r) => r.key)).toEqual(['oauth-state:backlog-7']);
+      expect((await sweep(ephemeralSweep)).removed.oauth_state).toBe(1);
+    } finally {
+      holder.release();
+      await own.close();
+    }
   });
 });
