@@ -139,12 +139,15 @@ describe('retention sweeps', () => {
     const owner = signIn(app, 'owner');
     const writer = signIn(app, 'writer');
     const idle = await sessionOn(app, owner, writer);
+    const gone = await sessionOn(app, owner, writer);
+    expect((await app.request(`/threat_models/${gone.tm}`, { method: 'DELETE', token: owner.token })).status).toBe(204);
     await new Promise((r) => setTimeout(r, 1500));
     const active = await sessionOn(app, owner, writer);
 
     const result = await sweep(collaborationSweep);
 
-    expect(result.removed).toEqual({ collaboration_session: 1 });
+    expect(result.removed).toEqual({ collaboration_session: 2 });
+    expect((await streamEvents(collaborationStreamId(gone.diagram))).at(-1)).toMatchObject({ type: 'CollaborationSessionEnded', data: { session_id: gone.sessionId, ended_by: 'system', reason: 'diagram_deleted' } });
     const ended = (await streamEvents(collaborationStreamId(idle.diagram))).at(-1)!;
     expect(ended).toMatchObject({ type: 'CollaborationSessionEnded', data: { session_id: idle.sessionId, ended_by: 'system', reason: 'expired' } });
     expect((await streamEvents(collaborationStreamId(active.diagram))).at(-1)!.type).toBe('CollaborationParticipantJoined');
