@@ -33,6 +33,16 @@ describe('token family decider', () => {
     expect(() => decideFamily({ type: 'Rotate', presented_hash: h('9'), new_hash: h('c'), now: 10 }, given(issued))).toThrow(/unknown/);
     expect(() => decideFamily({ type: 'Rotate', presented_hash: h('a'), new_hash: h('c'), now: 10 }, given())).toThrow(/unknown/);
   });
+
+  it('expires a live family once its session has ended, and only then; an expired one refuses even spent tokens without a reuse alarm', () => {
+    expect(decideFamily({ type: 'ExpireFamily', now: 999 }, given(issued))).toEqual([]);
+    expect(decideFamily({ type: 'ExpireFamily', now: 1000 }, given(issued))).toEqual([{ type: 'TokenFamilyExpired', data: { session_expires_at: 1000 } }]);
+    expect(decideFamily({ type: 'ExpireFamily', now: 2000 }, given(issued, { type: 'TokenFamilyRevoked', data: { reason: 'logout' } }))).toEqual([]);
+    const expired = given(issued, { type: 'RefreshTokenRotated', data: { previous_hash: h('a'), token_hash: h('b') } }, { type: 'TokenFamilyExpired', data: { session_expires_at: 1000 } });
+    expect(decideFamily({ type: 'ExpireFamily', now: 2000 }, expired)).toEqual([]);
+    expect(() => decideFamily({ type: 'Rotate', presented_hash: h('a'), new_hash: h('c'), now: 2000 }, expired)).toThrow(/expired/);
+    expect(decideFamily({ type: 'RevokeFamily', reason: 'revoke' }, expired)).toEqual([]);
+  });
 });
 
 describe('client credential decider', () => {

@@ -64,6 +64,12 @@ describe('ending a session', () => {
   it('finds nothing when no session is active', () => {
     given().when(end('olga', 'owner')).thenRefused('not_found');
   });
+  it('by the service (the retention sweep) needs no role, and ends only the session it names', () => {
+    const expire = (session_id: string): CollaborationCommand => ({ type: 'Expire', session_id, reason: 'expired', now: T1 });
+    given(...active).when(expire(SESSION)).then([{ type: 'CollaborationSessionEnded', data: { ...ref, ended_by: 'system', reason: 'expired', ended_at: T1 } }]);
+    given(...active).when(expire(OTHER_SESSION)).thenNothing();
+    given().when(expire(SESSION)).thenNothing();
+  });
 });
 
 describe('removing a participant', () => {
