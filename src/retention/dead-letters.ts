@@ -9,9 +9,9 @@ interface RemovedRow { projection: string; event_id: string; event_position: str
 
 // Pending letters are never touched: they are work an operator still has to decide on.
 const DELETE_OLD = `
-delete from dead_letters where id in (
+delete from dead_letters where id = any(array(
   select id from dead_letters where status in ('resolved', 'skipped') and updated_at < now() - make_interval(secs => $2)
-  order by id limit $1 for update skip locked)
+  order by id limit $1 for update skip locked))
 returning projection, event_id, event_position, event_type, error, attempts, status, updated_at`;
 
 /** One batch: the rows and the events recording the skipped ones commit together, or neither does. */

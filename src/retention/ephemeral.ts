@@ -15,8 +15,8 @@ const kindOf = (key: string): string => KINDS[key.slice(0, key.indexOf(':'))] ??
 // Locked rows are skipped, not waited for: another sweeper has them, or a request is reusing an
 // expired key (putNew's upsert), which re-checks the expiry and keeps the row out of this batch.
 const DELETE_EXPIRED = `
-delete from auth_ephemeral where key in (
-  select key from auth_ephemeral where expires_at < now() order by expires_at limit $1 for update skip locked)
+delete from auth_ephemeral where key = any(array(
+  select key from auth_ephemeral where expires_at < now() order by expires_at limit $1 for update skip locked))
 returning key`;
 
 /**

@@ -3,9 +3,9 @@ import { inBatches, type Sweep } from './sweep.js';
 export const IDEMPOTENCY_KIND = 'idempotency_key';
 
 const DELETE_OLD = `
-delete from command_results where command_id in (
+delete from command_results where command_id = any(array(
   select command_id from command_results where created_at < now() - make_interval(secs => $2)
-  order by created_at limit $1 for update skip locked)`;
+  order by created_at limit $1 for update skip locked))`;
 
 /**
  * Idempotency keys older than `retention.idempotency_seconds`. A key is answered from its

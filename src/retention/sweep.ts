@@ -35,6 +35,8 @@ export interface Sweep {
  * Runs `step` (one bounded statement or transaction, at most `limit` items) until one takes less
  * than a full batch. Each step commits on its own, so a backlog of millions holds no lock for
  * longer than one batch takes; another instance sweeping at once skips the rows this one holds.
+ * The steps' deletes name their rows as `key = any(array(select … limit n for update skip locked))`,
+ * two index scans: `key in (select …)` is planned as a hash join over the whole table, every batch.
  */
 export async function inBatches(limit: number, step: (limit: number) => Promise<number>): Promise<number[]> {
   const sizes: number[] = [];
