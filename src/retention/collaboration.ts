@@ -11,11 +11,12 @@ export const COLLABORATION_KIND = 'collaboration_session';
 export const EXPIRED_REASONS = { idle: 'expired', gone: 'diagram_deleted' } as const;
 
 // Active sessions (the read table) older than the idle age, after the run's keyset position, with
-// whether their diagram or threat model is gone and when their own or their diagram's stream
-// last changed (each the stream's newest event, one index probe).
+// whether their diagram or threat model is deleted and when their own or their diagram's stream
+// last changed (each the stream's newest event, one index probe). Deleted, not missing: a read
+// table being rebuilt lacks rows that still exist.
 const CANDIDATES = `
 select s.session_id, s.diagram_id, s.started_at,
-       (d.id is null or d.deleted_at is not null or t.id is null or t.deleted_at is not null) as gone,
+       coalesce(d.deleted_at is not null or t.deleted_at is not null, false) as gone,
        greatest((select created_at from events where stream_id = $4 || s.diagram_id order by version desc limit 1),
                 (select created_at from events where stream_id = $5 || s.diagram_id order by version desc limit 1))
          < now() - make_interval(secs => $1) as idle
