@@ -2,13 +2,18 @@ import type { FastifyRequest } from 'fastify';
 import type { EventMetadata } from '../events/types.js';
 import type { Principal } from './principal.js';
 
-export interface Actor { user_id: string | null; email: string | null; provider: string | null }
+export interface Actor { user_id: string | null; email: string | null; provider: string | null; provider_id?: string | null; display_name?: string | null }
 
 export const anonymous: Actor = { user_id: null, email: null, provider: null };
 
-/** Only who acted goes into event metadata, never the rest of a principal (groups, token id, expiry). */
+/**
+ * Only who acted goes into event metadata, never the rest of a principal (groups, token id, expiry):
+ * the ids and the name as they were then, which the audit trail shows (TMI's AuditActor).
+ */
 export const actorOf = (principal: Principal | null): Actor =>
-  principal ? { user_id: principal.user_id, email: principal.email, provider: principal.provider } : anonymous;
+  principal
+    ? { user_id: principal.user_id, email: principal.email, provider: principal.provider, provider_id: principal.provider_id, display_name: principal.name }
+    : anonymous;
 
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

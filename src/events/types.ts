@@ -1,13 +1,26 @@
 /** Who caused an event and in which request/trace; carried on every event. */
 export interface EventMetadata {
-  actor: { user_id: string | null; email: string | null; provider: string | null };
+  /**
+   * `provider_id` and `display_name` are recorded since the audit trail (its AuditActor names them);
+   * events from before lack them, and the trail fills them in from the user's record.
+   */
+  actor: { user_id: string | null; email: string | null; provider: string | null; provider_id?: string | null; display_name?: string | null };
   trace_id: string | null;
   correlation_id: string | null;
   causation_id: string | null;
   request_id: string | null;
   /** The command id that produced this event, when the command was idempotent-keyed. */
   command_id?: string | null;
+  /**
+   * How a change was asked for where the event types do not say it: a PUT (`updated`), a PATCH
+   * (`patched`) or a rollback to an audit entry (`rolled_back`, naming the entry and its version).
+   * Absent on creates, deletes and restores (their types say it) and on events from before.
+   */
+  change?: ChangeKind;
+  rolled_back_to?: { entry_id: string; version: number };
 }
+
+export type ChangeKind = 'updated' | 'patched' | 'rolled_back';
 
 /** An event a decider produced, before it has a place in the store. */
 export interface NewEvent<T extends string = string, D = unknown> {

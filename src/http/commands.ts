@@ -3,6 +3,7 @@ import canonicalize from 'canonicalize';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandOptions, CommandOutcome } from '../application/execute-command.js';
 import { actorOf, metadataFor } from '../auth/audit.js';
+import type { EventMetadata } from '../events/types.js';
 import type { Services } from '../services.js';
 import { HttpError, badRequest } from './errors.js';
 
@@ -63,6 +64,10 @@ export function requestFingerprint(request: FastifyRequest): string {
 export const wantsAsync = (request: FastifyRequest): boolean =>
   /(^|[,;\s])respond-async([,;\s]|$)/i.test(header(request, 'prefer') ?? '');
 
+/** PUT and PATCH change the same events; the audit trail tells them apart by what the metadata records. */
+const changeKindOf = (request: FastifyRequest): Pick<EventMetadata, 'change'> =>
+  request.method === 'PUT' ? { change: 'updated' } : request.method === 'PATCH' ? { change: 'patched' } : {};
+
 /**
  * Options for a command. Where the contract expects If-Match (PUT/PATCH), an absent one is
  * refused (428) when the server requires it and otherwise answered with TMI's Warning header;
@@ -90,7 +95,7 @@ export function commandOptions(
     // Scoped by caller: one user's key can never replay another user's command.
     commandId: key ? `${request.principal?.user_id ?? 'anonymous'}:${key}` : null,
     commandFingerprint: key ? requestFingerprint(request) : null,
-    metadata: metadataFor(request, actorOf(request.principal)),
+    metadata: { ...metadataFor(request, actorOf(request.principal)), ...changeKindOf(request) },
     projections: target.projections,
     waitForProjections: !wantsAsync(request),
   };

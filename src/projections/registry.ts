@@ -1,3 +1,4 @@
+import { auditTrailProjection } from './audit-trail.js';
 import { clientCredentialsProjection } from './client-credentials.js';
 import { collaborationSessionsProjection } from './collaboration-sessions.js';
 import { metadataProjection } from './metadata.js';
@@ -21,6 +22,7 @@ export const projections: Projection[] = [
   ...CHILD_AGGREGATES.map((a) => childProjection(a.resource)),
   threatDashboardProjection,
   collaborationSessionsProjection,
+  auditTrailProjection,
 ];
 
 export function projectionNamed(name: string, list: readonly Projection[] = projections): Projection {

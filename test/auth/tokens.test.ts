@@ -111,11 +111,11 @@ describe('access and refresh tokens', () => {
     expect(revokeRefresh.status).toBe(200);
     expect(await json(revokeRefresh)).toEqual({});
     expect((await app.request('/oauth2/refresh', { method: 'POST', json: { refresh_token: tokens.refresh_token } })).status).toBe(401);
-    // The event names who revoked, and nothing else of their token (groups, token id, expiry).
+    // The event names who revoked (their ids and name, as the audit trail shows them), and nothing else of their token (groups, token id, expiry).
     const { rows } = await app.runtime.services.database.pool.query(
       "select metadata->'actor' as actor from events where type = 'TokenFamilyRevoked' and metadata->'actor'->>'email' = 'revoker@tmi.local'");
     expect(rows).toHaveLength(1);
-    expect(Object.keys(rows[0].actor).sort()).toEqual(['email', 'provider', 'user_id']);
+    expect(Object.keys(rows[0].actor).sort()).toEqual(['display_name', 'email', 'provider', 'provider_id', 'user_id']);
 
     expect((await app.request('/oauth2/revoke', { method: 'POST', token: tokens.access_token, json: { token: tokens.access_token } })).status).toBe(200);
     expect(await status(tokens.access_token)).toBe(401);

@@ -26,7 +26,9 @@ export type ChildCommand =
   | Base & { type: 'Patch'; operations: PatchOperation[] }
   | Base & { type: 'Delete' }
   | Base & { type: 'Restore' }
-  | Base & { type: 'ChangeMetadata'; change: MetadataCommand };
+  | Base & { type: 'ChangeMetadata'; change: MetadataCommand }
+  /** Back to the child as it was at an earlier version of its stream (an audit entry's). */
+  | Base & { type: 'Rollback'; target: ChildState<object> };
 
 const requireRole = (role: Role, min: Role, label: string) => {
   if (!roleAtLeast(role, min)) throw forbidden(`${label}: this requires the ${min} role`, { required_role: min, user_role: role });
@@ -43,9 +45,10 @@ export function childDecider<F extends object>(resource: ChildResource<F>) {
   const writableMembers = new Set(Object.keys((resource.writable as { properties?: object }).properties ?? {}));
   const name = resource.label.toLowerCase();
 
-  const live = (state: ChildState<F>, command: Base, options: { deleted?: boolean } = {}): Child<F> => {
+  const live = (state: ChildState<F>, command: Base, options: { deleted?: boolean; any?: boolean } = {}): Child<F> => {
     // A child is reached through its parent: one under another threat model does not exist here.
     if (!state.exists || state.threat_model_id !== command.threat_model_id) throw notFound(`${name} not found`);
+    if (options.any) return state;
     if (state.deleted_at !== null && !options.deleted) throw notFound(`${name} not found`);
     if (options.deleted && state.deleted_at === null) throw conflict(`the ${name} is not deleted`);
     return state;
@@ -100,6 +103,21 @@ export function childDecider<F extends object>(resource: ChildResource<F>) {
     return changeEvents(child, fields, (metadata ?? []) as Metadata[], command.now);
   }
 
+  /**
+   * The events that bring the child back to `target`: restored first when it is deleted now, its
+   * fields and metadata as they were, and deleted again when it was deleted then (so a later restore
+   * brings back what it was when it was deleted). Nothing when it already is as it was.
+   */
+  function decideRollback(child: Child<F>, target: ChildState<F>, now: string): ChildEvent[] {
+    if (!target.exists || target.id !== child.id) throw notFound(`${name} not found at that version`);
+    const events: ChildEvent[] = [];
+    const ref = { threat_model_id: child.threat_model_id, id: child.id };
+    if (child.deleted_at !== null && target.deleted_at === null) events.push({ type: types.restored, data: { ...ref, restored_at: now } });
+    events.push(...changeEvents(child, target.fields, target.metadata, now));
+    if (child.deleted_at === null && target.deleted_at !== null) events.push({ type: types.deleted, data: { ...ref, deleted_at: now } });
+    return events;
+  }
+
   return function decide(command: ChildCommand, state: ChildState<F>): ChildEvent[] {
     switch (command.type) {
       case 'Create': {
@@ -136,6 +154,9 @@ export function childDecider<F extends object>(resource: ChildResource<F>) {
       case 'ChangeMetadata':
         requireRole(command.role, 'writer', `changing a ${name}'s metadata`);
         return metadataEvents(live(state, command), command.change, command.now);
+      case 'Rollback':
+        requireRole(command.role, 'owner', `rolling back a ${name}`);
+        return decideRollback(live(state, command, { any: true }), command.target as ChildState<F>, command.now);
     }
   };
 }

@@ -35,7 +35,9 @@ export type ThreatModelCommand =
   | Base & { type: 'PatchThreatModel'; operations: PatchOperation[] }
   | Base & { type: 'DeleteThreatModel' }
   | Base & { type: 'RestoreThreatModel' }
-  | Base & { type: 'ChangeThreatModelMetadata'; change: MetadataCommand };
+  | Base & { type: 'ChangeThreatModelMetadata'; change: MetadataCommand }
+  /** Back to the threat model as it was at an earlier version of its stream (an audit entry's). */
+  | Base & { type: 'RollbackThreatModel'; target: ThreatModelState };
 
 type Existing = Extract<ThreatModelState, { exists: true }>;
 
@@ -172,6 +174,23 @@ function decidePatch(command: Extract<ThreatModelCommand, { type: 'PatchThreatMo
   return changeEvents(s, next, command.now);
 }
 
+/**
+ * Back to the threat model's details and metadata as they were, deleted when it was deleted then.
+ * Who has access stays as it is now (owner, authorization and the security reviewer, who holds an
+ * entry of their own): access is changed on purpose, by its own rules, and going back to an older
+ * list could give access back to someone it was taken from, or take it from the owner asking.
+ */
+function decideRollback(command: Extract<ThreatModelCommand, { type: 'RollbackThreatModel' }>, state: ThreatModelState): ThreatModelEvent[] {
+  const { state: s } = requireRole(state, command.caller, 'owner');
+  const { target } = command;
+  if (!target.exists || target.id !== s.id) throw invalid('the threat model did not exist at that version');
+  const events = changeEvents(s, {
+    ...writableOf(target), owner: s.owner, authorization: s.authorization, security_reviewer: s.security_reviewer,
+  }, command.now);
+  if (target.deleted_at !== null) events.push({ type: 'ThreatModelDeleted', data: { threat_model_id: s.id, deleted_at: command.now } });
+  return events;
+}
+
 export function decide(command: ThreatModelCommand, state: ThreatModelState): ThreatModelEvent[] {
   switch (command.type) {
     case 'CreateThreatModel':
@@ -188,6 +207,8 @@ export function decide(command: ThreatModelCommand, state: ThreatModelState): Th
       const { state: s } = requireRole(state, command.caller, 'owner', { deleted: true });
       return [{ type: 'ThreatModelRestored', data: { threat_model_id: s.id, restored_at: command.now } }];
     }
+    case 'RollbackThreatModel':
+      return decideRollback(command, state);
     case 'ChangeThreatModelMetadata': {
       const { state: s } = requireRole(state, command.caller, 'writer');
       return decideMetadata(command.change, { entity_type: THREAT_MODEL_ENTITY, entity_id: s.id, entries: s.metadata, max: MAX_METADATA_ENTRIES }, command.now);

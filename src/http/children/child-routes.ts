@@ -28,6 +28,10 @@ const writeErrors = { ...errors, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody,
 
 type Params = Record<string, string> & { threat_model_id: string };
 
+/** The read tables showing a kind's changes: its commands wait for them. */
+export const childProjections = <F extends object>(spec: ChildHttp<F>): string[] =>
+  [spec.aggregate.resource.plural, THREAT_MODELS_PROJECTION, METADATA_PROJECTION, ...(spec.alsoShownBy ?? [])];
+
 /**
  * Every route of one kind of child resource under `/threat_models/{threat_model_id}/<plural>`:
  * the collection (list, create), the item (get, replace, patch, delete, restore), its metadata
@@ -40,7 +44,7 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
   const item = `${collection}/:${spec.idParam}`;
   const tags = [spec.tag];
   const params = ChildParams(spec.idParam);
-  const projections = [resource.plural, THREAT_MODELS_PROJECTION, METADATA_PROJECTION, ...(spec.alsoShownBy ?? [])];
+  const projections = childProjections(spec);
   const name = resource.label.toLowerCase();
   const listItem = spec.list.item ?? { schema: spec.body, view: spec.view };
   const ifMatch = spec.ifMatch ?? 'expected';

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { adminProjectionRoutes } from './admin-projections.js';
+import { auditTrailRoutes } from './audit-trail.js';
 import { collaborationRoutes } from './collaboration.js';
 import { consoleRoutes } from './console.js';
 import { diagramSocketRoutes } from './diagram-socket.js';
@@ -31,4 +32,6 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   threatDashboardRoutes,
   historyRoutes,
   consoleRoutes,
+
+  auditTrailRoutes,
 ];
