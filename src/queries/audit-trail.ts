@@ -93,7 +93,7 @@ export async function threatModelTrailPage(pool: Pool, threatModelId: string, fi
   return { entries: rows, total: Number(count.rows[0]!.n), older: newer ? cursor !== null : more, newer: newer ? more : cursor !== null };
 }
 
-/** A page of one entity's trail, newest first, by offset; null when the threat model has no entry of the entity. */
+/** A page of one entity's trail, newest first, by offset. */
 export async function objectTrailPage(pool: Pool, threatModelId: string, objectType: ObjectType, objectId: string, limit: number, offset: number) {
   const where = 'a.threat_model_id = $1 and a.stream_id = $2';
   const params = [threatModelId, `${objectType}-${objectId}`];
@@ -101,8 +101,7 @@ export async function objectTrailPage(pool: Pool, threatModelId: string, objectT
     pool.query<Row>(`${SELECT} where ${where} order by a.first_position desc limit $3 offset $4`, [...params, limit, offset]),
     pool.query<{ n: string }>(`select count(*) as n from audit_entries a where ${where}`, params),
   ]);
-  const total = Number(count.rows[0]!.n);
-  return total === 0 ? null : { entries: page.rows.map(rowOf), total };
+  return { entries: page.rows.map(rowOf), total: Number(count.rows[0]!.n) };
 }
 
 export async function findAuditEntry(pool: Pool, threatModelId: string, entryId: string): Promise<AuditEntryRow | null> {

@@ -56,6 +56,7 @@ function routesOf(spec: KindSpec): Route[] {
     { method: 'POST', template: `${M}/bulk`, success: 201, target: 'live', path: item('/metadata/bulk'), body: sends([{ key: 'b1', value: 'v' }]) },
     { method: 'PUT', template: `${M}/bulk`, success: 200, target: 'live', path: item('/metadata/bulk'), body: sends([{ key: 'b2', value: 'v' }]) },
     { method: 'PATCH', template: `${M}/bulk`, success: 200, target: 'live', path: item('/metadata/bulk'), body: sends([{ key: 'seed', value: 'v2' }]) },
+    { method: 'GET', template: `${I}/audit_trail`, success: 200, target: 'live', path: item('/audit_trail') },
   ];
   for (const suffix of spec.itemReads ?? []) routes.push({ method: 'GET', template: `${I}${suffix}`, success: 200, target: 'live', path: item(suffix) });
   const { bulk } = spec;

@@ -203,6 +203,12 @@ describe('bad input to child-resource routes', () => {
       const res = await ctx.app.request(`/threat_models/${tm}/${spec.plural}/not-a-uuid`, { method: 'PUT', token: ctx.owner.token, json: spec.put ?? spec.replacement });
       expect(res.status, spec.plural).toBe(400);
       assertErrorBody(await json(res));
+      // The kind's audit trail: a bad id or bad pagination.
+      for (const path of [`not-a-uuid/audit_trail`, `${ids[spec.plural]}/audit_trail?limit=0`, `${ids[spec.plural]}/audit_trail?offset=-1`, `${ids[spec.plural]}/audit_trail?cursor=x`]) {
+        const trail = await ctx.app.request(`/threat_models/${tm}/${spec.plural}/${path}`, { token: ctx.owner.token });
+        expect(trail.status, `${spec.plural}/${path}`).toBe(400);
+        assertErrorBody(await json(trail));
+      }
     }
     const res = await ctx.app.request(`/threat_models/${tm}/widgets`, { method: 'POST', token: ctx.owner.token, json: { name: 'w' } });
     expect(res.status).toBe(404);

@@ -52,13 +52,25 @@ describe('authorization matrix for threat model routes', () => {
     { method: 'POST', path: '/threat_models/{id}/metadata/bulk', min: 'writer', success: 201, body: [{ key: 'b1', value: 'v' }] },
     { method: 'PUT', path: '/threat_models/{id}/metadata/bulk', min: 'writer', success: 200, body: [{ key: 'b2', value: 'v' }] },
     { method: 'PATCH', path: '/threat_models/{id}/metadata/bulk', min: 'writer', success: 200, body: [{ key: 'seed', value: 'v2' }] },
+    { method: 'GET', path: '/threat_models/{id}/audit_trail', min: 'reader', success: 200 },
+    { method: 'GET', path: '/threat_models/{id}/audit_trail/{entry}', min: 'reader', success: 200 },
+    { method: 'POST', path: '/threat_models/{id}/audit_trail/{entry}/rollback', min: 'owner', success: 200 },
   ];
+
+  /** The threat model's newest audit entry, once the trail shows the threat model's last event. */
+  async function newestEntry(id: string): Promise<string> {
+    const { rows } = await app.runtime.services.database.pool.query<{ p: string }>('select max(position) as p from events where stream_id = $1', [`threat_model-${id}`]);
+    const res = await app.request(`/threat_models/${id}/audit_trail?limit=1`, { token: who.owner.token, headers: { 'x-min-position': rows[0]!.p } });
+    return (await json(res)).audit_entries[0].id;
+  }
+  const UNKNOWN_ENTRY = '0190a000-0000-7000-8000-00000000beef';
 
   it.each(routes.map((r) => [`${r.method} ${r.path}`, r] as const))('%s', async (_label, route) => {
     const results = await Promise.all(PERSONAS.map(async (persona) => {
       const id = await threatModelFor(persona);
       await route.prepare?.(id);
-      const res = await app.request(route.path.replace('{id}', id), { method: route.method, token: tokenOf(who, persona), json: route.body });
+      const entry = route.path.includes('{entry}') ? await newestEntry(id) : '';
+      const res = await app.request(route.path.replace('{id}', id).replace('{entry}', entry), { method: route.method, token: tokenOf(who, persona), json: route.body });
       return [persona, await answered(res)] as const;
     }));
     expect(Object.fromEntries(results)).toEqual(Object.fromEntries(PERSONAS.map((p) => [p, expectedStatus(p, route.min, route.success)])));
@@ -70,7 +82,7 @@ describe('authorization matrix for threat model routes', () => {
     const deleted = await threatModelFor('no_access');
     expect((await app.request(`/threat_models/${deleted}`, { method: 'DELETE', token: who.owner.token })).status).toBe(204);
     const call = async (id: string, token?: string) => {
-      return answered(await app.request(route.path.replace('{id}', id), { method: route.method, token, json: route.body }));
+      return answered(await app.request(route.path.replace('{id}', id).replace('{entry}', UNKNOWN_ENTRY), { method: route.method, token, json: route.body }));
     };
     const restore = route.path.endsWith('/restore');
     expect({

@@ -12,6 +12,7 @@ import { AUDIT_TRAIL_PROJECTION } from '../../projections/audit-trail.js';
 import {
   entryView, findAuditEntry, newestEntryOf, objectTrailPage, threatModelTrailPage, type AuditCursor, type AuditEntryRow, type AuditEntryView,
 } from '../../queries/audit-trail.js';
+import { findChild } from '../../queries/child-resources.js';
 import type { Services } from '../../services.js';
 import { childArrays } from '../children/full-body.js';
 import { childHttpSpecs } from '../children/index.js';
@@ -65,9 +66,9 @@ export const auditTrailRoutes: FastifyPluginAsync<{ services: Services }> = asyn
   const { pool } = services.database;
 
   /** The threat model's read gate, then the trail's own read table up to the position the caller asked for. */
-  async function gate(request: FastifyRequest, threatModelId: string) {
+  async function gate(request: FastifyRequest, threatModelId: string, alsoRead: readonly string[] = []) {
     const gated = await readableThreatModel(services, request, threatModelId);
-    await awaitPosition(services, [AUDIT_TRAIL_PROJECTION], minPosition(request));
+    await awaitPosition(services, [AUDIT_TRAIL_PROJECTION, ...alsoRead], minPosition(request));
     return gated;
   }
 
@@ -160,10 +161,11 @@ export const auditTrailRoutes: FastifyPluginAsync<{ services: Services }> = asyn
     }, async (request) => {
       const params = request.params as Record<string, string> & { threat_model_id: string };
       const { limit, offset } = request.query as { limit: number; offset: number };
-      const { view } = await gate(request, params.threat_model_id);
+      const { view } = await gate(request, params.threat_model_id, [plural]);
+      const id = params[spec.idParam]!;
       // A deleted child's trail stays readable: it is where an owner finds the entry to go back to.
-      const page = await objectTrailPage(pool, view.id, kind, params[spec.idParam]!, limit, offset);
-      if (!page) throw notFound(`${label.toLowerCase()} not found`);
+      if (!await findChild(pool, spec.aggregate.resource, view.id, id)) throw notFound(`${label.toLowerCase()} not found`);
+      const page = await objectTrailPage(pool, view.id, kind, id, limit, offset);
       return { audit_entries: page.entries.map(entryView), total: page.total, limit, offset };
     });
   }
