@@ -121,12 +121,16 @@ describe('audit trail rollback', () => {
     expect((await app.request(`/threat_models/${tm}`, { token: alice.token })).status).toBe(404);
   });
 
-  it('only owners roll back: readers and writers 403, no access 403, unknown 404; nothing appended', async () => {
+  it('only owners roll back: readers and writers 403, no access 403, unknown 404, a stale If-Match 409; nothing appended', async () => {
     const tm = await newThreatModel();
     const changed = await write(app, `/threat_models/${tm}`, { method: 'PUT', who: alice, json: { name: 'Guarded' } });
     const [, creation] = await trail(tm, changed.position);
     const other = await newThreatModel('Other');
     const before = await eventCount(app);
+    // A stale If-Match is refused like any command's (the contract lists no 409 here; the body is its Error).
+    const stale = await app.request(`/threat_models/${tm}/audit_trail/${creation!.id}/rollback`, { method: 'POST', token: alice.token, headers: { 'if-match': '"1"' } });
+    expect(stale.status).toBe(409);
+    assertErrorBody(await json(stale));
     await rollback(tm, creation!.id as string, 403, carol);
     await rollback(tm, creation!.id as string, 403, bob);
     await rollback(tm, creation!.id as string, 403, dave);
