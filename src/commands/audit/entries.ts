@@ -1,4 +1,5 @@
 import { CHILD_KINDS, childEventTypes } from '../child-resources/definition.js';
+import { CHILD_AGGREGATES } from '../children.js';
 import { DIAGRAM_CELLS_PATCHED } from '../diagrams/operations.js';
 import type { EventMetadata } from '../../events/types.js';
 
@@ -33,25 +34,21 @@ export interface EntryChange {
   summary: string[];
 }
 
-const LABELS: Record<ObjectType, string> = {
-  threat_model: 'threat model', threat: 'threat', diagram: 'diagram', document: 'document', repository: 'repository', note: 'note', asset: 'asset',
-};
+const CHILDREN = CHILD_AGGREGATES.map((a) => a.resource);
+const LABELS = Object.fromEntries([['threat_model', 'threat model'], ...CHILDREN.map((r) => [r.kind, r.label.toLowerCase()])]) as Record<ObjectType, string>;
 
-const LIFECYCLE = new Map<string, { kind: ObjectType; change: 'created' | 'changed' | 'deleted' | 'restored' }>([
-  ['ThreatModelCreated', { kind: 'threat_model', change: 'created' }],
-  ['ThreatModelDetailsChanged', { kind: 'threat_model', change: 'changed' }],
-  ['ThreatModelAccessChanged', { kind: 'threat_model', change: 'changed' }],
-  ['ThreatModelDeleted', { kind: 'threat_model', change: 'deleted' }],
-  ['ThreatModelRestored', { kind: 'threat_model', change: 'restored' }],
-  ...CHILD_KINDS.flatMap((kind) => {
-    const types = childEventTypes(labelOf(kind));
-    return (['created', 'changed', 'deleted', 'restored'] as const).map((change) => [types[change], { kind, change }] as const);
+type Lifecycle = 'created' | 'changed' | 'deleted' | 'restored';
+const LIFECYCLE = new Map<string, Lifecycle>([
+  ['ThreatModelCreated', 'created'],
+  ['ThreatModelDetailsChanged', 'changed'],
+  ['ThreatModelAccessChanged', 'changed'],
+  ['ThreatModelDeleted', 'deleted'],
+  ['ThreatModelRestored', 'restored'],
+  ...CHILDREN.flatMap((r) => {
+    const types = childEventTypes(r.label);
+    return (['created', 'changed', 'deleted', 'restored'] as const).map((change) => [types[change], change] as const);
   }),
 ]);
-
-function labelOf(kind: string): string {
-  return kind.charAt(0).toUpperCase() + kind.slice(1);
-}
 
 /** Event types an entry is made of: the lifecycle of every audited entity, metadata and a diagram's cell operations. */
 export const AUDITED_EVENT_TYPES: readonly string[] = [...LIFECYCLE.keys(), 'MetadataEntriesSet', 'MetadataEntriesRemoved', DIAGRAM_CELLS_PATCHED];
@@ -92,7 +89,7 @@ export function changeOf(event: AuditedEvent): EntryChange {
   const lifecycle = LIFECYCLE.get(event.type);
   const rolledBack = (change: EntryChange): EntryChange => (asked === 'rolled_back' ? { ...change, change_type: 'rolled_back' } : change);
   if (lifecycle) {
-    switch (lifecycle.change) {
+    switch (lifecycle) {
       case 'created': return rolledBack({ change_type: 'created', summary: [`created the ${label}`] });
       case 'deleted': return rolledBack({ change_type: 'deleted', summary: [`deleted the ${label}`] });
       case 'restored': return rolledBack({ change_type: 'restored', summary: [`restored the ${label}`] });
@@ -108,7 +105,7 @@ export function changeOf(event: AuditedEvent): EntryChange {
       const cells = (event.data as { cells?: unknown[] }).cells?.length ?? 0;
       return edit(`changed ${cells} cell${cells === 1 ? '' : 's'} in a collaboration session`);
     }
-    default: return edit(`${event.type}`);
+    default: return edit(event.type);
   }
 }
 
