@@ -1,7 +1,13 @@
 import { expect } from 'vitest';
 import { assertConforms } from '../contract/contract.js';
-import type { TestApp } from '../helpers/app.js';
-import type { Who } from '../threat-models/helpers.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { signIn, type Who } from '../threat-models/helpers.js';
+
+/** A test app and the four people the audit tests share threat models between (the owner is alice). */
+export async function auditApp(): Promise<{ app: TestApp; alice: Who; bob: Who; carol: Who; dave: Who }> {
+  const app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
+  return { app, alice: signIn(app, 'alice'), bob: signIn(app, 'bob'), carol: signIn(app, 'carol'), dave: signIn(app, 'dave') };
+}
 
 export const TRAIL = '/threat_models/{threat_model_id}/audit_trail';
 export const ENTRY = `${TRAIL}/{entry_id}`;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertErrorBody } from '../contract/contract.js';
-import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { json, type TestApp } from '../helpers/app.js';
 import { threatsSpec } from '../child-resources/kinds.js';
-import { eventCount, signIn, threatModelEventCount, userEntry, type Who } from '../threat-models/helpers.js';
-import { ROLLBACK, conforming, patchJson, wholeTrail, write } from './helpers.js';
+import { eventCount, threatModelEventCount, userEntry, type Who } from '../threat-models/helpers.js';
+import { ROLLBACK, auditApp, conforming, patchJson, wholeTrail, write } from './helpers.js';
 
 type Body = Record<string, unknown>;
 /** What a GET shows, less what every change moves (the time and the version). */
@@ -19,11 +19,7 @@ describe('audit trail rollback', () => {
   let alice: Who, bob: Who, carol: Who, dave: Who;
 
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
-    alice = signIn(app, 'alice');
-    bob = signIn(app, 'bob');
-    carol = signIn(app, 'carol');
-    dave = signIn(app, 'dave');
+    ({ app, alice, bob, carol, dave } = await auditApp());
   });
   afterAll(async () => { await app?.stop(); });
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { json, type TestApp } from '../helpers/app.js';
 import { KIND_SPECS } from '../child-resources/kinds.js';
-import { eventCount, signIn, userEntry, type Who } from '../threat-models/helpers.js';
-import { ENTRY, TRAIL, conforming, patchJson, wholeTrail, write } from './helpers.js';
+import { eventCount, userEntry, type Who } from '../threat-models/helpers.js';
+import { ENTRY, TRAIL, auditApp, conforming, patchJson, wholeTrail, write } from './helpers.js';
 
 /**
  * The audit trail's reads: entries derived from the events (one per command and entity, its
@@ -17,11 +17,7 @@ describe('audit trail', () => {
   let last: string;
 
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
-    alice = signIn(app, 'alice');
-    bob = signIn(app, 'bob');
-    carol = signIn(app, 'carol');
-    dave = signIn(app, 'dave');
+    ({ app, alice, bob, carol, dave } = await auditApp());
     const created = await write(app, '/threat_models', { method: 'POST', who: alice, json: { name: 'Audited', metadata: [{ key: 'env', value: 'prod' }], authorization: [userEntry(bob, 'writer'), userEntry(carol, 'reader')] } });
     tm = (created.body as { id: string }).id;
     await write(app, `/threat_models/${tm}`, { method: 'PUT', who: bob, json: { name: 'Audited v2', description: 'put' } });
