@@ -34,6 +34,8 @@ export interface CommandOptions {
   metadata: EventMetadata;
   /** Projections serving the resource: woken after the append, and awaited for read-your-writes. */
   projections: readonly string[];
+  /** Projections that also show the change but the answer does not wait for (the audit trail): woken only. */
+  alsoWake?: readonly string[];
   /** False for `Prefer: respond-async`: answer as soon as the events are committed. */
   waitForProjections: boolean;
 }
@@ -163,7 +165,7 @@ export async function executeCommand<S, C, E extends NewEvent>(
   }
   const outcome = await decideAndAppend(services.store, decider, command, options);
   if (outcome.events.length === 0) return { ...outcome, caughtUp: true };
-  services.wakeups.wake(options.projections);
+  services.wakeups.wake([...options.projections, ...options.alsoWake ?? []]);
   return { ...outcome, caughtUp: await waitIfAsked(services, options, outcome.position) };
 }
 

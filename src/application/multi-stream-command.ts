@@ -75,7 +75,7 @@ export interface PlannedOutcome<R> {
   caughtUp: boolean;
 }
 
-export type PlannedOptions = Pick<CommandOptions, 'commandId' | 'commandFingerprint' | 'metadata' | 'projections' | 'waitForProjections'> & {
+export type PlannedOptions = Pick<CommandOptions, 'commandId' | 'commandFingerprint' | 'metadata' | 'projections' | 'alsoWake' | 'waitForProjections'> & {
   /** How often a racing writer makes it decide again (VERSION_CONFLICT_RETRIES unless told). */
   retries?: number;
 };
@@ -98,6 +98,6 @@ export async function executePlannedCommand<R>(services: Services, command: Plan
     // Another request with the same key won the race: answer with its outcome, not ours.
     return { result: await command.replay(appended), position: appended.position, replayed: true, caughtUp: await waitIfAsked(services, options, appended.position) };
   }
-  services.wakeups.wake(options.projections);
+  services.wakeups.wake([...options.projections, ...options.alsoWake ?? []]);
   return { result, position: appended.position, replayed: false, caughtUp: await waitIfAsked(services, options, appended.position) };
 }

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandOptions, CommandOutcome } from '../application/execute-command.js';
 import { actorOf, metadataFor } from '../auth/audit.js';
 import type { EventMetadata } from '../events/types.js';
+import { AUDIT_TRAIL_PROJECTION } from '../projections/audit-trail.js';
 import type { Services } from '../services.js';
 import { HttpError, badRequest } from './errors.js';
 
@@ -97,6 +98,8 @@ export function commandOptions(
     commandFingerprint: key ? requestFingerprint(request) : null,
     metadata: { ...metadataFor(request, actorOf(request.principal)), ...changeKindOf(request) },
     projections: target.projections,
+    // Every change of a threat model or its children is in the trail, which no answer waits for.
+    alsoWake: [AUDIT_TRAIL_PROJECTION],
     waitForProjections: !wantsAsync(request),
   };
 }

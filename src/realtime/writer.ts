@@ -11,6 +11,7 @@ import { snapshotAfterAppend } from '../application/snapshots.js';
 import { CommandIdReusedError, CommandIdTakenError, StreamChangedError, VersionConflictError } from '../events/errors.js';
 import type { EachEvent } from '../events/store.js';
 import type { EventMetadata, StoredEvent } from '../events/types.js';
+import { AUDIT_TRAIL_PROJECTION } from '../projections/audit-trail.js';
 import type { Services } from '../services.js';
 import { OperationRejected, decideDiagramOperation, type LaterEvent, type RequestedCell } from './operations/decide.js';
 import { inverseOf, undoHistory } from './operations/history.js';
@@ -493,7 +494,7 @@ export class DiagramWriter {
       recent: [...held.recent, ...stored.map((e) => ({ type: e.type, version: e.version, data: e.data }))].slice(-this.window),
     };
     try {
-      this.services.wakeups.wake([diagrams.resource.plural]);
+      this.services.wakeups.wake([diagrams.resource.plural, AUDIT_TRAIL_PROJECTION]);
       this.snapshot(working.state, working.version);
     } catch (err) {
       this.services.log.warn({ err, stream_id: this.streamId }, 'after a diagram batch: wake-up or snapshot failed');

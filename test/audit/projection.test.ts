@@ -3,6 +3,7 @@ import { deriveEntries, AUDITED_EVENT_TYPES } from '../../src/commands/audit/ent
 import { threatModelStreamId } from '../../src/commands/threat-models/events.js';
 import type { StoredEvent } from '../../src/events/types.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { pollUntil } from '../helpers/eventually.js';
 import { loginWithDevProvider } from '../helpers/login.js';
 import { threatsSpec } from '../child-resources/kinds.js';
 import { signIn, type Who } from '../threat-models/helpers.js';
@@ -18,7 +19,8 @@ describe('audit_entries projection', () => {
   let app: TestApp;
   let alice: Who;
   beforeAll(async () => {
-    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
+    // No safety net within the test: only wake-ups move the trail.
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000, projection_safety_net_ms: 3_600_000 } } });
     alice = signIn(app, 'alice');
   });
   afterAll(async () => { await app?.stop(); });
@@ -49,6 +51,18 @@ describe('audit_entries projection', () => {
     expect(trail.map((e) => `${e.object_type}:${e.change_type}`)).toEqual([
       'threat:updated', 'threat:created', 'threat:created', 'threat:created', 'threat_model:patched', 'threat_model:created',
     ]);
+  });
+
+  // Runs after the first test, so the start-up catch-up of every projection is long over: without the
+  // command's wake-up nothing moves the trail (checked: it fails with alsoWake emptied).
+  it('a command wakes the trail: a read without X-Min-Position comes to show it', async () => {
+    const tm = ((await write(app, '/threat_models', { method: 'POST', who: alice, json: { name: 'Woken' } })).body as { id: string }).id;
+    await write(app, `/threat_models/${tm}`, { method: 'PUT', who: alice, json: { name: 'Woken again' } });
+    const shown = await pollUntil(async () => {
+      const body = await json(await app.request(`/threat_models/${tm}/audit_trail`, { token: alice.token }));
+      return body.audit_entries.some((e: { change_type: string }) => e.change_type === 'updated');
+    });
+    expect(shown).toBe(true);
   });
 
   it('an event recorded without the actor\'s provider id and name shows them from the user\'s record', async () => {
