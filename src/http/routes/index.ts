@@ -32,6 +32,5 @@ export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   threatDashboardRoutes,
   historyRoutes,
   consoleRoutes,
-
   auditTrailRoutes,
 ];
