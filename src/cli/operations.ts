@@ -4,6 +4,7 @@ import { ProjectionRunner } from '../projections/runner.js';
 import { projectionNamed, projections } from '../projections/registry.js';
 import { listDeadLetters, projectionStatuses } from '../projections/status.js';
 import { projectionDigests } from '../projections/table-digest.js';
+import { registerRebuildCommands } from './rebuild-commands.js';
 import { closeServices, createLogger, openServices } from '../runtime.js';
 import type { Services } from '../services.js';
 
@@ -16,7 +17,7 @@ async function withServices(config: Config, fn: (services: Services) => Promise<
   }
 }
 
-/** `projections status`, `projections digest`, `projections dead-letters list|retry|skip`. */
+/** `projections status`, `projections digest`, `projections dead-letters list|retry|skip`, `projections rebuild|rollback|drop-old`. */
 export function registerOperationsCommands(program: Command, config: () => Config): void {
   const group = program.command('projections').description('inspect and operate projections');
 
@@ -35,6 +36,7 @@ export function registerOperationsCommands(program: Command, config: () => Confi
       if (opts.json) return void console.log(JSON.stringify(digests, null, 2));
       for (const d of digests) console.log(`${d.digest}  ${String(d.rows).padStart(8)}  ${d.table} (${d.projection})`);
     }));
+  registerRebuildCommands(group, (fn) => withServices(config(), fn));
 
   const dead = group.command('dead-letters').description('events a projection could not apply');
   dead.command('list').option('--projection <name>').option('--status <status>', 'pending | resolved | skipped', 'pending')

@@ -8,10 +8,10 @@ import type { StoredEvent } from '../events/types.js';
  */
 export interface Projection {
   readonly name: string;
-  /** Bumping the version makes the runner rebuild the projection's tables from the start. */
+  /** Bumping the version builds the projection anew beside the live tables, from the first event, and swaps it in (src/projections/rebuild.ts). */
   readonly version: number;
   readonly handles: readonly string[];
-  /** Tables this projection owns; truncated on rebuild. */
+  /** Tables this projection owns (in public, named unqualified in its SQL: a rebuild applies with its shadow schema first on the search path). */
   readonly tables: readonly string[];
   /** A poison event either halts the projection until someone acts, or is skipped (and kept as a dead letter). */
   readonly onPoison: 'halt' | 'skip';

@@ -17,7 +17,7 @@ export const DEFAULT_BATCH_SIZE = 500;
  * Built in SQL from the row itself so no sender can tell a different story.
  */
 const PROGRESS_PAYLOAD_SQL = `name || ':' || generation || ':' || position || ':' || coalesce(halted_at::text, '')`;
-const NOTIFY_PROGRESS_SQL = `select pg_notify('${PROGRESS_CHANNEL}', ${PROGRESS_PAYLOAD_SQL}) from projection_checkpoints where name = $1`;
+export const NOTIFY_PROGRESS_SQL = `select pg_notify('${PROGRESS_CHANNEL}', ${PROGRESS_PAYLOAD_SQL}) from projection_checkpoints where name = $1`;
 
 /** A batch's checkpoint move (compare-and-set) and its announcement, in one round trip; no row when the checkpoint moved underneath. */
 const MOVE_CHECKPOINT_SQL = `with moved as (
@@ -50,7 +50,7 @@ export function decodeProgress(payload: string): ProgressReport | null {
 }
 
 export interface CatchUpResult {
-  /** False when no batch ran: another copy held the projection (and does the work), or a newer version owns it. */
+  /** False when no batch ran: another copy held the projection (and does the work), a newer version owns it, or this version is still being built beside an older one. */
   ran: boolean;
   applied: number;
   position: number;
@@ -115,7 +115,7 @@ export class ProjectionVersionMismatchError extends Error {
 /** A batch met a poison event: it is rolled back and run again one event at a time. */
 class IsolateBatch extends Error {}
 
-class PoisonEvent extends Error {
+export class PoisonEvent extends Error {
   constructor(readonly event: StoredEvent, override readonly cause: unknown) {
     super(`projection failed on event ${event.position} (${event.type}): ${(cause as Error)?.message ?? String(cause)}`);
   }
@@ -138,8 +138,8 @@ export class ProjectionRunner {
   ) {}
 
   /**
-   * Registers the projection. Only a newer version takes a projection over (resetting it so it
-   * rebuilds from the first event); an older one — a worker of the previous release still
+   * Registers the projection. A newer version does not take the live tables over: it is built
+   * beside them and swapped in (src/projections/rebuild.ts); an older one — a worker of the previous release still
    * running during a rolling deploy — leaves the newer version's tables alone.
    */
   async ensureRegistered(projection: Projection): Promise<void> {
@@ -149,7 +149,8 @@ export class ProjectionRunner {
       if (rows.length === 0) {
         await client.query('insert into projection_checkpoints (name, version) values ($1, $2)', [projection.name, projection.version]);
       } else if (rows[0]!.version < projection.version) {
-        await this.takeOver(client, projection, rows[0]!.version);
+        this.log.info({ projection: projection.name, from: rows[0]!.version, to: projection.version },
+          'projection version changed: the new version is built beside the old one, which serves until the swap');
       } else if (rows[0]!.version > projection.version) {
         this.leave(projection, rows[0]!.version);
       }
@@ -173,12 +174,6 @@ export class ProjectionRunner {
         return { ...result, applied, behind: result.ran && !result.halted && unsettled };
       }
     }
-  }
-
-  private async takeOver(client: PoolClient, projection: Projection, from: number): Promise<void> {
-    this.log.info({ projection: projection.name, from, to: projection.version }, 'projection version changed: rebuilding');
-    this.superseded.delete(projection.name);
-    await resetProjection(client, projection);
   }
 
   private leave(projection: Projection, newer: number): Omit<CatchUpResult, 'behind'> {
@@ -218,12 +213,11 @@ export class ProjectionRunner {
       }
       // The version is checked under the lock, in the read the batch builds on: code of one
       // version never applies events to the checkpoint (and tables) of another.
-      let checkpoint = await this.readCheckpoint(client, projection);
+      const checkpoint = await this.readCheckpoint(client, projection);
       if (checkpoint.version > projection.version) return { ...this.leave(projection, checkpoint.version), unsettled: false };
-      if (checkpoint.version < projection.version) {
-        await this.takeOver(client, projection, checkpoint.version);
-        checkpoint = await this.readCheckpoint(client, projection);
-      }
+      // The live tables are an older version's: this code's apply must not touch them. Its own
+      // version is being built in a shadow (src/projections/rebuild.ts) and takes over at the swap.
+      if (checkpoint.version < projection.version) return { ran: false, applied: 0, position: checkpoint.position, halted: false, superseded: false, unsettled: false };
       if (checkpoint.halted_at !== null) return { ran: true, applied: 0, position: checkpoint.position, halted: true, superseded: false, unsettled: false };
       const batch = await this.store.readAll({ after: checkpoint.position, limit: this.batchSize, types: projection.handles }, client);
       let target = batch.settled_through;
@@ -335,7 +329,7 @@ export class ProjectionRunner {
   }
 }
 
-async function applyOne(projection: Projection, event: StoredEvent, client: PoolClient): Promise<void> {
+export async function applyOne(projection: Projection, event: StoredEvent, client: PoolClient): Promise<void> {
   try {
     await projection.apply(event, client);
   } catch (err) {

@@ -3,6 +3,7 @@ import type { Services } from '../services.js';
 import { projections as registered, projectionNamed } from './registry.js';
 import type { Projection } from './projection.js';
 import { ProjectionRunner } from './runner.js';
+import { startBackgroundRebuilds } from './background-rebuild.js';
 import { CATCH_UP_ALL, PROJECTION_QUEUE } from './signals.js';
 
 /**
@@ -23,6 +24,8 @@ export const recheckDelay = (stalled: number): number => Math.min(RECHECK_DELAY_
 
 export interface RunningProjections {
   runner: ProjectionRunner;
+  /** Settles once the version bumps found at start are built and swapped in (or refused). */
+  rebuilds: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +39,12 @@ export async function startProjections(services: Services, list: readonly Projec
   for (const p of list) await runner.ensureRegistered(p);
   const log = services.log.child({ component: 'projections' });
   const queue = services.queues.queue(PROJECTION_QUEUE);
+  const { rows: stored } = await services.database.pool.query<{ name: string; version: number }>(
+    'select name, version from projection_checkpoints where name = any($1::text[])', [list.map((p) => p.name)]);
+  const stale = list.filter((p) => (stored.find((r) => r.name === p.name)?.version ?? p.version) < p.version);
+  const rebuilds = startBackgroundRebuilds(services.database.pool, services.store, log, stale, async (p) => {
+    await queue.add(p.name, { projection: p.name }, { removeOnComplete: true, removeOnFail: 100 });
+  });
 
   // Its own deduplication id, so a pending re-check never swallows (or delays) a wake-up; and
   // keepLastIfActive, so a re-check asked for by the running re-check is queued after it.
@@ -76,6 +85,10 @@ export async function startProjections(services: Services, list: readonly Projec
   return {
     runner,
     // Worker.close waits for the job in hand, so the current batch finishes and commits.
-    stop: () => worker.close(),
+    rebuilds: rebuilds.settled,
+    stop: async () => {
+      await rebuilds.stop();
+      await worker.close();
+    },
   };
 }

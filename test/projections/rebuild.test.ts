@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/events/types.js';
 import { withTransaction } from '../../src/infra/database.js';
 import type { Projection } from '../../src/projections/projection.js';
+import { dropRetired, NothingToRollBackError, ProjectionRebuild, RebuildRefusedError, rollbackProjection } from '../../src/projections/rebuild.js';
 import { ProjectionRunner, resetProjection } from '../../src/projections/runner.js';
 import { ProjectionProgress } from '../../src/projections/signals.js';
 import { projectionStatuses } from '../../src/projections/status.js';
@@ -90,7 +91,7 @@ describe('projections after a rebuild', () => {
     expect(await totals('owned')).toEqual([{ stream_id: 'owned:1', total: 200 }]);
   });
 
-  it('a batch never applies with the code of another version than its checkpoint\'s', async () => {
+  it('a version bump builds beside the live version, which its own code keeps applying until the swap', async () => {
     await ctx.db.pool.query(counterTable('handover'));
     // The older worker registered and ran first, as it does before the deploy starts.
     const older = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
@@ -98,15 +99,71 @@ describe('projections after a rebuild', () => {
     const first = await append('handover:1');
     await settle(older, versioned('handover', 1, 1), first.position);
 
-    // The newer version takes over and rebuilds; the older worker, still running, gets a wake-up.
+    // The newer version registers: nothing is truncated, and its code never applies to the older tables.
     const newer = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
     await newer.ensureRegistered(versioned('handover', 2, 100));
-    await append('handover:1');
-    expect(await older.catchUp(versioned('handover', 1, 1))).toMatchObject({ ran: false, superseded: true, applied: 0 });
-    expect(await totals('handover')).toEqual([]);
-    expect(await checkpoint('handover')).toEqual({ version: 2, position: 0 });
+    expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 1 }]);
+    const second = await append('handover:1');
+    expect(await newer.catchUp(versioned('handover', 2, 100))).toMatchObject({ ran: false, applied: 0 });
+    await settle(older, versioned('handover', 1, 1), second.position);
+    expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 2 }]);
+    expect(await checkpoint('handover')).toMatchObject({ version: 1 });
 
-    await settle(newer, versioned('handover', 2, 100), await ctx.store.headPosition());
+    const { report, swap } = await new ProjectionRebuild(ctx.db.pool, ctx.store, versioned('handover', 2, 100)).run();
+    expect(report).toMatchObject({ ok: true, compared: false });
+    expect(swap).toMatchObject({ version: 2, retired: 'retired_handover_v1' });
     expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 200 }]);
+    expect(await checkpoint('handover')).toMatchObject({ version: 2 });
+    expect(await older.catchUp(versioned('handover', 1, 1))).toMatchObject({ ran: false, superseded: true });
+    const third = await append('handover:1');
+    await settle(newer, versioned('handover', 2, 100), third.position);
+    expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 300 }]);
+
+    // Rollback puts version 1 back where it stood (its code catches it up); a second one rolls forward.
+    expect(await rollbackProjection(ctx.db.pool, 'handover')).toMatchObject({ version: 1, retired: 'retired_handover_v2' });
+    expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 2 }]);
+    await settle(older, versioned('handover', 1, 1), third.position);
+    expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 3 }]);
+    expect(await rollbackProjection(ctx.db.pool, 'handover')).toMatchObject({ version: 2, retired: 'retired_handover_v1' });
+    expect(await totals('handover')).toEqual([{ stream_id: 'handover:1', total: 300 }]);
+    expect(await dropRetired(ctx.db.pool, 'handover')).toEqual(['retired_handover_v1']);
+    await expect(rollbackProjection(ctx.db.pool, 'handover')).rejects.toThrow(NothingToRollBackError);
+  });
+
+  it('a rebuild of the same version matches the live tables, swaps with nothing lost, and refuses a corrupted shadow', async () => {
+    await ctx.db.pool.query(counterTable('same'));
+    const p = versioned('same', 1, 1);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
+    await runner.ensureRegistered(p);
+    for (let i = 0; i < 30; i++) await append(`same:${i % 7}`, i);
+    await settle(runner, p, await ctx.store.headPosition());
+    const before = await totals('same');
+
+    const corrupt = new ProjectionRebuild(ctx.db.pool, ctx.store, p, { batchSize: 8 });
+    await corrupt.prepare();
+    await corrupt.build();
+    await ctx.db.pool.query(`update ${corrupt.schema}.same_totals set total = total + 1 where stream_id = 'same:3'`);
+    const refused = await corrupt.verify();
+    expect(refused).toMatchObject({ ok: false, compared: true });
+    expect(refused.tables[0]!.only_in_shadow).toHaveLength(1);
+    expect(refused.tables[0]!.only_in_live).toHaveLength(1);
+    await corrupt.discard();
+    await expect(new ProjectionRebuild(ctx.db.pool, ctx.store, p).exclusively(async () => {
+      await corrupt.prepare();
+      await ctx.db.pool.query(`insert into ${corrupt.schema}.same_totals values ('same:x', 1, 1)`);
+      await corrupt.build();
+      const report = await corrupt.verify();
+      if (!report.ok) throw new RebuildRefusedError(report);
+    })).rejects.toThrow(RebuildRefusedError);
+    expect(await totals('same')).toEqual(before);
+    await corrupt.discard();
+
+    const { report, swap } = await new ProjectionRebuild(ctx.db.pool, ctx.store, p, { batchSize: 8 }).run();
+    expect(report).toMatchObject({ ok: true, compared: true });
+    expect(swap.retired).toBe('retired_same_v1');
+    expect(await totals('same')).toEqual(before);
+    const later = await append('same:1', 1000);
+    await settle(runner, p, later.position);
+    expect((await totals('same')).find((r) => r.stream_id === 'same:1')!.total).toBe(before.find((r) => r.stream_id === 'same:1')!.total + 1000);
   });
 });

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { projectionNamed, projections } from '../projections/registry.js';
+import { dropRetired, ProjectionRebuild, RebuildRefusedError, rollbackProjection } from '../projections/rebuild.js';
+import type { Services } from '../services.js';
+import { progressBar } from './progress-bar.js';
+
+type WithServices = (fn: (services: Services) => Promise<void>) => Promise<void>;
+
+/** `projections rebuild [name]`, `projections rollback <name>`, `projections drop-old <name>` (docs/architecture.md, "Rebuilds"). */
+export function registerRebuildCommands(group: Command, withServices: WithServices): void {
+  group.command('rebuild [name]')
+    .description('build a projection (all when no name) anew beside the live one, verify it and swap it in; the old version is kept for rollback')
+    .option('--fresh', 'drop a shadow an earlier interrupted or refused rebuild left, instead of resuming it')
+    .option('--batch-size <n>', 'events per shadow transaction')
+    .action((name: string | undefined, opts: { fresh?: boolean; batchSize?: string }) => withServices(async (services) => {
+      const bar = progressBar();
+      const targets = name ? [projectionNamed(name)] : projections;
+      for (const p of targets) {
+        const rebuild = new ProjectionRebuild(services.database.pool, services.store, p, {
+          batchSize: opts.batchSize ? Number(opts.batchSize) : undefined,
+          onProgress: (x) => bar.update(`${x.projection} v${p.version}`, x.applied, x.total),
+        });
+        const started = Date.now();
+        try {
+          if (opts.fresh) await rebuild.discard();
+          const { report, swap } = await rebuild.run();
+          bar.done(`${p.name}: v${swap.version} swapped in at position ${swap.position} (${swap.applied_in_swap} events in the swap; ` +
+            `${report.compared ? 'matched the live version' : 'live version differs, not compared'}; ${((Date.now() - started) / 1000).toFixed(1)}s); old version kept in ${swap.retired}`);
+        } catch (err) {
+          if (!(err instanceof RebuildRefusedError)) throw err;
+          bar.done(`${p.name}: refused, nothing swapped; the shadow is kept in ${rebuild.schema} (rebuild --fresh starts over)`);
+          console.log(JSON.stringify(err.report, null, 2));
+          process.exitCode = 1;
+        }
+      }
+    }));
+  group.command('rollback <name>').description('put the version a rebuild retired back in place (the current one is retired instead)')
+    .action((name: string) => withServices(async (services) => {
+      projectionNamed(name);
+      console.log(JSON.stringify(await rollbackProjection(services.database.pool, name)));
+    }));
+  group.command('drop-old <name>').description('drop the version a rebuild retired (no rollback after this)')
+    .action((name: string) => withServices(async (services) => {
+      projectionNamed(name);
+      console.log(JSON.stringify({ projection: name, dropped: await dropRetired(services.database.pool, name) }));
+    }));
+}

@@ -1,0 +1,412 @@
+import type { Pool, PoolClient } from 'pg';
+import { createHash } from 'node:crypto';
+import type { EventStore } from '../events/store.js';
+import { DECLARE_NON_APPENDING_EXPRESSION } from '../events/position.js';
+import type { StoredEvent } from '../events/types.js';
+import type { Projection } from './projection.js';
+import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
+import {
+  createShadowIndexes, createShadowTables, ident, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf, retiredSchemas, schemaExists,
+  SHADOW_DEAD_LETTERS, shadowSchemaOf, ShadowUnsupportedError, STATE_TABLE, tablesOf, unsupportedShapes,
+} from './shadow-schema.js';
+import { tableDigest } from './table-digest.js';
+
+/** Events per shadow transaction: much larger than a live batch, since nobody waits on the shadow's progress. */
+export const REBUILD_BATCH_SIZE = 5_000;
+
+export interface RebuildProgress {
+  projection: string;
+  /** Events of its types applied to the shadow so far (of `total`, counted when the build began). */
+  applied: number;
+  total: number;
+  position: number;
+}
+
+export interface RebuildOptions {
+  batchSize?: number;
+  onProgress?: (progress: RebuildProgress) => void;
+  /** Checked between batches: an aborted build stops where it is and resumes on the next run. */
+  signal?: AbortSignal;
+}
+
+export interface TableComparison {
+  table: string;
+  shadow: { rows: number; digest: string };
+  /** The live version's table at the same position; absent when the live version is another one (nothing to compare to). */
+  live?: { rows: number; digest: string };
+  /** A few rows only one side has, as text, when they differ. */
+  only_in_shadow?: string[];
+  only_in_live?: string[];
+}
+
+export interface VerifyReport {
+  projection: string;
+  ok: boolean;
+  /** Whether the shadow was compared with the live tables (same version) or only measured. */
+  compared: boolean;
+  position: number;
+  tables: TableComparison[];
+  problems: string[];
+}
+
+export interface SwapResult {
+  projection: string;
+  version: number;
+  position: number;
+  /** Events applied in the swap's own transaction, under the projection's lock. */
+  applied_in_swap: number;
+  retired: string;
+}
+
+export class RebuildRefusedError extends Error {
+  constructor(readonly report: VerifyReport) {
+    super(`rebuild of ${report.projection} refused: ${report.problems.join('; ')}`);
+    this.name = 'RebuildRefusedError';
+  }
+}
+
+/** Another process holds the rebuild of this projection. */
+export class RebuildBusyError extends Error {
+  constructor(projection: string) {
+    super(`a rebuild of ${projection} is already running elsewhere`);
+    this.name = 'RebuildBusyError';
+  }
+}
+
+export class NothingToRollBackError extends Error {
+  constructor(projection: string) {
+    super(`projection ${projection} has no retired version to roll back to`);
+    this.name = 'NothingToRollBackError';
+  }
+}
+
+/** Only one builder per projection: a session lock, held by the builder's own connection. */
+const rebuildLockKey = (name: string): string => createHash('sha256').update(`projection-rebuild:${name}`).digest().readBigInt64BE(0).toString();
+
+interface LiveCheckpoint { version: number; generation: number; position: number; halted_at: number | null; last_error: string | null }
+
+async function liveCheckpoint(client: PoolClient, name: string, lock = false): Promise<LiveCheckpoint | null> {
+  const { rows } = await client.query<LiveCheckpoint>(
+    `select version, generation, position, halted_at, last_error from projection_checkpoints where name = $1 ${lock ? 'for update' : ''}`, [name]);
+  return rows[0] ?? null;
+}
+
+/**
+ * Rebuilds one projection beside its live version (docs/architecture.md, "Rebuilds"): the new
+ * tables are built in a schema of their own from the first event, with the projection's own
+ * `apply` run with that schema first on the search path; then verified; then swapped in, in
+ * one short transaction under the projection's lock, so readers see the old tables or the new
+ * ones and never a half state. The old version is kept in a retired schema for rollback.
+ */
+export class ProjectionRebuild {
+  readonly schema: string;
+  private readonly batchSize: number;
+  private total = 0;
+
+  constructor(private readonly pool: Pool, private readonly store: EventStore, readonly projection: Projection, private readonly options: RebuildOptions = {}) {
+    this.schema = shadowSchemaOf(projection.name, projection.version);
+    this.batchSize = options.batchSize ?? REBUILD_BATCH_SIZE;
+  }
+
+  /** Prepares, builds, verifies and swaps; throws RebuildRefusedError (nothing swapped) on a mismatch. */
+  async run(): Promise<{ report: VerifyReport; swap: SwapResult }> {
+    return this.exclusively(async () => {
+      await this.prepare();
+      await this.build();
+      const report = await this.verify();
+      if (!report.ok) throw new RebuildRefusedError(report);
+      return { report, swap: await this.swap() };
+    });
+  }
+
+  /** Runs `fn` holding the projection's rebuild lock on a connection of its own. */
+  async exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    const holder = await this.pool.connect();
+    try {
+      const { rows } = await holder.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [rebuildLockKey(this.projection.name)]);
+      if (!rows[0]!.ok) throw new RebuildBusyError(this.projection.name);
+      try {
+        return await fn();
+      } finally {
+        await holder.query('select pg_advisory_unlock($1)', [rebuildLockKey(this.projection.name)]);
+      }
+    } finally {
+      holder.release();
+    }
+  }
+
+  /** Creates the shadow schema, or finds the one an interrupted build left (and resumes from its position). */
+  async prepare(): Promise<{ resumed: boolean }> {
+    return this.transaction(async (client) => {
+      if (await schemaExists(client, this.schema)) return { resumed: true };
+      const problems = await unsupportedShapes(client, this.projection.tables);
+      if (problems.length > 0) throw new ShadowUnsupportedError(this.projection.name, problems);
+      await createShadowTables(client, this.schema, this.projection.tables, this.projection.version);
+      return { resumed: false };
+    }, false);
+  }
+
+  /**
+   * Applies events to the shadow until it has caught up with the settled horizon: first
+   * without secondary indexes, which are then created, then the rest.
+   */
+  async build(): Promise<void> {
+    const state = await this.state();
+    this.total = state.applied + await this.countAfter(state.position);
+    for (;;) {
+      await this.catchUpShadow(null);
+      if ((await this.state()).indexed) return;
+      await this.transaction(async (client) => {
+        await createShadowIndexes(client, this.schema, this.projection.tables);
+        await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set indexed = true`);
+      });
+    }
+  }
+
+  /**
+   * Compares the shadow with the live tables at one position, when the live version is the
+   * one being built: in one repeatable-read transaction the live checkpoint and tables are
+   * read as of one snapshot, and the shadow is moved to exactly that checkpoint first. When
+   * the live version is another one, its rows mean something else and are not compared; the
+   * report then gives the shadow's counts and digests only.
+   */
+  async verify(waitForLiveMs = 30_000): Promise<VerifyReport> {
+    const deadline = Date.now() + waitForLiveMs;
+    for (;;) {
+      const outcome = await this.transaction(async (client) => {
+        const live = await liveCheckpoint(client, this.projection.name);
+        const state = await this.state(client);
+        const compared = live !== null && live.version === this.projection.version;
+        // The shadow ahead of the live version is still comparable when no event of its types lies between them.
+        if (compared && live.position < state.position && await this.handledBetween(client, live.position, state.position)) return null;
+        if (compared) await this.catchUpShadow(live.position, client);
+        const problems: string[] = [];
+        const tables: TableComparison[] = [];
+        for (const t of this.projection.tables) {
+          const shadow = await tableDigest(client, t, this.schema);
+          if (!compared) {
+            tables.push({ table: t, shadow });
+            continue;
+          }
+          const liveDigest = await tableDigest(client, t, 'public');
+          const row: TableComparison = { table: t, shadow, live: liveDigest };
+          if (liveDigest.digest !== shadow.digest) {
+            problems.push(`${t}: shadow has ${shadow.rows} rows (digest ${shadow.digest.slice(0, 12)}), live has ${liveDigest.rows} (digest ${liveDigest.digest.slice(0, 12)})`);
+            row.only_in_shadow = await this.onlyIn(client, t, this.schema, 'public');
+            row.only_in_live = await this.onlyIn(client, t, 'public', this.schema);
+          }
+          tables.push(row);
+        }
+        const poisoned = (await client.query<{ n: number }>(`select count(*)::int as n from ${ident(this.schema)}.${SHADOW_DEAD_LETTERS}`)).rows[0]!.n;
+        if (poisoned > 0 && this.projection.onPoison === 'halt') problems.push(`${poisoned} events could not be applied`);
+        return { projection: this.projection.name, ok: problems.length === 0, compared, position: (await this.state(client)).position, tables, problems };
+      }, true, 'repeatable read');
+      if (outcome) return outcome;
+      if (Date.now() > deadline) {
+        const report = { projection: this.projection.name, ok: false, compared: false, position: (await this.state()).position, tables: [], problems: ['the live version did not reach the shadow\'s position to be compared'] };
+        return report;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /**
+   * The swap, in one transaction under the projection's lock (the live projector's batches
+   * wait for it): the last events are applied to the shadow, the live tables move to the
+   * retired schema and the shadow's into public, dead letters and the checkpoint follow.
+   * The position only moves forward, so the generation stays: a read-your-writes wait for a
+   * position the old version had reached is still answered by the new one.
+   */
+  async swap(): Promise<SwapResult> {
+    const p = this.projection;
+    return this.transaction(async (client) => {
+      await client.query(`select set_config('lock_timeout', '10s', true), pg_advisory_xact_lock($1)`, [projectionLockKey(p.name)]);
+      const live = await liveCheckpoint(client, p.name, true);
+      const before = (await this.state(client)).applied;
+      const { position } = await this.catchUpShadow(null, client);
+      const state = await this.state(client);
+      if (live && position < live.position) throw new Error(`shadow of ${p.name} at ${position} is behind the live version at ${live.position}`);
+      const s = ident(this.schema);
+      const retired = retiredSchemaOf(p.name, live?.version ?? 0);
+      const r = ident(retired);
+      for (const old of await retiredSchemas(client, p.name)) await client.query(`drop schema ${ident(old.schema)} cascade`);
+      await client.query(`create schema ${r}`);
+      await client.query(`create table ${r}.${RETIRED_CHECKPOINT} as select version, position, halted_at, last_error from projection_checkpoints where name = $1`, [p.name]);
+      await client.query(`create table ${r}.${RETIRED_DEAD_LETTERS} as select * from dead_letters where projection = $1`, [p.name]);
+      await client.query('delete from dead_letters where projection = $1', [p.name]);
+      for (const t of p.tables) await client.query(`alter table public.${ident(t)} set schema ${r}`);
+      for (const t of p.tables) await client.query(`alter table ${s}.${ident(t)} set schema public`);
+      await client.query(
+        `insert into dead_letters (projection, event_position, event_id, event_type, error) select $1, event_position, event_id, event_type, error from ${s}.${SHADOW_DEAD_LETTERS}`,
+        [p.name]);
+      await client.query(
+        `insert into projection_checkpoints (name, version, position) values ($1, $2, $3)
+         on conflict (name) do update set version = excluded.version, position = excluded.position, halted_at = null, last_error = null, updated_at = now()`,
+        [p.name, p.version, position]);
+      await client.query(NOTIFY_PROGRESS_SQL, [p.name]);
+      await client.query(`drop schema ${s} cascade`);
+      return { projection: p.name, version: p.version, position, applied_in_swap: state.applied - before, retired };
+    });
+  }
+
+  /** Drops the shadow (an abandoned or refused build); the next rebuild starts from the first event. */
+  async discard(): Promise<void> {
+    await this.pool.query(`drop schema if exists ${ident(this.schema)} cascade`);
+  }
+
+  private async onlyIn(client: PoolClient, table: string, from: string, other: string): Promise<string[]> {
+    const { rows } = await client.query<{ r: string }>(
+      `select r::text as r from (select r::text from ${ident(from)}.${ident(table)} r except all select o::text from ${ident(other)}.${ident(table)} o) as r(r) limit 5`);
+    return rows.map((x) => x.r);
+  }
+
+  private async handledBetween(client: PoolClient, after: number, through: number): Promise<boolean> {
+    const { rows } = await client.query('select 1 from events where position > $1 and position <= $2 and type = any($3::text[]) limit 1',
+      [after, through, this.projection.handles]);
+    return rows.length > 0;
+  }
+
+  private async countAfter(position: number): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>('select count(*)::bigint as n from events where position > $1 and type = any($2::text[])', [position, this.projection.handles]);
+    return Number(rows[0]!.n);
+  }
+
+  private async state(client?: PoolClient): Promise<{ position: number; applied: number; indexed: boolean }> {
+    const { rows } = await (client ?? this.pool).query<{ position: number; applied: number; indexed: boolean }>(
+      `select position, applied, indexed from ${ident(this.schema)}.${STATE_TABLE}`);
+    return { position: Number(rows[0]!.position), applied: Number(rows[0]!.applied), indexed: rows[0]!.indexed };
+  }
+
+  /**
+   * Batches until the shadow reaches the settled horizon, or exactly `through`. In `client`'s
+   * transaction when given (the verify and the swap), else one transaction per batch.
+   */
+  private async catchUpShadow(through: number | null, client?: PoolClient): Promise<{ position: number }> {
+    for (;;) {
+      if (this.options.signal?.aborted) throw this.options.signal.reason ?? new Error('rebuild aborted');
+      const batch = client ? await this.shadowBatch(client, through) : await this.transaction((c) => this.shadowBatch(c, through));
+      this.options.onProgress?.({ projection: this.projection.name, applied: batch.applied, total: Math.max(this.total, batch.applied), position: batch.position });
+      if (batch.done) return batch;
+    }
+  }
+
+  private async shadowBatch(client: PoolClient, through: number | null): Promise<{ position: number; applied: number; done: boolean }> {
+    const state = await this.state(client);
+    if (through !== null && state.position >= through) return { ...state, done: true };
+    const batch = await this.store.readAll({ after: state.position, limit: this.batchSize, types: this.projection.handles }, client);
+    const events = through === null ? batch.events : batch.events.filter((e) => e.position <= through);
+    const position = Math.max(state.position, through === null ? batch.settled_through : Math.min(batch.settled_through, through));
+    if (this.projection.onPoison === 'skip') await this.applySkipping(client, events);
+    else for (const event of events) await this.applyOrFail(client, event);
+    const applied = state.applied + events.length;
+    if (position !== state.position) await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set position = $1, applied = $2`, [position, applied]);
+    const done = batch.events.length < this.batchSize || (through !== null && position >= through);
+    return { position, applied, done };
+  }
+
+  /** A poison event of a halting projection stops the build (the live version serves on); the shadow is kept for the next try. */
+  private async applyOrFail(client: PoolClient, event: StoredEvent): Promise<void> {
+    try {
+      await applyOne(this.projection, event, client);
+    } catch (err) {
+      if (err instanceof PoisonEvent) throw new Error(`rebuild of ${this.projection.name}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** A skipping projection sets its poison events aside as the shadow's dead letters, which the swap makes the live ones. */
+  private async applySkipping(client: PoolClient, events: StoredEvent[]): Promise<void> {
+    for (const event of events) {
+      await client.query('savepoint one');
+      try {
+        await applyOne(this.projection, event, client);
+        await client.query('release savepoint one');
+      } catch (err) {
+        if (!(err instanceof PoisonEvent)) throw err;
+        await client.query('rollback to savepoint one');
+        await client.query(`insert into ${ident(this.schema)}.${SHADOW_DEAD_LETTERS} (event_position, event_id, event_type, error) values ($1, $2, $3, $4)
+          on conflict (event_id) do nothing`, [event.position, event.event_id, event.type, String((err.cause as Error)?.message ?? err.cause).slice(0, 4000)]);
+      }
+    }
+  }
+
+  /**
+   * A shadow transaction. Its first statement declares it non-appending (so no reader of the
+   * global order waits for it, src/events/position.ts), puts the shadow first on the search
+   * path (the projection's SQL names its tables unqualified) and gives up commit durability:
+   * a shadow batch lost in a crash is simply applied again from the shadow's own position.
+   */
+  private async transaction<T>(fn: (client: PoolClient) => Promise<T>, shadowFirst = true, isolation = 'read committed'): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query(`begin isolation level ${isolation}`);
+      await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true)`,
+        [shadowFirst ? `${ident(this.schema)}, public` : 'public']);
+      const result = await fn(client);
+      await client.query('commit');
+      return result;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/**
+ * Puts the retired version back: its tables return to public and the current ones take its
+ * place in the retired schema (so a second rollback rolls forward again). The checkpoint goes
+ * back to where the retired version stood, in a new generation, since its position may be
+ * lower: cached read-your-writes positions no longer hold. Its projector (code of that
+ * version) catches it up from there; code of a newer version rebuilds it again.
+ */
+export async function rollbackProjection(pool: Pool, name: string): Promise<{ projection: string; version: number; position: number; retired: string }> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('lock_timeout', '10s', true), pg_advisory_xact_lock($1)`, [projectionLockKey(name)]);
+    const [retired] = await retiredSchemas(client, name);
+    const current = await liveCheckpoint(client, name, true);
+    if (!retired || !current) throw new NothingToRollBackError(name);
+    const r = ident(retired.schema);
+    const { rows: [old] } = await client.query<{ version: number; position: number; halted_at: number | null; last_error: string | null }>(
+      `select version, position, halted_at, last_error from ${r}.${RETIRED_CHECKPOINT}`);
+    const swapping = ident(`rollback_${name}`);
+    await client.query(`drop schema if exists ${swapping} cascade`);
+    await client.query(`create schema ${swapping}`);
+    await client.query(`create table ${swapping}.${RETIRED_CHECKPOINT} as select version, position, halted_at, last_error from projection_checkpoints where name = $1`, [name]);
+    await client.query(`create table ${swapping}.${RETIRED_DEAD_LETTERS} as select * from dead_letters where projection = $1`, [name]);
+    await client.query('delete from dead_letters where projection = $1', [name]);
+    const tables = await tablesOf(client, retired.schema);
+    for (const t of tables) await client.query(`alter table public.${ident(t)} set schema ${swapping}`);
+    for (const t of tables) await client.query(`alter table ${r}.${ident(t)} set schema public`);
+    await client.query(`insert into dead_letters select * from ${r}.${RETIRED_DEAD_LETTERS}`);
+    await client.query(
+      `update projection_checkpoints set version = $2, position = $3, halted_at = $4, last_error = $5, generation = generation + 1, updated_at = now() where name = $1`,
+      [name, old!.version, old!.position, old!.halted_at, old!.last_error]);
+    await client.query(NOTIFY_PROGRESS_SQL, [name]);
+    await client.query(`drop schema ${r} cascade`);
+    const now = retiredSchemaOf(name, current.version);
+    await client.query(`alter schema ${swapping} rename to ${ident(now)}`);
+    await client.query('commit');
+    return { projection: name, version: old!.version, position: Number(old!.position), retired: now };
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Drops the retired version (no rollback past this point); the schemas dropped. */
+export async function dropRetired(pool: Pool, name: string): Promise<string[]> {
+  const client = await pool.connect();
+  try {
+    const schemas = await retiredSchemas(client, name);
+    for (const s of schemas) await client.query(`drop schema ${ident(s.schema)} cascade`);
+    return schemas.map((s) => s.schema);
+  } finally {
+    client.release();
+  }
+}
