@@ -73,6 +73,14 @@ export class RebuildBusyError extends Error {
   }
 }
 
+/** The live tables belong to a newer version than the code in hand: building an older one over them would be a downgrade. */
+export class RebuildSupersededError extends Error {
+  constructor(projection: string, live: number, running: number) {
+    super(`projection ${projection} is live at version ${live}; this process runs version ${running} and will not rebuild it`);
+    this.name = 'RebuildSupersededError';
+  }
+}
+
 export class NothingToRollBackError extends Error {
   constructor(projection: string) {
     super(`projection ${projection} has no retired version to roll back to`);
@@ -138,6 +146,8 @@ export class ProjectionRebuild {
   /** Creates the shadow schema, or finds the one an interrupted build left (and resumes from its position). */
   async prepare(): Promise<{ resumed: boolean }> {
     return this.transaction(async (client) => {
+      const live = await liveCheckpoint(client, this.projection.name);
+      if (live && live.version > this.projection.version) throw new RebuildSupersededError(this.projection.name, live.version, this.projection.version);
       if (await schemaExists(client, this.schema)) return { resumed: true };
       const problems = await unsupportedShapes(client, this.projection.tables);
       if (problems.length > 0) throw new ShadowUnsupportedError(this.projection.name, problems);
@@ -225,6 +235,7 @@ export class ProjectionRebuild {
       const before = (await this.state(client)).applied;
       const { position } = await this.catchUpShadow(null, client);
       const state = await this.state(client);
+      if (live && live.version > p.version) throw new RebuildSupersededError(p.name, live.version, p.version);
       if (live && position < live.position) throw new Error(`shadow of ${p.name} at ${position} is behind the live version at ${live.position}`);
       const s = ident(this.schema);
       const retired = retiredSchemaOf(p.name, live?.version ?? 0);
