@@ -13,11 +13,12 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   lag: () => import('./lag.js'),
   queries: () => import('./queries.js'),
   realtime: () => import('./realtime.js'),
+  rebuild: () => import('./rebuild.js'),
 };
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only name,...]
        [--rates 300,...] [--connections 8,32] [--log-level info] [--models 100000] [--readable 1000]
-       [--threats 10000] [--children 200] [--reseed] [--topology inline|worker]
+       [--threats 10000] [--children 200] [--reseed] [--topology inline|worker] [--events 1000000]
   --seconds/--warmup: measured and warm-up seconds per cell and system, cut into --slices turns
   --writers: append benches' concurrent writers
   --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get,threats,bare-threats,full
@@ -25,7 +26,8 @@ const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--se
   --connections: closed-loop connections (command: 8,32,64; queries: 8,32); realtime: the clients on the diagram (100)
   --log-level: the servers' log level (info, the service's default, logs every request)
   --models/--readable/--threats/--children/--reseed: queries: seed size, and rebuilding the cached seeded database
-  --topology: command, queries: projections inside serve (inline, the default) or in a separate worker`;
+  --topology: command, queries: projections inside serve (inline, the default) or in a separate worker
+  --events: rebuild: events generated before rebuilding every projection`;
 
 function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   const { positionals, values } = parseArgs({
@@ -46,6 +48,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       children: { type: 'string', default: '200' },
       reseed: { type: 'boolean', default: false },
       topology: { type: 'string', default: 'inline' },
+      events: { type: 'string', default: '1000000' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -90,6 +93,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       threats: whole(values.threats, 'threats'),
       children: whole(values.children, 'children'),
       topology: values.topology,
+      events: whole(values.events, 'events'),
       log: (line) => process.stderr.write(`${line}\n`),
     },
   };

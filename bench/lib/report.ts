@@ -49,6 +49,8 @@ export interface BenchOptions {
   children: number;
   /** Where the service's projections run for command and queries: inside serve, or in a separate worker. */
   topology: 'inline' | 'worker';
+  /** Events the rebuild bench generates. */
+  events: number;
   log: (line: string) => void;
 }
 

@@ -88,6 +88,28 @@ export class NothingToRollBackError extends Error {
   }
 }
 
+/**
+ * The client the projection's `apply` gets in a shadow batch: its parameterised statements go
+ * as named prepared statements (named by their text), so each distinct statement is parsed
+ * and planned once per connection instead of once per event. PostgreSQL plans again by itself
+ * when the search path or a table changes.
+ */
+function preparing(client: PoolClient): PoolClient {
+  const names = new Map<string, string>();
+  const nameOf = (text: string) => {
+    let name = names.get(text);
+    if (!name) names.set(text, name = `rebuild_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`);
+    return name;
+  };
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      if (key !== 'query') return Reflect.get(target, key, receiver) as unknown;
+      return (text: unknown, values?: unknown[]) =>
+        typeof text === 'string' && Array.isArray(values) ? target.query({ name: nameOf(text), text, values }) : target.query(text as string, values);
+    },
+  });
+}
+
 /** Only one builder per projection: a session lock, held by the builder's own connection. */
 const rebuildLockKey = (name: string): string => createHash('sha256').update(`projection-rebuild:${name}`).digest().readBigInt64BE(0).toString();
 
@@ -307,8 +329,9 @@ export class ProjectionRebuild {
     const batch = await this.store.readAll({ after: state.position, limit: this.batchSize, types: this.projection.handles }, client);
     const events = through === null ? batch.events : batch.events.filter((e) => e.position <= through);
     const position = Math.max(state.position, through === null ? batch.settled_through : Math.min(batch.settled_through, through));
-    if (this.projection.onPoison === 'skip') await this.applySkipping(client, events);
-    else for (const event of events) await this.applyOrFail(client, event);
+    const applying = preparing(client);
+    if (this.projection.onPoison === 'skip') await this.applySkipping(applying, events);
+    else for (const event of events) await this.applyOrFail(applying, event);
     const applied = state.applied + events.length;
     if (position !== state.position) await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set position = $1, applied = $2`, [position, applied]);
     const done = batch.events.length < this.batchSize || (through !== null && position >= through);
