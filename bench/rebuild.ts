@@ -27,7 +27,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   const rows: Cell[][] = [];
   const raw: unknown[] = [];
   let generated: Awaited<ReturnType<typeof generateEvents>>;
-  let totalSeconds = 0;
+  let totalSeconds: number;
   try {
     const t0 = performance.now();
     generated = await generateEvents(database.pool, options.events, options.log);

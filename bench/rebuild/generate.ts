@@ -73,7 +73,7 @@ function threatModelLife(n: number, caller: Caller, at: number): Row[] {
     }
   }
   onModel({ type: 'ChangeThreatModelMetadata', caller, now: now(k++), change: { kind: 'bulk_create', entries: [{ key: 'team', value: `team-${n % 50}` }, { key: 'tier', value: String(n % 3) }] } });
-  onModel({ type: 'ReplaceThreatModel', caller, now: now(k++), input: { name: `Generated threat model ${n} (reviewed)`, description: 'Reviewed.', threat_model_framework: 'STRIDE', authorization: tm.exists ? tm.authorization : [] } });
+  onModel({ type: 'ReplaceThreatModel', caller, now: now(k), input: { name: `Generated threat model ${n} (reviewed)`, description: 'Reviewed.', threat_model_framework: 'STRIDE', authorization: tm.exists ? tm.authorization : [] } });
   return rows;
 }
 

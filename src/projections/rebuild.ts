@@ -185,6 +185,7 @@ export class ProjectionRebuild {
   async build(): Promise<void> {
     const state = await this.state();
     this.total = state.applied + await this.countAfter(state.position);
+    this.options.onProgress?.({ projection: this.projection.name, applied: state.applied, total: this.total, position: state.position });
     for (;;) {
       await this.catchUpShadow(null);
       if ((await this.state()).indexed) return;
