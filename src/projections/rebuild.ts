@@ -11,6 +11,14 @@ import {
 } from './shadow-schema.js';
 import { tableDigest } from './table-digest.js';
 
+/**
+ * How long the swap waits for a table's lock. While its ALTER waits, every later reader of that
+ * table queues behind it, so the wait is kept short and the swap tried again instead.
+ */
+const SWAP_LOCK_TIMEOUT_MS = 500;
+const SWAP_ATTEMPTS = 20;
+const LOCK_NOT_AVAILABLE = '55P03';
+
 /** Events per shadow transaction: much larger than a live batch, since nobody waits on the shadow's progress. */
 export const REBUILD_BATCH_SIZE = 5_000;
 
@@ -91,8 +99,8 @@ export class NothingToRollBackError extends Error {
 /**
  * The client the projection's `apply` gets in a shadow batch: its parameterised statements go
  * as named prepared statements (named by their text), so each distinct statement is parsed
- * and planned once per connection instead of once per event. PostgreSQL plans again by itself
- * when the search path or a table changes.
+ * once per connection instead of once per event (planned each time: see `transaction`).
+ * PostgreSQL analyses them again by itself when the search path or a table changes.
  */
 function preparing(client: PoolClient): PoolClient {
   const names = new Map<string, string>();
@@ -251,9 +259,22 @@ export class ProjectionRebuild {
    * position the old version had reached is still answered by the new one.
    */
   async swap(): Promise<SwapResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.swapOnce();
+      } catch (err) {
+        // A reader holding a table longer than the lock timeout: try again rather than keep every later reader queued behind the ALTER.
+        if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE || attempt >= SWAP_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async swapOnce(): Promise<SwapResult> {
     const p = this.projection;
     return this.transaction(async (client) => {
-      await client.query(`select set_config('lock_timeout', '10s', true), pg_advisory_xact_lock($1)`, [projectionLockKey(p.name)]);
+      await client.query(`select pg_advisory_xact_lock($1)`, [projectionLockKey(p.name)]);
+      // Set after the advisory lock (waiting for a live batch is fine): bounds only the waits for the tables' locks.
+      await client.query(`select set_config('lock_timeout', $1, true)`, [`${SWAP_LOCK_TIMEOUT_MS}ms`]);
       const live = await liveCheckpoint(client, p.name, true);
       const before = (await this.state(client)).applied;
       const { position } = await this.catchUpShadow(null, client);
@@ -375,7 +396,10 @@ export class ProjectionRebuild {
     const client = await this.pool.connect();
     try {
       await client.query(`begin isolation level ${isolation}`);
-      await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true)`,
+      // Plans are made per execution (prepared statements still save the parsing): a generic plan cached
+      // while a shadow table was nearly empty would keep scanning it whole as it grows.
+      await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true),
+        set_config('plan_cache_mode', 'force_custom_plan', true)`,
         [shadowFirst ? `${ident(this.schema)}, public` : 'public']);
       const result = await fn(client);
       await client.query('commit');
