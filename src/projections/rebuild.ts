@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { createHash } from 'node:crypto';
 import type { EventStore } from '../events/store.js';
 import { DECLARE_NON_APPENDING_EXPRESSION } from '../events/position.js';
+import { withTransaction } from '../infra/database.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
 import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
@@ -392,24 +393,15 @@ export class ProjectionRebuild {
    * path (the projection's SQL names its tables unqualified) and gives up commit durability:
    * a shadow batch lost in a crash is simply applied again from the shadow's own position.
    */
-  private async transaction<T>(fn: (client: PoolClient) => Promise<T>, shadowFirst = true, isolation = 'read committed'): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query(`begin isolation level ${isolation}`);
+  private async transaction<T>(fn: (client: PoolClient) => Promise<T>, shadowFirst = true, isolation: 'read committed' | 'repeatable read' = 'read committed'): Promise<T> {
+    return withTransaction(this.pool, async (client) => {
       // Plans are made per execution (prepared statements still save the parsing): a generic plan cached
       // while a shadow table was nearly empty would keep scanning it whole as it grows.
       await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true),
         set_config('plan_cache_mode', 'force_custom_plan', true)`,
         [shadowFirst ? `${ident(this.schema)}, public` : 'public']);
-      const result = await fn(client);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      return fn(client);
+    }, `begin isolation level ${isolation}`);
   }
 }
 
@@ -421,9 +413,7 @@ export class ProjectionRebuild {
  * version) catches it up from there; code of a newer version rebuilds it again.
  */
 export async function rollbackProjection(pool: Pool, name: string): Promise<{ projection: string; version: number; position: number; retired: string }> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return withTransaction(pool, async (client) => {
     await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('lock_timeout', '10s', true), pg_advisory_xact_lock($1)`, [projectionLockKey(name)]);
     const [retired] = await retiredSchemas(client, name);
     const current = await liveCheckpoint(client, name, true);
@@ -448,14 +438,8 @@ export async function rollbackProjection(pool: Pool, name: string): Promise<{ pr
     await client.query(`drop schema ${r} cascade`);
     const now = retiredSchemaOf(name, current.version);
     await client.query(`alter schema ${swapping} rename to ${ident(now)}`);
-    await client.query('commit');
     return { projection: name, version: old!.version, position: Number(old!.position), retired: now };
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Drops the retired version (no rollback past this point); the schemas dropped. */
