@@ -1,6 +1,6 @@
 import type { Caller } from '../commands/caller.js';
 import {
-  childStreamId, type ChildAggregate, type ChildCommand, type ChildEvent, type ChildState,
+  childStreamId, type ChildAggregate, type ChildCommand, type ChildState,
 } from '../commands/child-resources/index.js';
 import { conflict } from '../commands/errors.js';
 import { requireThreatModelRole } from '../commands/threat-models/authorization.js';
@@ -11,7 +11,7 @@ import type { AppendResult, NewEvent, StreamAppend, StreamCondition } from '../e
 import type { Services } from '../services.js';
 import { drawChildAliases } from './child-aliases.js';
 import { CHILD_WRITE_GUARDS } from './child-write-guards.js';
-import { loadAggregate } from './execute-command.js';
+import { foldEvents, loadAggregate } from './execute-command.js';
 import type { PlannedCommand } from './multi-stream-command.js';
 import { threatModelDecider } from './threat-models.js';
 
@@ -119,8 +119,8 @@ export function childCommand<F extends object>(
         }
         // An item the original left unchanged (a no-op): as its stream stood before the command.
         const before = (await services.store.readStream(streamId)).filter((e) => e.position < original.position);
-        const state = before.reduce((st, e) => decider.evolve(st, { type: e.type, data: e.data } as ChildEvent), decider.initialState());
-        return { state: existing(state), version: before.at(-1)?.version ?? 0 };
+        const { state, version } = foldEvents(decider, before);
+        return { state: existing(state), version };
       }));
     },
   };

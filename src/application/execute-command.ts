@@ -84,9 +84,19 @@ export async function loadAggregate<S, C, E extends NewEvent>(
   services: Pick<Services, 'store'>, decider: Decider<S, C, E>, streamId: string, options: { toVersion?: number } = {},
 ): Promise<LoadedAggregate<S>> {
   const { snapshot, events } = await services.store.snapshots.readStream(streamId, { key: snapshotKey(decider), ...options });
-  const start = snapshot ? snapshot.state as S : decider.initialState();
-  const state = events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), start);
-  return { state, version: events.at(-1)?.version ?? snapshot?.version ?? 0, eventsRead: events.length, snapshotVersion: snapshot?.version ?? 0 };
+  const { state, version } = foldEvents(decider, events, snapshot ? { state: snapshot.state as S, version: snapshot.version } : undefined);
+  return { state, version, eventsRead: events.length, snapshotVersion: snapshot?.version ?? 0 };
+}
+
+/**
+ * A stream's events (in version order) folded with the decider's own `evolve`, from its initial
+ * state or from a snapshot: the one fold every read of an aggregate's state goes through.
+ */
+export function foldEvents<S, E extends NewEvent>(
+  decider: Pick<Decider<S, never, E>, 'initialState' | 'evolve'>, events: readonly StoredEvent[], from?: { state: S; version: number },
+): { state: S; version: number } {
+  const state = events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), from?.state ?? decider.initialState());
+  return { state, version: events.at(-1)?.version ?? from?.version ?? 0 };
 }
 
 export interface DecideOptions<S> extends Pick<CommandOptions, 'streamId' | 'newStream' | 'expectedVersion' | 'commandId' | 'commandFingerprint'> {

@@ -1,11 +1,12 @@
 import { Type, type TObject } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MetadataCommand } from '../commands/metadata/decide.js';
 import { MetadataKey, type Metadata as MetadataEntry } from '../commands/threat-models/values.js';
 import { commandStatus, type AnsweredOutcome } from './commands.js';
 import { notFound } from './errors.js';
 import { ErrorBody } from './schemas/common.js';
-import { Metadata, MetadataBulkInput, MetadataList, MetadataValueInput, MinPositionQuery } from './schemas/threat-models.js';
+import { Metadata, MetadataBulkInput, MetadataList, MetadataValueInput } from './schemas/threat-models.js';
+import { ItemReadQuery } from './as-of.js';
 
 /** Where an entity's metadata lives and how it is read and changed: a threat model, or any of its children. */
 export interface MetadataOwner<P> {
@@ -13,8 +14,8 @@ export interface MetadataOwner<P> {
   path: string;
   params: TObject;
   tag: string;
-  /** The current entries, through the read gate of the entity (404/403 as for the entity itself). */
-  read(request: FastifyRequest, params: P): Promise<MetadataEntry[]>;
+  /** The current entries (or those as of the request's `as_of`), through the read gate of the entity (404/403 as for the entity itself). */
+  read(request: FastifyRequest, params: P, reply: FastifyReply): Promise<MetadataEntry[]>;
   /** Runs a metadata command on the entity; answers with the outcome and the entries after it. */
   change(request: FastifyRequest, params: P, command: MetadataCommand): Promise<{ outcome: AnsweredOutcome; metadata: MetadataEntry[] }>;
 }
@@ -35,8 +36,8 @@ export function registerMetadataRoutes<P extends Record<string, string>>(app: Fa
   const key = (request: FastifyRequest) => (request.params as { key: string }).key;
   const body = <T>(request: FastifyRequest) => request.body as T;
 
-  app.get(base, { schema: { tags, security, params, querystring: MinPositionQuery, response: { 200: MetadataList, ...errors } } },
-    async (request) => owner.read(request, p(request)));
+  app.get(base, { schema: { tags, security, params, querystring: ItemReadQuery, response: { 200: MetadataList, ...errors } } },
+    async (request, reply) => owner.read(request, p(request), reply));
 
   app.post(base, { schema: { tags, security, params, body: Metadata, response: { 201: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
     async (request, reply) => {
@@ -45,9 +46,9 @@ export function registerMetadataRoutes<P extends Record<string, string>>(app: Fa
       return reply.code(commandStatus(request, reply, outcome, 201)).send(entry);
     });
 
-  app.get(`${base}/:key`, { schema: { tags, security, params: keyParams, querystring: MinPositionQuery, response: { 200: Metadata, ...errors } } },
-    async (request) => {
-      const entry = (await owner.read(request, p(request))).find((m) => m.key === key(request));
+  app.get(`${base}/:key`, { schema: { tags, security, params: keyParams, querystring: ItemReadQuery, response: { 200: Metadata, ...errors } } },
+    async (request, reply) => {
+      const entry = (await owner.read(request, p(request), reply)).find((m) => m.key === key(request));
       if (!entry) throw notFound(`metadata key "${key(request)}" not found`);
       return entry;
     });

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { childCommand, type ChildCommandBody, type ChildOperation, type ChildResult } from '../../application/child-commands.js';
+import { childAsOf } from '../../application/as-of.js';
 import { awaitPosition } from '../../application/execute-command.js';
 import { executePlannedCommand } from '../../application/multi-stream-command.js';
 import type { Child, ChildInput } from '../../commands/child-resources/index.js';
@@ -12,6 +13,7 @@ import { THREAT_MODELS_PROJECTION } from '../../projections/threat-models.js';
 import { findChild, listChildren } from '../../queries/child-resources.js';
 import type { Services } from '../../services.js';
 import { acceptJsonPatch, commandOptions, commandStatus, minPosition } from '../commands.js';
+import { answeredAsOf, asOfOf, ItemReadQuery } from '../as-of.js';
 import { canonicalId } from '../plugins/canonical-ids.js';
 import { badRequest, forbidden, notFound } from '../errors.js';
 import { registerMetadataRoutes } from '../metadata-routes.js';
@@ -72,10 +74,21 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
     const creation = (request: FastifyRequest, id: string, input: ChildInput): ChildOperation =>
       ({ id, create: true, expectedVersion: null, command: { type: 'Create', id, alias: 0, input, auto_generated: principalOf(request).client_id !== undefined } });
 
-    /** A readable child (404 when it does not exist under the parent or is deleted), after the position the caller asked for. */
-    async function readableChild(request: FastifyRequest) {
-      await awaitPosition(services, projections, minPosition(request));
-      await readableThreatModel(services, request, parentOf(request));
+    /**
+     * A readable child (404 when it does not exist under the parent or is deleted), after the
+     * position the caller asked for — or, with `as_of`, as it was then (folded from the events,
+     * the answer marked as of that position), under today's access to the parent.
+     */
+    async function readableChild(request: FastifyRequest, reply: FastifyReply): Promise<Child<F> & { version: number }> {
+      const asOf = asOfOf(request);
+      if (!asOf) await awaitPosition(services, projections, minPosition(request));
+      const { view } = await readableThreatModel(services, request, parentOf(request));
+      if (asOf) {
+        const then = await childAsOf(services, resource.kind, view.id, idOf(request), asOf);
+        if (!then.threatModel || !then.child) throw notFound(`${name} not found at that point of its history`);
+        answeredAsOf(reply, then.position, then.child.version);
+        return then.child as Child<F> & { version: number };
+      }
       const child = await findChild<F>(services.database.pool, resource, parentOf(request), idOf(request));
       if (!child || child.deleted_at !== null) throw notFound(`${name} not found`);
       return child;
@@ -110,9 +123,9 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       return answer(request, reply, outcome, 201, spec.accepted);
     });
 
-    app.get(item, { schema: { tags, security, params, querystring: Type.Object({ min_position: ListQuery.min_position }), response: { 200: spec.body, ...errors } } },
+    app.get(item, { schema: { tags, security, params, querystring: ItemReadQuery, response: { 200: spec.body, ...errors } } },
       async (request, reply) => {
-        const child = await readableChild(request);
+        const child = await readableChild(request, reply);
         reply.header('ETag', `"${child.version}"`);
         return spec.view(child, child.version);
       });
@@ -137,7 +150,7 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       path: item,
       params,
       tag: spec.tag,
-      read: async (request) => (await readableChild(request)).metadata,
+      read: async (request, _params, reply) => (await readableChild(request, reply)).metadata,
       async change(request, p, metadata: MetadataCommand) {
         const outcome = await run(request, change(p[spec.idParam]!, { type: 'ChangeMetadata', change: metadata }), 'optional');
         const one = outcome.result[0]!;

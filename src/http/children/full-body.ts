@@ -1,4 +1,5 @@
 import { Type, type TObject } from '@sinclair/typebox';
+import type { Child, ChildResource } from '../../commands/child-resources/index.js';
 import { childrenOfThreatModel } from '../../queries/child-resources.js';
 import type { Services } from '../../services.js';
 import type { ChildHttp } from './child-http.js';
@@ -15,7 +16,12 @@ const itemOf = (spec: ChildHttp<object>) => spec.inThreatModel ?? { schema: spec
 export async function childArrays(services: Services, threatModelId: string): Promise<Record<string, unknown[]>> {
   const kinds = childHttpSpecs.map((s) => s.aggregate.resource);
   const rows = await childrenOfThreatModel(services.database.pool, kinds, threatModelId);
-  return Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, rows.get(s.aggregate.resource.plural)!.map((c) => itemOf(s).view(c, c.version))]));
+  return childArraysOf((resource) => rows.get(resource.plural)!);
+}
+
+/** The child arrays from each kind's live children (oldest first), wherever they were read: the read tables, or a fold as of a position. */
+export function childArraysOf(childrenOf: (resource: ChildResource) => readonly (Child<object> & { version: number })[]): Record<string, unknown[]> {
+  return Object.fromEntries(childHttpSpecs.map((s) => [s.aggregate.resource.plural, childrenOf(s.aggregate.resource as ChildResource).map((c) => itemOf(s).view(c, c.version))]));
 }
 
 /** The read tables the child arrays come from: a read asking for a position waits for them as well as for the threat model's. */

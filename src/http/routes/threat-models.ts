@@ -13,11 +13,12 @@ import { acceptJsonPatch, commandOptions, commandStatus, minPosition } from '../
 import { principalOf } from '../plugins/authentication.js';
 import { ErrorBody } from '../schemas/common.js';
 import {
-  JsonPatchDocument, ListThreatModelsQuery, ListThreatModelsResponse, MinPositionQuery, ThreatModel, ThreatModelId, ThreatModelInput,
+  JsonPatchDocument, ListThreatModelsQuery, ListThreatModelsResponse, ThreatModel, ThreatModelId, ThreatModelInput,
 } from '../schemas/threat-models.js';
 import { readableThreatModel } from '../threat-model-guard.js';
 import { listItemBody, threatModelBody } from '../views/threat-models.js';
-import { CHILD_PROJECTIONS, childArrays, noChildren, withChildArrays } from '../children/full-body.js';
+import { CHILD_PROJECTIONS, childArrays, childArraysOf, noChildren, withChildArrays } from '../children/full-body.js';
+import { asOfOf, ItemReadQuery, threatModelThen } from '../as-of.js';
 
 type CommandBody = ThreatModelCommand extends infer C ? C extends unknown ? Omit<C, 'caller' | 'now'> : never : never;
 
@@ -74,9 +75,14 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   });
 
   app.get('/threat_models/:threat_model_id', {
-    schema: { tags, security, operationId: 'getThreatModel', params: ThreatModelId, querystring: MinPositionQuery, response: { 200: FullThreatModel, ...errors } },
+    schema: { tags, security, operationId: 'getThreatModel', params: ThreatModelId, querystring: ItemReadQuery, response: { 200: FullThreatModel, ...errors } },
   }, async (request, reply) => {
+    const asOf = asOfOf(request);
     const { view } = await readableThreatModel(services, request, request.params.threat_model_id);
+    if (asOf) {
+      const { threatModel, children } = await threatModelThen(services, reply, view.id, asOf);
+      return { ...threatModelBody(threatModel, threatModel.version), ...childArraysOf((r) => children.get(r.kind)!) };
+    }
     await awaitPosition(services, CHILD_PROJECTIONS, minPosition(request));
     reply.header('ETag', `"${view.version}"`);
     return { ...threatModelBody(view, view.version), ...await childArrays(services, view.id) };
