@@ -1,5 +1,5 @@
 import { CHILD_AGGREGATES } from '../commands/children.js';
-import { childStreamId, isLiveChildOf, type Child, type ChildAggregate, type ChildKind } from '../commands/child-resources/index.js';
+import { childStreamId, isLiveChildOf, type Child, type ChildAggregate, type ChildKind, type ChildState } from '../commands/child-resources/index.js';
 import { THREAT_MODEL_STREAM_TYPE, threatModelStreamId } from '../commands/threat-models/events.js';
 import type { ThreatModel, ThreatModelState } from '../commands/threat-models/state.js';
 import type { StoredEvent } from '../events/types.js';
@@ -47,11 +47,13 @@ function liveThreatModel(folded: Map<string, Folded>): Versioned<ThreatModel> | 
   return state?.exists && state.deleted_at === null ? { ...state, version: own!.version } : null;
 }
 
-function liveChildren(folded: Map<string, Folded>, threatModelId: string, kind: ChildKind): Versioned<Child<object>>[] {
+/** The children of one kind under the threat model then: the live ones, or (`includeDeleted`) every one created by then. */
+function childrenOf(folded: Map<string, Folded>, threatModelId: string, kind: ChildKind, includeDeleted: boolean): Versioned<Child<object>>[] {
   const out: Versioned<Child<object>>[] = [];
   for (const f of folded.values()) {
-    const state = f.state as Parameters<typeof isLiveChildOf<object>>[0];
-    if (f.kind === kind && isLiveChildOf(state, threatModelId)) out.push({ ...state, version: f.version });
+    const state = f.state as ChildState<object>;
+    if (f.kind !== kind || !state.exists || state.threat_model_id !== threatModelId) continue;
+    if (includeDeleted || isLiveChildOf(state, threatModelId)) out.push({ ...state, version: f.version });
   }
   // The read tables' order of a parent's children: oldest first, ties by id.
   return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -62,21 +64,27 @@ export interface ThreatModelAsOf {
   position: number;
   /** Null when it did not exist yet or was deleted then: its sub-resources are hidden with it, as today. */
   threatModel: Versioned<ThreatModel> | null;
-  /** The live children of the given kinds, oldest first, keyed by kind. */
+  /** The children of the given kinds, oldest first, keyed by kind. */
   children: Map<ChildKind, Versioned<Child<object>>[]>;
 }
 
-async function asOfScope(services: Services, scope: AsOfScope, asOf: AsOf, kinds: readonly ChildKind[]): Promise<ThreatModelAsOf> {
+async function asOfScope(services: Services, scope: AsOfScope, asOf: AsOf, kinds: readonly ChildKind[], includeDeleted = false): Promise<ThreatModelAsOf> {
   const { position, events } = await readStreamsAsOf(services.database.pool, services.store.catalog, scope, asOf);
   const folded = foldByStream(events);
   const threatModel = liveThreatModel(folded);
-  const children = new Map(kinds.map((k) => [k, threatModel ? liveChildren(folded, scope.threatModelId, k) : []]));
+  const children = new Map(kinds.map((k) => [k, threatModel ? childrenOf(folded, scope.threatModelId, k, includeDeleted) : []]));
   return { position, threatModel, children };
 }
 
-/** The threat model with every live child of the given kinds (all of them by default), as of then. */
-export function threatModelAsOf(services: Services, threatModelId: string, asOf: AsOf, kinds: readonly ChildKind[] = CHILD_AGGREGATES.map((a) => a.resource.kind)): Promise<ThreatModelAsOf> {
-  return asOfScope(services, { threatModelId, types: [THREAT_MODEL_STREAM_TYPE, ...kinds] }, asOf, kinds);
+/**
+ * The threat model with its children of the given kinds (all of them by default) as of then: the
+ * live ones, or every one created by then with `includeDeleted` (an owner's list).
+ */
+export function threatModelAsOf(
+  services: Services, threatModelId: string, asOf: AsOf,
+  kinds: readonly ChildKind[] = CHILD_AGGREGATES.map((a) => a.resource.kind), options: { includeDeleted?: boolean } = {},
+): Promise<ThreatModelAsOf> {
+  return asOfScope(services, { threatModelId, types: [THREAT_MODEL_STREAM_TYPE, ...kinds] }, asOf, kinds, options.includeDeleted);
 }
 
 /** One child and its parent as of then; the child is null unless it lived under that parent then. */

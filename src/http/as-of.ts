@@ -35,19 +35,18 @@ export function asOfOf(request: FastifyRequest): AsOf | null {
   return { timestamp: raw };
 }
 
-/** Marks an answer as of a position: the position used, and the resource's version then as its ETag. */
-export function answeredAsOf(reply: FastifyReply, position: number, version: number): void {
+/** Marks an answer as of the position it was folded to (its ETag, where it has one, is the resource's version then). */
+export function answeredAsOf(reply: FastifyReply, position: number): void {
   reply.header(AS_OF_POSITION_HEADER, String(position));
-  reply.header('ETag', `"${version}"`);
 }
 
 /**
  * A threat model the caller reads today (checked before), as of then, with its live children of
  * `kinds`: 404 when it did not exist yet or was deleted then; the answer marked as of its position.
  */
-export async function threatModelThen(services: Services, reply: FastifyReply, id: string, asOf: AsOf, kinds?: readonly ChildKind[]) {
-  const then = await threatModelAsOf(services, id, asOf, kinds);
+export async function threatModelThen(services: Services, reply: FastifyReply, id: string, asOf: AsOf, kinds?: readonly ChildKind[], options: { includeDeleted?: boolean } = {}) {
+  const then = await threatModelAsOf(services, id, asOf, kinds, options);
   if (!then.threatModel) throw notFound('threat model not found at that point of its history');
-  answeredAsOf(reply, then.position, then.threatModel.version);
+  answeredAsOf(reply, then.position);
   return { threatModel: then.threatModel, children: then.children };
 }

@@ -13,7 +13,7 @@ import { THREAT_MODELS_PROJECTION } from '../../projections/threat-models.js';
 import { findChild, listChildren } from '../../queries/child-resources.js';
 import type { Services } from '../../services.js';
 import { acceptJsonPatch, commandOptions, commandStatus, minPosition } from '../commands.js';
-import { answeredAsOf, asOfOf, ItemReadQuery } from '../as-of.js';
+import { AsOfParam, answeredAsOf, asOfOf, ItemReadQuery, threatModelThen } from '../as-of.js';
 import { canonicalId } from '../plugins/canonical-ids.js';
 import { badRequest, forbidden, notFound } from '../errors.js';
 import { registerMetadataRoutes } from '../metadata-routes.js';
@@ -33,6 +33,9 @@ type Params = Record<string, string> & { threat_model_id: string };
 /** The read tables showing a kind's changes: its commands wait for them. */
 export const childProjections = <F extends object>(spec: ChildHttp<F>): string[] =>
   [spec.aggregate.resource.plural, THREAT_MODELS_PROJECTION, METADATA_PROJECTION, ...(spec.alsoShownBy ?? [])];
+
+/** What a list as of a position honours: its page and whether deleted items show; filters and sorts read the read tables. */
+const AS_OF_LIST_PARAMETERS = new Set(['limit', 'offset', 'include_deleted', 'min_position', 'as_of']);
 
 /**
  * Every route of one kind of child resource under `/threat_models/{threat_model_id}/<plural>`:
@@ -86,7 +89,7 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       if (asOf) {
         const then = await childAsOf(services, resource.kind, view.id, idOf(request), asOf);
         if (!then.threatModel || !then.child) throw notFound(`${name} not found at that point of its history`);
-        answeredAsOf(reply, then.position, then.child.version);
+        answeredAsOf(reply, then.position);
         return then.child as Child<F> & { version: number };
       }
       const child = await findChild<F>(services.database.pool, resource, parentOf(request), idOf(request));
@@ -97,14 +100,24 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
     app.get(collection, {
       schema: {
         tags, security, params: ThreatModelId,
-        querystring: spec.list.query ?? Type.Object(ListQuery, { additionalProperties: false }),
+        querystring: Type.Object({ ...(spec.list.query?.properties ?? ListQuery), as_of: AsOfParam }, { additionalProperties: false }),
         response: { 200: Type.Object({ [spec.list.key]: Type.Array(listItem.schema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errors },
       },
-    }, async (request) => {
+    }, async (request, reply) => {
       const query = request.query as Record<string, unknown> & { limit: number; offset: number; include_deleted: boolean };
-      await awaitPosition(services, projections, minPosition(request));
-      const { role } = await readableThreatModel(services, request, parentOf(request));
+      const asOf = asOfOf(request);
+      const refined = Object.keys(query).filter((k) => !AS_OF_LIST_PARAMETERS.has(k));
+      if (asOf && refined.length > 0) throw badRequest(`as_of lists take limit, offset and include_deleted only, not ${refined.join(', ')}`);
+      if (!asOf) await awaitPosition(services, projections, minPosition(request));
+      const { role, view } = await readableThreatModel(services, request, parentOf(request));
       if (query.include_deleted && role !== 'owner' && !principalOf(request).is_admin) throw forbidden('listing deleted items requires the owner role');
+      if (asOf) {
+        const { children } = await threatModelThen(services, reply, view.id, asOf, [resource.kind], { includeDeleted: query.include_deleted });
+        // The lists' default order, newest first (ties by id, the same way), paged as the read tables would.
+        const all = children.get(resource.kind)!.toReversed();
+        const page = all.slice(query.offset, query.offset + query.limit) as (Child<F> & { version: number })[];
+        return { [spec.list.key]: page.map((c) => listItem.view(c, c.version)), total: all.length, limit: query.limit, offset: query.offset };
+      }
       const { items, total } = await listChildren<F>(services.database.pool, resource, parentOf(request), {
         limit: query.limit, offset: query.offset, includeDeleted: query.include_deleted, omit: spec.list.omit ?? [],
         ...(spec.list.refine ? { refinement: spec.list.refine(query) } : {}),

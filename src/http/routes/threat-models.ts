@@ -81,6 +81,7 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
     const { view } = await readableThreatModel(services, request, request.params.threat_model_id);
     if (asOf) {
       const { threatModel, children } = await threatModelThen(services, reply, view.id, asOf);
+      reply.header('ETag', `"${threatModel.version}"`);
       return { ...threatModelBody(threatModel, threatModel.version), ...childArraysOf((r) => children.get(r.kind)!) };
     }
     await awaitPosition(services, CHILD_PROJECTIONS, minPosition(request));
