@@ -277,6 +277,11 @@ describe('time travel (as_of)', () => {
     const revoked = await app.request(`/threat_models/${id}`, { method: 'PUT', token: alice.token, json: { name: 'Private', authorization: [] } });
     expect(revoked.status).toBe(200);
     for (const path of paths) expect((await app.request(withAsOf(path, first), { token: rachel.token })).status, path).toBe(403);
+    // A child is found only under its own parent, then as now.
+    const other = await created(app, '/threat_models', alice.token, { name: 'Other', authorization: [userEntry(rachel, 'reader')] });
+    const smuggled = await app.request(withAsOf(`/threat_models/${other.id}/notes/${children.notes}`, '99999999999999999999'), { token: rachel.token });
+    expect(smuggled.status).toBe(404);
+    assertErrorBody(await json(smuggled));
     const unknown = await app.request(withAsOf('/threat_models/0190b000-0000-7000-8000-00000000dead', first), { token: rachel.token });
     expect(unknown.status).toBe(404);
     assertErrorBody(await json(unknown));
