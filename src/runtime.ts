@@ -12,6 +12,7 @@ import { openDatabase } from './infra/database.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './infra/embedded-postgres.js';
 import { migrateToLatest } from './infra/migrate.js';
 import { openQueueBackend } from './infra/queue.js';
+import { registerQueueMetrics } from './infra/queue-metrics.js';
 import { buildApp } from './http/app.js';
 import { startBackgroundWork, type BackgroundWork } from './background.js';
 import type { Services } from './services.js';
@@ -81,6 +82,7 @@ export async function openServices(config: Config, log: Logger = createLogger(co
     build: { name: 'TMI (event-sourced)', version: packageJson.version },
   };
   registerAggregateReadMetrics(metrics, services.store.snapshots);
+  registerQueueMetrics(metrics, queues);
   return { services, embedded };
 }
 

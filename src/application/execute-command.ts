@@ -2,6 +2,7 @@ import { VersionConflictError } from '../events/errors.js';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata, NewEvent, StoredEvent } from '../events/types.js';
 import type { Services } from '../services.js';
+import { commandOutcomes, failedOutcome } from './command-metrics.js';
 import { snapshotAfterAppend, snapshotKey, type SnapshotPolicy } from './snapshots.js';
 
 /** An event-sourced aggregate in the Decider style: the pure part of a command. */
@@ -157,6 +158,23 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
  * reached the new events.
  */
 export async function executeCommand<S, C, E extends NewEvent>(
+  services: Services,
+  decider: Decider<S, C, E>,
+  command: C,
+  options: CommandOptions,
+): Promise<CommandOutcome<S>> {
+  const counted = commandOutcomes(services.metrics);
+  try {
+    const outcome = await runCommand(services, decider, command, options);
+    counted.inc({ stream_type: decider.streamType, outcome: outcome.replayed ? 'replayed' : outcome.events.length === 0 ? 'unchanged' : 'accepted' });
+    return outcome;
+  } catch (err) {
+    counted.inc({ stream_type: decider.streamType, outcome: failedOutcome(err) });
+    throw err;
+  }
+}
+
+async function runCommand<S, C, E extends NewEvent>(
   services: Services,
   decider: Decider<S, C, E>,
   command: C,

@@ -9,6 +9,8 @@ export interface QueueBackend {
   readonly kind: 'redis' | 'postgres';
   queue(name: string): Queue;
   worker(name: string, processor: Processor, options?: Omit<WorkerOptions, 'connection' | 'prefix'>): Worker;
+  /** The queues this process has opened so far (what its metrics report). */
+  opened(): Queue[];
   close(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export function openQueueBackend(options: { redisUrl?: string; databaseUrl: stri
         workers.push(w);
         return w;
       },
+      opened: () => [...queues.values()],
       async close() {
         await Promise.allSettled(workers.map((w) => w.close()));
         await Promise.allSettled([...queues.values()].map((q) => q.close()));
@@ -65,6 +68,7 @@ export function openQueueBackend(options: { redisUrl?: string; databaseUrl: stri
       workers.push(w as unknown as Worker);
       return w as unknown as Worker;
     },
+    opened: () => [...queues.values()],
     async close() {
       await Promise.allSettled(workers.map((w) => w.close()));
       await Promise.allSettled([...queues.values()].map((q) => q.close()));

@@ -176,6 +176,7 @@ export class CollaborationHub {
         // A client that stops reading must not make the server hold everything it did not read.
         if (socket.bufferedAmount > this.options.max_buffered_bytes) { this.closeMember(member, CLOSE.slowConsumer, 'too far behind: reconnect and resync', 'slow_consumer'); return; }
         socket.send(serialized(message));
+        this.metrics.message('out', (message as { message_type: string }).message_type);
       },
     };
     socket.on('pong', () => { member.alive = true; });
@@ -382,8 +383,10 @@ export class CollaborationHub {
   private async handle(room: DiagramRoom, member: Member, message: unknown, limited: boolean): Promise<void> {
     if (message === NOT_JSON) return member.send(outbound.error('invalid_message', 'a message is one JSON object'));
     const type = (message as { message_type?: unknown } | undefined)?.message_type;
+    const known = typeof type === 'string' && Object.hasOwn(inbound, type);
+    this.metrics.message('in', known ? type : 'unknown');
     if (typeof type !== 'string') return member.send(outbound.error('invalid_message', 'a message is a JSON object with a message_type'));
-    if (!Object.hasOwn(inbound, type)) return member.send(outbound.error('invalid_message', `unknown message_type ${type.slice(0, 64)}`));
+    if (!known) return member.send(outbound.error('invalid_message', `unknown message_type ${type.slice(0, 64)}`));
     const check = inbound[type as InboundType];
     if (!check.Check(message)) {
       const first = check.Errors(message).First();

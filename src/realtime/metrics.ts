@@ -6,9 +6,17 @@ export interface HubMetrics {
   fanout: Histogram;
   batch: Histogram;
   closes: Counter<'reason'>;
+  /** Messages through the sockets, by direction and message_type (children cached: this is counted per socket and message). */
+  message(direction: 'in' | 'out', type: string): void;
 }
 
 export function hubMetrics(registry: Registry, counts: { connections(): number; rooms(): number }): HubMetrics {
+  const messages = new Counter({
+    name: 'tmi_realtime_messages_total',
+    help: 'Collaboration messages by direction (in: from clients, out: to them) and message_type (unknown for an inbound type the protocol does not have)',
+    labelNames: ['direction', 'type'] as const, registers: [registry],
+  });
+  const children = new Map<string, Counter.Internal>();
   new Gauge({ name: 'tmi_realtime_connections', help: 'Collaboration sockets open on this instance', registers: [registry], collect() { this.set(counts.connections()); } });
   new Gauge({ name: 'tmi_realtime_active_diagrams', help: 'Diagrams with collaboration sockets on this instance', registers: [registry], collect() { this.set(counts.rooms()); } });
   return {
@@ -27,6 +35,12 @@ export function hubMetrics(registry: Registry, counts: { connections(): number; 
       help: 'Operations a diagram\'s writer committed in one append (0: every one of the batch was refused or a resend)',
       buckets: [0, 1, 2, 4, 8, 16, 32, 64], registers: [registry],
     }),
+    message(direction, type) {
+      const key = `${direction} ${type}`;
+      let child = children.get(key);
+      if (!child) children.set(key, child = messages.labels(direction, type));
+      child.inc();
+    },
     closes: new Counter({
       name: 'tmi_realtime_closes_total',
       help: 'Sockets the hub closed, by reason (session_ended, removed, token, access, slow_consumer, not_answering, going_away)',
