@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { ignoreIdleError } from '../lib/database.js';
 import { BENCH_EVENT_TYPE, BENCH_METADATA, BENCH_STREAM_TYPE, applicationName, benchEventData, type SystemUnderTest } from './workload.js';
 
-const COLUMNS = ['event_id', 'stream_id', 'stream_type', 'version', 'type', 'schema_version', 'data', 'metadata'];
+const COLUMNS = ['event_id', 'stream_id', 'stream_type', 'version', 'type', 'schema_version', 'data', 'metadata', 'hash'];
 
 const insertSql = (rows: number): string => {
   const values = Array.from({ length: rows }, (_, r) =>
@@ -14,7 +15,8 @@ const insertSql = (rows: number): string => {
 /**
  * The physical limit: a plain INSERT into a table shaped like `events` (same columns, same
  * unique and secondary indexes; positions from a sequence), one autocommit statement per
- * commit, no checks. A batch of 10 is one 10-row INSERT.
+ * commit, no checks. A batch of 10 is one 10-row INSERT. The rows are as wide as the store's: the
+ * 32-byte hash column is filled with random bytes, not chained.
  */
 export const rawInsert: SystemUnderTest = {
   tag: 'raw',
@@ -44,7 +46,7 @@ export const rawInsert: SystemUnderTest = {
         const values: unknown[] = [];
         for (let i = 0; i < workload.batch; i++) {
           values.push(uuidv7(), stream_id, BENCH_STREAM_TYPE, expected + i + 1, BENCH_EVENT_TYPE, 1,
-            JSON.stringify(benchEventData(seq * workload.batch + i)), metadata);
+            JSON.stringify(benchEventData(seq * workload.batch + i)), metadata, randomBytes(32));
         }
         await clients[w]!.query({ ...statement, values });
         streams.committed(w, workload.batch);

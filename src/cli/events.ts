@@ -4,12 +4,15 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { restoreCommandState } from '../application/command-state.js';
 import type { Config } from '../config/schema.js';
+import { checkpointSettledEvents } from '../events/checkpoints.js';
 import { exportEvents } from '../events/transfer/export.js';
 import { importEvents } from '../events/transfer/import.js';
+import { verifyChain } from '../events/verify-chain.js';
 import { openDatabase, type Database } from '../infra/database.js';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres.js';
 import { projections } from '../projections/registry.js';
 import { resetProjection } from '../projections/runner.js';
+import { withServices } from './operations.js';
 import { transferProgress } from './progress.js';
 
 /**
@@ -29,9 +32,23 @@ async function withDatabase(config: Config, fn: (database: Database) => Promise<
   }
 }
 
-/** `events export`, `events import`. */
+/** `events export|import` (NDJSON), `events verify|checkpoint` (the hash chain, src/events/chain.ts). */
 export function registerEventsCommands(program: Command, config: () => Config): void {
-  const group = program.command('events').description('export and import the event store (NDJSON)');
+  const group = program.command('events').description('the event store: export and import (NDJSON), verify its hash chain');
+
+  group.command('verify').description('check every event\'s hash link and every checkpoint; exit 1 at the first broken link')
+    .action(() => withServices(config(), async (services) => {
+      const result = await verifyChain(services.database.pool);
+      console.log(JSON.stringify(result, null, 2));
+      // main.ts exits with a failed command's code once its services are closed.
+      if (!result.ok) process.exitCode = 1;
+    }));
+
+  group.command('checkpoint').description('seal the settled events not yet covered in checkpoints')
+    .action(() => withServices(config(), async (services) => {
+      const written = await checkpointSettledEvents(services.database.pool);
+      console.log(JSON.stringify({ checkpoints_written: written.length, checkpoints: written }, null, 2));
+    }));
 
   group.command('export').description('write every event, in global order, as NDJSON (a header line first)')
     .option('--out <file>', 'write to a file instead of stdout')

@@ -8,10 +8,10 @@ import { registerRebuildCommands } from './rebuild-commands.js';
 import { closeServices, createLogger, openServices } from '../runtime.js';
 import type { Services } from '../services.js';
 
-async function withServices(config: Config, fn: (services: Services) => Promise<void>): Promise<void> {
+export async function withServices<T>(config: Config, fn: (services: Services) => Promise<T>): Promise<T> {
   const { services, embedded } = await openServices(config, createLogger({ ...config, logging: { level: 'warn' } }));
   try {
-    await fn(services);
+    return await fn(services);
   } finally {
     await closeServices(services, embedded);
   }
@@ -50,6 +50,7 @@ export function registerOperationsCommands(program: Command, config: () => Confi
         const p = projectionNamed(name);
         const result = verb === 'retry' ? await runner.retryDeadLetter(p, Number(id)) : await runner.skipDeadLetter(p, Number(id));
         console.log(JSON.stringify(result));
+        // main.ts exits with a failed command's code once its services are closed.
         if (!result.ok) process.exitCode = 1;
       }));
   }

@@ -35,6 +35,8 @@ export const ConfigSchema = Type.Object({
     run_projections: Type.Boolean({ default: true }),
     /** How often every projection is woken regardless of wake-ups: the net for lost ones (crash between commit and enqueue, Redis down). */
     projection_safety_net_ms: Type.Integer({ minimum: 100, default: 5000 }),
+    /** How often settled events are sealed in an event chain checkpoint (tamper evidence for removed stream tails). */
+    chain_checkpoint_ms: Type.Integer({ minimum: 100, default: 60000 }),
     cors_origins: Type.Array(Type.String(), { default: [] }),
     /** How often the operator console's lag chart gets a reading of every projection. */
     console_lag_sample_ms: Type.Integer({ minimum: 100, default: 5000 }),

@@ -2,6 +2,7 @@ import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { EventCatalog } from './catalog.js';
 import { retryOnConflict } from '../infra/database-errors.js';
+import { canonicalJson, contentDigest, linkHashSql } from './chain.js';
 import { CommandIdReusedError, CommandIdTakenError, StreamChangedError, TooManyEventsError, VersionConflictError } from './errors.js';
 import { SnapshotStore } from './snapshots.js';
 import { MAX_EVENTS_PER_TRANSACTION, SAFE_HORIZON_SQL, TRANSACTION_BASE_POSITION_SQL, settledThrough } from './position.js';
@@ -69,16 +70,36 @@ broken as (
   from conds c
 ),`;
 
+/**
+ * The CTE `cur` of the one-stream statements (stream `$1`): its head's version and hash, found by
+ * one probe of the (stream_id, version) index, and the transaction's first position and timestamp.
+ */
+const HEAD_SQL = `cur as (
+  select coalesce(h.version, 0) as v, coalesce(h.hash, ''::bytea) as h, ${TRANSACTION_BASE_POSITION_SQL} as p, now() as at
+  from (select) one left join lateral (select version, hash from events where stream_id = $1 order by version desc limit 1) h on true
+)`;
+
+/**
+ * The CTE `chain` of the one-stream statements: the link hash of each new event (`i` from 1, its
+ * content digest `c`, from CTE `rows`), each computed from the one before, starting at the head.
+ */
+const chainSql = (rows: string) => `chain as (
+  select 0::bigint as i, cur.h as hash from cur
+  union all
+  select r.i, ${linkHashSql('chain.hash', 'cur.p + r.i - 1', '(cur.v + r.i)::int', 'cur.at', 'r.c')}
+  from chain join ${rows} r on r.i = chain.i + 1 cross join cur
+)`;
+
 const APPEND_SQL = `
-with input as (
-  select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], $8::int[])
-    as t(stream_id, stream_type, offset_in_stream, type, schema_version, data, event_id, idx)
+with recursive input as (
+  select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], $8::int[], $15::bytea[])
+    as t(stream_id, stream_type, offset_in_stream, type, schema_version, data, event_id, idx, c)
 ),
 streams_in as (select * from unnest($9::text[], $10::int[]) as s(stream_id, expected)),
 cur as (
-  select s.stream_id, s.expected,
-         coalesce((select max(e.version) from events e where e.stream_id = s.stream_id), 0) as actual
+  select s.stream_id, s.expected, coalesce(h.version, 0) as actual, coalesce(h.hash, ''::bytea) as head_hash
   from streams_in s
+  left join lateral (select e.version, e.hash from events e where e.stream_id = s.stream_id order by e.version desc limit 1) h on true
 ),
 ${brokenConditionsSql(14)}
 verdict as (
@@ -86,8 +107,19 @@ verdict as (
          and not exists (select 1 from broken where changed_at is not null) as ok
   from cur
 ),
-base as (select coalesce(nullif(current_setting('tmi.event_seq', true), ''), '0')::int as n),
+base as (select coalesce(nullif(current_setting('tmi.event_seq', true), ''), '0')::int as n, ${TRANSACTION_BASE_POSITION_SQL} as p, now() as at),
 seq as (select set_config('tmi.event_seq', (base.n + cardinality($1::text[]))::text, true) as v from base),
+-- Each stream's chain runs on across its new events, in stream order.
+chain as (
+  select c.stream_id, 0 as offset_in_stream, c.head_hash as hash from cur c
+  union all
+  select i.stream_id, i.offset_in_stream,
+         ${linkHashSql('ch.hash', 'base.p + base.n + i.idx', 'c.actual + i.offset_in_stream', 'base.at', 'i.c')}
+  from chain ch
+  join input i on i.stream_id = ch.stream_id and i.offset_in_stream = ch.offset_in_stream + 1
+  join cur c on c.stream_id = i.stream_id
+  cross join base
+),
 cmd as (
   insert into command_results (command_id, event_ids, request_hash)
   select $12, $7::uuid[], $13 from verdict where $12::text is not null and verdict.ok
@@ -95,11 +127,12 @@ cmd as (
   returning command_id
 ),
 ins as (
-  insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
-  select ${TRANSACTION_BASE_POSITION_SQL} + base.n + i.idx, i.event_id, i.stream_id, i.stream_type,
-         c.actual + i.offset_in_stream, i.type, i.schema_version, i.data, $11::jsonb
+  insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at, hash)
+  select base.p + base.n + i.idx, i.event_id, i.stream_id, i.stream_type,
+         c.actual + i.offset_in_stream, i.type, i.schema_version, i.data, $11::jsonb, base.at, ch.hash
   from input i
   join cur c on c.stream_id = i.stream_id
+  join chain ch on ch.stream_id = i.stream_id and ch.offset_in_stream = i.offset_in_stream
   cross join base cross join seq cross join verdict
   where verdict.ok
     and base.n + cardinality($1::text[]) <= ${MAX_EVENTS_PER_TRANSACTION}
@@ -125,10 +158,12 @@ select 'event', stream_id, version, null, position, event_id, created_at, null f
  * appended in it.
  */
 const APPEND_ONE_STREAM_SQL = `
-with cur as (select coalesce(max(version), 0) as v from events where stream_id = $1)
-insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
-select ${TRANSACTION_BASE_POSITION_SQL} + t.i - 1, t.event_id, $1, $2, cur.v + t.i, t.type, t.sv, t.data, $7::jsonb
-from cur, unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[]) with ordinality as t(type, sv, data, event_id, i)
+with recursive ${HEAD_SQL},
+t as (select * from unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[], $9::bytea[]) with ordinality as t(type, sv, data, event_id, c, i)),
+${chainSql('t')}
+insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at, hash)
+select cur.p + t.i - 1, t.event_id, $1, $2, cur.v + t.i, t.type, t.sv, t.data, $7::jsonb, cur.at, chain.hash
+from cur, t join chain on chain.i = t.i
 where $8::int = -1 or cur.v = $8::int
 order by t.i
 returning position, event_id, stream_id, version, created_at`;
@@ -141,11 +176,12 @@ returning position, event_id, stream_id, version, created_at`;
  * batch lands entirely or not at all, and the caller decides again knowing which id was taken.
  */
 const APPEND_EACH_SQL = `
-with input as (
-  select * from unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[], $7::jsonb[], $8::text[], $9::text[]) with ordinality
-    as t(type, sv, data, event_id, metadata, command_id, request_hash, i)
+with recursive input as (
+  select * from unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[], $7::jsonb[], $8::text[], $9::text[], $12::bytea[]) with ordinality
+    as t(type, sv, data, event_id, metadata, command_id, request_hash, c, i)
 ),
-cur as (select coalesce(max(version), 0) as v from events where stream_id = $1),
+${HEAD_SQL},
+${chainSql('input')},
 ${brokenConditionsSql(11)}
 verdict as (
   select ($10::int = -1 or cur.v = $10::int) and not exists (select 1 from broken where changed_at is not null) as ok, cur.v
@@ -158,9 +194,9 @@ cmd as (
   returning command_id
 ),
 ins as (
-  insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
-  select ${TRANSACTION_BASE_POSITION_SQL} + i.i - 1, i.event_id, $1, $2, verdict.v + i.i, i.type, i.sv, i.data, i.metadata
-  from input i cross join verdict
+  insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at, hash)
+  select cur.p + i.i - 1, i.event_id, $1, $2, verdict.v + i.i, i.type, i.sv, i.data, i.metadata, cur.at, chain.hash
+  from input i join chain on chain.i = i.i cross join cur cross join verdict
   where verdict.ok
   order by i.i
   returning position, event_id, version, created_at
@@ -233,35 +269,40 @@ export class EventStore {
     const total = appends.reduce((n, a) => n + a.events.length, 0);
     if (total > MAX_EVENTS_PER_APPEND) throw new TooManyEventsError(total, MAX_EVENTS_PER_APPEND);
 
-    const cols = { stream: [] as string[], stype: [] as string[], offset: [] as number[], type: [] as string[], sv: [] as number[], data: [] as string[], id: [] as string[], idx: [] as number[] };
+    const cols = { stream: [] as string[], stype: [] as string[], offset: [] as number[], type: [] as string[], sv: [] as number[], data: [] as string[], id: [] as string[], idx: [] as number[], c: [] as Buffer[] };
     const typeById = new Map<string, { type: string; data: unknown; schema_version: number; stream_type: string }>();
+    const metadataJson = canonicalJson({ ...options.metadata, command_id: options.command_id ?? null });
     let idx = 0;
     for (const a of appends) {
       a.events.forEach((e, i) => {
         const schemaVersion = this.catalog.validate(e.type, e.data);
         const id = uuidv7();
+        const dataJson = canonicalJson(e.data);
         cols.stream.push(a.stream_id);
         cols.stype.push(a.stream_type);
         cols.offset.push(i + 1);
         cols.type.push(e.type);
         cols.sv.push(schemaVersion);
-        cols.data.push(JSON.stringify(e.data));
+        cols.data.push(dataJson);
         cols.id.push(id);
         cols.idx.push(idx++);
+        cols.c.push(contentDigest({
+          event_id: id, stream_id: a.stream_id, stream_type: a.stream_type, type: e.type, schema_version: schemaVersion,
+          data_json: dataJson, metadata_json: metadataJson,
+        }));
         typeById.set(id, { type: e.type, data: e.data, schema_version: schemaVersion, stream_type: a.stream_type });
       });
     }
-    const metadataJson = JSON.stringify({ ...options.metadata, command_id: options.command_id ?? null });
     const conditions = options.conditions ?? [];
     const lean = appends.length === 1 && !options.client && !options.command_id && conditions.length === 0;
     const query = lean
       ? { name: 'tmi_append_one_stream', text: APPEND_ONE_STREAM_SQL, values: [
-        appends[0]!.stream_id, appends[0]!.stream_type, cols.type, cols.sv, cols.data, cols.id, metadataJson, encodeExpected(appends[0]!.expected)] }
+        appends[0]!.stream_id, appends[0]!.stream_type, cols.type, cols.sv, cols.data, cols.id, metadataJson, encodeExpected(appends[0]!.expected), cols.c] }
       : { name: 'tmi_append', text: APPEND_SQL, values: [
         cols.stream, cols.stype, cols.offset, cols.type, cols.sv, cols.data, cols.id, cols.idx,
         appends.map((a) => a.stream_id), appends.map((a) => encodeExpected(a.expected)), metadataJson, options.command_id ?? null,
         options.command_fingerprint ?? null,
-        encodeConditions(conditions)] };
+        encodeConditions(conditions), cols.c] };
 
     // With expected 'any', two writers can both read version n and race for n+1; the loser retries.
     for (let attempt = 0; ; attempt++) {
@@ -324,20 +365,28 @@ export class EventStore {
     // Two in one statement would fail it as if another append had taken one: a caller retrying on that would never succeed.
     if (new Set(ids).size !== ids.length) throw new Error('a command id appears twice in one append');
     if (append.events.length > MAX_EVENTS_PER_APPEND) throw new TooManyEventsError(append.events.length, MAX_EVENTS_PER_APPEND);
-    const prepared = append.events.map((e) => ({
-      event: e, id: uuidv7(), schemaVersion: this.catalog.validate(e.type, e.data),
-      metadata: { ...e.metadata, command_id: e.command_id ?? null },
-    }));
+    const prepared = append.events.map((e) => {
+      const id = uuidv7();
+      const schemaVersion = this.catalog.validate(e.type, e.data);
+      const metadata = { ...e.metadata, command_id: e.command_id ?? null };
+      const dataJson = canonicalJson(e.data);
+      const metadataJson = canonicalJson(metadata);
+      const digest = contentDigest({
+        event_id: id, stream_id: append.stream_id, stream_type: append.stream_type, type: e.type, schema_version: schemaVersion,
+        data_json: dataJson, metadata_json: metadataJson,
+      });
+      return { event: e, id, schemaVersion, metadata, dataJson, metadataJson, digest };
+    });
     const conditions = options.conditions ?? [];
     let rows: AppendRow[];
     try {
       ({ rows } = await retryOnConflict(() => this.pool.query<AppendRow>({
         name: 'tmi_append_each', text: APPEND_EACH_SQL, values: [
           append.stream_id, append.stream_type, prepared.map((p) => p.event.type), prepared.map((p) => p.schemaVersion),
-          prepared.map((p) => JSON.stringify(p.event.data)), prepared.map((p) => p.id), prepared.map((p) => JSON.stringify(p.metadata)),
+          prepared.map((p) => p.dataJson), prepared.map((p) => p.id), prepared.map((p) => p.metadataJson),
           prepared.map((p) => p.event.command_id ?? null), prepared.map((p) => p.event.command_fingerprint ?? null),
           encodeExpected(append.expected),
-          encodeConditions(conditions),
+          encodeConditions(conditions), prepared.map((p) => p.digest),
         ],
       })));
     } catch (err) {

@@ -50,8 +50,9 @@ export async function holdTransaction(db: TestDatabase): Promise<HeldTransaction
     pid,
     async insertEvent(streamId, version) {
       await client.query(
-        `insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
-         values (${TRANSACTION_BASE_POSITION_SQL} + 30000 + $3, gen_random_uuid(), $1, 'counter', $2, 'CounterIncremented', 1, '{"by": 0}', '{}')`,
+        // A placeholder hash: the row only has to hold a key the other writer needs.
+        `insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, hash)
+         values (${TRANSACTION_BASE_POSITION_SQL} + 30000 + $3, gen_random_uuid(), $1, 'counter', $2, 'CounterIncremented', 1, '{"by": 0}', '{}', '\\x00')`,
         [streamId, version, rowInTransaction++]);
     },
     async blockingSomeone(stop = () => false) {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
+import { adminEventRoutes } from './admin-events.js';
 import { adminProjectionRoutes } from './admin-projections.js';
 import { auditTrailRoutes } from './audit-trail.js';
 import { collaborationRoutes } from './collaboration.js';
@@ -20,6 +21,7 @@ import { wellKnownRoutes } from './well-known.js';
 export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   serviceInfoRoutes,
   adminProjectionRoutes,
+  adminEventRoutes,
   oauthRoutes,
   wellKnownRoutes,
   meRoutes,

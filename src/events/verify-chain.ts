@@ -1,0 +1,180 @@
+import type { Pool, PoolClient } from 'pg';
+import { canonicalJson, contentDigest, linkHash } from './chain.js';
+
+/** What is wrong at a broken link or checkpoint. */
+export type ChainProblem =
+  | 'hash_missing'
+  | 'hash_mismatch'
+  | 'predecessor_missing'
+  | 'predecessor_after'
+  | 'checkpoint_gap'
+  | 'checkpoint_mismatch';
+
+export interface BrokenLink {
+  /** The event's position; for a checkpoint, the first position of its range. */
+  position: number;
+  stream_id: string | null;
+  version: number | null;
+  problem: ChainProblem;
+  detail: string;
+  checkpoint_id: number | null;
+}
+
+export interface ChainVerification {
+  ok: boolean;
+  events_checked: number;
+  checkpoints_checked: number;
+  /** Events up to here are also covered by checkpoints (0 when there is none yet). */
+  checkpointed_through: number;
+  broken_links: number;
+  broken_checkpoints: number;
+  /** The broken link or checkpoint lowest in the global order; null when the store verifies. */
+  first_broken: BrokenLink | null;
+}
+
+const FETCH_ROWS = 1000;
+
+interface LinkRow {
+  position: string;
+  event_id: string;
+  stream_id: string;
+  stream_type: string;
+  version: number;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: unknown;
+  created_us: string;
+  hash: Buffer | null;
+  prev_hash: Buffer | null;
+  prev_position: string | null;
+}
+
+/**
+ * Every event next to its predecessor in its stream, in global order: one join, streamed through
+ * a cursor so the store is never in memory at once. Node recomputes c from the stored row (the
+ * canonical JSON PostgreSQL cannot produce) and the link hash from c and the predecessor's hash.
+ */
+const LINKS_SQL = `
+declare chain_links no scroll cursor for
+select e.position::text, e.event_id::text, e.stream_id, e.stream_type, e.version, e.type, e.schema_version, e.data, e.metadata,
+       ((extract(epoch from e.created_at) * 1000000)::bigint)::text as created_us, e.hash,
+       p.hash as prev_hash, p.position::text as prev_position
+from events e left join events p on p.stream_id = e.stream_id and p.version = e.version - 1
+order by e.position`;
+
+/** Each checkpoint's digest recomputed from the events now in its range and the digest before it. */
+const CHECKPOINTS_SQL = `
+with cp as (
+  select c.*, coalesce(lag(c.through_position) over w, 0) as prev_through, coalesce(lag(c.digest) over w, ''::bytea) as prev_digest
+  from event_chain_checkpoints c window w as (order by c.id)
+)
+select cp.id, cp.after_position::text, cp.through_position::text, cp.event_count, cp.prev_through::text, r.n,
+       cp.digest = sha256(cp.prev_digest || coalesce(r.hashes, ''::bytea)) as digest_ok
+from cp left join lateral (
+  select count(*)::int as n, string_agg(e.hash, ''::bytea order by e.position) as hashes
+  from events e where e.position > cp.after_position and e.position <= cp.through_position
+) r on true
+order by cp.id`;
+
+function checkLink(r: LinkRow): Omit<BrokenLink, 'position' | 'stream_id' | 'version' | 'checkpoint_id'> | null {
+  if (r.hash === null) return { problem: 'hash_missing', detail: 'the event has no hash' };
+  if (r.version > 1 && r.prev_position === null) {
+    return { problem: 'predecessor_missing', detail: `version ${r.version - 1} of the stream is missing` };
+  }
+  if (r.prev_position !== null && BigInt(r.prev_position) > BigInt(r.position)) {
+    return { problem: 'predecessor_after', detail: `version ${r.version - 1} of the stream is at a later position (${r.prev_position})` };
+  }
+  const c = contentDigest({
+    event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type, type: r.type, schema_version: r.schema_version,
+    data_json: canonicalJson(r.data), metadata_json: canonicalJson(r.metadata),
+  });
+  const expected = linkHash(r.prev_hash, BigInt(r.position), r.version, BigInt(r.created_us), c);
+  if (!expected.equals(r.hash)) {
+    return { problem: 'hash_mismatch', detail: 'the stored hash does not match the event\'s content, place and predecessor' };
+  }
+  return null;
+}
+
+async function verifyLinks(client: PoolClient): Promise<{ checked: number; broken: number; first: BrokenLink | null }> {
+  await client.query(LINKS_SQL);
+  let checked = 0;
+  let broken = 0;
+  let first: BrokenLink | null = null;
+  for (;;) {
+    const { rows } = await client.query<LinkRow>(`fetch ${FETCH_ROWS} from chain_links`);
+    for (const r of rows) {
+      checked++;
+      const problem = checkLink(r);
+      if (!problem) continue;
+      broken++;
+      first ??= { position: Number(r.position), stream_id: r.stream_id, version: r.version, checkpoint_id: null, ...problem };
+    }
+    if (rows.length < FETCH_ROWS) break;
+  }
+  await client.query('close chain_links');
+  return { checked, broken, first };
+}
+
+interface CheckpointRow {
+  id: string;
+  after_position: string;
+  through_position: string;
+  event_count: number;
+  prev_through: string;
+  n: number;
+  digest_ok: boolean;
+}
+
+async function verifyCheckpoints(client: PoolClient): Promise<{ checked: number; broken: number; through: number; first: BrokenLink | null }> {
+  const { rows } = await client.query<CheckpointRow>(CHECKPOINTS_SQL);
+  let broken = 0;
+  let first: BrokenLink | null = null;
+  for (const r of rows) {
+    const at = (problem: ChainProblem, detail: string): BrokenLink =>
+      ({ position: Number(r.after_position) + 1, stream_id: null, version: null, problem, detail, checkpoint_id: Number(r.id) });
+    let bad: BrokenLink | null = null;
+    if (r.after_position !== r.prev_through) {
+      bad = at('checkpoint_gap', `checkpoint ${r.id} starts after position ${r.after_position}, the one before it ended at ${r.prev_through}`);
+    } else if (!r.digest_ok) {
+      bad = at('checkpoint_mismatch', `checkpoint ${r.id} (positions ${r.after_position}..${r.through_position}] sealed ${r.event_count} events; `
+        + `its range now holds ${r.n} whose hashes do not give its digest: an event was removed, added or moved`);
+    }
+    if (!bad) continue;
+    broken++;
+    first ??= bad;
+  }
+  return { checked: rows.length, broken, through: Number(rows[rows.length - 1]?.through_position ?? 0), first };
+}
+
+/**
+ * Verifies the whole chain in one repeatable-read snapshot: every event's link to its stream
+ * predecessor (edits, removals in the middle of a stream, insertions, reorderings) and every
+ * checkpoint (removals a per-stream chain cannot see, such as a stream's last event).
+ */
+export async function verifyChain(pool: Pool): Promise<ChainVerification> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin isolation level repeatable read read only');
+    const links = await verifyLinks(client);
+    const checkpoints = await verifyCheckpoints(client);
+    await client.query('commit');
+    const candidates = [links.first, checkpoints.first].filter((b): b is BrokenLink => b !== null);
+    // The lowest position first; a link names the event itself, so it wins a tie with a checkpoint's range.
+    candidates.sort((a, b) => a.position - b.position || (a.checkpoint_id === null ? -1 : 1));
+    return {
+      ok: candidates.length === 0,
+      events_checked: links.checked,
+      checkpoints_checked: checkpoints.checked,
+      checkpointed_through: checkpoints.through,
+      broken_links: links.broken,
+      broken_checkpoints: checkpoints.broken,
+      first_broken: candidates[0] ?? null,
+    };
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,11 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { verifyChain } from '../../events/verify-chain.js';
+import type { Services } from '../../services.js';
+import { requireAdmin } from '../admin-guard.js';
+
+/** Operators' check of the event store's tamper evidence (src/events/chain.ts). */
+export const adminEventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  // Reads the whole store: an administrator's occasional audit, not a health probe.
+  app.get('/admin/events/verify', { preHandler: requireAdmin, schema: { tags: ['Administration'], hide: true } },
+    async () => verifyChain(services.database.pool));
+};
