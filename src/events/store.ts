@@ -169,6 +169,19 @@ order by t.i
 returning position, event_id, stream_id, version, created_at`;
 
 /**
+ * The commonest append of all — one event, one stream — as the lean statement with scalars for
+ * arrays and no recursion: the chain has a single link, from the head.
+ */
+const APPEND_ONE_EVENT_SQL = `
+with ${HEAD_SQL}
+insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at, hash)
+select cur.p, $6::uuid, $1, $2, cur.v + 1, $3, $4::int, $5::jsonb, $7::jsonb, cur.at,
+       ${linkHashSql('cur.h', 'cur.p', 'cur.v + 1', 'cur.at', '$9::bytea')}
+from cur
+where $8::int = -1 or cur.v = $8::int
+returning position, event_id, stream_id, version, created_at`;
+
+/**
  * Several commands' events on one stream in one statement (a group commit): each event carries
  * its own metadata and, optionally, its own command id, recorded in the same statement. Like the
  * lean statement, it runs alone in its transaction (its index starts at 0). A command id used
@@ -295,7 +308,10 @@ export class EventStore {
     }
     const conditions = options.conditions ?? [];
     const lean = appends.length === 1 && !options.client && !options.command_id && conditions.length === 0;
-    const query = lean
+    const query = lean && total === 1
+      ? { name: 'tmi_append_one_event', text: APPEND_ONE_EVENT_SQL, values: [
+        appends[0]!.stream_id, appends[0]!.stream_type, cols.type[0], cols.sv[0], cols.data[0], cols.id[0], metadataJson, encodeExpected(appends[0]!.expected), cols.c[0]] }
+      : lean
       ? { name: 'tmi_append_one_stream', text: APPEND_ONE_STREAM_SQL, values: [
         appends[0]!.stream_id, appends[0]!.stream_type, cols.type, cols.sv, cols.data, cols.id, metadataJson, encodeExpected(appends[0]!.expected), cols.c] }
       : { name: 'tmi_append', text: APPEND_SQL, values: [
