@@ -1,20 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import { canonicalJson, contentDigest, linkHash } from '../../src/events/chain.js';
+import { chainedColumnsSql, expectedHash, type ChainedRow } from '../../src/events/chain.js';
 
 const BACKFILL_BATCH = 1000;
-
-interface Row {
-  position: string;
-  event_id: string;
-  stream_id: string;
-  stream_type: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  data: unknown;
-  metadata: unknown;
-  created_us: string;
-}
 
 /**
  * Tamper evidence (src/events/chain.ts): every event's `hash` links it to the one before it in its
@@ -30,29 +17,23 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   let after: { stream_id: string; version: number } | null = null;
   let previous: { stream_id: string; hash: Buffer } | null = null;
   for (;;) {
-    const { rows }: { rows: Row[] } = await sql<Row>`
-      select position::text, event_id::text, stream_id, stream_type, version, type, schema_version, data, metadata,
-             ((extract(epoch from created_at) * 1000000)::bigint)::text as created_us
-      from events
+    const { rows }: { rows: ChainedRow[] } = await sql<ChainedRow>`
+      select ${sql.raw(chainedColumnsSql('e'))}
+      from events e
       where ${after === null ? sql`true` : sql`(stream_id, version) > (${after.stream_id}, ${after.version})`}
       order by stream_id, version limit ${BACKFILL_BATCH}`.execute(db);
     if (rows.length === 0) break;
     const positions: string[] = [];
     const hashes: Buffer[] = [];
     for (const r of rows) {
-      const c = contentDigest({
-        event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type, type: r.type, schema_version: r.schema_version,
-        data_json: canonicalJson(r.data), metadata_json: canonicalJson(r.metadata),
-      });
-      const prev: Buffer | null = previous?.stream_id === r.stream_id ? previous.hash : null;
-      const hash = linkHash(prev, BigInt(r.position), r.version, BigInt(r.created_us), c);
+      const hash = expectedHash(r, previous && previous.stream_id === r.stream_id ? previous.hash : null);
       previous = { stream_id: r.stream_id, hash };
       positions.push(r.position);
       hashes.push(hash);
     }
     await sql`update events e set hash = v.hash from unnest(${positions}::bigint[], ${hashes}::bytea[]) as v(position, hash)
               where e.position = v.position`.execute(db);
-    const last: Row = rows[rows.length - 1]!;
+    const last: ChainedRow = rows[rows.length - 1]!;
     after = { stream_id: last.stream_id, version: last.version };
   }
   await sql`alter table events enable trigger events_immutable`.execute(db);

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import type { EventRow } from './store.js';
 
 /**
  * The hash chain that makes tampering with stored events evident (docs/architecture.md, "Tamper
@@ -12,6 +13,9 @@ import canonicalize from 'canonicalize';
  * version, data and metadata. Node computes c before the append (it has the content, and hashing
  * JSON in PL/pgSQL would cost the append its bar); the statement computes the rest, since only it
  * knows the position, the version, the stream head and the transaction's timestamp.
+ *
+ * Every stored hash and migration 0029's backfill depend on this definition: changing it means a
+ * new migration that re-chains the store, not an edit here.
  */
 
 /** The content an event's digest covers, with data and metadata already in canonical JSON. */
@@ -63,3 +67,20 @@ export const micros = (ts: string): string => `(extract(epoch from ${ts}) * 1000
 /** The link hash as SQL over the given expressions (prev bytea, position bigint, version int, created_at timestamptz, c bytea). */
 export const linkHashSql = (prev: string, position: string, version: string, createdAt: string, c: string): string =>
   `sha256(${prev} || int8send(${position}) || int4send(${version}) || int8send(${micros(createdAt)}) || ${c})`;
+
+/** A stored event as the chain reads it back: the position and created_at exact, as text. */
+export type ChainedRow = Omit<EventRow, 'position' | 'created_at'> & { position: string; created_us: string };
+
+/** The columns of `events <alias>` as a ChainedRow. */
+export const chainedColumnsSql = (alias: string): string =>
+  ['position::text', 'event_id::text', 'stream_id', 'stream_type', 'version', 'type', 'schema_version', 'data', 'metadata']
+    .map((c) => `${alias}.${c}`).join(', ') + `, (${micros(`${alias}.created_at`)})::text as created_us`;
+
+/** The hash a stored event should carry, given its stream predecessor's (null for a stream's first). */
+export function expectedHash(row: ChainedRow, previous: Buffer | null): Buffer {
+  const c = contentDigest({
+    event_id: row.event_id, stream_id: row.stream_id, stream_type: row.stream_type, type: row.type, schema_version: row.schema_version,
+    data_json: canonicalJson(row.data), metadata_json: canonicalJson(row.metadata),
+  });
+  return linkHash(previous, BigInt(row.position), row.version, BigInt(row.created_us), c);
+}

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { canonicalJson, contentDigest, linkHash } from './chain.js';
+import { chainedColumnsSql, expectedHash, type ChainedRow } from './chain.js';
 
 /** What is wrong at a broken link or checkpoint. */
 export type ChainProblem =
@@ -34,21 +34,7 @@ export interface ChainVerification {
 
 const FETCH_ROWS = 1000;
 
-interface LinkRow {
-  position: string;
-  event_id: string;
-  stream_id: string;
-  stream_type: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  data: unknown;
-  metadata: unknown;
-  created_us: string;
-  hash: Buffer | null;
-  prev_hash: Buffer | null;
-  prev_position: string | null;
-}
+type LinkRow = ChainedRow & { hash: Buffer | null; prev_hash: Buffer | null; prev_position: string | null };
 
 /**
  * Every event next to its predecessor in its stream, in global order: one join, streamed through
@@ -57,9 +43,7 @@ interface LinkRow {
  */
 const LINKS_SQL = `
 declare chain_links no scroll cursor for
-select e.position::text, e.event_id::text, e.stream_id, e.stream_type, e.version, e.type, e.schema_version, e.data, e.metadata,
-       ((extract(epoch from e.created_at) * 1000000)::bigint)::text as created_us, e.hash,
-       p.hash as prev_hash, p.position::text as prev_position
+select ${chainedColumnsSql('e')}, e.hash, p.hash as prev_hash, p.position::text as prev_position
 from events e left join events p on p.stream_id = e.stream_id and p.version = e.version - 1
 order by e.position`;
 
@@ -85,12 +69,7 @@ function checkLink(r: LinkRow): Omit<BrokenLink, 'position' | 'stream_id' | 'ver
   if (r.prev_position !== null && BigInt(r.prev_position) > BigInt(r.position)) {
     return { problem: 'predecessor_after', detail: `version ${r.version - 1} of the stream is at a later position (${r.prev_position})` };
   }
-  const c = contentDigest({
-    event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type, type: r.type, schema_version: r.schema_version,
-    data_json: canonicalJson(r.data), metadata_json: canonicalJson(r.metadata),
-  });
-  const expected = linkHash(r.prev_hash, BigInt(r.position), r.version, BigInt(r.created_us), c);
-  if (!expected.equals(r.hash)) {
+  if (!expectedHash(r, r.prev_hash).equals(r.hash)) {
     return { problem: 'hash_mismatch', detail: 'the stored hash does not match the event\'s content, place and predecessor' };
   }
   return null;

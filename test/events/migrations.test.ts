@@ -10,73 +10,70 @@ import { verifyChain } from '../../src/events/verify-chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
 
-describe('migrations', () => {
-  let db: TestDatabase;
-  let dir: string;
+/**
+ * For the calling describe block: a migrated database and a private copy of the migrations, so a
+ * test can edit and add files; as deep in the project as db/migrations, so a migration's imports
+ * of the project's code (0029's chain) still resolve.
+ */
+function useMigrationsCopy(): { db: TestDatabase; dir: string } {
+  const ctx = {} as { db: TestDatabase; dir: string };
   beforeAll(async () => {
-    db = await createTestDatabase();
-    // A private copy of the migrations so the test can edit and add files, as deep in the project
-    // as db/migrations so a migration's imports of the project's code (0029's chain) still resolve.
-    dir = mkdtempSync(join(MIGRATIONS_DIR, '..', '.migrations-'));
-    cpSync(MIGRATIONS_DIR, dir, { recursive: true });
+    ctx.db = await createTestDatabase();
+    ctx.dir = mkdtempSync(join(MIGRATIONS_DIR, '..', '.migrations-'));
+    cpSync(MIGRATIONS_DIR, ctx.dir, { recursive: true });
   });
   afterAll(async () => {
-    await db?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await ctx.db?.drop();
+    if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
   });
+  return ctx;
+}
+
+describe('migrations', () => {
+  const ctx = useMigrationsCopy();
 
   it('re-running on a migrated database is a no-op', async () => {
-    expect(await migrateToLatest(db.db, dir)).toEqual([]);
+    expect(await migrateToLatest(ctx.db.db, ctx.dir)).toEqual([]);
   });
 
   it('refuses a migration edited after it was applied', async () => {
-    const first = join(dir, '0001_event_store.ts');
+    const first = join(ctx.dir, '0001_event_store.ts');
     const original = readFileSync(first, 'utf8');
     writeFileSync(first, `${original}\n// edited\n`);
-    await expect(migrateToLatest(db.db, dir)).rejects.toThrow(MigrationError);
-    await expect(migrateToLatest(db.db, dir)).rejects.toThrow(/0001_event_store was edited/);
+    await expect(migrateToLatest(ctx.db.db, ctx.dir)).rejects.toThrow(MigrationError);
+    await expect(migrateToLatest(ctx.db.db, ctx.dir)).rejects.toThrow(/0001_event_store was edited/);
     writeFileSync(first, original);
   });
 
   it('refuses a new migration ordered before applied ones', async () => {
-    writeFileSync(join(dir, '0000_sneaky.ts'), `export async function up() {}\n`);
-    await expect(migrateToLatest(db.db, dir)).rejects.toThrow(/0000_sneaky/);
+    writeFileSync(join(ctx.dir, '0000_sneaky.ts'), `export async function up() {}\n`);
+    await expect(migrateToLatest(ctx.db.db, ctx.dir)).rejects.toThrow(/0000_sneaky/);
   });
 });
 
 /** Migration 0029 gives the events stored before it their chain, so verify covers the whole store. */
 describe('migration 0029 (event hash chain) on a store with events', () => {
-  let db: TestDatabase;
-  let dir: string;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    dir = mkdtempSync(join(MIGRATIONS_DIR, '..', '.migrations-'));
-    cpSync(MIGRATIONS_DIR, dir, { recursive: true });
-  });
-  afterAll(async () => {
-    await db?.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const ctx = useMigrationsCopy();
 
   it('backfills the chain of existing events, which later appends continue', async () => {
     // Back to the schema before 0029, with events written as the store then wrote them.
     const migration = await import(pathToFileURL(join(MIGRATIONS_DIR, '0029_event_hash_chain.ts')).href) as { down(db: unknown): Promise<void> };
-    await migration.down(db.db);
-    await db.pool.query(`delete from kysely_migration where name = '0029_event_hash_chain'`);
+    await migration.down(ctx.db.db);
+    await ctx.db.pool.query(`delete from kysely_migration where name = '0029_event_hash_chain'`);
     for (const [stream, version, by] of [['old-a', 1, 1], ['old-b', 1, 2], ['old-a', 2, 3], ['old-a', 3, 4], ['old-b', 2, 5]] as const) {
-      await db.pool.query(
+      await ctx.db.pool.query(
         `insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
          values (${TRANSACTION_BASE_POSITION_SQL}, gen_random_uuid(), $1, 'counter', $2, 'CounterIncremented', 1, $3, $4)`,
         [stream, version, JSON.stringify({ by }), JSON.stringify(testMetadata())]);
     }
-    expect(await migrateToLatest(db.db, dir)).toEqual(['0029_event_hash_chain']);
+    expect(await migrateToLatest(ctx.db.db, ctx.dir)).toEqual(['0029_event_hash_chain']);
 
-    expect(await verifyChain(db.pool)).toMatchObject({ ok: true, events_checked: 5 });
-    const store = new EventStore(db.pool, testCatalog());
+    expect(await verifyChain(ctx.db.pool)).toMatchObject({ ok: true, events_checked: 5 });
+    const store = new EventStore(ctx.db.pool, testCatalog());
     await store.appendToStream({ stream_id: 'old-a', stream_type: 'counter', expected: 3, events: [{ type: 'CounterIncremented', data: { by: 6 } }] }, { metadata: testMetadata() });
-    await checkpointSettledEvents(db.pool);
-    expect(await verifyChain(db.pool)).toMatchObject({ ok: true, events_checked: 6, checkpoints_checked: 1 });
+    await checkpointSettledEvents(ctx.db.pool);
+    expect(await verifyChain(ctx.db.pool)).toMatchObject({ ok: true, events_checked: 6, checkpoints_checked: 1 });
     // Still immutable after the backfill's one rewrite.
-    await expect(db.pool.query(`update events set data = '{"by": 0}' where stream_id = 'old-a'`)).rejects.toThrow(/immutable/);
+    await expect(ctx.db.pool.query(`update events set data = '{"by": 0}' where stream_id = 'old-a'`)).rejects.toThrow(/immutable/);
   });
 });
