@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { pollUntil } from '../helpers/eventually.js';
 import { signIn, type Who } from '../threat-models/helpers.js';
 
 const run = promisify(execFile);
@@ -76,5 +77,23 @@ describe('event chain operations', () => {
     const res = await app.request('/admin/events/verify', { token: admin.token });
     expect(res.status).toBe(200);
     expect(await json(res)).toMatchObject(broken);
+  });
+});
+
+describe('event chain checkpoint scheduler', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ overrides: { server: { chain_checkpoint_ms: 200 } } });
+  });
+  afterAll(async () => { await app?.stop(); });
+
+  it('seals events appended while the service runs, every server.chain_checkpoint_ms', async () => {
+    const user = signIn(app, 'alice');
+    const res = await app.request('/threat_models', { method: 'POST', token: user.token, json: { name: 'sealed' } });
+    expect(res.status).toBe(201);
+    const head = Number((await app.database.pool.query('select max(position) as p from events')).rows[0].p);
+    const sealed = await pollUntil(async () =>
+      Number((await app.database.pool.query('select coalesce(max(through_position), 0) as p from event_chain_checkpoints')).rows[0].p) >= head);
+    expect(sealed).toBe(true);
   });
 });
