@@ -128,11 +128,13 @@ describe('collaboration sessions', () => {
     const b = await diagram('Listed B');
     const sa = await answer(await req(a.path, owner, { method: 'POST' }), 'POST', 201);
     const sb = await answer(await req(b.path, writer, { method: 'POST' }), 'POST', 201);
-    const mine = await json(await req('/me/sessions', reader));
+    const listed = await json(await req('/me/sessions', reader));
+    assertConforms('GET', '/me/sessions', 200, listed);
+    const mine = listed.sessions;
     const ids = mine.map((s: { session_id: string }) => s.session_id);
     expect(ids).toEqual(expect.arrayContaining([sa.session_id, sb.session_id]));
     for (const s of mine) assertConforms('GET', COLLABORATE, 200, s);
-    expect(await json(await req('/me/sessions', stranger))).toEqual([]);
+    expect(await json(await req('/me/sessions', stranger))).toEqual({ sessions: [] });
     expect((await app.request('/me/sessions')).status).toBe(401);
   });
 

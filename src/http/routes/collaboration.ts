@@ -78,8 +78,9 @@ export const collaborationRoutes: FastifyPluginAsync<{ services: Services }> = a
     });
 
   // TMI answers an array here, though the contract's schema says object: TMI's clients read an array.
-  app.get('/me/sessions', { schema: { tags: ['Collaboration'], security, response: { 200: Type.Array(CollaborationSession), 401: ErrorBody } } },
-    async (request) => (await activeSessionsFor(services.database.pool, principalOf(request))).map(view));
+  // The contract's answer is an object (its example: `{sessions: [...]}`), each item TMI's CollaborationSession.
+  app.get('/me/sessions', { schema: { tags: ['Collaboration'], security, response: { 200: Type.Object({ sessions: Type.Array(CollaborationSession) }), 401: ErrorBody } } },
+    async (request) => ({ sessions: (await activeSessionsFor(services.database.pool, principalOf(request))).map(view) }));
 
   app.get('/ws/ticket', {
     schema: { tags: ['Collaboration'], security, querystring: Type.Object({ session_id: Uuid }, { additionalProperties: false }), response: { 200: Type.Object({ ticket: Type.String() }), ...errors } },
