@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
+import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE } from '../../src/commands/threat-models/events.js';
+import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE, threatModelStreamId } from '../../src/commands/threat-models/events.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { sessionOn } from '../helpers/collaboration.js';
@@ -46,7 +47,7 @@ describe('the operator console', () => {
     const s = await sessionOn(app, owner, signIn(app, 'writer'));
     // A metadata key the read table's check constraint refuses: the metadata projector halts on it.
     const poison = await services.store.appendToStream({
-      stream_id: 'threat_model-console-poison', stream_type: THREAT_MODEL_STREAM_TYPE, expected: 'no_stream',
+      stream_id: threatModelStreamId(uuidv7()), stream_type: THREAT_MODEL_STREAM_TYPE, expected: 'no_stream',
       events: [{ type: 'MetadataEntriesSet', data: { entity_type: THREAT_MODEL_ENTITY, entity_id: '0190a000-0000-7000-8000-0000000000cc', entries: [{ key: 'not a key!', value: 'v' }], at: new Date().toISOString() } }],
     }, { metadata: testMetadata() });
     services.wakeups.wake(['metadata']);
@@ -93,6 +94,12 @@ describe('the operator console', () => {
     expect(letters).toEqual([{ status: 'resolved' }]);
     await page.click('#tabs button[data-view="projections"]');
     await expect.poll(() => metadataRow.textContent(), { timeout: 15_000 }).toContain('running');
+
+    // The event store's tamper check, as its administrators' endpoint reports it.
+    await page.click('#tabs button[data-view="verify"]');
+    await page.click('#verify-now');
+    await expect.poll(() => page.textContent('#verify-result'), { timeout: 30_000 }).toContain('"ok": true');
+    expect(JSON.parse((await page.textContent('#verify-result'))!)).toMatchObject({ ok: true, first_broken: null });
     await page.close();
   });
 
