@@ -1,10 +1,9 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, MigrationError, migrateToLatest } from '../../src/infra/migrate.js';
 import { checkpointSettledEvents } from '../../src/events/checkpoints.js';
-import { TRANSACTION_BASE_POSITION_SQL } from '../../src/events/position.js';
 import { EventStore } from '../../src/events/store.js';
 import { verifyChain } from '../../src/events/verify-chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -56,17 +55,21 @@ describe('migration 0029 (event hash chain) on a store with events', () => {
   const ctx = useMigrationsCopy();
 
   it('backfills the chain of existing events, which later appends continue', async () => {
-    // Back to the schema before 0029, with events written as the store then wrote them.
-    const migration = await import(pathToFileURL(join(MIGRATIONS_DIR, '0029_event_hash_chain.ts')).href) as { down(db: unknown): Promise<void> };
-    await migration.down(ctx.db.db);
-    await ctx.db.pool.query(`delete from kysely_migration where name = '0029_event_hash_chain'`);
+    // Back to the schema before 0029 (the later migrations undone first, newest first), with
+    // events written as the store then wrote them: positions of the transaction's xid, no offset yet.
+    const after = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts') && f >= '0029').sort().reverse();
+    for (const file of after) {
+      const migration = await import(pathToFileURL(join(MIGRATIONS_DIR, file)).href) as { down(db: unknown): Promise<void> };
+      await migration.down(ctx.db.db);
+      await ctx.db.pool.query('delete from kysely_migration where name = $1', [file.replace(/\.ts$/, '')]);
+    }
     for (const [stream, version, by] of [['old-a', 1, 1], ['old-b', 1, 2], ['old-a', 2, 3], ['old-a', 3, 4], ['old-b', 2, 5]] as const) {
       await ctx.db.pool.query(
         `insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
-         values (${TRANSACTION_BASE_POSITION_SQL}, gen_random_uuid(), $1, 'counter', $2, 'CounterIncremented', 1, $3, $4)`,
+         values (pg_current_xact_id()::text::bigint << 16, gen_random_uuid(), $1, 'counter', $2, 'CounterIncremented', 1, $3, $4)`,
         [stream, version, JSON.stringify({ by }), JSON.stringify(testMetadata())]);
     }
-    expect(await migrateToLatest(ctx.db.db, ctx.dir)).toEqual(['0029_event_hash_chain']);
+    expect(await migrateToLatest(ctx.db.db, ctx.dir)).toEqual(after.reverse().map((f) => f.replace(/\.ts$/, '')));
 
     expect(await verifyChain(ctx.db.pool)).toMatchObject({ ok: true, events_checked: 5 });
     const store = new EventStore(ctx.db.pool, testCatalog());
