@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertErrorBody } from '../contract/contract.js';
 import { json, type TestApp } from '../helpers/app.js';
 import { threatsSpec } from '../child-resources/kinds.js';
-import { eventCount, threatModelEventCount, userEntry, type Who } from '../threat-models/helpers.js';
+import { threatModelEventCount, userEntry, type Who } from '../threat-models/helpers.js';
 import { ROLLBACK, auditApp, conforming, patchJson, wholeTrail, write } from './helpers.js';
 
 type Body = Record<string, unknown>;
@@ -99,9 +99,9 @@ describe('audit trail rollback', () => {
     const tm = await newThreatModel();
     const changed = await write(app, `/threat_models/${tm}`, { method: 'PUT', who: alice, json: { name: 'Newest' } });
     const [newest] = await trail(tm, changed.position);
-    const before = await eventCount(app);
+    const before = await threatModelEventCount(app, tm);
     const { body } = await rollback(tm, newest!.id as string, 200);
-    expect(await eventCount(app)).toBe(before);
+    expect(await threatModelEventCount(app, tm)).toBe(before);
     expect(body.audit_entry).toEqual(newest);
     expect(body.restored_entity).toMatchObject({ id: tm, name: 'Newest' });
   });
@@ -122,7 +122,7 @@ describe('audit trail rollback', () => {
     const changed = await write(app, `/threat_models/${tm}`, { method: 'PUT', who: alice, json: { name: 'Guarded' } });
     const [, creation] = await trail(tm, changed.position);
     const other = await newThreatModel('Other');
-    const before = await eventCount(app);
+    const before = await threatModelEventCount(app, tm);
     // A stale If-Match is refused like any command's (the contract lists no 409 here; the body is its Error).
     const stale = await app.request(`/threat_models/${tm}/audit_trail/${creation!.id}/rollback`, { method: 'POST', token: alice.token, headers: { 'if-match': '"1"' } });
     expect(stale.status).toBe(409);
@@ -135,7 +135,7 @@ describe('audit trail rollback', () => {
     // An entry of another threat model is not one of this one's.
     await rollback(other, creation!.id as string, 404);
     expect((await app.request(`/threat_models/${tm}/audit_trail/${creation!.id}/rollback`, { method: 'POST' })).status).toBe(401);
-    expect(await eventCount(app)).toBe(before);
+    expect(await threatModelEventCount(app, tm)).toBe(before);
     expect((await get(`/threat_models/${tm}`)).name).toBe('Guarded');
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, type TestApp } from '../helpers/app.js';
 import { KIND_SPECS } from '../child-resources/kinds.js';
-import { eventCount, userEntry, type Who } from '../threat-models/helpers.js';
+import { threatModelEventCount, userEntry, type Who } from '../threat-models/helpers.js';
 import { ENTRY, TRAIL, auditApp, conforming, patchJson, wholeTrail, write } from './helpers.js';
 
 /**
@@ -120,7 +120,7 @@ describe('audit trail', () => {
   });
 
   it('bad ids, bad pagination and bad filters: 400 with the error body, nothing appended', async () => {
-    const before = await eventCount(app);
+    const before = await threatModelEventCount(app, tm);
     const bad = [
       `/threat_models/not-a-uuid/audit_trail`,
       `/threat_models/${tm}/audit_trail/not-a-uuid`,
@@ -146,6 +146,6 @@ describe('audit trail', () => {
     }
     const rollback = await app.request(`/threat_models/${tm}/audit_trail/not-a-uuid/rollback`, { method: 'POST', token: alice.token });
     expect(rollback.status).toBe(400);
-    expect(await eventCount(app)).toBe(before);
+    expect(await threatModelEventCount(app, tm)).toBe(before);
   });
 });

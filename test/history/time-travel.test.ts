@@ -209,6 +209,19 @@ describe('time travel (as_of)', () => {
     expect((await app.request(withAsOf(base, positionOf(back)), { token: alice.token })).status).toBe(404);
   });
 
+  it('takes a position for its whole transaction: a child created with metadata never shows without it', async () => {
+    const tm = (await json(await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'Whole commands' } }))).id as string;
+    const res = await app.request(`/threat_models/${tm}/threats`, { method: 'POST', token: alice.token, json: { name: 'With metadata', threat_type: ['Spoofing'], metadata: [{ key: 'k', value: 'v' }] } });
+    expect(res.status).toBe(201);
+    const threat = (await json(res)).id as string;
+    const feed = await json(await app.request(`/extensions/history/threat_models/${tm}/events?limit=1000`, { token: alice.token }));
+    const createdAt = (feed.events as { position: number; type: string; stream_id: string }[]).find((e) => e.type.endsWith('Created') && e.stream_id.includes(threat))!;
+    // The create's first event, which its metadata follows in the same transaction.
+    const got = await read(withAsOf(`/threat_models/${tm}/threats/${threat}`, createdAt.position), alice);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ id: threat, metadata: [{ key: 'k', value: 'v' }] });
+  });
+
   it('answers as of the head for a position beyond it', async () => {
     const { id, children } = await populatedThreatModel(app, alice.token);
     for (const path of [`/threat_models/${id}`, `/threat_models/${id}/documents/${children.documents}`, `/threat_models/${id}/metadata`]) {

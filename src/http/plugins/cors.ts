@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** Response headers a browser client reads: concurrency, read-your-writes, tracing, throttling, idempotency. */
-const EXPOSED_HEADERS = ['ETag', 'X-Event-Position', 'X-Request-ID', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After', 'Warning', 'Idempotent-Replayed'];
+const EXPOSED_HEADERS = ['ETag', 'X-Event-Position', 'X-Request-ID', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After', 'Warning', 'Idempotent-Replayed', 'X-As-Of-Position'];
 const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'If-Match', 'Prefer', 'Idempotency-Key', 'X-Command-ID', 'X-Min-Position', 'X-Request-ID'];
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 

@@ -34,7 +34,7 @@ const literals = (values: readonly string[]): TSchema => Type.Union(values.map((
 
 const TrailQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
   object_type: Type.Optional(literals(OBJECT_TYPES)),
   change_type: Type.Optional(literals(CHANGE_TYPES)),
   actor_email: Type.Optional(Type.String({ format: 'email', maxLength: 254, pattern: '^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$' })),
@@ -50,7 +50,8 @@ const EntryParams = Type.Object({ threat_model_id: Uuid, entry_id: Uuid });
 // Cursors are opaque to clients: the side of the page and an entry's place in the global order.
 const encodeCursor = (c: AuditCursor) => Buffer.from(`${c.direction}:${c.position}`).toString('base64url');
 function decodeCursor(raw: string | undefined): AuditCursor | null {
-  if (raw === undefined) return null;
+  // An empty cursor is no cursor (a client echoing a null next_cursor): the first page.
+  if (raw === undefined || raw === '') return null;
   const m = /^(older|newer):([0-9]{1,20})$/.exec(Buffer.from(raw, 'base64url').toString('utf8'));
   const position = Number(m?.[2]);
   if (!m || !Number.isSafeInteger(position)) throw badRequest('cursor is not one this server gave (use next_cursor or prev_cursor of a page)');
@@ -89,7 +90,7 @@ export const auditTrailRoutes: FastifyPluginAsync<{ services: Services }> = asyn
   });
 
   app.get('/threat_models/:threat_model_id/audit_trail/:entry_id', {
-    schema: { tags, security, operationId: 'getAuditEntry', params: EntryParams, querystring: Type.Object({ min_position: ListQuery.min_position }), response: { 200: AuditEntry, ...errors } },
+    schema: { tags, security, operationId: 'getAuditEntry', params: EntryParams, querystring: Type.Object({ min_position: ListQuery.min_position }, { additionalProperties: false }), response: { 200: AuditEntry, ...errors } },
   }, async (request) => {
     const params = request.params as { threat_model_id: string; entry_id: string };
     const { view } = await gate(request, params.threat_model_id);
@@ -126,7 +127,7 @@ export const auditTrailRoutes: FastifyPluginAsync<{ services: Services }> = asyn
     if (entry.object_type === 'threat_model') {
       const streamId = threatModelStreamId(view.id);
       const { state: target } = await loadAggregate(services, threatModelDecider, streamId, { toVersion: entry.version });
-      const options = commandOptions(request, services, { streamId, projections: [...THREAT_MODEL_PROJECTIONS, AUDIT_TRAIL_PROJECTION], ifMatch: 'optional' });
+      const options = commandOptions(request, services, { streamId, projections: THREAT_MODEL_PROJECTIONS, ifMatch: 'optional' });
       const outcome = await executeCommand(services, threatModelDecider,
         { type: 'RollbackThreatModel', target, caller: principalOf(request), now: new Date().toISOString() }, { ...options, metadata: marked(options.metadata) });
       const tm = outcome.state.exists && outcome.state.deleted_at === null ? outcome.state : null;
@@ -140,7 +141,7 @@ export const auditTrailRoutes: FastifyPluginAsync<{ services: Services }> = asyn
     const spec = childHttpSpecs.find((s) => s.aggregate.resource.kind === entry.object_type)!;
     const streamId = childStreamId(spec.aggregate.resource.kind, entry.object_id);
     const { state: target } = await loadAggregate(services, spec.aggregate.decider, streamId, { toVersion: entry.version });
-    const options = commandOptions(request, services, { streamId, projections: [...childProjections(spec), AUDIT_TRAIL_PROJECTION], ifMatch: 'optional' });
+    const options = commandOptions(request, services, { streamId, projections: childProjections(spec), ifMatch: 'optional' });
     const command = childCommand(services, spec.aggregate, principalOf(request), view.id, [
       { id: entry.object_id, create: false, expectedVersion: options.expectedVersion, command: { type: 'Rollback', target: target as ChildState<object> } },
     ]);
