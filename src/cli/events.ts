@@ -12,11 +12,10 @@ import { openDatabase, type Database } from '../infra/database.js';
 import { startEmbeddedPostgres } from '../infra/embedded-postgres.js';
 import { projections } from '../projections/registry.js';
 import { resetProjection } from '../projections/runner.js';
-import { withServices } from './operations.js';
 import { transferProgress } from './progress.js';
 
 /**
- * Only the database, and logs on stderr: stdout may be the export itself. (The service's
+ * Only the database, and logs on stderr: stdout may be the export itself, or a report. (The service's
  * logger writes to stdout, so these verbs do not open the services.)
  */
 async function withDatabase(config: Config, fn: (database: Database) => Promise<void>): Promise<void> {
@@ -37,16 +36,16 @@ export function registerEventsCommands(program: Command, config: () => Config): 
   const group = program.command('events').description('the event store: export and import (NDJSON), verify its hash chain');
 
   group.command('verify').description('check every event\'s hash link and every checkpoint; exit 1 at the first broken link')
-    .action(() => withServices(config(), async (services) => {
-      const result = await verifyChain(services.database.pool);
+    .action(() => withDatabase(config(), async ({ pool }) => {
+      const result = await verifyChain(pool);
       console.log(JSON.stringify(result, null, 2));
       // main.ts exits with a failed command's code once its services are closed.
       if (!result.ok) process.exitCode = 1;
     }));
 
   group.command('checkpoint').description('seal the settled events not yet covered in checkpoints')
-    .action(() => withServices(config(), async (services) => {
-      const written = await checkpointSettledEvents(services.database.pool);
+    .action(() => withDatabase(config(), async ({ pool }) => {
+      const written = await checkpointSettledEvents(pool);
       console.log(JSON.stringify({ checkpoints_written: written.length, checkpoints: written }, null, 2));
     }));
 

@@ -20,6 +20,9 @@ export interface BackgroundRebuilds {
  * lock); the others look again now and then, in case it died. A refused swap (the shadow does
  * not verify) is logged and left for an operator; the old version keeps serving.
  */
+/** Background builds at once; the rest wait their turn. */
+const PARALLEL_REBUILDS = 2;
+
 export function startBackgroundRebuilds(
   pool: Pool, store: EventStore, log: Logger, stale: readonly Projection[], onSwapped: (p: Projection) => Promise<void>,
 ): BackgroundRebuilds {
@@ -42,7 +45,11 @@ export function startBackgroundRebuilds(
       }
     }
   };
-  const settled = Promise.all(stale.map((p) => one(p))).then(() => undefined);
+  // A build holds two of the pool's connections (its lock and its work) for its whole length:
+  // all stale projections at once (a bump of the six child kinds) would starve the API, or deadlock the pool.
+  const queue = [...stale];
+  const runner = async () => { for (let p = queue.shift(); p; p = queue.shift()) await one(p); };
+  const settled = Promise.all(Array.from({ length: Math.min(PARALLEL_REBUILDS, queue.length) }, runner)).then(() => undefined);
   return {
     settled,
     async stop() {

@@ -70,7 +70,8 @@ describe('projection rebuilds on a running service', () => {
     (await pool().query<{ version: number; position: number; generation: number }>('select version, position, generation from projection_checkpoints where name = $1', [name])).rows[0]!;
 
   beforeAll(async () => {
-    app = await startTestApp();
+    // A read-your-writes wait that times out during a swap would count as a stale read: give it room on a loaded machine.
+    app = await startTestApp({ overrides: { server: { read_your_writes_timeout_ms: 15_000 } } });
     alice = signIn(app, 'alice');
     const res = await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'Rebuilt under load' } });
     expect(res.status).toBe(201);

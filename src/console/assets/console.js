@@ -228,11 +228,15 @@ async function refreshSessions() {
 }
 
 async function verify() {
+  // One check at a time from this page: it reads the whole store.
+  $('verify-now').disabled = true;
   $('verify-result').textContent = 'verifying…';
   try {
     $('verify-result').textContent = JSON.stringify(await api('/admin/events/verify'), null, 2);
   } catch (e) {
     $('verify-result').textContent = e.message;
+  } finally {
+    $('verify-now').disabled = false;
   }
 }
 
