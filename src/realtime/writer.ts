@@ -229,24 +229,22 @@ export class DiagramWriter {
   private async run(batch: Job[]): Promise<void> {
     // Resends are rare: their originals are looked up only for a refused operation, or after an append found an id taken.
     let lookUpAll = false;
+    // The state this run read the streams' versions for (a refresh, or a refusal's confirmation): a
+    // refusal decided on it needs no confirming again, or a busy stream would keep it re-confirming forever.
+    let checked: Held | null = null;
     for (let attempt = 0; ; attempt++) {
       try {
-        // Checked against the streams' versions in this attempt: a refusal decided on it needs no confirming.
-        let confirmed = false;
-        if (!this.held || this.behind(this.held)) {
-          this.held = await this.refresh(this.held);
-          confirmed = true;
-        }
+        if (!this.held || this.behind(this.held)) checked = this.held = await this.refresh(this.held);
         const held = this.held;
+        const confirmed = held === checked;
         const { outcomes, working } = await this.decideAll(held, batch, lookUpAll);
         if (attempt < BATCH_RETRIES && this.behind(held)) {
           // Invalidated while it was decided (a newer event heard during a lookup): decided again, not appended to fail.
           this.stats.redecided++;
           continue;
         }
-        if (!confirmed && [...outcomes.values()].some((o) => 'error' in o)) {
-          const checked = await this.refresh(held);
-          this.held = checked;
+        if (!confirmed && attempt < BATCH_RETRIES && [...outcomes.values()].some((o) => 'error' in o)) {
+          checked = this.held = await this.refresh(held);
           if (checked !== held) continue;
         }
         if (working.accepted.length > 0) await this.commit(held, working);

@@ -115,6 +115,24 @@ describe('the diagram writer', () => {
     expect(a.stats).toMatchObject({ loads: 1, racesLost: 0, redecided: 1 });
   });
 
+  it('answers a refusal while another writer keeps appending, confirming it once instead of until the stream rests', async () => {
+    const d = await diagram();
+    const [a, b] = [d.writerOn(), d.writerOn()];
+    await d.add(a, 1);
+    // b holds the diagram already: each of its operations below is one append, quicker than a's confirmation (a lookup and a catch-up).
+    await d.add(b, 2);
+    const catchUpsBefore = a.stats.catchUps;
+    let answered = false;
+    // A cell that is not there: refused on what a holds, so confirmed against the streams' versions, which b keeps moving.
+    const refusal = d.update(a, 2, uuidv7(), 'nowhere').then(() => null, (err: unknown) => err).finally(() => { answered = true; });
+    // b appends one operation after another until a answered (bounded: a writer that confirms until the stream rests answers only once b stops).
+    let head = 3;
+    for (let n = 0; !answered && n < 300; n++) head = (await d.add(b, head)).sequence_number;
+    expect(await refusal).toMatchObject({ reason: 'validation_failed' });
+    // One confirmation: the state it read is the one the refusal is decided on again, and not confirmed a second time.
+    expect(a.stats.catchUps - catchUpsBefore).toBe(1);
+  });
+
   it('catches up once on a version its source overstated, not before every batch', async () => {
     const d = await diagram();
     const a = d.writerOn();
