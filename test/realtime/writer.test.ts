@@ -172,7 +172,7 @@ describe('the diagram writer', () => {
   it('takes an operation submitted just as its batch ends, at any point of the hand-over', async () => {
     const d = await diagram();
     const w = d.writerOn();
-    const answered = <T>(p: Promise<T>, what: string) => Promise.race([p, new Promise<never>((_, fail) => setTimeout(() => fail(new Error(`${what} was never taken`)), 5_000))]);
+    const answered = <T>(p: Promise<T>, what: string) => Promise.race([p, new Promise<never>((_, fail) => setTimeout(() => fail(new Error(`${what} was never taken`)), 30_000))]);
     let head = 1;
     // The next operation submitted from the previous one's answer, after 0 to 12 further turns of the microtask queue:
     // one of them lands between the writer finding its queue empty and it no longer counting as running.
