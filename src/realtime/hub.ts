@@ -500,10 +500,12 @@ export class CollaborationHub {
       if (applied.replayed) await room.confirm(member, applied.sequence_number, applied.data);
       else this.publish(connection.diagram_id, { version: applied.sequence_number, type: DIAGRAM_CELLS_PATCHED, data: applied.data, published_at: Date.now() });
     } catch (err) {
-      const version = () => this.services.store.streamVersion(childStreamId('diagram', connection.diagram_id));
+      // The last version this socket was sent, not the store's head: a client is never told of a sequence number before
+      // it received it (the head may hold another instance's event still on its way), and a rejection needs no read that could fail.
+      const version = member.lastSent;
       if (err instanceof OperationRejected) {
         this.metrics.operations.inc({ outcome: err.reason });
-        member.send(outbound.rejected(operationId, await version(), {
+        member.send(outbound.rejected(operationId, version, {
           reason: err.reason, message: err.message, ...(err.details ? { details: err.details } : {}), affected: err.affectedCells, resync: err.requiresResync,
         }));
         // A client that must resync is sent the diagram as it is, with the cells it conflicted on.
@@ -512,11 +514,11 @@ export class CollaborationHub {
       }
       if (err instanceof WriterClosedError) return member.send(shuttingDown(operationId));
       if (err instanceof CommandIdReusedError) {
-        return member.send(outbound.rejected(operationId, await version(), { reason: 'validation_failed', message: 'this operation_id was already used for another operation', affected: [], resync: false }));
+        return member.send(outbound.rejected(operationId, version, { reason: 'validation_failed', message: 'this operation_id was already used for another operation', affected: [], resync: false }));
       }
       if (err instanceof DomainError && err.kind === 'forbidden') return member.send(outbound.authorizationDenied(operationId, 'insufficient_permissions'));
       if (err instanceof DomainError && err.kind === 'not_found') {
-        return member.send(outbound.rejected(operationId, await version(), { reason: 'diagram_not_found', message: err.message, affected: [], resync: true }));
+        return member.send(outbound.rejected(operationId, version, { reason: 'diagram_not_found', message: err.message, affected: [], resync: true }));
       }
       throw err;
     }

@@ -130,6 +130,22 @@ describe('two instances without Redis, their head checks a minute away', () => {
     await onA.close();
     await onB.close();
   });
+
+  it('answer operation_rejected with the update_vector the socket has received, not the store\'s head', async () => {
+    const s = await sessionOn(ctx.a, ctx.owner, ctx.writer);
+    const onA = await connectTo(ctx.a, ctx.owner, s);
+    const onB = await connectTo(ctx.b, ctx.writer, s);
+    onB.send(operation(1, uuidv7(), 'from B'));
+    await onB.next('diagram_operation_event', (m) => m.sequence_number === 2);
+    // B's event is in the store and not on A's socket (no feed between them, the head check far away): A's refused
+    // operation is answered as of what A has, version 1, and the state sent after it brings A to 2.
+    const missing = uuidv7();
+    onA.send({ ...operation(1, missing, 'nowhere'), operation: { type: 'patch', cells: [{ id: missing, operation: 'update', data: node(missing, 'nowhere') }] } });
+    expect(await onA.next('operation_rejected')).toMatchObject({ reason: 'validation_failed', update_vector: 1, requires_resync: true });
+    expect((await onA.next('diagram_state', () => true, 15_000)).update_vector).toBe(2);
+    await onA.close();
+    await onB.close();
+  });
 });
 
 describe('two instances while their Redis is down', () => {
