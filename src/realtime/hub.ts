@@ -92,6 +92,7 @@ interface Member extends RoomMember {
 export class CollaborationHub {
   private readonly rooms = new Map<string, RoomEntry>();
   private closing = false;
+  private closed: Promise<void> | null = null;
   /** Diagrams whose host's last socket here closed: the session ends when the grace runs out with the host nowhere. */
   private readonly pendingEnds = new Map<string, { timer: NodeJS.Timeout; unsubscribe: () => void }>();
   /** Each diagram's writer on this instance: its operations decided one after another and committed in batches. */
@@ -169,6 +170,8 @@ export class CollaborationHub {
 
   /** A socket authorized for a session: it joins its diagram's room and gets the diagram's state. */
   async connect(socket: WebSocket, connection: Connection): Promise<void> {
+    // An upgrade past its checks when the shutdown began: no room is made for it after the rooms were closed.
+    if (this.closing) return socket.close(CLOSE.goingAway, 'server shutting down');
     const member: Member = {
       id: randomUUID(), connection, socket, user: userFromCaller(connection.principal), joinedAt: new Date().toISOString(), lastSent: 0, alive: true, answering: new Set(),
       send: (message) => {
@@ -209,6 +212,8 @@ export class CollaborationHub {
         entry.joining.delete(member);
       }
       resolveJoined(entry);
+      // The shutdown began while it joined, perhaps after it closed the rooms' sockets: this one goes too (its close leaves the room).
+      if (this.closing) return this.closeMember(member, CLOSE.goingAway, 'server shutting down', 'going_away');
       if (this.isHost(member)) {
         // Back within the grace, here or on another instance: no instance ends the session.
         this.cancelEnd(connection.diagram_id);
@@ -300,7 +305,13 @@ export class CollaborationHub {
   }
 
   /** Shutdown: the operations in flight commit (and are published), then every socket is told the server is going away. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // Once: a second call (the socket plugin's preClose after a test's own) waits for the first.
+    this.closed ??= this.shutDown();
+    return this.closed;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
     for (const diagramId of [...this.pendingEnds.keys()]) this.cancelEnd(diagramId);

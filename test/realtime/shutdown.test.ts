@@ -1,6 +1,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
-import { startTestApp } from '../helpers/app.js';
+import { json, startTestApp } from '../helpers/app.js';
+import { openSocket } from '../helpers/socket.js';
+import { realtimeOf } from '../../src/realtime/index.js';
 import { connectTo, sessionOn } from '../helpers/collaboration.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { signIn } from '../threat-models/helpers.js';
@@ -56,6 +58,25 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
       expect(refused.length).toBeGreaterThan(0);
     } finally {
       await database.drop();
+    }
+  });
+
+  it('closes with 1001 a socket whose upgrade reaches the hub after its shutdown began, making it no room', { timeout: 60_000 }, async () => {
+    const app = await startTestApp({ redis });
+    try {
+      const owner = signIn(app, 'olga');
+      const writer = signIn(app, 'walt');
+      const s = await sessionOn(app, owner, writer);
+      const { ticket } = await json(await app.request(`/ws/ticket?session_id=${s.sessionId}`, { token: writer.token }));
+      // The hub shuts down (as the server's close begins) while the HTTP server still takes this upgrade.
+      const { hub } = realtimeOf(app.runtime.services);
+      await hub.close();
+      const socket = await openSocket(`${app.url.replace(/^http/, 'ws')}/threat_models/${s.tm}/diagrams/${s.diagram}/ws?session_id=${s.sessionId}&ticket=${ticket as string}`);
+      const closed = await Promise.race([socket.closed, new Promise<null>((resolve) => { setTimeout(() => resolve(null), 30_000); })]);
+      expect(closed?.code).toBe(1001);
+      expect(socket.all('diagram_state')).toHaveLength(0);
+    } finally {
+      await app.stop();
     }
   });
 });
