@@ -202,8 +202,9 @@ export class CollaborationHub {
       });
     });
     socket.on('close', () => { void joined.then((entry) => { if (entry) this.leave(entry, member); }); });
+    let entry: RoomEntry | undefined;
     try {
-      const entry = await this.roomOf(connection);
+      entry = await this.roomOf(connection);
       // Counted before the join awaits, so the room is not released under it (its last member leaving meanwhile).
       entry.joining.add(member);
       try {
@@ -222,6 +223,8 @@ export class CollaborationHub {
       if (socket.readyState === socket.OPEN) this.announceParticipants(entry.room);
     } catch (err) {
       resolveJoined(null);
+      // A room made for this socket alone (a first join whose snapshot failed to load) would otherwise stay, subscribed, with nobody in it.
+      if (entry) this.release(entry);
       socket.close(1011, 'could not join the session');
       throw err;
     }
@@ -359,19 +362,19 @@ export class CollaborationHub {
   private leave(entry: RoomEntry, member: Member): void {
     const { room } = entry;
     room.leave(member);
-    const { connection } = member;
     const present = this.presentIn(entry);
     // TMI: the host leaving ends the session for everyone (a shutdown is not leaving).
     if (this.isHost(member) && !present.some((m) => this.isHost(m)) && !this.closing) this.hostLeft(member);
-    if (present.length === 0) {
-      if (this.rooms.get(connection.diagram_id) === entry) {
-        entry.unsubscribe();
-        this.rooms.delete(connection.diagram_id);
-        this.dropWriter(connection.diagram_id);
-      }
-      return;
-    }
+    if (present.length === 0) return this.release(entry);
     this.announceParticipants(room);
+  }
+
+  /** A room nobody here is in or joining any more: its feed subscription goes, and its writer once drained. */
+  private release(entry: RoomEntry): void {
+    if (this.presentIn(entry).length > 0 || this.rooms.get(entry.diagramId) !== entry) return;
+    entry.unsubscribe();
+    this.rooms.delete(entry.diagramId);
+    this.dropWriter(entry.diagramId);
   }
 
   /** A diagram nobody here edits any more: its writer goes once its last batch is answered (a new room starts from the store). */
