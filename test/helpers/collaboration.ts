@@ -1,4 +1,7 @@
 import { expect } from 'vitest';
+import { principalFromClaims } from '../../src/auth/tokens.js';
+import type { EventMetadata } from '../../src/events/types.js';
+import type { DiagramTarget } from '../../src/realtime/writer.js';
 import { json, type TestApp } from './app.js';
 import { openSocket } from './socket.js';
 import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
@@ -26,3 +29,11 @@ export async function connectTo(app: TestApp, who: Who, s: Awaited<ReturnType<ty
   return socket;
 }
 
+
+/** What a diagram writer is handed for one user's operations in the session, as the hub builds it from a socket. */
+export function operatorOn(app: TestApp, who: Who, s: { tm: string; diagram: string; sessionId: string }) {
+  const caller = principalFromClaims(app.runtime.services.tokens.verify(who.token));
+  const target: DiagramTarget = { threat_model_id: s.tm, diagram_id: s.diagram, session_id: s.sessionId };
+  const metadata: EventMetadata = { actor: { user_id: caller.user_id, email: caller.email, provider: caller.provider }, trace_id: null, correlation_id: s.sessionId, causation_id: null, request_id: null };
+  return { caller, target, metadata };
+}

@@ -4,6 +4,8 @@ import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
 import { openSocket } from '../helpers/socket.js';
 import { realtimeOf } from '../../src/realtime/index.js';
+import { DiagramWriter } from '../../src/realtime/writer.js';
+import { operatorOn } from '../helpers/collaboration.js';
 import { threatModelEventCount, signIn, userEntry, type Who } from '../threat-models/helpers.js';
 
 /**
@@ -455,7 +457,7 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     // Undoing a step beyond the window is out of reach: history_operation, and nothing changes.
     o.socket.send({ message_type: 'undo_request' });
     expect(await o.socket.next('history_operation')).toMatchObject({ operation_type: 'undo', message: 'no_operations_to_undo' });
-    await o.socket.close();
+    // The host stays connected to the end: its leaving would end the session after this app's short grace (1 s).
     const { pool } = app.runtime.services.database;
     const snapshot = await eventually('the snapshot is written', async () => {
       const { rows } = await pool.query<{ version: number }>('select version from snapshots where stream_id = $1 order by version desc limit 1', [`diagram-${s.diagram}`]);
@@ -467,19 +469,15 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
     w.socket.send(stale);
     expect(await w.socket.next('operation_rejected')).toMatchObject({ operation_id: stale.operation_id, reason: 'conflict_detected', affected_cells: [id], requires_resync: true });
     expect(await w.socket.next('diagram_state')).toMatchObject({ update_vector: head });
-    await w.socket.close();
-    // A new writer (no socket on the diagram holds one) loads from the snapshot: it does not fold the stream whole.
-    await eventually('the diagram\'s writer goes with its room', () => hub().writerStats(s.diagram) === undefined);
-    const fresh = await connect(writer, s);
-    fresh.socket.send(operation(head, [{ id, operation: 'update', data: node(id, 'moving', 999) }]));
-    await fresh.socket.next('diagram_operation_event', (m) => m.sequence_number === head + 1);
-    const stats = hub().writerStats(s.diagram)!;
-    expect(stats.loads).toBe(1);
-    expect(stats.eventsFolded).toBeLessThan(100);
+    // A new writer (another instance's, say: it holds nothing yet) loads from the snapshot: it does not fold the stream whole.
+    const fresh = new DiagramWriter(app.runtime.services, s.tm, s.diagram);
+    const { caller, target, metadata } = operatorOn(app, writer, s);
+    expect((await fresh.operate(caller, target, { operation_id: uuidv7(), base_vector: head, cells: [{ id, operation: 'update', data: node(id, 'moving', 999) }] }, metadata)).sequence_number).toBe(head + 1);
+    expect(fresh.stats.loads).toBe(1);
+    expect(fresh.stats.eventsFolded).toBeLessThan(100);
     const again = await connect(reader, s);
     expect(again.state).toMatchObject({ update_vector: head + 1, cells: [node(early, 'early', 0), node(id, 'moving', 999)] });
-    await again.socket.close();
-    await fresh.socket.close();
+    for (const sock of [again.socket, w.socket, o.socket]) await sock.close();
   });
 
   it('closes a socket that stops reading (1013) without holding up the others', { timeout: 60_000 }, async () => {
@@ -557,19 +555,35 @@ describe.each([{ mode: 'with Redis', redis: true }, { mode: 'without Redis', red
 
   it('hands no operation queued behind a socket\'s close to a writer: none is left on a diagram without a room', async () => {
     const s = await session();
+    const host = await connect(owner, s);
     const w = await connect(writer, s);
-    const first = uuidv7();
-    w.socket.send(operation(1, [{ id: first, operation: 'add', data: node(first) }]));
-    // Answered after the first operation's commit: what follows waits behind it, and the close overtakes them.
-    w.socket.send({ message_type: 'sync_status_request' });
-    for (let n = 0; n < 5; n++) { const id = uuidv7(); w.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }])); }
-    await w.socket.close();
+    await host.socket.next('participants_update', (m) => (m.participants as unknown[]).length === 2);
+    const { pool } = app.database;
+    // Appends wait (reads do not) until the socket's close was handled: the first operation's commit cannot finish before it.
+    const blocker = await pool.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table events in exclusive mode');
+      const first = uuidv7();
+      w.socket.send(operation(1, [{ id: first, operation: 'add', data: node(first) }]));
+      // Answered after the first operation's commit: what follows waits behind it, and the close overtakes them.
+      w.socket.send({ message_type: 'sync_status_request' });
+      for (let n = 0; n < 5; n++) { const id = uuidv7(); w.socket.send(operation(1, [{ id, operation: 'add', data: node(id) }])); }
+      await w.socket.close();
+      // The host hears the writer leave: the server handled the close while the five were still queued.
+      await host.socket.next('participants_update', (m) => (m.participants as unknown[]).length === 1, 30_000);
+    } finally {
+      await blocker.query('rollback');
+      blocker.release();
+    }
+    await host.socket.close();
     await eventually('the diagram\'s writer goes with its room', () => hub().writerStats(s.diagram) === undefined);
-    // And stays gone: nothing queued behind the close made a new one.
-    const committed = await app.runtime.services.store.streamVersion(`diagram-${s.diagram}`);
+    // The first operation committed; nothing queued behind the close was handed over, nor made a new writer.
+    const stream = `diagram-${s.diagram}`;
+    expect(await app.runtime.services.store.streamVersion(stream)).toBe(2);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(hub().writerStats(s.diagram)).toBeUndefined();
-    expect(await app.runtime.services.store.streamVersion(`diagram-${s.diagram}`)).toBe(committed);
+    expect(await app.runtime.services.store.streamVersion(stream)).toBe(2);
   });
 
   it('keeps its writer\'s state current from what the access check reads: an access change costs no lost race', async () => {

@@ -1,10 +1,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { principalFromClaims } from '../../src/auth/tokens.js';
-import type { EventMetadata } from '../../src/events/types.js';
-import { DiagramWriter, type DiagramTarget } from '../../src/realtime/writer.js';
+import { DiagramWriter } from '../../src/realtime/writer.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
-import { sessionOn } from '../helpers/collaboration.js';
+import { operatorOn, sessionOn } from '../helpers/collaboration.js';
 import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
 
 const node = (id: string, text = 'Node') => ({ id, shape: 'process', x: 10, y: 10, width: 80, height: 40, attrs: { text: { text } } });
@@ -37,9 +35,7 @@ describe('the diagram writer', () => {
 
   async function diagram() {
     const s = await sessionOn(app, owner, writer);
-    const caller = principalFromClaims(app.runtime.services.tokens.verify(writer.token));
-    const target: DiagramTarget = { threat_model_id: s.tm, diagram_id: s.diagram, session_id: s.sessionId };
-    const metadata: EventMetadata = { actor: { user_id: caller.user_id, email: caller.email, provider: caller.provider }, trace_id: null, correlation_id: s.sessionId, causation_id: null, request_id: null };
+    const { caller, target, metadata } = operatorOn(app, writer, s);
     const writerOn = () => new DiagramWriter(app.runtime.services, s.tm, s.diagram);
     const add = (w: DiagramWriter, base: number, id = uuidv7()) =>
       w.operate(caller, target, { operation_id: uuidv7(), base_vector: base, cells: [{ id, operation: 'add', data: node(id) }] }, metadata);
