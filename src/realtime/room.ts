@@ -33,6 +33,8 @@ export class DiagramRoom {
   private delivered: number;
   private readonly pending = new Map<number, FeedEvent>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** A delivery up to the store's head, queued and not started yet: later head checks and status requests share it. */
+  private headDelivery: Promise<void> | null = null;
 
   constructor(
     private readonly diagramId: string, private readonly source: RoomSource, head: number, private readonly onError: (err: unknown) => void,
@@ -55,7 +57,7 @@ export class DiagramRoom {
 
   /** Delivers what the event store holds beyond what was delivered (events nobody published). */
   checkHead(): Promise<void> {
-    return this.step(() => this.deliverToHead());
+    return this.deliverHeadSoon();
   }
 
   /**
@@ -63,11 +65,25 @@ export class DiagramRoom {
    * may hold an event still on its way here (another instance's, its publish late or lost), and
    * a client must never be told of a sequence number before it received it.
    */
-  status(member: RoomMember): Promise<void> {
-    return this.step(async () => {
-      await this.deliverToHead();
-      member.send(outbound.syncStatus(member.lastSent));
+  async status(member: RoomMember): Promise<void> {
+    await this.deliverHeadSoon();
+    member.send(outbound.syncStatus(member.lastSent));
+  }
+
+  /**
+   * A delivery up to a head read after this call: one already queued and not started yet reads
+   * it late enough, so it is shared. However many sockets ask and however slow the reads, a room
+   * holds at most one such step waiting, and its event deliveries are not queued behind a pile of
+   * head reads.
+   */
+  private deliverHeadSoon(): Promise<void> {
+    if (this.headDelivery) return this.headDelivery;
+    const delivery: Promise<void> = this.step(() => {
+      this.headDelivery = null;
+      return this.deliverToHead();
     });
+    this.headDelivery = delivery;
+    return delivery;
   }
 
   private async deliverToHead(): Promise<void> {

@@ -105,4 +105,38 @@ describe('a diagram room', () => {
     expect(sequences(far)).toEqual([]);
     expect(far.got).toEqual([expect.objectContaining({ message_type: 'diagram_state', update_vector: 10 })]);
   });
+
+  it('shares one head read among the status requests and head checks waiting behind a slow step', async () => {
+    const s = streamOf(1);
+    let heads = 0;
+    let slow: { read: () => void; done: Promise<void> } | null = null;
+    const source: RoomSource = {
+      ...s.source,
+      head: async () => { heads++; return s.source.head(); },
+      snapshot: async () => { const snap = await s.source.snapshot(); if (slow) { slow.read(); await slow.done; } return snap; },
+    };
+    const room = new DiagramRoom('d', source, 1, (e) => errors.push(e));
+    const asking = Array.from({ length: 20 }, () => member());
+    for (const m of asking) await room.join(m, () => {});
+    // A join whose snapshot is slow holds the room's steps; meanwhile an event nobody published lands, and everyone asks.
+    let release!: () => void;
+    const read = new Promise<void>((resolve) => { slow = { read: resolve, done: new Promise<void>((r) => { release = r; }) }; });
+    const joining = room.join(member(), () => {});
+    await read;
+    s.append();
+    const answers = [...asking.map((m) => room.status(m)), ...Array.from({ length: 10 }, () => room.checkHead())];
+    release();
+    await Promise.all([joining, ...answers]);
+    expect(heads).toBe(1);
+    // Each answer came after the event it names: nobody is told of a number before receiving it.
+    for (const m of asking) expect(m.got.slice(-2)).toEqual([expect.objectContaining({ sequence_number: 2 }), { message_type: 'sync_status_response', update_vector: 2 }]);
+    // A request arriving once that read started waits for a read of its own.
+    const late = asking[0]!;
+    const during = room.status(late);
+    await Promise.resolve();
+    s.append();
+    await Promise.all([during, room.status(late)]);
+    expect(heads).toBe(3);
+    expect(late.got.at(-1)).toEqual({ message_type: 'sync_status_response', update_vector: 3 });
+  });
 });
