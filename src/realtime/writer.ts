@@ -101,6 +101,8 @@ export interface WriterStats {
   racesLost: number;
   /** Batches decided again without their append: the state they were decided on was invalidated meanwhile. */
   redecided: number;
+  /** Decisions that read the diagram's events from the store rather than from the window held (none is expected: every decision reaches back at most the window). */
+  streamReads: number;
 }
 
 /** A batch being decided: the diagram after the operations accepted so far, and their events. */
@@ -126,7 +128,7 @@ type Outcome = { applied: AppliedOperation } | { error: unknown } | { sameAs: Jo
  * against the streams' versions first: nobody is refused on what only this instance believed.
  */
 export class DiagramWriter {
-  readonly stats: WriterStats = { loads: 0, catchUps: 0, eventsFolded: 0, threatModelReloads: 0, sessionReloads: 0, racesLost: 0, redecided: 0 };
+  readonly stats: WriterStats = { loads: 0, catchUps: 0, eventsFolded: 0, threatModelReloads: 0, sessionReloads: 0, racesLost: 0, redecided: 0, streamReads: 0 };
   private readonly streamId: string;
   private readonly parentStreamId: string;
   private readonly sessionStreamId: string;
@@ -449,13 +451,14 @@ export class DiagramWriter {
 
   /** An undo's or redo's operation: the inverse of the step it reverts, on the base that step was made on. */
   private async historyStep(held: Held, working: Working, job: Job & { kind: 'undo' | 'redo' }, sessionStartedAt: number): Promise<Planned> {
-    // Only the session's part of the stream: its operations come after the version it started at.
-    const events = await this.eventsFrom(held, working, sessionStartedAt + 1);
+    // Only the session's part of the stream (its operations come after the version it started at), and of that only the
+    // window: a step older than it cannot be decided without scanning the stream, so it is out of reach, as if there were none
+    // (refusing it as a conflict would refuse every later undo too, since an undo always takes the newest step). The stacks
+    // read from the window are the whole session's cut to it (each is in version order), so its newest step is the same.
+    const events = await this.eventsFrom(held, working, Math.max(sessionStartedAt + 1, working.version - this.window + 1));
     const history = undoHistory(events, job.caller.user_id, job.target.session_id);
     const of = (job.kind === 'undo' ? history.undo : history.redo).at(-1);
-    // A step older than the window cannot be decided without scanning the stream: it is out of reach, as if there were none
-    // (refusing it as a conflict would refuse every later undo too, since an undo always takes the newest step).
-    if (of === undefined || working.version - of > this.window) throw new NothingInHistory(job.kind);
+    if (of === undefined) throw new NothingInHistory(job.kind);
     const reverted = events.find((e) => e.version === of)!;
     return {
       operation_id: job.operation_id, base_vector: of, cells: inverseOf((reverted.data as DiagramCellsPatchedData).cells),
@@ -468,9 +471,14 @@ export class DiagramWriter {
     const heldFrom = held.version + 1 - held.recent.length;
     const committed = fromVersion > held.version ? []
       : fromVersion >= heldFrom ? held.recent.slice(fromVersion - heldFrom)
-        : await this.services.store.readStream(this.streamId, { fromVersion, toVersion: held.version });
+        : await this.readCommitted(fromVersion, held.version);
     const own = working.accepted.filter((a) => a.version >= fromVersion).map((a) => ({ type: DIAGRAM_CELLS_PATCHED, version: a.version, data: a.data }));
     return [...committed, ...own];
+  }
+
+  private readCommitted(fromVersion: number, toVersion: number): Promise<StoredEvent[]> {
+    this.stats.streamReads++;
+    return this.services.store.readStream(this.streamId, { fromVersion, toVersion });
   }
 
   /** The batch as one append at the version it was decided on, the parent's access and the session unchanged; then it is what the writer holds. */

@@ -41,7 +41,7 @@ describe('the diagram writer', () => {
       w.operate(caller, target, { operation_id: uuidv7(), base_vector: base, cells: [{ id, operation: 'add', data: node(id) }] }, metadata);
     const update = (w: DiagramWriter, base: number, id: string, text: string) =>
       w.operate(caller, target, { operation_id: uuidv7(), base_vector: base, cells: [{ id, operation: 'update', data: node(id, text) }] }, metadata);
-    return { ...s, writerOn, add, update };
+    return { ...s, caller, target, metadata, writerOn, add, update };
   }
 
   it('catches up after losing a race to another writer: the newer events only, no reload', async () => {
@@ -127,6 +127,21 @@ describe('the diagram writer', () => {
     expect(await refusal).toMatchObject({ reason: 'validation_failed' });
     // One confirmation: the state it read is the one the refusal is decided on again, and not confirmed a second time.
     expect(a.stats.catchUps - catchUpsBefore).toBe(1);
+  });
+
+  it('undoes in a session longer than its window from the window held, without reading the session\'s events from the store', { timeout: 60_000 }, async () => {
+    const d = await diagram();
+    const w = d.writerOn();
+    // 300 operations in this session, each round on the head the round before left: the session now reaches beyond the window (256).
+    let head = 1;
+    for (let round = 0; round < 5; round++) {
+      const base = head;
+      head = Math.max(...(await Promise.all(Array.from({ length: 60 }, () => d.add(w, base)))).map((a) => a.sequence_number));
+    }
+    expect(head).toBe(301);
+    const undone = await w.step(d.caller, d.target, 'undo', uuidv7(), d.metadata);
+    expect(undone).toMatchObject({ sequence_number: 302, data: { history: { kind: 'undo', of: 301 } } });
+    expect(w.stats.streamReads).toBe(0);
   });
 
   it('catches up once on a version its source overstated, not before every batch', async () => {
