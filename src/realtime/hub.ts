@@ -321,6 +321,9 @@ export class CollaborationHub {
     await Promise.allSettled([...this.writers.values()].map((w) => w.close()));
     // Answers still being sent (a resend's confirmation, a rejection's resync), until none is left.
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    // The last commits' deliveries: each room delivers up to the store's head (its publishes may still be on their way, through
+    // Redis or queued behind the room's steps) before its sockets hear the server is going away.
+    await Promise.allSettled([...this.rooms.values()].map(({ room }) => room.checkHead()));
     for (const { room, unsubscribe } of this.rooms.values()) {
       unsubscribe();
       for (const m of room.members as Set<Member>) this.closeMember(m, CLOSE.goingAway, 'server shutting down', 'going_away');
