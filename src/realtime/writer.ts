@@ -234,6 +234,8 @@ export class DiagramWriter {
     // The state this run read the streams' versions for (a refresh, or a refusal's confirmation): a
     // refusal decided on it needs no confirming again, or a busy stream would keep it re-confirming forever.
     let checked: Held | null = null;
+    // Races lost by this batch, which alone make the wait before the next attempt grow (a re-decision or a confirmation is no race).
+    let races = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         if (!this.held || this.behind(this.held)) checked = this.held = await this.refresh(this.held);
@@ -245,7 +247,7 @@ export class DiagramWriter {
           this.stats.redecided++;
           continue;
         }
-        if (!confirmed && attempt < BATCH_RETRIES && [...outcomes.values()].some((o) => 'error' in o)) {
+        if (!confirmed && attempt < BATCH_RETRIES && [...outcomes.values()].some((o) => 'error' in o && decidedOnHeld(o.error))) {
           checked = this.held = await this.refresh(held);
           if (checked !== held) continue;
         }
@@ -260,7 +262,7 @@ export class DiagramWriter {
           this.noteRace(err);
           if (err instanceof CommandIdTakenError) lookUpAll = true;
           if (attempt < BATCH_RETRIES) {
-            await sleep(raceBackoffMs(attempt));
+            await sleep(raceBackoffMs(races++));
             continue;
           }
         }
@@ -523,6 +525,9 @@ export class DiagramWriter {
     });
   }
 }
+
+/** Whether a refusal may come from what the writer holds: an id reused with other cells does not (the batch or the store says so), and needs no confirming. */
+const decidedOnHeld = (err: unknown) => !(err instanceof CommandIdReusedError);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
 

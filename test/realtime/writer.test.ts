@@ -41,7 +41,8 @@ describe('the diagram writer', () => {
       w.operate(caller, target, { operation_id: uuidv7(), base_vector: base, cells: [{ id, operation: 'add', data: node(id) }] }, metadata);
     const update = (w: DiagramWriter, base: number, id: string, text: string) =>
       w.operate(caller, target, { operation_id: uuidv7(), base_vector: base, cells: [{ id, operation: 'update', data: node(id, text) }] }, metadata);
-    return { ...s, caller, target, metadata, writerOn, add, update };
+    const writerOp = (w: DiagramWriter, request: Parameters<DiagramWriter['operate']>[2]) => w.operate(caller, target, request, metadata);
+    return { ...s, caller, target, metadata, writerOn, add, update, writerOp };
   }
 
   it('catches up after losing a race to another writer: the newer events only, no reload', async () => {
@@ -142,6 +143,21 @@ describe('the diagram writer', () => {
     const undone = await w.step(d.caller, d.target, 'undo', uuidv7(), d.metadata);
     expect(undone).toMatchObject({ sequence_number: 302, data: { history: { kind: 'undo', of: 301 } } });
     expect(w.stats.streamReads).toBe(0);
+  });
+
+  it('answers an operation id reused with other cells without confirming it against the streams', async () => {
+    const d = await diagram();
+    const a = d.writerOn();
+    await d.add(a, 1);
+    const catchUpsBefore = a.stats.catchUps;
+    // One operation id twice in one batch, with other cells the second time: refused whatever the diagram holds, so nothing is read to confirm it.
+    const operationId = uuidv7();
+    const [x, y] = [uuidv7(), uuidv7()];
+    const first = d.writerOp(a, { operation_id: operationId, base_vector: 2, cells: [{ id: x, operation: 'add', data: node(x) }] });
+    const reused = d.writerOp(a, { operation_id: operationId, base_vector: 2, cells: [{ id: y, operation: 'add', data: node(y) }] });
+    await expect(reused).rejects.toMatchObject({ name: 'CommandIdReusedError' });
+    expect((await first).sequence_number).toBe(3);
+    expect(a.stats.catchUps - catchUpsBefore).toBe(0);
   });
 
   it('catches up once on a version its source overstated, not before every batch', async () => {
