@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { StoredEvent } from '../events/types.js';
+import type { BulkFold } from './bulk.js';
 
 /**
  * A projector: reads events of the types it handles, in global order, and keeps its read
@@ -16,4 +17,10 @@ export interface Projection {
   /** A poison event either halts the projection until someone acts, or is skipped (and kept as a dead letter). */
   readonly onPoison: 'halt' | 'skip';
   apply(event: StoredEvent, client: PoolClient): Promise<void>;
+  /**
+   * Optional: a fresh in-memory fold of its events into its final rows, which a rebuild uses to
+   * build the shadow from the first event to a recent position in bulk before `apply` takes over
+   * (src/projections/bulk.ts). It must produce exactly the rows `apply` would.
+   */
+  bulk?(): BulkFold;
 }

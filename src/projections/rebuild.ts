@@ -5,6 +5,7 @@ import { DECLARE_NON_APPENDING_EXPRESSION } from '../events/position.js';
 import { withTransaction } from '../infra/database.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
+import { insertRows } from './bulk.js';
 import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
 import {
   createShadowIndexes, createShadowTables, ident, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf, retiredSchemas, schemaExists,
@@ -19,9 +20,13 @@ import { tableDigest } from './table-digest.js';
 const SWAP_LOCK_TIMEOUT_MS = 500;
 const SWAP_ATTEMPTS = 20;
 const LOCK_NOT_AVAILABLE = '55P03';
+const INTEGRITY_VIOLATION_CLASS = '23';
 
 /** Events per shadow transaction: much larger than a live batch, since nobody waits on the shadow's progress. */
 export const REBUILD_BATCH_SIZE = 5_000;
+
+/** Events per read of the bulk phase: the fold keeps rows, not events, so a page is dropped once folded. */
+export const BULK_READ_PAGE = 20_000;
 
 export interface RebuildProgress {
   projection: string;
@@ -36,7 +41,12 @@ export interface RebuildOptions {
   onProgress?: (progress: RebuildProgress) => void;
   /** Checked between batches: an aborted build stops where it is and resumes on the next run. */
   signal?: AbortSignal;
+  /** Whether a fresh shadow of a projection with a bulk fold is built in bulk first (default true); false applies every event. */
+  bulk?: boolean;
 }
+
+/** What the build did: how many events the bulk phase folded (0 when it did not run), or why its fold refused. */
+export interface BuildSummary { bulk_applied: number; bulk_refused?: string }
 
 export interface TableComparison {
   table: string;
@@ -191,18 +201,57 @@ export class ProjectionRebuild {
    * Applies events to the shadow until it has caught up with the settled horizon: first
    * without secondary indexes, which are then created, then the rest.
    */
-  async build(): Promise<void> {
+  async build(): Promise<BuildSummary> {
     const state = await this.state();
     this.total = state.applied + await this.countAfter(state.position);
     this.options.onProgress?.({ projection: this.projection.name, applied: state.applied, total: this.total, position: state.position });
+    const fresh = state.position === 0 && state.applied === 0 && !state.indexed;
+    const summary = fresh && this.projection.bulk && this.options.bulk !== false ? await this.bulkLoad() : { bulk_applied: 0 };
     for (;;) {
       await this.catchUpShadow(null);
-      if ((await this.state()).indexed) return;
+      if ((await this.state()).indexed) return summary;
       await this.transaction(async (client) => {
         await createShadowIndexes(client, this.schema, this.projection.tables);
         await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set indexed = true`);
       });
     }
+  }
+
+  /**
+   * The bulk phase of a fresh shadow: every event of the projection's types up to the settled
+   * horizon, read in large pages and folded in memory by the projection's bulk fold, then its
+   * rows written in one shadow transaction with the position they stand for. `apply` takes over
+   * from there. A fold that refuses an event leaves the shadow untouched, and the build applies
+   * event by event from the first one (where `apply` reports the event as it always does).
+   */
+  private async bulkLoad(): Promise<BuildSummary> {
+    const fold = this.projection.bulk!();
+    let position = 0;
+    let applied = 0;
+    for (;;) {
+      if (this.options.signal?.aborted) throw this.options.signal.reason ?? new Error('rebuild aborted');
+      const batch = await this.store.readAll({ after: position, limit: BULK_READ_PAGE, types: this.projection.handles });
+      try {
+        for (const event of batch.events) fold.add(event);
+      } catch (err) {
+        return { bulk_applied: 0, bulk_refused: (err as Error).message };
+      }
+      applied += batch.events.length;
+      position = Math.max(position, batch.settled_through);
+      this.options.onProgress?.({ projection: this.projection.name, applied, total: Math.max(this.total, applied), position });
+      if (batch.events.length < BULK_READ_PAGE) break;
+    }
+    try {
+      await this.transaction(async (client) => {
+        for (const [table, rows] of fold.rows()) await insertRows(client, table, rows);
+        await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set position = $1, applied = $2`, [position, applied]);
+      });
+    } catch (err) {
+      // A row a table's constraint refuses (a count below zero): the events apply refuses, so it is left to apply to say which.
+      if (!String((err as { code?: unknown }).code ?? '').startsWith(INTEGRITY_VIOLATION_CLASS)) throw err;
+      return { bulk_applied: 0, bulk_refused: (err as Error).message };
+    }
+    return { bulk_applied: applied };
   }
 
   /**
