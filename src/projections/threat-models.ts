@@ -4,6 +4,7 @@ import { THREAT_MODEL_ENTITY, threatModelEventDefinitions, type ThreatModelEvent
 import { roleAtLeast, subjectKey, subjectOf } from '../commands/threat-models/authorization.js';
 import type { Authorization } from '../commands/threat-models/values.js';
 import type { StoredEvent } from '../events/types.js';
+import { KeyedRows, type BulkFold, type BulkRow } from './bulk.js';
 import type { Projection } from './projection.js';
 
 export const THREAT_MODELS_PROJECTION = 'threat_models';
@@ -51,15 +52,20 @@ const insertReadersFromT = (first: number) => `
   select t.id, r.principal_type, r.provider, r.subject, r.role, t.modified_at, t.deleted_at
   from t, unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[]) as r(principal_type, provider, subject, role)`;
 
-/** The parameters of `insertReadersFromT`: one row per subject (an entry repeated under the domain's fold keeps its highest role). */
-function readerParams(authorization: readonly Authorization[]): string[][] {
+/** The model's rows in threat_model_readers: one per subject (an entry repeated under the domain's fold keeps its highest role). */
+function readerEntries(authorization: readonly Authorization[]): Authorization[] {
   const bySubject = new Map<string, Authorization>();
   for (const e of authorization) {
     const key = subjectKey(e);
     const seen = bySubject.get(key);
     if (!seen || roleAtLeast(e.role, seen.role)) bySubject.set(key, e);
   }
-  const rows = [...bySubject.values()];
+  return [...bySubject.values()];
+}
+
+/** The parameters of `insertReadersFromT`. */
+function readerParams(authorization: readonly Authorization[]): string[][] {
+  const rows = readerEntries(authorization);
   return [rows.map((e) => e.principal_type), rows.map((e) => e.provider), rows.map((e) => subjectOf(e)), rows.map((e) => e.role)];
 }
 /** After a statement `t` that changed a model's modification time or deletion: the same on its readers' rows. */
@@ -69,54 +75,93 @@ const RETURNING = 'returning id, modified_at, deleted_at';
 
 const ownEventTypes = [...threatModelEventDefinitions.map((d) => d.type), 'MetadataEntriesSet', 'MetadataEntriesRemoved'];
 
-async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
+type Counts = Record<CountColumn, number>;
+/** A threat model's row (its readers' rows follow from its authorization, modification time and deletion). */
+interface ThreatModelRow extends BulkRow, Counts {
+  id: string; alias: number; name: string; description?: string | null; threat_model_framework: string; issue_uri?: string | null; project_id?: string | null;
+  status?: string | null; status_updated?: string | null; security_reviewer?: unknown; is_confidential?: boolean; owner: unknown; created_by: unknown;
+  authorization: Authorization[]; version: number; created_at: string; modified_at: string; deleted_at: string | null;
+}
+
+/**
+ * What a threat model's own event does to its row: the one computation of both the per-event
+ * apply and the bulk fold. `access` marks a change of its authorization (its readers are replaced).
+ * A change of a model the table does not have changes nothing.
+ */
+type OwnChange = { insert: ThreatModelRow } | { id: string; set: Partial<ThreatModelRow>; access?: true } | null;
+
+function ownChange(event: StoredEvent): OwnChange {
   const e = { type: event.type, data: event.data } as ThreatModelEvent;
   switch (e.type) {
     case 'ThreatModelCreated': {
       const d = e.data;
-      await client.query(
-        `with t as (insert into threat_models (id, alias, name, description, threat_model_framework, issue_uri, project_id, status, status_updated,
-           security_reviewer, is_confidential, owner, created_by, "authorization", version, created_at, modified_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) ${RETURNING}) ${insertReadersFromT(17)}`,
-        [d.threat_model_id, d.alias, d.name, d.description, d.threat_model_framework, d.issue_uri, d.project_id, d.status, d.status_updated,
-          d.security_reviewer && JSON.stringify(d.security_reviewer), d.is_confidential, JSON.stringify(d.owner), JSON.stringify(d.created_by),
-          JSON.stringify(d.authorization), event.version, d.created_at, ...readerParams(d.authorization)]);
-      return;
+      return { insert: { id: d.threat_model_id, alias: d.alias, name: d.name, description: d.description, threat_model_framework: d.threat_model_framework,
+        issue_uri: d.issue_uri, project_id: d.project_id, status: d.status, status_updated: d.status_updated, security_reviewer: d.security_reviewer,
+        is_confidential: d.is_confidential, owner: d.owner, created_by: d.created_by, authorization: d.authorization, version: event.version,
+        created_at: d.created_at, modified_at: d.created_at, deleted_at: null, ...Object.fromEntries(COUNT_COLUMNS.map((c) => [c, 0])) as Counts } };
     }
     case 'ThreatModelDetailsChanged': {
       const d = e.data;
-      await client.query(
-        `with t as (update threat_models set name = $2, description = $3, threat_model_framework = $4, issue_uri = $5, project_id = $6, status = $7,
-           status_updated = $8, security_reviewer = $9, version = $10, modified_at = $11 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
-        [d.threat_model_id, d.name, d.description, d.threat_model_framework, d.issue_uri, d.project_id, d.status, d.status_updated,
-          d.security_reviewer && JSON.stringify(d.security_reviewer), event.version, d.modified_at]);
-      return;
+      return { id: d.threat_model_id, set: { name: d.name, description: d.description, threat_model_framework: d.threat_model_framework, issue_uri: d.issue_uri,
+        project_id: d.project_id, status: d.status, status_updated: d.status_updated, security_reviewer: d.security_reviewer, version: event.version, modified_at: d.modified_at } };
     }
     case 'ThreatModelAccessChanged':
-      // The readers' rows are replaced whole: entries may have gone, and one statement cannot delete and re-insert the same rows.
-      await client.query('delete from threat_model_readers where threat_model_id = $1', [e.data.threat_model_id]);
-      await client.query(`with t as (update threat_models set owner = $2, "authorization" = $3, version = $4, modified_at = $5 where id = $1 ${RETURNING}) ${insertReadersFromT(6)}`,
-        [e.data.threat_model_id, JSON.stringify(e.data.owner), JSON.stringify(e.data.authorization), event.version, e.data.modified_at, ...readerParams(e.data.authorization)]);
-      return;
+      return { id: e.data.threat_model_id, access: true,
+        set: { owner: e.data.owner, authorization: e.data.authorization, version: event.version, modified_at: e.data.modified_at } };
     case 'ThreatModelDeleted':
-      await client.query(`with t as (update threat_models set deleted_at = $2, version = $3 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
-        [e.data.threat_model_id, e.data.deleted_at, event.version]);
-      return;
+      return { id: e.data.threat_model_id, set: { deleted_at: e.data.deleted_at, version: event.version } };
     case 'ThreatModelRestored':
-      await client.query(`with t as (update threat_models set deleted_at = null, version = $2, modified_at = $3 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
-        [e.data.threat_model_id, event.version, e.data.restored_at]);
-      return;
+      return { id: e.data.threat_model_id, set: { deleted_at: null, version: event.version, modified_at: e.data.restored_at } };
     case 'MetadataEntriesSet':
     case 'MetadataEntriesRemoved': {
       const m = (e as MetadataEvent).data;
       // Metadata lives in its own projection; here it only moves the threat model's version and modification time.
-      if (m.entity_type !== THREAT_MODEL_ENTITY) return;
-      await client.query(`with t as (update threat_models set version = $2, modified_at = $3 where id = $1 ${RETURNING}) ${TOUCH_READERS_FROM_T}`,
-        [m.entity_id, event.version, m.at]);
-      return;
+      return m.entity_type === THREAT_MODEL_ENTITY ? { id: m.entity_id, set: { version: event.version, modified_at: m.at } } : null;
     }
+    default:
+      return null;
   }
 }
+
+const jsonParam = (v: unknown) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v);
+
+/** Columns and their parameters, from `first` on, of a row or a change of one. */
+function columnsOf(row: Partial<ThreatModelRow>, first: number): { names: string[]; params: string[]; values: unknown[] } {
+  const names = Object.keys(row);
+  return { names: names.map((n) => `"${n}"`), params: names.map((_, i) => `$${i + first}`), values: names.map((n) => jsonParam(row[n])) };
+}
+
+async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
+  const change = ownChange(event);
+  if (!change) return;
+  if ('insert' in change) {
+    const c = columnsOf(change.insert, 1);
+    await client.query(`with t as (insert into threat_models (${c.names.join(', ')}) values (${c.params.join(', ')}) ${RETURNING}) ${insertReadersFromT(c.values.length + 1)}`,
+      [...c.values, ...readerParams(change.insert.authorization)]);
+    return;
+  }
+  const c = columnsOf(change.set, 2);
+  const update = `with t as (update threat_models set ${c.names.map((n, i) => `${n} = ${c.params[i]}`).join(', ')} where id = $1 ${RETURNING})`;
+  if (!change.access) {
+    await client.query(`${update} ${TOUCH_READERS_FROM_T}`, [change.id, ...c.values]);
+    return;
+  }
+  // The readers' rows are replaced whole: entries may have gone, and one statement cannot delete and re-insert the same rows.
+  await client.query('delete from threat_model_readers where threat_model_id = $1', [change.id]);
+  await client.query(`${update} ${insertReadersFromT(c.values.length + 2)}`, [change.id, ...c.values, ...readerParams(change.set.authorization!)]);
+}
+
+/** The count change of a child's event on its threat model (nothing when the delta is 0), refusing an event that gives no whole delta. */
+function countChange(event: StoredEvent, rule: ChildCountRule): { id: string; column: CountColumn; delta: number } | null {
+  const { threat_model_id } = event.data as { threat_model_id?: unknown };
+  if (typeof threat_model_id !== 'string') throw new Error(`${event.type} carries no threat_model_id`);
+  const delta = rule.delta(event.data);
+  if (!Number.isSafeInteger(delta)) throw new Error(`${event.type} gives ${rule.column} a delta of ${delta}, not a whole number`);
+  return delta === 0 ? null : { id: threat_model_id, column: rule.column, delta };
+}
+
+const noRowFor = (event: StoredEvent, c: { id: string; column: CountColumn }) =>
+  new Error(`${event.type} moves ${c.column} of threat model ${c.id}, which has no row`);
 
 /**
  * Moves a count by an event's delta. Nothing is clamped: a count that would go below zero (an
@@ -125,13 +170,38 @@ async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
  * projection halts where the bug shows instead of serving a count that is quietly wrong.
  */
 async function applyCount(event: StoredEvent, rule: ChildCountRule, client: PoolClient): Promise<void> {
-  const { threat_model_id } = event.data as { threat_model_id?: unknown };
-  if (typeof threat_model_id !== 'string') throw new Error(`${event.type} carries no threat_model_id`);
-  const delta = rule.delta(event.data);
-  if (!Number.isSafeInteger(delta)) throw new Error(`${event.type} gives ${rule.column} a delta of ${delta}, not a whole number`);
-  if (delta === 0) return;
-  const { rowCount } = await client.query(`update threat_models set ${rule.column} = ${rule.column} + $2 where id = $1`, [threat_model_id, delta]);
-  if (rowCount === 0) throw new Error(`${event.type} moves ${rule.column} of threat model ${threat_model_id}, which has no row`);
+  const c = countChange(event, rule);
+  if (!c) return;
+  const { rowCount } = await client.query(`update threat_models set ${c.column} = ${c.column} + $2 where id = $1`, [c.id, c.delta]);
+  if (rowCount === 0) throw noRowFor(event, c);
+}
+
+/** The bulk fold: the rows by id, the counts moved in memory (the table's check against a count below zero is the insert's), the readers derived last. */
+function bulkFold(countRules: ChildCountRules): BulkFold {
+  const models = new KeyedRows<ThreatModelRow>();
+  return {
+    add(event) {
+      const rule = countRules.rules[event.type];
+      if (rule) {
+        const c = countChange(event, rule);
+        if (!c) return;
+        const row = models.get(c.id);
+        if (!row) throw noRowFor(event, c);
+        row[c.column] += c.delta;
+        return;
+      }
+      const change = ownChange(event);
+      if (!change) return;
+      if ('insert' in change) models.insert(change.insert.id, change.insert);
+      else models.patch(change.id, change.set);
+    },
+    rows: () => [
+      ['threat_models', models.values()],
+      ['threat_model_readers', [...models.values()].flatMap((m) => readerEntries(m.authorization).map((e) => ({
+        threat_model_id: m.id, principal_type: e.principal_type, provider: e.provider, subject: subjectOf(e), role: e.role, modified_at: m.modified_at, deleted_at: m.deleted_at,
+      })))],
+    ],
+  };
 }
 
 /** The threat models list and detail table, with the six cached child counts and the deleted flag. */
@@ -147,5 +217,6 @@ export function createThreatModelsProjection(countRules: ChildCountRules): Proje
       const rule = countRules.rules[event.type];
       return rule ? applyCount(event, rule, client) : applyOwn(event, client);
     },
+    bulk: () => bulkFold(countRules),
   };
 }
