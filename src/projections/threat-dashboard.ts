@@ -1,7 +1,8 @@
 import type { PoolClient } from 'pg';
-import { childEventTypes, type ChildChanged, type ChildCreated, type ChildDeleted, type ChildRestored } from '../commands/child-resources/index.js';
+import { childEventTypes, type ChildChanged, type ChildCreated } from '../commands/child-resources/index.js';
 import { threatResource, type ThreatFields } from '../commands/threats/index.js';
 import type { StoredEvent } from '../events/types.js';
+import { KeyedRows, type BulkFold, type BulkRow } from './bulk.js';
 import type { Projection } from './projection.js';
 
 export const THREAT_DASHBOARD_PROJECTION = 'threat_dashboard';
@@ -14,31 +15,111 @@ const bucketOf = (f: Pick<ThreatFields, 'severity' | 'status' | 'mitigated'>): B
   ({ severity: (f.severity ?? '').toLowerCase(), status: (f.status ?? '').toLowerCase(), mitigated: f.mitigated });
 const sameBucket = (a: Bucket, b: Bucket) => a.severity === b.severity && a.status === b.status && a.mitigated === b.mitigated;
 
+interface ThreatRow extends Bucket, BulkRow {
+  threat_id: string; threat_model_id: string; name: string; deleted: boolean; change: string; changed_at: Date; changed_position: number;
+}
+type Row = Pick<ThreatRow, 'threat_model_id' | 'severity' | 'status' | 'mitigated' | 'deleted'>;
+interface CountMove { threatModelId: string; bucket: Bucket; delta: 1 | -1 }
+
+/**
+ * What one event does to the dashboard, given the threat's row before it (none for a creation):
+ * its row inserted or changed, and the counts it moves. The one computation of the per-event
+ * apply and the bulk fold; it refuses what a skipped or doubled event would leave.
+ */
+function dashboardChange(event: StoredEvent, before: Row | undefined): { insert: ThreatRow; moves: CountMove[] } | { id: string; set: Partial<ThreatRow>; moves: CountMove[] } | null {
+  const stamp = { changed_at: event.created_at, changed_position: event.position };
+  const id = (event.data as { id: string }).id;
+  const existing = (): Row => {
+    if (!before) throw new Error(`${event.type} for threat ${id}, which the dashboard never saw created`);
+    return before;
+  };
+  switch (event.type) {
+    case types.created: {
+      const d = event.data as ChildCreated<ThreatFields>;
+      const b = bucketOf(d.fields);
+      return { insert: { threat_id: d.id, threat_model_id: d.threat_model_id, name: d.fields.name, ...b, deleted: false, change: 'created', ...stamp },
+        moves: [{ threatModelId: d.threat_model_id, bucket: b, delta: 1 }] };
+    }
+    case types.changed: {
+      const d = event.data as ChildChanged<ThreatFields>;
+      const was = existing();
+      const after = bucketOf(d.fields);
+      const moves: CountMove[] = !was.deleted && !sameBucket(was, after)
+        ? [{ threatModelId: was.threat_model_id, bucket: was, delta: -1 }, { threatModelId: was.threat_model_id, bucket: after, delta: 1 }] : [];
+      return { id, set: { name: d.fields.name, ...after, change: 'changed', ...stamp }, moves };
+    }
+    case types.deleted:
+    case types.restored: {
+      const was = existing();
+      const deleting = event.type === types.deleted;
+      if (was.deleted === deleting) throw new Error(`${event.type} for threat ${id}, which is already ${deleting ? 'deleted' : 'live'}`);
+      return { id, set: { deleted: deleting, change: deleting ? 'deleted' : 'restored', ...stamp }, moves: [{ threatModelId: was.threat_model_id, bucket: was, delta: deleting ? -1 : 1 }] };
+    }
+    default:
+      return null;
+  }
+}
+
+const countKey = (m: CountMove): unknown[] => [m.threatModelId, m.bucket.severity, m.bucket.status, m.bucket.mitigated];
+const noCountFor = (m: CountMove) => new Error(`no dashboard count to take a threat from (${countKey(m).join(', ')})`);
+
 /** Moves a bucket's count; the table's check makes a count below zero fail loudly (a skipped or doubled event). */
-async function count(client: PoolClient, threatModelId: string, b: Bucket, delta: 1 | -1): Promise<void> {
-  const key = [threatModelId, b.severity, b.status, b.mitigated];
-  if (delta < 0) {
+async function count(client: PoolClient, m: CountMove): Promise<void> {
+  if (m.delta < 0) {
     const { rowCount } = await client.query(
-      'update threat_dashboard_counts set threats = threats - 1 where threat_model_id = $1 and severity = $2 and status = $3 and mitigated = $4', key);
-    if (rowCount !== 1) throw new Error(`no dashboard count to take a threat from (${key.join(', ')})`);
+      'update threat_dashboard_counts set threats = threats - 1 where threat_model_id = $1 and severity = $2 and status = $3 and mitigated = $4', countKey(m));
+    if (rowCount !== 1) throw noCountFor(m);
     return;
   }
   await client.query(
     `insert into threat_dashboard_counts (threat_model_id, severity, status, mitigated, threats) values ($1, $2, $3, $4, 1)
-     on conflict (threat_model_id, severity, status, mitigated) do update set threats = threat_dashboard_counts.threats + 1`, key);
+     on conflict (threat_model_id, severity, status, mitigated) do update set threats = threat_dashboard_counts.threats + 1`, countKey(m));
 }
 
-interface Row extends Bucket { threat_model_id: string; deleted: boolean }
+const THREAT_COLUMNS = ['threat_id', 'threat_model_id', 'name', 'severity', 'status', 'mitigated', 'deleted', 'change', 'changed_at', 'changed_position'] as const;
 
-async function current(client: PoolClient, event: StoredEvent, id: string): Promise<Row> {
-  const { rows } = await client.query<Row>('select threat_model_id, severity, status, mitigated, deleted from threat_dashboard_threats where threat_id = $1', [id]);
-  if (!rows[0]) throw new Error(`${event.type} for threat ${id}, which the dashboard never saw created`);
-  return rows[0];
+async function applyDashboard(event: StoredEvent, client: PoolClient): Promise<void> {
+  let before: Row | undefined;
+  if (event.type !== types.created) {
+    const { rows } = await client.query<Row>('select threat_model_id, severity, status, mitigated, deleted from threat_dashboard_threats where threat_id = $1',
+      [(event.data as { id: string }).id]);
+    before = rows[0];
+  }
+  const change = dashboardChange(event, before);
+  if (!change) return;
+  if ('insert' in change) {
+    await client.query(`insert into threat_dashboard_threats (${THREAT_COLUMNS.join(', ')}) values (${THREAT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
+      THREAT_COLUMNS.map((c) => change.insert[c]));
+  }
+  for (const m of change.moves) await count(client, m);
+  if ('set' in change) {
+    const columns = Object.keys(change.set) as (keyof ThreatRow)[];
+    await client.query(`update threat_dashboard_threats set ${columns.map((c, i) => `${c} = $${i + 2}`).join(', ')} where threat_id = $1`,
+      [change.id, ...columns.map((c) => change.set[c])]);
+  }
 }
 
-async function record(client: PoolClient, event: StoredEvent, id: string, change: string, set: string, values: unknown[]): Promise<void> {
-  await client.query(`update threat_dashboard_threats set ${set}, change = $2, changed_at = $3, changed_position = $4 where threat_id = $1`,
-    [id, change, event.created_at, event.position, ...values]);
+interface CountRow extends BulkRow { threat_model_id: string; severity: string; status: string; mitigated: boolean; threats: number }
+
+function bulkFold(): BulkFold {
+  const threats = new KeyedRows<ThreatRow>();
+  const counts = new Map<string, CountRow>();
+  return {
+    add(event) {
+      const change = dashboardChange(event, threats.get((event.data as { id: string }).id));
+      if (!change) return;
+      if ('insert' in change) threats.insert(change.insert.threat_id, change.insert);
+      else threats.patch(change.id, change.set);
+      for (const m of change.moves) {
+        const key = JSON.stringify(countKey(m));
+        const row = counts.get(key);
+        if (m.delta < 0 && (!row || row.threats === 0)) throw noCountFor(m);
+        if (row) row.threats += m.delta;
+        else counts.set(key, { threat_model_id: m.threatModelId, ...m.bucket, threats: 1 });
+      }
+    },
+    rows: () => [['threat_dashboard_threats', threats.values()], ['threat_dashboard_counts', counts.values()]],
+  };
 }
 
 /**
@@ -53,39 +134,6 @@ export const threatDashboardProjection: Projection = {
   handles: [types.created, types.changed, types.deleted, types.restored],
   tables: ['threat_dashboard_threats', 'threat_dashboard_counts'],
   onPoison: 'halt',
-  async apply(event, client) {
-    switch (event.type) {
-      case types.created: {
-        const d = event.data as ChildCreated<ThreatFields>;
-        const b = bucketOf(d.fields);
-        await client.query(
-          `insert into threat_dashboard_threats (threat_id, threat_model_id, name, severity, status, mitigated, deleted, change, changed_at, changed_position)
-           values ($1, $2, $3, $4, $5, $6, false, 'created', $7, $8)`,
-          [d.id, d.threat_model_id, d.fields.name, b.severity, b.status, b.mitigated, event.created_at, event.position]);
-        await count(client, d.threat_model_id, b, 1);
-        return;
-      }
-      case types.changed: {
-        const d = event.data as ChildChanged<ThreatFields>;
-        const before = await current(client, event, d.id);
-        const after = bucketOf(d.fields);
-        if (!before.deleted && !sameBucket(before, after)) {
-          await count(client, before.threat_model_id, before, -1);
-          await count(client, before.threat_model_id, after, 1);
-        }
-        await record(client, event, d.id, 'changed', 'name = $5, severity = $6, status = $7, mitigated = $8', [d.fields.name, after.severity, after.status, after.mitigated]);
-        return;
-      }
-      case types.deleted:
-      case types.restored: {
-        const d = event.data as ChildDeleted | ChildRestored;
-        const before = await current(client, event, d.id);
-        const deleting = event.type === types.deleted;
-        if (before.deleted === deleting) throw new Error(`${event.type} for threat ${d.id}, which is already ${deleting ? 'deleted' : 'live'}`);
-        await count(client, before.threat_model_id, before, deleting ? -1 : 1);
-        await record(client, event, d.id, deleting ? 'deleted' : 'restored', 'deleted = $5', [deleting]);
-        return;
-      }
-    }
-  },
+  apply: applyDashboard,
+  bulk: bulkFold,
 };
