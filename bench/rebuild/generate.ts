@@ -70,10 +70,20 @@ function threatModelLife(n: number, caller: Caller, at: number): Row[] {
       on({ ...base, type: 'Create', now: now(k++), id: childId, alias: i + 1, input: spec.input(n * 10 + i), auto_generated: false });
       if (spec.kind === 'threat' && i % 2 === 0) on({ ...base, type: 'Replace', now: now(k++), input: { ...spec.input(n * 10 + i), name: `Threat ${n}-${i} (renamed)` } });
       if (spec.kind === 'threat' && i === 0 && n % 4 === 0) on({ ...base, type: 'Delete', now: now(k++) });
+      if (spec.kind === 'threat' && i === 0 && n % 8 === 0) on({ ...base, type: 'Restore', now: now(k++) });
+      if (spec.kind === 'document' && i === 0 && n % 6 === 0) on({ ...base, type: 'ChangeMetadata', now: now(k++), change: { kind: 'delete', key: 'source' } });
+      if (spec.kind === 'document' && i === 1 && n % 6 === 0) on({ ...base, type: 'Delete', now: now(k++) });
     }
   }
   onModel({ type: 'ChangeThreatModelMetadata', caller, now: now(k++), change: { kind: 'bulk_create', entries: [{ key: 'team', value: `team-${n % 50}` }, { key: 'tier', value: String(n % 3) }] } });
-  onModel({ type: 'ReplaceThreatModel', caller, now: now(k), input: { name: `Generated threat model ${n} (reviewed)`, description: 'Reviewed.', threat_model_framework: 'STRIDE', authorization: tm.exists ? tm.authorization : [] } });
+  if (n % 6 === 0) onModel({ type: 'ChangeThreatModelMetadata', caller, now: now(k++), change: { kind: 'delete', key: 'tier' } });
+  // Every fifth model is shared with a reviewer: its access changes with the details.
+  const reviewer = { principal_type: 'user' as const, provider: 'tmi', provider_id: `reviewer-${n % 20}`, role: 'reader' as const };
+  const authorization = !tm.exists ? [] : n % 5 === 0 ? [...tm.authorization, reviewer] : tm.authorization;
+  onModel({ type: 'ReplaceThreatModel', caller, now: now(k++), input: { name: `Generated threat model ${n} (reviewed)`, description: 'Reviewed.', threat_model_framework: 'STRIDE', authorization } });
+  // One in twenty is deleted, and one in forty restored again.
+  if (n % 20 === 0) onModel({ type: 'DeleteThreatModel', caller, now: now(k++) });
+  if (n % 40 === 0) onModel({ type: 'RestoreThreatModel', caller, now: now(k) });
   return rows;
 }
 

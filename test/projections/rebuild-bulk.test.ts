@@ -23,16 +23,20 @@ describe('bulk-built rebuilds equal the per-event projection', () => {
   let db: TestDatabase;
   let store: EventStore;
   let head: number;
+  let byType: Record<string, number>;
   beforeAll(async () => {
     db = await createTestDatabase();
     store = new EventStore(db.pool, eventCatalog);
-    await generateEvents(db.pool, 3_000, () => {});
+    ({ byType } = await generateEvents(db.pool, 3_000, () => {}));
     head = await store.headPosition();
   });
   afterAll(async () => { await db?.drop(); });
 
-  it('the projections carrying the volume have a bulk fold', () => {
-    expect(withBulk.map((p) => p.name)).toEqual(expect.arrayContaining(['threats', 'documents', 'diagrams']));
+  it('the projections carrying the volume have a bulk fold, and the events change, delete, restore and share what they made', () => {
+    expect(withBulk.map((p) => p.name)).toEqual(expect.arrayContaining(['threat_models', 'threats', 'documents', 'metadata', 'audit_trail', 'threat_model_access', 'threat_dashboard']));
+    for (const type of ['ThreatChanged', 'ThreatDeleted', 'ThreatRestored', 'DocumentDeleted', 'MetadataEntriesRemoved', 'ThreatModelAccessChanged', 'ThreatModelDeleted', 'ThreatModelRestored']) {
+      expect(byType[type], type).toBeGreaterThan(0);
+    }
   });
 
   for (const p of withBulk) {
