@@ -18,7 +18,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only name,...]
        [--rates 300,...] [--connections 8,32] [--log-level info] [--models 100000] [--readable 1000]
-       [--threats 10000] [--children 200] [--reseed] [--topology inline|worker] [--events 1000000]
+       [--threats 10000] [--children 200] [--reseed] [--topology inline|worker] [--events 1000000] [--per-event]
   --seconds/--warmup: measured and warm-up seconds per cell and system, cut into --slices turns
   --writers: append benches' concurrent writers
   --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get,threats,bare-threats,full
@@ -27,7 +27,8 @@ const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--se
   --log-level: the servers' log level (info, the service's default, logs every request)
   --models/--readable/--threats/--children/--reseed: queries: seed size, and rebuilding the cached seeded database
   --topology: command, queries: projections inside serve (inline, the default) or in a separate worker
-  --events: rebuild: events generated before rebuilding every projection`;
+  --events: rebuild: events generated before rebuilding every projection
+  --per-event: rebuild: apply every event one by one (no bulk phase), as before it existed`;
 
 function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   const { positionals, values } = parseArgs({
@@ -49,6 +50,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       reseed: { type: 'boolean', default: false },
       topology: { type: 'string', default: 'inline' },
       events: { type: 'string', default: '1000000' },
+      'per-event': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,6 +96,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       children: whole(values.children, 'children'),
       topology: values.topology,
       events: whole(values.events, 'events'),
+      perEvent: values['per-event'],
       log: (line) => process.stderr.write(`${line}\n`),
     },
   };

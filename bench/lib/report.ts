@@ -51,6 +51,8 @@ export interface BenchOptions {
   topology: 'inline' | 'worker';
   /** Events the rebuild bench generates. */
   events: number;
+  /** Rebuild: every event applied one by one, the projections' bulk folds unused. */
+  perEvent?: boolean;
   log: (line: string) => void;
 }
 

@@ -158,13 +158,13 @@ export class ProjectionRebuild {
   }
 
   /** Prepares, builds, verifies and swaps; throws RebuildRefusedError (nothing swapped) on a mismatch. */
-  async run(): Promise<{ report: VerifyReport; swap: SwapResult }> {
+  async run(): Promise<{ build: BuildSummary; report: VerifyReport; swap: SwapResult }> {
     return this.exclusively(async () => {
       await this.prepare();
-      await this.build();
+      const build = await this.build();
       const report = await this.verify();
       if (!report.ok) throw new RebuildRefusedError(report);
-      return { report, swap: await this.swap() };
+      return { build, report, swap: await this.swap() };
     });
   }
 
