@@ -3,6 +3,7 @@ import {
 } from '../commands/audit/entries.js';
 import type { StoredEvent } from '../events/types.js';
 import type { BulkFold, BulkRow } from './bulk.js';
+import { rowSql } from './row-sql.js';
 import type { Projection } from './projection.js';
 
 export const AUDIT_TRAIL_PROJECTION = 'audit_trail';
@@ -45,9 +46,6 @@ function auditChange(event: StoredEvent, last: Last | undefined): { insert: Audi
   } };
 }
 
-const INSERT_COLUMNS = ['id', 'threat_model_id', 'object_type', 'object_id', 'stream_id', 'version', 'change_type', 'change_summary', 'summary_parts', 'actor_user_id',
-  'actor_email', 'actor_provider', 'actor_provider_id', 'actor_display_name', 'first_position', 'tx', 'group_key', 'created_at'] as const;
-
 function bulkFold(): BulkFold {
   const entries: AuditRow[] = [];
   const newest = new Map<string, AuditRow>();
@@ -87,12 +85,12 @@ export const auditTrailProjection: Projection = {
     const change = auditChange(event, rows[0] && { ...rows[0], tx: Number(rows[0].tx) });
     if (!change) return;
     if ('set' in change) {
-      await client.query('update audit_entries set version = $2, change_type = $3, summary_parts = $4, change_summary = $5 where id = $1',
-        [change.id, change.set.version, change.set.change_type, JSON.stringify(change.set.summary_parts), change.set.change_summary]);
+      const sql = rowSql(change.set, 2);
+      await client.query(`update audit_entries set ${sql.assignments} where id = $1`, [change.id, ...sql.values]);
       return;
     }
-    await client.query(`insert into audit_entries (${INSERT_COLUMNS.join(', ')}) values (${INSERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
-      INSERT_COLUMNS.map((c) => (c === 'summary_parts' ? JSON.stringify(change.insert[c]) : change.insert[c])));
+    const sql = rowSql(change.insert);
+    await client.query(`insert into audit_entries (${sql.columns}) values (${sql.placeholders})`, sql.values);
   },
   bulk: bulkFold,
 };

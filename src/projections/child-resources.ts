@@ -3,6 +3,7 @@ import type { MetadataEvent } from '../commands/metadata/events.js';
 import type { PoolClient } from 'pg';
 import type { StoredEvent } from '../events/types.js';
 import { KeyedRows, type BulkRow } from './bulk.js';
+import { rowSql } from './row-sql.js';
 import type { Projection } from './projection.js';
 import type { ChildCountRule } from './threat-models.js';
 
@@ -56,8 +57,6 @@ function childChange(resource: Resource, event: StoredEvent): ChildChange {
   }
 }
 
-const jsonParam = (v: unknown) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v);
-const CHILD_COLUMNS = ['id', 'threat_model_id', 'alias', 'fields', 'auto_generated', 'version', 'created_at', 'modified_at', 'deleted_at'] as const;
 
 /**
  * One projector shape for every kind of child resource: a row per child with its fields whole
@@ -72,9 +71,8 @@ export function childProjection(resource: Resource): Projection {
   const t = `"${table}"`;
   const missing = (event: StoredEvent) => new Error(`${event.type} for ${event.stream_id} found no ${resource.kind} row to change`);
   const update = async (client: PoolClient, event: StoredEvent, id: string, set: Partial<ChildRow>) => {
-    const columns = Object.keys(set);
-    const { rowCount } = await client.query(`update ${t} set ${columns.map((c, i) => `${c} = $${i + 2}`).join(', ')} where id = $1`,
-      [id, ...columns.map((c) => jsonParam(set[c]))]);
+    const sql = rowSql(set, 2);
+    const { rowCount } = await client.query(`update ${t} set ${sql.assignments} where id = $1`, [id, ...sql.values]);
     // A row that is not there means an event was skipped or applied twice: fail loudly.
     if (rowCount !== 1) throw missing(event);
   };
@@ -88,8 +86,8 @@ export function childProjection(resource: Resource): Projection {
       const change = childChange(resource, event);
       if (!change) return;
       if ('insert' in change) {
-        await client.query(`insert into ${t} (${CHILD_COLUMNS.join(', ')}) values (${CHILD_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
-          CHILD_COLUMNS.map((c) => jsonParam(change.insert[c])));
+        const sql = rowSql(change.insert);
+        await client.query(`insert into ${t} (${sql.columns}) values (${sql.placeholders})`, sql.values);
       } else if ('set' in change) {
         await update(client, event, change.id, change.set);
       } else {

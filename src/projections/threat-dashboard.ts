@@ -3,6 +3,7 @@ import { childEventTypes, type ChildChanged, type ChildCreated } from '../comman
 import { threatResource, type ThreatFields } from '../commands/threats/index.js';
 import type { StoredEvent } from '../events/types.js';
 import { KeyedRows, type BulkFold, type BulkRow } from './bulk.js';
+import { rowSql } from './row-sql.js';
 import type { Projection } from './projection.js';
 
 export const THREAT_DASHBOARD_PROJECTION = 'threat_dashboard';
@@ -76,8 +77,6 @@ async function count(client: PoolClient, m: CountMove): Promise<void> {
      on conflict (threat_model_id, severity, status, mitigated) do update set threats = threat_dashboard_counts.threats + 1`, countKey(m));
 }
 
-const THREAT_COLUMNS = ['threat_id', 'threat_model_id', 'name', 'severity', 'status', 'mitigated', 'deleted', 'change', 'changed_at', 'changed_position'] as const;
-
 async function applyDashboard(event: StoredEvent, client: PoolClient): Promise<void> {
   let before: Row | undefined;
   if (event.type !== types.created) {
@@ -88,14 +87,13 @@ async function applyDashboard(event: StoredEvent, client: PoolClient): Promise<v
   const change = dashboardChange(event, before);
   if (!change) return;
   if ('insert' in change) {
-    await client.query(`insert into threat_dashboard_threats (${THREAT_COLUMNS.join(', ')}) values (${THREAT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
-      THREAT_COLUMNS.map((c) => change.insert[c]));
+    const sql = rowSql(change.insert);
+    await client.query(`insert into threat_dashboard_threats (${sql.columns}) values (${sql.placeholders})`, sql.values);
   }
   for (const m of change.moves) await count(client, m);
   if ('set' in change) {
-    const columns = Object.keys(change.set) as (keyof ThreatRow)[];
-    await client.query(`update threat_dashboard_threats set ${columns.map((c, i) => `${c} = $${i + 2}`).join(', ')} where threat_id = $1`,
-      [change.id, ...columns.map((c) => change.set[c])]);
+    const sql = rowSql(change.set, 2);
+    await client.query(`update threat_dashboard_threats set ${sql.assignments} where threat_id = $1`, [change.id, ...sql.values]);
   }
 }
 

@@ -5,6 +5,7 @@ import { roleAtLeast, subjectKey, subjectOf } from '../commands/threat-models/au
 import type { Authorization } from '../commands/threat-models/values.js';
 import type { StoredEvent } from '../events/types.js';
 import { KeyedRows, type BulkFold, type BulkRow } from './bulk.js';
+import { rowSql } from './row-sql.js';
 import type { Projection } from './projection.js';
 
 export const THREAT_MODELS_PROJECTION = 'threat_models';
@@ -123,25 +124,17 @@ function ownChange(event: StoredEvent): OwnChange {
   }
 }
 
-const jsonParam = (v: unknown) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v);
-
-/** Columns and their parameters, from `first` on, of a row or a change of one. */
-function columnsOf(row: Partial<ThreatModelRow>, first: number): { names: string[]; params: string[]; values: unknown[] } {
-  const names = Object.keys(row);
-  return { names: names.map((n) => `"${n}"`), params: names.map((_, i) => `$${i + first}`), values: names.map((n) => jsonParam(row[n])) };
-}
-
 async function applyOwn(event: StoredEvent, client: PoolClient): Promise<void> {
   const change = ownChange(event);
   if (!change) return;
   if ('insert' in change) {
-    const c = columnsOf(change.insert, 1);
-    await client.query(`with t as (insert into threat_models (${c.names.join(', ')}) values (${c.params.join(', ')}) ${RETURNING}) ${insertReadersFromT(c.values.length + 1)}`,
+    const c = rowSql(change.insert);
+    await client.query(`with t as (insert into threat_models (${c.columns}) values (${c.placeholders}) ${RETURNING}) ${insertReadersFromT(c.values.length + 1)}`,
       [...c.values, ...readerParams(change.insert.authorization)]);
     return;
   }
-  const c = columnsOf(change.set, 2);
-  const update = `with t as (update threat_models set ${c.names.map((n, i) => `${n} = ${c.params[i]}`).join(', ')} where id = $1 ${RETURNING})`;
+  const c = rowSql(change.set, 2);
+  const update = `with t as (update threat_models set ${c.assignments} where id = $1 ${RETURNING})`;
   if (!change.access) {
     await client.query(`${update} ${TOUCH_READERS_FROM_T}`, [change.id, ...c.values]);
     return;
