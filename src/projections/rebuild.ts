@@ -243,6 +243,8 @@ export class ProjectionRebuild {
     }
     try {
       await this.transaction(async (client) => {
+        const now = await this.state(client);
+        if (now.position !== 0 || now.applied !== 0) throw new Error(`the shadow of ${this.projection.name} moved while its bulk phase read (another builder?)`);
         for (const [table, rows] of fold.rows()) await insertRows(client, table, rows);
         await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set position = $1, applied = $2`, [position, applied]);
       });
