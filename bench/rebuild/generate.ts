@@ -3,6 +3,8 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Caller } from '../../src/commands/caller.js';
 import { childStreamId, type ChildAggregate, type ChildEvent, type ChildInput, type ChildState } from '../../src/commands/child-resources/index.js';
 import { CHILD_AGGREGATES } from '../../src/commands/children.js';
+import { DIAGRAM_CELLS_PATCHED, type StoredCell } from '../../src/commands/diagrams/index.js';
+import { decideDiagramOperation } from '../../src/realtime/operations/decide.js';
 import { decide, type ThreatModelCommand } from '../../src/commands/threat-models/decide.js';
 import { THREAT_MODEL_STREAM_TYPE, threatModelStreamId, type ThreatModelEvent } from '../../src/commands/threat-models/events.js';
 import { evolve, initialState, type ThreatModelState } from '../../src/commands/threat-models/state.js';
@@ -71,6 +73,18 @@ function threatModelLife(n: number, caller: Caller, at: number): Row[] {
       if (spec.kind === 'threat' && i % 2 === 0) on({ ...base, type: 'Replace', now: now(k++), input: { ...spec.input(n * 10 + i), name: `Threat ${n}-${i} (renamed)` } });
       if (spec.kind === 'threat' && i === 0 && n % 4 === 0) on({ ...base, type: 'Delete', now: now(k++) });
       if (spec.kind === 'threat' && i === 0 && n % 8 === 0) on({ ...base, type: 'Restore', now: now(k++) });
+      // Every third model's first diagram gets a cell drawn, decided as the realtime writer decides it.
+      if (spec.kind === 'diagram' && i === 0 && n % 3 === 0 && state.exists) {
+        const cellId = uuidv7();
+        const data = decideDiagramOperation({
+          threat_model_id: id, diagram_id: childId, cells: (state.fields as { cells?: StoredCell[] }).cells ?? [], version, since: [], operation_id: uuidv7(), base_vector: version,
+          requested: [{ id: cellId, operation: 'add', data: { id: cellId, shape: 'process', position: { x: 10 * n, y: 20 }, size: { width: 120, height: 60 } } }],
+          user_id: caller.user_id, user: { principal_type: 'user', provider: caller.provider, provider_id: caller.provider_id, display_name: caller.name, email: caller.email }, now: now(k++),
+        });
+        const e = { type: DIAGRAM_CELLS_PATCHED, data };
+        push(stream, resource.kind, ++version, e);
+        state = decider.evolve(state, e as unknown as ChildEvent);
+      }
       if (spec.kind === 'document' && i === 0 && n % 6 === 0) on({ ...base, type: 'ChangeMetadata', now: now(k++), change: { kind: 'delete', key: 'source' } });
       if (spec.kind === 'document' && i === 1 && n % 6 === 0) on({ ...base, type: 'Delete', now: now(k++) });
     }

@@ -34,7 +34,7 @@ describe('bulk-built rebuilds equal the per-event projection', () => {
 
   it('the projections carrying the volume have a bulk fold, and the events change, delete, restore and share what they made', () => {
     expect(withBulk.map((p) => p.name)).toEqual(expect.arrayContaining(['threat_models', 'threats', 'documents', 'metadata', 'audit_trail', 'threat_model_access', 'threat_dashboard']));
-    for (const type of ['ThreatChanged', 'ThreatDeleted', 'ThreatRestored', 'DocumentDeleted', 'MetadataEntriesRemoved', 'ThreatModelAccessChanged', 'ThreatModelDeleted', 'ThreatModelRestored']) {
+    for (const type of ['DiagramCellsPatched', 'ThreatChanged', 'ThreatDeleted', 'ThreatRestored', 'DocumentDeleted', 'MetadataEntriesRemoved', 'ThreatModelAccessChanged', 'ThreatModelDeleted', 'ThreatModelRestored']) {
       expect(byType[type], type).toBeGreaterThan(0);
     }
   });
