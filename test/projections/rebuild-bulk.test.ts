@@ -1,13 +1,16 @@
 import { pino } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../bench/rebuild/generate.js';
+import { childStreamId } from '../../src/commands/child-resources/index.js';
 import { eventCatalog } from '../../src/events/registry.js';
 import { EventStore } from '../../src/events/store.js';
 import { ProjectionRebuild } from '../../src/projections/rebuild.js';
-import { projections } from '../../src/projections/registry.js';
+import { projectionNamed, projections } from '../../src/projections/registry.js';
 import { ProjectionRunner } from '../../src/projections/runner.js';
 import { tableDigest } from '../../src/projections/table-digest.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { testMetadata } from '../helpers/events.js';
 import { settle } from '../helpers/projections.js';
 
 const silent = pino({ level: 'silent' });
@@ -63,4 +66,28 @@ describe('bulk-built rebuilds equal the per-event projection', () => {
       });
     });
   }
+});
+
+describe('a bulk fold that refuses an event', () => {
+  it('writes nothing, and the build applies event by event from the first one, where apply names the event', async () => {
+    const db = await createTestDatabase();
+    try {
+      const store = new EventStore(db.pool, eventCatalog);
+      await generateEvents(db.pool, 300, () => {});
+      const { rows: [created] } = await db.pool.query<{ tm: string }>(`select data->>'threat_model_id' as tm from events where type = 'ThreatCreated' limit 1`);
+      // A deletion of a threat never created: the fold and the apply both refuse it.
+      const ghost = uuidv7();
+      await store.appendToStream({ stream_id: childStreamId('threat', ghost), stream_type: 'threat', expected: 'any',
+        events: [{ type: 'ThreatDeleted', data: { threat_model_id: created!.tm, id: ghost, deleted_at: new Date().toISOString() } }] }, { metadata: testMetadata() });
+      const rebuild = new ProjectionRebuild(db.pool, store, projectionNamed('threats'));
+      await rebuild.prepare();
+      await expect(rebuild.build()).rejects.toThrow(new RegExp(`rebuild of threats: .*ThreatDeleted`));
+      const { rows: [shadow] } = await db.pool.query<{ n: number }>(`select count(*)::int as n from "${rebuild.schema}".threats`);
+      expect(shadow!.n).toBe(0);
+      const { rows: [state] } = await db.pool.query<{ applied: string }>(`select applied from "${rebuild.schema}".rebuild_state`);
+      expect(Number(state!.applied)).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  });
 });
