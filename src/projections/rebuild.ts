@@ -198,8 +198,9 @@ export class ProjectionRebuild {
   }
 
   /**
-   * Applies events to the shadow until it has caught up with the settled horizon: first
-   * without secondary indexes, which are then created, then the rest.
+   * Brings the shadow up to the settled horizon: a fresh one in bulk first when the projection
+   * has a fold, then event by event; without secondary indexes until caught up, then with them
+   * created, the rest.
    */
   async build(): Promise<BuildSummary> {
     const state = await this.state();
