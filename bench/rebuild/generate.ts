@@ -10,12 +10,13 @@ import { THREAT_MODEL_STREAM_TYPE, threatModelStreamId, type ThreatModelEvent } 
 import { evolve, initialState, type ThreatModelState } from '../../src/commands/threat-models/state.js';
 import { eventCatalog } from '../../src/events/registry.js';
 import { MAX_EVENTS_PER_TRANSACTION } from '../../src/events/position.js';
+import { EventStore } from '../../src/events/store.js';
 
 /** Events per INSERT (one transaction each, so one transaction id's range of positions). */
 const EVENTS_PER_INSERT = 20_000;
 if (EVENTS_PER_INSERT > MAX_EVENTS_PER_TRANSACTION) throw new Error('an insert cannot hold more events than a transaction has positions');
 
-const METADATA = JSON.stringify({ actor: { user_id: null, email: null, provider: null }, trace_id: null, correlation_id: 'bench-rebuild', causation_id: null, request_id: null });
+const METADATA = { actor: { user_id: null, email: null, provider: null }, trace_id: null, correlation_id: 'bench-rebuild', causation_id: null, request_id: null };
 const SEVERITIES = ['Critical', 'High', 'Medium', 'Low'];
 
 interface Row { stream_id: string; stream_type: string; version: number; type: string; schema_version: number; data: string }
@@ -101,14 +102,20 @@ function threatModelLife(n: number, caller: Caller, at: number): Row[] {
   return rows;
 }
 
-async function insert(pool: Pool, rows: Row[]): Promise<void> {
-  const col = <K extends keyof Row>(k: K) => rows.map((r) => r[k]);
-  // Positions as the store makes them: this transaction's id in the high bits, the index in the low ones.
-  await pool.query(
-    `insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
-     select (pg_current_xact_id()::text::bigint << 16) + (t.n - 1), gen_random_uuid(), t.stream_id, t.stream_type, t.version, t.type, t.sv, t.data, $7::jsonb
-     from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::jsonb[]) with ordinality as t(stream_id, stream_type, version, type, sv, data, n)`,
-    [col('stream_id'), col('stream_type'), col('version'), col('type'), col('schema_version'), col('data'), METADATA]);
+/**
+ * Appends a batch through the store's own multi-stream statement, so every event is what the
+ * service would have written: its position, its version check and its hash chained to the
+ * stream's previous event (a raw INSERT would leave the chain, which verify checks, unbuilt).
+ */
+async function insert(store: EventStore, rows: Row[]): Promise<void> {
+  const streams = new Map<string, Row[]>();
+  for (const r of rows) streams.set(r.stream_id, [...(streams.get(r.stream_id) ?? []), r]);
+  await store.appendToStreams([...streams.values()].map((events) => ({
+    stream_id: events[0]!.stream_id,
+    stream_type: events[0]!.stream_type,
+    expected: events[0]!.version === 1 ? 'no_stream' as const : events[0]!.version - 1,
+    events: events.map((e) => ({ type: e.type, data: JSON.parse(e.data) as Record<string, unknown> })),
+  })), { metadata: METADATA });
 }
 
 /** Writes at least `events` events straight into the events table, in bulk; returns how many, by type. */
@@ -117,6 +124,7 @@ export async function generateEvents(pool: Pool, events: number, log: (line: str
     user_id: uuidv7(), provider: 'tmi', provider_id: `owner-${i}`, email: `owner-${i}@tmi.local`, email_verified: true, name: `Owner ${i}`,
     groups: [], is_admin: false, is_security_reviewer: false,
   }));
+  const store = new EventStore(pool, eventCatalog);
   const byType: Record<string, number> = {};
   let total = 0;
   let pending: Row[] = [];
@@ -127,12 +135,12 @@ export async function generateEvents(pool: Pool, events: number, log: (line: str
     total += life.length;
     pending.push(...life);
     if (pending.length >= EVENTS_PER_INSERT) {
-      await insert(pool, pending);
+      await insert(store, pending);
       pending = [];
       if (Math.floor(total / 100_000) !== Math.floor((total - life.length) / 100_000)) log(`  generated ${total} events`);
     }
   }
-  if (pending.length > 0) await insert(pool, pending);
+  if (pending.length > 0) await insert(store, pending);
   await pool.query('analyze events');
   return { total, byType };
 }
