@@ -74,7 +74,8 @@ export async function unsupportedShapes(client: PoolClient, tables: readonly str
  * defaults, generated columns, checks, storage) with the live primary keys, unique, exclusion
  * and foreign-key constraints under their own names. A foreign key between two of the
  * projection's tables points at the shadow twin: it is added with the shadow first on the
- * search path. Secondary indexes come later (`createShadowIndexes`): loading without them is faster.
+ * search path. Unique indexes come with them; the other secondary indexes later (`createShadowIndexes`):
+ * loading without them is faster.
  */
 export async function createShadowTables(client: PoolClient, schema: string, tables: readonly string[], version: number): Promise<void> {
   const s = ident(schema);
@@ -96,15 +97,21 @@ export async function createShadowTables(client: PoolClient, schema: string, tab
   // ...and are resolved with the shadow first.
   await client.query(`select set_config('search_path', $1, true)`, [`${s}, public`]);
   for (const k of [...keys, ...foreign]) await client.query(`alter table ${s}.${ident(k.table)} add constraint ${ident(k.name)} ${k.def}`);
+  // A unique index that backs no constraint is a rule like one (one primary provider a user): the
+  // shadow must refuse during the load what the live tables refuse, not fail at the end.
+  await createShadowIndexes(client, schema, tables, 'unique');
 }
 
-/** The live tables' indexes that back no constraint, created on the shadow twins under the same names. */
-export async function createShadowIndexes(client: PoolClient, schema: string, tables: readonly string[]): Promise<void> {
+/**
+ * The live tables' indexes that back no constraint, created on the shadow twins under the same
+ * names: the unique ones with the tables, the others after the load.
+ */
+export async function createShadowIndexes(client: PoolClient, schema: string, tables: readonly string[], which: 'unique' | 'other' = 'other'): Promise<void> {
   const { rows } = await client.query<{ table: string; def: string }>(
     `select t.relname as table, pg_get_indexdef(i.indexrelid) as def
      from pg_index i join pg_class t on t.oid = i.indrelid
-     where t.relnamespace = 'public'::regnamespace and t.relname = any($1::text[])
-       and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid and k.conrelid = i.indrelid)`, [tables]);
+     where t.relnamespace = 'public'::regnamespace and t.relname = any($1::text[]) and i.indisunique = $2
+       and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid and k.conrelid = i.indrelid)`, [tables, which === 'unique']);
   for (const r of rows) {
     const def = r.def.replace(/ ON (ONLY )?\S+ USING /, ` ON ${ident(schema)}.${ident(r.table)} USING `);
     if (def === r.def) throw new Error(`cannot place index on the shadow: ${r.def}`);
