@@ -9,8 +9,11 @@ import { progressBar } from './progress-bar.js';
 
 type WithServices = (fn: (services: Services) => Promise<void>) => Promise<void>;
 
+/** A bad option of a rebuild verb. */
+class RebuildCliError extends Error {}
+
 /** Refusals an operator acts on: one line on stderr and exit code 1, not a stack trace. */
-const REFUSALS = [NothingToRollBackError, RebuildBusyError, RebuildSupersededError, ShadowUnsupportedError];
+const REFUSALS = [RebuildCliError, NothingToRollBackError, RebuildBusyError, RebuildSupersededError, ShadowUnsupportedError];
 
 async function refusing(fn: () => Promise<void>): Promise<void> {
   try {
@@ -20,6 +23,14 @@ async function refusing(fn: () => Promise<void>): Promise<void> {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exitCode = 1;
   }
+}
+
+/** `--batch-size`: a positive whole number, refused with a clear message otherwise (it went to SQL as it was). */
+function batchSizeOf(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new RebuildCliError(`--batch-size must be a positive whole number, not ${raw}`);
+  return n;
 }
 
 /** `projections rebuild [name]`, `projections rollback <name>`, `projections drop-old <name>` (docs/architecture.md, "Rebuilds"). */
@@ -33,13 +44,12 @@ export function registerRebuildCommands(group: Command, withServices: WithServic
       const targets = name ? [projectionNamed(name)] : projections;
       for (const p of targets) {
         const rebuild = new ProjectionRebuild(services.database.pool, services.store, p, {
-          batchSize: opts.batchSize ? Number(opts.batchSize) : undefined,
+          batchSize: batchSizeOf(opts.batchSize),
           onProgress: (x) => bar.update(`${x.projection} v${p.version}`, x.applied, x.total),
         });
         const started = Date.now();
         try {
-          if (opts.fresh) await rebuild.discard();
-          const { report, swap } = await rebuild.run();
+          const { report, swap } = await rebuild.run({ fresh: opts.fresh === true });
           bar.done(`${p.name}: v${swap.version} swapped in at position ${swap.position} (${swap.applied_in_swap} events in the swap; ` +
             `${report.compared ? 'matched the live version' : 'live version differs, not compared'}; ${((Date.now() - started) / 1000).toFixed(1)}s); old version kept in ${swap.retired}`);
         } catch (err) {

@@ -157,9 +157,13 @@ export class ProjectionRebuild {
     this.batchSize = options.batchSize ?? REBUILD_BATCH_SIZE;
   }
 
-  /** Prepares, builds, verifies and swaps; throws RebuildRefusedError (nothing swapped) on a mismatch. */
-  async run(): Promise<{ build: BuildSummary; report: VerifyReport; swap: SwapResult }> {
+  /**
+   * Prepares, builds, verifies and swaps; throws RebuildRefusedError (nothing swapped) on a mismatch.
+   * `fresh` drops a shadow an earlier build left first — under the lock, so never another process's build in progress.
+   */
+  async run(options: { fresh?: boolean } = {}): Promise<{ build: BuildSummary; report: VerifyReport; swap: SwapResult }> {
     return this.exclusively(async () => {
+      if (options.fresh) await this.discard();
       await this.prepare();
       const build = await this.build();
       const report = await this.verify();
