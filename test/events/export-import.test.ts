@@ -162,6 +162,15 @@ describe('events export and import', () => {
     expect(await eventTotal(source.database.pool)).toBe(before);
   }, 60_000);
 
+  it('refuses an emptied store that kept what its old events left (a chain checkpoint, a shadow rebuild)', async () => {
+    const db = await freshDatabase();
+    await db.pool.query('create schema rebuild_threat_models_v9');
+    const refused = await cli(db.url, ['events', 'import', '--in', file]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/another event store left \(schema rebuild_threat_models_v9\)/);
+    expect(await eventTotal(db.pool)).toBe(0);
+  }, 60_000);
+
   it('refuses a corrupt file, naming the line, and imports nothing', async () => {
     const db = await freshDatabase();
     const body = lines.slice(1);

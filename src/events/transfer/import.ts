@@ -30,6 +30,15 @@ const BATCH_CHARS = 8 * 1024 * 1024;
  * and comes back exactly (positions, ids, versions, created_at, metadata, columns added later).
  * Then the position offset is raised so the next append continues after the imported head.
  */
+async function leftoversOfAnotherStore(client: PoolClient): Promise<string[]> {
+  const { rows } = await client.query<{ what: string }>(
+    `select 'snapshots' as what where exists (select 1 from snapshots)
+     union all select 'command_results' where exists (select 1 from command_results)
+     union all select 'event_chain_checkpoints' where exists (select 1 from event_chain_checkpoints)
+     union all select format('schema %s', nspname) from pg_namespace where nspname like 'rebuild\\_%' or nspname like 'retired\\_%'`);
+  return rows.map((r) => r.what);
+}
+
 export async function importEvents(pool: Pool, input: Readable, options: ImportOptions = {}): Promise<ImportResult> {
   const progress = options.progress ?? NO_PROGRESS;
   return transferTransaction(pool, 'begin', progress, async (client) => {
@@ -37,6 +46,10 @@ export async function importEvents(pool: Pool, input: Readable, options: ImportO
     await client.query('lock table events in exclusive mode');
     const { rows: [held] } = await client.query<{ n: number }>('select count(*)::bigint as n from (select 1 from events limit 1000) e');
     if (held!.n > 0) throw new ImportRefusedError(`the database already holds events (${held!.n >= 1000 ? 'at least 1000' : held!.n}): an import needs an empty event store`);
+    // An emptied store (TRUNCATE passes the immutability trigger) may keep what was derived from
+    // its old events: snapshots, idempotency records, chain checkpoints, shadow and retired rebuilds.
+    const leftovers = await leftoversOfAnotherStore(client);
+    if (leftovers.length > 0) throw new ImportRefusedError(`the database holds what another event store left (${leftovers.join(', ')}): import into a freshly migrated database`);
     const target = await eventColumns(client);
 
     const lines = createInterface({ input, crlfDelay: Infinity });
