@@ -8,8 +8,8 @@ export interface LagSample {
 }
 
 /**
- * Each projection's lag, read every `intervalMs` and kept for the last `keep` readings, so an
- * operator opening the console sees the last hour at once instead of a chart that starts empty.
+ * Each projection's lag, read every `intervalMs` from the first request for it on, and kept for
+ * the last `keep` readings, so an operator coming back to the console sees the hour since.
  * Per instance and in memory: it is a view for people, the checkpoints stay the truth.
  */
 export class LagHistory {
@@ -24,11 +24,13 @@ export class LagHistory {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  start(): void {
-    if (this.timer) return;
-    void this.read();
-    this.timer = setInterval(() => void this.read(), this.options.intervalMs);
-    this.timer.unref();
+  /** Starts the readings (once); resolves when the first one is in. */
+  async start(): Promise<void> {
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.read(), this.options.intervalMs);
+      this.timer.unref();
+      await this.read();
+    }
   }
 
   /** Stops reading; a reading in flight is waited for, so nothing queries a pool being closed. */

@@ -31,11 +31,13 @@ export const adminProjectionRoutes: FastifyPluginAsyncTypebox<{ services: Servic
 
   const lag = new LagHistory(services.database.pool, projections, { intervalMs: services.config.server.console_lag_sample_ms, keep: LAG_READINGS_KEPT },
     (err) => services.log.warn({ err }, 'reading the projections\' lag for the console failed'));
-  app.addHook('onReady', async () => { lag.start(); });
   app.addHook('onClose', async () => { await lag.stop(); });
 
-  app.get('/admin/projections/lag_history', { preHandler: requireAdmin, schema: { hide: true } },
-    async () => ({ interval_ms: services.config.server.console_lag_sample_ms, samples: lag.history() }));
+  // Readings start when someone first asks for them: an instance nobody watches does no work for the chart.
+  app.get('/admin/projections/lag_history', { preHandler: requireAdmin, schema: { hide: true } }, async () => {
+    await lag.start();
+    return { interval_ms: services.config.server.console_lag_sample_ms, samples: lag.history() };
+  });
 
   app.get('/admin/projections', { preHandler: requireAdmin, schema: { tags: ['Administration'], hide: true } },
     async () => ({ projections: await projectionStatuses(services.database.pool, projections) }));
