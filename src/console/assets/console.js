@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY);
 let current = 'projections';
 let timer = null;
-const feed = { after: null, filters: {} };
+const feed = { after: null, filters: {}, generation: 0 };
 
 function show(text, kind = 'error') {
   const m = $('message');
@@ -124,7 +124,19 @@ function open(view) {
   for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b.dataset.view === view);
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== `view-${view}`;
   clearInterval(timer);
-  const refresh = () => VIEWS[view]().catch((e) => { if (e.message !== 'signed out') show(e.message); });
+  // One refresh in flight at a time: a slow answer must not be overtaken by the next tick's.
+  let running = false;
+  const refresh = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await VIEWS[view]();
+    } catch (e) {
+      if (e.message !== 'signed out') show(e.message);
+    } finally {
+      running = false;
+    }
+  };
   void refresh();
   if (POLL_MS[view]) timer = setInterval(refresh, POLL_MS[view]);
 }
@@ -207,10 +219,13 @@ async function act(letter, verb) {
 }
 
 async function refreshEvents() {
+  // Filters applied while this page was on its way make it stale: it is dropped, not shown.
+  const generation = feed.generation;
   if (feed.after === null) feed.after = (await api('/admin/events/head')).recent_after;
   const q = new URLSearchParams({ after: String(feed.after), limit: '100' });
   for (const [k, v] of Object.entries(feed.filters)) if (v) q.set(k, v);
   const page = await api(`/extensions/history/events?${q}`);
+  if (generation !== feed.generation) return;
   feed.after = page.next_after;
   const rows = page.events.reverse().map((e) => {
     const tr = row([e.position, e.created_at, e.type, e.stream_id, e.version, e.metadata?.actor?.email ?? e.metadata?.actor?.user_id ?? '']);
@@ -248,6 +263,7 @@ $('event-filters').addEventListener('submit', (ev) => {
   ev.preventDefault();
   feed.filters = Object.fromEntries(new FormData(ev.target));
   feed.after = null;
+  feed.generation++;
   $('event-rows').replaceChildren();
   void refreshEvents().catch((e) => show(e.message));
 });
