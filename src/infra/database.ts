@@ -29,6 +29,10 @@ export function openDatabase(url: string, options: { max?: number; applicationNa
   });
   // A dropped connection must not crash the process; the next query reports the error.
   pool.on('error', () => {});
+  // The pool listens only to its idle clients: one checked out (a transaction, a held advisory
+  // lock) whose server goes away between two queries emits 'error' with no listener, which ends
+  // the process. Its next query fails instead, and the pool discards it on release.
+  pool.on('connect', (client) => { client.on('error', () => {}); });
   let statements = 0;
   const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
   pool.query = ((...args: unknown[]) => {

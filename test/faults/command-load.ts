@@ -39,9 +39,13 @@ export class CommandLoad {
     }
   }
 
-  private send(): Promise<Attempt> {
+  /** Sends the attempt's command again, with its Idempotency-Key, as a client retrying it would. */
+  resend(previous: Attempt): Promise<Attempt> {
+    return this.send(previous.key);
+  }
+
+  private send(key: string = randomUUID()): Promise<Attempt> {
     const { url, token } = this.target();
-    const key = randomUUID();
     const attempt: Attempt = { key, name: `load ${key}`, startedAt: Date.now() };
     const payload = JSON.stringify({ name: attempt.name, threat_model_framework: 'STRIDE' });
     return new Promise((resolve) => {

