@@ -11,7 +11,7 @@ import { eventually } from '../helpers/eventually.js';
 import { KIND_SPECS } from '../child-resources/kinds.js';
 import { populatedThreatModel } from '../history/fixtures.js';
 import { signIn } from '../threat-models/helpers.js';
-import { caughtUp } from './caught-up.js';
+import { awaitCatchUp, caughtUp } from './caught-up.js';
 import { spawnService, type ServiceProcess } from './service-process.js';
 
 /**
@@ -76,7 +76,7 @@ describe('a worker killed mid-batch', () => {
     expect(await caughtUp(database.pool)).toBe(false);
 
     workers.push(await spawnService('worker', env));
-    await eventually('the restarted worker has caught up', () => caughtUp(database.pool), { deadlineMs: 90_000 });
+    await awaitCatchUp(database.pool, 'the restarted worker has caught up', 90_000);
 
     const store = new EventStore(database.pool, eventCatalog);
     const reports: VerifyReport[] = [];
