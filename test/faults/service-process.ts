@@ -35,7 +35,7 @@ export async function spawnService(role: 'serve' | 'worker', env: ServiceEnv): P
     PATH: process.env.PATH, HOME: process.env.HOME,
     TMI_MODE: 'test', HOST: '127.0.0.1', PORT: String(port), TMI_PUBLIC_URL: url,
     DATABASE_URL: env.databaseUrl, REDIS_PREFIX: env.redisPrefix, LOG_LEVEL: 'info',
-    TMI_RETENTION_ENABLED: 'false', TMI_RATE_LIMIT_ENABLED: 'false',
+    TMI_RETENTION_ENABLED: 'false',
     ...(env.redisUrl ? { REDIS_URL: env.redisUrl } : {}),
     ...env.extra,
   };
