@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { EventCatalog } from '../events/catalog.js';
-import { SAFE_HORIZON_SQL } from '../events/position.js';
+import { POSITION_SHIFT, SAFE_HORIZON_SQL } from '../events/position.js';
 import { EVENT_COLUMNS_OF_E, storedEventOf, type EventRow } from '../events/store.js';
 import type { StoredEvent } from '../events/types.js';
 import { CHILD_KINDS } from '../commands/child-resources/definition.js';
@@ -35,6 +35,9 @@ export type AsOfScope = { threatModelId: string } & ({ streams: readonly string[
  * committed head in the statement that draws its transaction's id), so a position bound is a
  * version prefix of every stream.
  */
+/** The low bits of a position: its event's index within its transaction. */
+const TRANSACTION_LOW_BITS = (1 << POSITION_SHIFT) - 1;
+
 export async function readStreamsAsOf(pool: Pool, catalog: EventCatalog, scope: AsOfScope, asOf: AsOf): Promise<StreamsAsOf> {
   const position = 'position' in asOf ? String(asOf.position) : null;
   const timestamp = 'timestamp' in asOf ? asOf.timestamp : null;
@@ -49,7 +52,9 @@ export async function readStreamsAsOf(pool: Pool, catalog: EventCatalog, scope: 
         select s.stream_id, s.stream_type from events s where ${firstEventsOfThreatModelSql('$2', 's')} and s.stream_type = any($4::text[])
       ),
       bound as (
-        select case when $7::bigint is not null then least($7::bigint, h.horizon - 1)
+        -- A position stands for its whole transaction (one command's events share its high bits):
+        -- cut inside one, a create would show without the metadata it was created with.
+        select case when $7::bigint is not null then least($7::bigint | ${TRANSACTION_LOW_BITS}, h.horizon - 1)
                else (select coalesce(max(e.position), 0) from own join events e on e.stream_id = own.stream_id
                      where e.created_at <= $8::timestamptz and e.position < h.horizon) end as p
         from h
@@ -59,7 +64,8 @@ export async function readStreamsAsOf(pool: Pool, catalog: EventCatalog, scope: 
         union all
         select stream_id from own where $5::text[] is null and ($6::text[] is null or stream_type = any($6::text[]))
       )
-      select e.*, bound.p as as_of from bound left join lateral (
+      -- Named by the last event at or below the bound: the position a client saw (X-Event-Position), not the rounding.
+      select e.*, (select coalesce(max(x.position), 0) from events x where x.position <= bound.p) as as_of from bound left join lateral (
         select ${EVENT_COLUMNS_OF_E} from chosen join events e on e.stream_id = chosen.stream_id
         where e.position <= bound.p order by e.stream_id, e.version
       ) e on true`,
