@@ -96,7 +96,8 @@ export async function loadAggregate<S, C, E extends NewEvent>(
 export function foldEvents<S, E extends NewEvent>(
   decider: Pick<Decider<S, never, E>, 'initialState' | 'evolve'>, events: readonly StoredEvent[], from?: { state: S; version: number },
 ): { state: S; version: number } {
-  const state = events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), from?.state ?? decider.initialState());
+  // A snapshot's state is taken as it is: one that lost its state must fail the fold, not pass for a new stream's.
+  const state = events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), from ? from.state : decider.initialState());
   return { state, version: events.at(-1)?.version ?? from?.version ?? 0 };
 }
 
