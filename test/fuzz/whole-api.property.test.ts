@@ -15,6 +15,11 @@ import { valueOf } from './schema-values.js';
  * contract validates against the contract's response schema.
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 6);
+/**
+ * The default run is reproducible (a fixed seed per operation), so CI judges the same calls each
+ * time; FUZZ_SEED=<n> draws others (FUZZ_SEED=random for a fresh one each run).
+ */
+const SEED = process.env.FUZZ_SEED === 'random' ? Date.now() % 2_147_483_647 : Number(process.env.FUZZ_SEED ?? 20_261_204);
 /** FUZZ_ONLY=<regex> walks only the paths it matches (when chasing one failure). */
 const ONLY = process.env.FUZZ_ONLY ? new RegExp(process.env.FUZZ_ONLY) : null;
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -23,6 +28,29 @@ const CALLERS: CallerName[] = ['anonymous', 'stranger', 'reader', 'writer', 'own
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 // A refused sign-in is recorded on purpose (auditors need failed logins): the one event a 4xx may append.
 const COUNTED = "select count(*)::int as n from events where type <> 'LoginFailed'";
+
+/** Runs a contract check, failing with the call and what the contract says is wrong (not a truncated "expected not to throw"). */
+function conforms(check: () => void, label: string): void {
+  try {
+    check();
+  } catch (err) {
+    throw new Error(`${label}\n→ ${(err as Error).message.slice(0, 1500)}`, { cause: err });
+  }
+}
+
+/**
+ * The contract contradicts itself on one value: `issue_uri`'s pattern admits "" (no issue, as TMI's
+ * clients send to clear it) while its `format: uri` refuses it. The service keeps TMI's "": an
+ * issue_uri of "" is left out of the response before the contract judges it, nothing else is.
+ */
+function withoutEmptyIssueUri(body: unknown): unknown {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v === null || typeof v !== 'object') return v;
+    return Object.fromEntries(Object.entries(v).filter(([k, x]) => !(k === 'issue_uri' && x === '')).map(([k, x]) => [k, strip(x)]));
+  };
+  return strip(body);
+}
 
 interface World { tm: string; children: Record<string, string>; tokens: Record<CallerName, string | null> }
 
@@ -157,7 +185,7 @@ describe('whole-API fuzzing', () => {
     if (!ONLY) expect(ops.length).toBeGreaterThan(140);
     const seen = new Map<string, Set<number>>();
     const failures: string[] = [];
-    for (const { path, method, operation } of ops) {
+    for (const [index, { path, method, operation }] of ops.entries()) {
       const name = `${method.toUpperCase()} ${path}`;
       try {
         await fc.assert(fc.asyncProperty(callOf(path, method, operation), async (call) => {
@@ -181,18 +209,20 @@ describe('whole-API fuzzing', () => {
           seen.set(name, (seen.get(name) ?? new Set()).add(res.status));
           expect(res.status, label).toBeLessThan(500);
           if (res.status >= 400) {
-            expect(() => assertErrorBody(body), label).not.toThrow();
+            conforms(() => assertErrorBody(body), label);
             const after = (await app.runtime.services.database.pool.query<{ n: number }>(COUNTED)).rows[0]!.n;
             expect(after, `${label}: a refused request appended events`).toBe(before);
           } else if (res.status >= 200 && res.status < 300 && contract.has(name) && type.includes('application/json')) {
-            expect(() => assertConforms(method.toUpperCase(), path, res.status, body), label).not.toThrow();
+            conforms(() => assertConforms(method.toUpperCase(), path, res.status, withoutEmptyIssueUri(body)), label);
           }
           // A success that took the world away (a deletion, a logout, a transfer) is rebuilt for the next call.
           if (res.status < 300 && method !== 'get') world = await stillStanding(world);
-        }), { numRuns: RUNS, endOnFailure: true });
+        }), { numRuns: RUNS, endOnFailure: true, seed: SEED + index });
       } catch (err) {
         // Every operation is walked; what failed is listed together at the end.
-        failures.push(`${name}: ${(err as Error).message.split('\n').filter((l) => /Counterexample|→|does not|appended|expected/.test(l)).join('\n').slice(0, 1500)}`);
+        // fast-check's own message is the counterexample; what broke is its cause.
+        const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+        failures.push(`${name}: ${cause.slice(0, 2500)}`);
       }
     }
     expect(failures, failures.join('\n\n')).toEqual([]);

@@ -19,7 +19,12 @@ export const ChildDescription = Type.String({ maxLength: 2048, pattern: '^[^<>\\
 export const Label = (maxLength: number) => Type.String({ maxLength, pattern: NO_CONTROL });
 /** An id of a sibling (diagram, cell, asset) a child may point at; the contract lets it be empty. */
 export const SiblingId = Type.String({ maxLength: 36, pattern: LOOSE_UUID });
-export const ExternalUri = Type.String({ minLength: 1, maxLength: 1000, pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://[^\\s]*$' });
+// RFC 3986 (what the contract's `format: uri` means) for scheme://authority URIs: only URI
+// characters and well-formed percent escapes in each part. No IPv6 literal hosts.
+const PCT = '%[0-9A-Fa-f]{2}';
+const URI_PART = (extra: string) => `(?:[A-Za-z0-9._~!$&'()*+,;=${extra}-]|${PCT})*`;
+export const EXTERNAL_URI_PATTERN = `^[a-zA-Z][a-zA-Z0-9+.-]*://(?:${URI_PART(':')}@)?${URI_PART('')}(?::[0-9]*)?(?:/${URI_PART(':@')})*(?:[?]${URI_PART(':@/?')})?(?:#${URI_PART(':@/?')})?$`;
+export const ExternalUri = Type.String({ minLength: 1, maxLength: 1000, pattern: EXTERNAL_URI_PATTERN });
 
 /**
  * Scores are 0.0–10.0 in steps of 0.1 (the contract's `multipleOf: 0.1`). Checked here rather

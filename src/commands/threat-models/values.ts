@@ -10,7 +10,10 @@ const NO_CONTROL = '^[^\\x00-\\x1F]*$';
 const NO_MARKUP = '^[^<>"\'&]*$';
 const EMAIL = '^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$';
 export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
-const HTTP_URI = '^$|^\\s*https?:\\/\\/[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*(:[0-9]{1,5})?(\\/[^\\s]*)?\\s*$';
+// The contract's pattern and its `format: uri` together: a host as the pattern has it, then only
+// URI characters and well-formed escapes (the pattern alone let through spaces and any character).
+const URI_CHARS = (extra: string) => `(?:[A-Za-z0-9._~!$&'()*+,;=${extra}-]|%[0-9A-Fa-f]{2})*`;
+const HTTP_URI = `^$|^https?:\\/\\/[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*(:[0-9]{1,5})?(\\/${URI_CHARS(':@')})*([?]${URI_CHARS(':@/?')})?(#${URI_CHARS(':@/?')})?$`;
 
 export const ROLES = ['reader', 'writer', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
