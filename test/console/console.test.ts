@@ -1,12 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
-import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE, threatModelStreamId } from '../../src/commands/threat-models/events.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { sessionOn } from '../helpers/collaboration.js';
 import { eventually } from '../helpers/eventually.js';
-import { testMetadata } from '../helpers/events.js';
+import { appendPoisonMetadata } from '../helpers/poison.js';
 import { signIn } from '../threat-models/helpers.js';
 
 /** The operator console end to end in headless Chromium: sign-in through the OAuth flow, each view, a dead letter retried. */
@@ -45,12 +43,7 @@ describe('the operator console', () => {
     const { services } = app.runtime;
     const owner = signIn(app, 'owner');
     const s = await sessionOn(app, owner, signIn(app, 'writer'));
-    // A metadata key the read table's check constraint refuses: the metadata projector halts on it.
-    const poison = await services.store.appendToStream({
-      stream_id: threatModelStreamId(uuidv7()), stream_type: THREAT_MODEL_STREAM_TYPE, expected: 'no_stream',
-      events: [{ type: 'MetadataEntriesSet', data: { entity_type: THREAT_MODEL_ENTITY, entity_id: '0190a000-0000-7000-8000-0000000000cc', entries: [{ key: 'not a key!', value: 'v' }], at: new Date().toISOString() } }],
-    }, { metadata: testMetadata() });
-    services.wakeups.wake(['metadata']);
+    const poison = await appendPoisonMetadata(services, '0190a000-0000-7000-8000-0000000000cc');
     await eventually('the poison event is dead-lettered', async () =>
       (await services.database.pool.query("select 1 from dead_letters where status = 'pending'")).rowCount === 1);
 

@@ -1,11 +1,9 @@
-import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { THREAT_MODEL_PROJECTIONS } from '../../src/application/threat-models.js';
-import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE, threatModelStreamId } from '../../src/commands/threat-models/events.js';
 import { projectionLockKey } from '../../src/projections/runner.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
-import { testMetadata } from '../helpers/events.js';
+import { appendPoisonMetadata } from '../helpers/poison.js';
 import { signIn } from './helpers.js';
 
 /**
@@ -22,12 +20,7 @@ describe('a command its projections cannot show yet is answered 202 Accepted', (
 
     it('answers at once, and the service reports itself degraded but ready', { timeout: 20_000 }, async () => {
       const { services } = app.runtime;
-      // The event schema takes any key, the read table's check constraint does not: the metadata projector halts on it.
-      const poison = await services.store.appendToStream({
-        stream_id: threatModelStreamId(uuidv7()), stream_type: THREAT_MODEL_STREAM_TYPE, expected: 'no_stream',
-        events: [{ type: 'MetadataEntriesSet', data: { entity_type: THREAT_MODEL_ENTITY, entity_id: '0190a000-0000-7000-8000-0000000000aa', entries: [{ key: 'not a key!', value: 'v' }], at: new Date().toISOString() } }],
-      }, { metadata: testMetadata() });
-      services.wakeups.wake(['metadata']);
+      const poison = await appendPoisonMetadata(services, '0190a000-0000-7000-8000-0000000000aa');
       await eventually('metadata is halted', async () =>
         (await services.database.pool.query('select 1 from projection_checkpoints where name = $1 and halted_at is not null', ['metadata'])).rowCount === 1);
 

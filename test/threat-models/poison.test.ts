@@ -1,9 +1,7 @@
-import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { THREAT_MODEL_ENTITY, THREAT_MODEL_STREAM_TYPE, threatModelStreamId } from '../../src/commands/threat-models/events.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
-import { testMetadata } from '../helpers/events.js';
+import { appendPoisonMetadata } from '../helpers/poison.js';
 import { signIn } from './helpers.js';
 
 describe('a poison event', () => {
@@ -13,12 +11,7 @@ describe('a poison event', () => {
 
   it('lands in dead_letters for its projector only; the other projectors keep going', async () => {
     const { services } = app.runtime;
-    // The event schema takes any key, the read table's check constraint does not: the metadata projector fails on it.
-    const poison = await services.store.appendToStream({
-      stream_id: threatModelStreamId(uuidv7()), stream_type: THREAT_MODEL_STREAM_TYPE, expected: 'no_stream',
-      events: [{ type: 'MetadataEntriesSet', data: { entity_type: THREAT_MODEL_ENTITY, entity_id: '0190a000-0000-7000-8000-0000000000aa', entries: [{ key: 'not a key!', value: 'v' }], at: new Date().toISOString() } }],
-    }, { metadata: testMetadata() });
-    services.wakeups.wake(['metadata']);
+    const poison = await appendPoisonMetadata(services, '0190a000-0000-7000-8000-0000000000aa');
 
     const alice = signIn(app, 'alice');
     const created = await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'After the poison' }, headers: { prefer: 'respond-async' } });
