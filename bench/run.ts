@@ -18,7 +18,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only name,...]
        [--rates 300,...] [--connections 8,32] [--log-level info] [--models 100000] [--readable 1000]
-       [--threats 10000] [--children 200] [--reseed] [--topology inline|worker] [--events 1000000] [--per-event]
+       [--threats 10000] [--children 200] [--reseed] [--topology inline|worker] [--events 1000000] [--per-event] [--parallel 2]
   --seconds/--warmup: measured and warm-up seconds per cell and system, cut into --slices turns
   --writers: append benches' concurrent writers
   --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get,threats,bare-threats,full
@@ -28,7 +28,8 @@ const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--se
   --models/--readable/--threats/--children/--reseed: queries: seed size, and rebuilding the cached seeded database
   --topology: command, queries: projections inside serve (inline, the default) or in a separate worker
   --events: rebuild: events generated before rebuilding every projection
-  --per-event: rebuild: apply every event one by one (no bulk phase), as before it existed`;
+  --per-event: rebuild: apply every event one by one (no bulk phase), as before it existed
+  --parallel: rebuild: projections written, indexed, verified and swapped at once after the one shared read (2)`;
 
 function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
   const { positionals, values } = parseArgs({
@@ -51,6 +52,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       topology: { type: 'string', default: 'inline' },
       events: { type: 'string', default: '1000000' },
       'per-event': { type: 'boolean', default: false },
+      parallel: { type: 'string', default: '2' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -97,6 +99,7 @@ function parseOptions(argv: string[]): { name: string; options: BenchOptions } {
       topology: values.topology,
       events: whole(values.events, 'events'),
       perEvent: values['per-event'],
+      parallel: whole(values.parallel, 'parallel'),
       log: (line) => process.stderr.write(`${line}\n`),
     },
   };

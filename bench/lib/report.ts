@@ -53,6 +53,8 @@ export interface BenchOptions {
   events: number;
   /** Rebuild: every event applied one by one, the projections' bulk folds unused. */
   perEvent?: boolean;
+  /** Rebuild: projections written, indexed, verified and swapped at once after the shared read. */
+  parallel?: number;
   log: (line: string) => void;
 }
 

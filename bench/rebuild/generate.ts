@@ -10,11 +10,11 @@ import { THREAT_MODEL_STREAM_TYPE, threatModelStreamId, type ThreatModelEvent } 
 import { evolve, initialState, type ThreatModelState } from '../../src/commands/threat-models/state.js';
 import { eventCatalog } from '../../src/events/registry.js';
 import { MAX_EVENTS_PER_TRANSACTION } from '../../src/events/position.js';
-import { EventStore } from '../../src/events/store.js';
+import { EventStore, MAX_EVENTS_PER_APPEND } from '../../src/events/store.js';
 
-/** Events per INSERT (one transaction each, so one transaction id's range of positions). */
-const EVENTS_PER_INSERT = 20_000;
-if (EVENTS_PER_INSERT > MAX_EVENTS_PER_TRANSACTION) throw new Error('an insert cannot hold more events than a transaction has positions');
+/** Events per append (one transaction each): the store's cap on one append, less one threat model's life, which a batch may overrun by. */
+const EVENTS_PER_INSERT = MAX_EVENTS_PER_APPEND - 500;
+if (MAX_EVENTS_PER_APPEND > MAX_EVENTS_PER_TRANSACTION) throw new Error('an append cannot hold more events than a transaction has positions');
 
 const METADATA = { actor: { user_id: null, email: null, provider: null }, trace_id: null, correlation_id: 'bench-rebuild', causation_id: null, request_id: null };
 const SEVERITIES = ['Critical', 'High', 'Medium', 'Low'];

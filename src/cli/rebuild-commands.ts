@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { projectionNamed, projections } from '../projections/registry.js';
 import {
-  dropRetired, NothingToRollBackError, ProjectionRebuild, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection,
+  dropRetired, NothingToRollBackError, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection,
 } from '../projections/rebuild.js';
-import { ShadowUnsupportedError } from '../projections/shadow-schema.js';
+import { rebuildTogether } from '../projections/rebuild-together.js';
+import { shadowSchemaOf, ShadowUnsupportedError } from '../projections/shadow-schema.js';
 import type { Services } from '../services.js';
 import { progressBar } from './progress-bar.js';
 
@@ -42,23 +43,29 @@ export function registerRebuildCommands(group: Command, withServices: WithServic
     .action((name: string | undefined, opts: { fresh?: boolean; batchSize?: string }) => withServices((services) => refusing(async () => {
       const bar = progressBar();
       const targets = name ? [projectionNamed(name)] : projections;
-      for (const p of targets) {
-        const rebuild = new ProjectionRebuild(services.database.pool, services.store, p, {
-          batchSize: batchSizeOf(opts.batchSize),
-          onProgress: (x) => bar.update(`${x.projection} v${p.version}`, x.applied, x.total),
-        });
-        const started = Date.now();
-        try {
-          const { report, swap } = await rebuild.run({ fresh: opts.fresh === true });
-          bar.done(`${p.name}: v${swap.version} swapped in at position ${swap.position} (${swap.applied_in_swap} events in the swap; ` +
-            `${report.compared ? 'matched the live version' : 'live version differs, not compared'}; ${((Date.now() - started) / 1000).toFixed(1)}s); old version kept in ${swap.retired}`);
-        } catch (err) {
-          if (!(err instanceof RebuildRefusedError)) throw err;
-          bar.done(`${p.name}: refused, nothing swapped; the shadow is kept in ${rebuild.schema} (rebuild --fresh starts over)`);
-          console.log(JSON.stringify(err.report, null, 2));
+      const outcomes = await rebuildTogether(services.database.pool, services.store, targets, {
+        fresh: opts.fresh === true,
+        batchSize: batchSizeOf(opts.batchSize),
+        onProgress: (x) => bar.update(x.projection, x.applied, x.total),
+      });
+      let unexpected: Error | undefined;
+      for (const o of outcomes) {
+        if (!('error' in o)) {
+          bar.done(`${o.projection}: v${o.swap.version} swapped in at position ${o.swap.position} (${o.swap.applied_in_swap} events in the swap; ` +
+            `${o.report.compared ? 'matched the live version' : 'live version differs, not compared'}; after ${o.seconds.toFixed(1)}s); old version kept in ${o.swap.retired}`);
+        } else if (o.error instanceof RebuildRefusedError) {
+          bar.done(`${o.projection}: refused, nothing swapped; the shadow is kept in ${shadowSchemaOf(o.projection, projectionNamed(o.projection).version)} (rebuild --fresh starts over)`);
+          console.log(JSON.stringify(o.error.report, null, 2));
           process.exitCode = 1;
+        } else if (REFUSALS.some((e) => o.error instanceof e)) {
+          bar.done(`${o.projection}: ${o.error.message}`);
+          process.exitCode = 1;
+        } else {
+          bar.done(`${o.projection}: failed: ${o.error.message}`);
+          unexpected ??= o.error;
         }
       }
+      if (unexpected) throw unexpected;
     })));
   group.command('rollback <name>').description('put the version a rebuild retired back in place (the current one is retired instead)')
     .action((name: string) => withServices((services) => refusing(async () => {

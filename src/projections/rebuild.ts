@@ -5,7 +5,7 @@ import { DECLARE_NON_APPENDING_EXPRESSION } from '../events/position.js';
 import { withTransaction } from '../infra/database.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
-import { insertRows } from './bulk.js';
+import { insertRows, type BulkFold } from './bulk.js';
 import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
 import {
   createShadowIndexes, createShadowTables, ident, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf, retiredSchemas, schemaExists,
@@ -50,7 +50,8 @@ export interface BuildSummary { bulk_applied: number; bulk_refused?: string }
 
 export interface TableComparison {
   table: string;
-  shadow: { rows: number; digest: string };
+  /** The shadow's rows, and their digest when there is a live table to compare it with. */
+  shadow: { rows: number; digest?: string };
   /** The live version's table at the same position; absent when the live version is another one (nothing to compare to). */
   live?: { rows: number; digest: string };
   /** A few rows only one side has, as text, when they differ. */
@@ -132,7 +133,33 @@ function preparing(client: PoolClient): PoolClient {
 /** Only one builder per projection: a session lock, held by the builder's own connection. */
 const rebuildLockKey = (name: string): string => createHash('sha256').update(`projection-rebuild:${name}`).digest().readBigInt64BE(0).toString();
 
+/**
+ * Runs `fn` holding the rebuild locks of every projection named, on one connection of its own;
+ * RebuildBusyError when another process holds one of them (none is then kept).
+ */
+export async function withRebuildLocks<T>(pool: Pool, names: readonly string[], fn: () => Promise<T>): Promise<T> {
+  const holder = await pool.connect();
+  const held: string[] = [];
+  try {
+    for (const name of names) {
+      const { rows } = await holder.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [rebuildLockKey(name)]);
+      if (!rows[0]!.ok) throw new RebuildBusyError(name);
+      held.push(name);
+    }
+    return await fn();
+  } finally {
+    let broken: Error | undefined;
+    for (const name of held) await holder.query('select pg_advisory_unlock($1)', [rebuildLockKey(name)]).catch((err: Error) => { broken ??= err; });
+    // A connection that could not unlock is closed, which ends its session and every lock it held.
+    holder.release(broken);
+  }
+}
+
 interface LiveCheckpoint { version: number; generation: number; position: number; halted_at: number | null; last_error: string | null }
+
+async function rowCount(client: PoolClient, schema: string, table: string): Promise<number> {
+  return Number((await client.query<{ n: string }>(`select count(*) as n from ${ident(schema)}.${ident(table)}`)).rows[0]!.n);
+}
 
 async function liveCheckpoint(client: PoolClient, name: string, lock = false): Promise<LiveCheckpoint | null> {
   const { rows } = await client.query<LiveCheckpoint>(
@@ -165,27 +192,20 @@ export class ProjectionRebuild {
     return this.exclusively(async () => {
       if (options.fresh) await this.discard();
       await this.prepare();
-      const build = await this.build();
-      const report = await this.verify();
-      if (!report.ok) throw new RebuildRefusedError(report);
-      return { build, report, swap: await this.swap() };
+      return this.finish(await this.build());
     });
+  }
+
+  /** Verifies a built shadow and swaps it in; throws RebuildRefusedError (nothing swapped) on a mismatch. Call it holding the lock. */
+  async finish(build: BuildSummary): Promise<{ build: BuildSummary; report: VerifyReport; swap: SwapResult }> {
+    const report = await this.verify();
+    if (!report.ok) throw new RebuildRefusedError(report);
+    return { build, report, swap: await this.swap() };
   }
 
   /** Runs `fn` holding the projection's rebuild lock on a connection of its own. */
   async exclusively<T>(fn: () => Promise<T>): Promise<T> {
-    const holder = await this.pool.connect();
-    try {
-      const { rows } = await holder.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [rebuildLockKey(this.projection.name)]);
-      if (!rows[0]!.ok) throw new RebuildBusyError(this.projection.name);
-      try {
-        return await fn();
-      } finally {
-        await holder.query('select pg_advisory_unlock($1)', [rebuildLockKey(this.projection.name)]);
-      }
-    } finally {
-      holder.release();
-    }
+    return withRebuildLocks(this.pool, [this.projection.name], fn);
   }
 
   /** Creates the shadow schema, or finds the one an interrupted build left (and resumes from its position). */
@@ -204,14 +224,13 @@ export class ProjectionRebuild {
   /**
    * Brings the shadow up to the settled horizon: a fresh one in bulk first when the projection
    * has a fold, then event by event; without secondary indexes until caught up, then with them
-   * created, the rest.
+   * created, the rest. `bulkDone` is the bulk phase when it was run outside (rebuild-together.ts).
    */
-  async build(): Promise<BuildSummary> {
+  async build(bulkDone?: BuildSummary): Promise<BuildSummary> {
     const state = await this.state();
     this.total = state.applied + await this.countAfter(state.position);
     this.options.onProgress?.({ projection: this.projection.name, applied: state.applied, total: this.total, position: state.position });
-    const fresh = state.position === 0 && state.applied === 0 && !state.indexed;
-    const summary = fresh && this.projection.bulk && this.options.bulk !== false ? await this.bulkLoad() : { bulk_applied: 0 };
+    const summary = bulkDone ?? (await this.bulkEligible() ? await this.bulkLoad() : { bulk_applied: 0 });
     for (;;) {
       await this.catchUpShadow(null);
       if ((await this.state()).indexed) return summary;
@@ -220,6 +239,13 @@ export class ProjectionRebuild {
         await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set indexed = true`);
       });
     }
+  }
+
+  /** Whether the build starts with the bulk phase: a fresh shadow of a projection with a fold, bulk not turned off. */
+  async bulkEligible(): Promise<boolean> {
+    if (!this.projection.bulk || this.options.bulk === false) return false;
+    const state = await this.state();
+    return state.position === 0 && state.applied === 0 && !state.indexed;
   }
 
   /**
@@ -246,6 +272,15 @@ export class ProjectionRebuild {
       this.options.onProgress?.({ projection: this.projection.name, applied, total: Math.max(this.total, applied), position });
       if (batch.events.length < BULK_READ_PAGE) break;
     }
+    return this.writeFolded(fold, position, applied);
+  }
+
+  /**
+   * Writes a bulk fold's rows into the fresh shadow, in one shadow transaction with the
+   * position they stand for: `applied` events of its types, every one up to `position` (the
+   * fold's reader saw the store settled through it).
+   */
+  async writeFolded(fold: BulkFold, position: number, applied: number): Promise<BuildSummary> {
     try {
       await this.transaction(async (client) => {
         const now = await this.state(client);
@@ -281,11 +316,12 @@ export class ProjectionRebuild {
         const problems: string[] = [];
         const tables: TableComparison[] = [];
         for (const t of this.projection.tables) {
-          const shadow = await tableDigest(client, t, this.schema);
+          // With nothing to compare to, a digest would say nothing (and costs a read and a sort of the whole table): counts only.
           if (!compared) {
-            tables.push({ table: t, shadow });
+            tables.push({ table: t, shadow: { rows: await rowCount(client, this.schema, t) } });
             continue;
           }
+          const shadow = await tableDigest(client, t, this.schema);
           const liveDigest = await tableDigest(client, t, 'public');
           const row: TableComparison = { table: t, shadow, live: liveDigest };
           if (liveDigest.digest !== shadow.digest) {

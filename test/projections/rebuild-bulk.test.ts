@@ -5,7 +5,9 @@ import { generateEvents } from '../../bench/rebuild/generate.js';
 import { childStreamId } from '../../src/commands/child-resources/index.js';
 import { eventCatalog } from '../../src/events/registry.js';
 import { EventStore } from '../../src/events/store.js';
-import { ProjectionRebuild } from '../../src/projections/rebuild.js';
+import type { Projection } from '../../src/projections/projection.js';
+import { BULK_READ_PAGE, ProjectionRebuild, RebuildBusyError } from '../../src/projections/rebuild.js';
+import { rebuildTogether } from '../../src/projections/rebuild-together.js';
 import { projectionNamed, projections } from '../../src/projections/registry.js';
 import { ProjectionRunner } from '../../src/projections/runner.js';
 import { tableDigest } from '../../src/projections/table-digest.js';
@@ -86,6 +88,79 @@ describe('a bulk fold that refuses an event', () => {
       expect(shadow!.n).toBe(0);
       const { rows: [state] } = await db.pool.query<{ applied: string }>(`select applied from "${rebuild.schema}".rebuild_state`);
       expect(Number(state!.applied)).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('rebuilding every projection together (one shared read)', () => {
+  it('builds each from one pass over the store, equal to the per-event live tables, and swaps them all', async () => {
+    const db = await createTestDatabase();
+    try {
+      const store = new EventStore(db.pool, eventCatalog);
+      await generateEvents(db.pool, 1_500, () => {});
+      const head = await store.headPosition();
+      const runner = new ProjectionRunner(db.pool, store, silent);
+      for (const p of projections) {
+        await runner.ensureRegistered(p);
+        await settle(runner, p, head);
+      }
+      const reads: number[] = [];
+      const counting = new Proxy(store, {
+        get(target, key, receiver) {
+          if (key !== 'readAll') return Reflect.get(target, key, receiver) as unknown;
+          return (options: Parameters<EventStore['readAll']>[0], client?: Parameters<EventStore['readAll']>[1]) => {
+            reads.push(options.limit);
+            return target.readAll(options, client);
+          };
+        },
+      });
+      const outcomes = await rebuildTogether(db.pool, counting, projections);
+      expect(outcomes.map((o) => o.projection)).toEqual(projections.map((p) => p.name));
+      for (const o of outcomes) {
+        if ('error' in o) throw o.error;
+        expect(o.report, o.projection).toMatchObject({ ok: true, compared: true, problems: [] });
+        expect(o.swap.version).toBe(projectionNamed(o.projection).version);
+        if (projectionNamed(o.projection).bulk) expect(o.build.bulk_applied, o.projection).toBeGreaterThan(0);
+      }
+      // The bulk phase read the store once for all of them: one page here, not one per projection with a fold.
+      expect(reads.filter((limit) => limit === BULK_READ_PAGE)).toHaveLength(1);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('a fold that refuses, or a projection that fails, leaves the others swapping', async () => {
+    const db = await createTestDatabase();
+    try {
+      const store = new EventStore(db.pool, eventCatalog);
+      await generateEvents(db.pool, 300, () => {});
+      const refusing: Projection = { ...projectionNamed('documents'), bulk: () => ({ add() { throw new Error('this fold refuses'); }, rows: () => [] }) };
+      const failing: Projection = { ...projectionNamed('notes'), apply: () => Promise.reject(new Error('apply broke')), bulk: undefined };
+      const outcomes = await rebuildTogether(db.pool, store, [projectionNamed('threats'), refusing, failing]);
+      const [threats, documents, notes] = outcomes;
+      expect(threats).toMatchObject({ projection: 'threats', report: { ok: true } });
+      expect(documents).toMatchObject({ projection: 'documents', build: { bulk_applied: 0, bulk_refused: 'this fold refuses' }, report: { ok: true } });
+      expect(notes).toMatchObject({ projection: 'notes', error: { message: expect.stringMatching(/apply broke/) } });
+      const { rows } = await db.pool.query<{ name: string }>('select name from projection_checkpoints order by name');
+      expect(rows.map((r) => r.name)).toEqual(['documents', 'threats']);
+      expect(Number((await db.pool.query<{ n: string }>('select count(*) as n from documents')).rows[0]!.n)).toBeGreaterThan(0);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('is refused as busy, holding nothing, when another process rebuilds one of them', async () => {
+    const db = await createTestDatabase();
+    try {
+      const store = new EventStore(db.pool, eventCatalog);
+      const other = new ProjectionRebuild(db.pool, store, projectionNamed('notes'));
+      await other.exclusively(async () => {
+        await expect(rebuildTogether(db.pool, store, [projectionNamed('threats'), projectionNamed('notes')])).rejects.toBeInstanceOf(RebuildBusyError);
+      });
+      // The lock it did take (threats) was let go: a rebuild of threats alone gets it.
+      await expect(new ProjectionRebuild(db.pool, store, projectionNamed('threats')).exclusively(async () => 'held')).resolves.toBe('held');
     } finally {
       await db.drop();
     }

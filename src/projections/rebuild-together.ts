@@ -1,0 +1,112 @@
+import type { Pool } from 'pg';
+import type { EventStore } from '../events/store.js';
+import type { BulkFold } from './bulk.js';
+import type { Projection } from './projection.js';
+import {
+  BULK_READ_PAGE, ProjectionRebuild, withRebuildLocks, type BuildSummary, type RebuildOptions, type SwapResult, type VerifyReport,
+} from './rebuild.js';
+
+export interface TogetherOptions extends RebuildOptions {
+  /** Drop shadows earlier builds left first (under the locks). */
+  fresh?: boolean;
+  /** Projections written, indexed, verified and swapped at once after the shared read (default 2). */
+  parallel?: number;
+}
+
+/** One projection's outcome: swapped, or the error that stopped it (the others go on). */
+export type TogetherOutcome =
+  | { projection: string; build: BuildSummary; report: VerifyReport; swap: SwapResult; seconds: number }
+  | { projection: string; error: Error; seconds: number };
+
+/** A projection's fold in the shared pass: the events of its types it took, or why it refused one. */
+interface Consumer { rebuild: ProjectionRebuild; fold: BulkFold; applied: number; refused?: string }
+
+/**
+ * Rebuilds several projections as `ProjectionRebuild.run` rebuilds one, but with their bulk
+ * phases fed by one pass over the store (docs/architecture.md, "Rebuilds"): each event is read
+ * and parsed once, and handed to the fold of every projection that handles its type, instead of
+ * once per projection. Then the projections are written, caught up, indexed, verified and
+ * swapped `parallel` at a time, each on its own; a failure or refusal of one leaves the others
+ * going. Every projection's rebuild lock is held throughout, on one connection.
+ */
+export async function rebuildTogether(pool: Pool, store: EventStore, projections: readonly Projection[], options: TogetherOptions = {}): Promise<TogetherOutcome[]> {
+  return withRebuildLocks(pool, projections.map((p) => p.name), async () => {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    const outcomes = new Map<string, TogetherOutcome>();
+    const ready: ProjectionRebuild[] = [];
+    for (const p of projections) {
+      const rebuild = new ProjectionRebuild(pool, store, p, options);
+      try {
+        if (options.fresh) await rebuild.discard();
+        await rebuild.prepare();
+        ready.push(rebuild);
+      } catch (err) {
+        outcomes.set(p.name, { projection: p.name, error: err as Error, seconds: seconds() });
+      }
+    }
+    const eligible: ProjectionRebuild[] = [];
+    for (const r of ready) if (await r.bulkEligible()) eligible.push(r);
+    const { consumers, position } = await foldTogether(store, eligible, options);
+    await inParallel(ready, options.parallel ?? 2, async (rebuild) => {
+      const name = rebuild.projection.name;
+      try {
+        const consumer = consumers.get(rebuild);
+        const bulk = !consumer ? undefined
+          : consumer.refused !== undefined ? { bulk_applied: 0, bulk_refused: consumer.refused }
+          : await rebuild.writeFolded(consumer.fold, position, consumer.applied);
+        if (consumer) consumer.fold = EMPTY_FOLD; // its rows are written: let them go before the next projection's
+        outcomes.set(name, { projection: name, ...await rebuild.finish(await rebuild.build(bulk)), seconds: seconds() });
+      } catch (err) {
+        outcomes.set(name, { projection: name, error: err as Error, seconds: seconds() });
+      }
+    });
+    return projections.map((p) => outcomes.get(p.name)!);
+  });
+}
+
+const EMPTY_FOLD: BulkFold = { add() {}, rows: () => [] };
+
+/**
+ * The shared bulk read: every event of any eligible projection's types up to the settled
+ * horizon, in large pages, each handed to the folds of the projections handling its type. A
+ * fold that refuses an event stops taking events (its projection then applies event by event).
+ */
+async function foldTogether(store: EventStore, rebuilds: ProjectionRebuild[], options: TogetherOptions): Promise<{ consumers: Map<ProjectionRebuild, Consumer>; position: number }> {
+  const consumers = new Map<ProjectionRebuild, Consumer>();
+  const byType = new Map<string, Consumer[]>();
+  for (const rebuild of rebuilds) {
+    const consumer: Consumer = { rebuild, fold: rebuild.projection.bulk!(), applied: 0 };
+    consumers.set(rebuild, consumer);
+    for (const type of rebuild.projection.handles) byType.set(type, [...byType.get(type) ?? [], consumer]);
+  }
+  let position = 0;
+  if (rebuilds.length === 0) return { consumers, position };
+  const types = [...byType.keys()];
+  for (;;) {
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error('rebuild aborted');
+    const batch = await store.readAll({ after: position, limit: BULK_READ_PAGE, types });
+    for (const event of batch.events) {
+      for (const c of byType.get(event.type) ?? []) {
+        if (c.refused !== undefined) continue;
+        try {
+          c.fold.add(event);
+          c.applied++;
+        } catch (err) {
+          c.refused = (err as Error).message;
+        }
+      }
+    }
+    position = Math.max(position, batch.settled_through);
+    for (const c of consumers.values()) options.onProgress?.({ projection: c.rebuild.projection.name, applied: c.applied, total: c.applied, position });
+    if (batch.events.length < BULK_READ_PAGE) break;
+  }
+  return { consumers, position };
+}
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const lane = async () => { for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item); };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, queue.length)) }, lane));
+}
