@@ -30,6 +30,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   let generated: Awaited<ReturnType<typeof generateEvents>>;
   let totalSeconds: number;
   let readSeconds: number;
+  let peakRss = 0;
   try {
     const t0 = performance.now();
     generated = await generateEvents(database.pool, options.events, options.log);
@@ -49,6 +50,8 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     readSeconds = (performance.now() - read) / 1000;
     options.log(`read every event once in ${readSeconds.toFixed(1)} s (${Math.round(generated.total / readSeconds)} store events/s)`);
     const all = performance.now();
+    // Every fold's rows are in memory together until written: the peak is part of the result.
+    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 250);
     const applied = new Map<string, number>();
     const outcomes = await rebuildTogether(database.pool, store, projections, {
       onProgress: (x) => { applied.set(x.projection, x.applied); }, bulk: !options.perEvent, parallel: options.parallel,
@@ -60,6 +63,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       raw.push({ projection: o.projection, applied: n, bulk_applied: o.build.bulk_applied, bulk_refused: o.build.bulk_refused, done_after_seconds: o.seconds, position: o.swap.position });
       options.log(`  ${o.projection.padEnd(24)} ${String(n).padStart(9)} events (${o.build.bulk_applied} in bulk${o.build.bulk_refused ? `, refused: ${o.build.bulk_refused}` : ''}) swapped after ${o.seconds.toFixed(1).padStart(6)} s`);
     }
+    clearInterval(sampler);
     totalSeconds = (performance.now() - all) / 1000;
   } finally {
     await database.close();
@@ -74,7 +78,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
     parameters: { events: generated.total, bulk: !options.perEvent, by_type: generated.byType },
-    environment: { ...(await machineFacts()), postgres: db.server, load_average_after: loadAverage() },
+    environment: { ...(await machineFacts()), postgres: db.server, load_average_after: loadAverage(), peak_rss_mib: Math.round(peakRss / 2 ** 20) },
     tables: [{ title: 'Rebuilding every projection from the first event (shadow build + verify + swap)', headers: ['projection', 'events applied', 'of them in bulk', 'swapped after (s)', 'events/s'], rows }],
     verdicts: [{ bar: `rebuild of all projections ≥ ${BAR_EVENTS_PER_SECOND} store events/s`, measured: `${Math.round(rate)} events/s (${generated.total} events in ${totalSeconds.toFixed(1)} s; ${appliedSum} applications)`, pass: rate >= BAR_EVENTS_PER_SECOND }],
     notes: [

@@ -15,7 +15,6 @@ export interface RunningCheckpoints {
  */
 export async function startChainCheckpoints(services: Services): Promise<RunningCheckpoints> {
   const log = services.log.child({ component: 'event-chain' });
-  const queue = services.queues.queue(CHAIN_CHECKPOINT_QUEUE);
   const worker = services.queues.worker(CHAIN_CHECKPOINT_QUEUE, async () => {
     const written = await checkpointSettledEvents(services.database.pool);
     if (written.length > 0) {
@@ -23,7 +22,7 @@ export async function startChainCheckpoints(services: Services): Promise<Running
     }
   }, { concurrency: 1 });
   worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'event chain checkpoint failed; the next period tries again'));
-  await queue.upsertJobScheduler('event-chain-checkpoints', { every: services.config.server.chain_checkpoint_ms }, {
+  await services.queues.schedule(CHAIN_CHECKPOINT_QUEUE, 'event-chain-checkpoints', { every: services.config.server.chain_checkpoint_ms }, {
     name: CHECKPOINT_JOB,
     opts: { removeOnComplete: true, removeOnFail: 100 },
   });

@@ -1,4 +1,4 @@
-import { Queue, Worker, createPostgresBackend, type Processor, type WorkerOptions } from 'bullmq';
+import { Queue, Worker, createPostgresBackend, type JobSchedulerTemplateOptions, type Processor, type RepeatOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 
 /**
@@ -9,10 +9,23 @@ export interface QueueBackend {
   readonly kind: 'redis' | 'postgres';
   queue(name: string): Queue;
   worker(name: string, processor: Processor, options?: Omit<WorkerOptions, 'connection' | 'prefix'>): Worker;
+  /**
+   * Keeps a job scheduler in place: upserted now, and with Redis again each time the connection
+   * comes back, since a Redis that restarted without persistence lost it with every job (and a
+   * lost safety net would never wake anything again).
+   */
+  schedule(queue: string, id: string, repeat: Omit<RepeatOptions, 'key'>, template: ScheduledJob): Promise<void>;
   /** The queues this process has opened so far (what its metrics report). */
   opened(): Queue[];
   close(): Promise<void>;
 }
+
+/** The job a scheduler produces. */
+export interface ScheduledJob { name: string; data?: Record<string, unknown>; opts?: JobSchedulerTemplateOptions }
+
+/** How often, and how far apart, a scheduler is upserted again after a reconnect before it is left for the next one. */
+const RESCHEDULE_ATTEMPTS = 10;
+const RESCHEDULE_PAUSE_MS = 1_000;
 
 export function openQueueBackend(options: { redisUrl?: string; databaseUrl: string; prefix: string }): QueueBackend {
   const queues = new Map<string, Queue>();
@@ -22,8 +35,31 @@ export function openQueueBackend(options: { redisUrl?: string; databaseUrl: stri
     // Producers fail fast so a command never waits on a Redis outage; the safety-net scheduler repairs lost wake-ups.
     const producer = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
     producer.on('error', () => {});
-    return {
+    const schedules = new Map<string, () => Promise<unknown>>();
+    let readies = 0;
+    let closed = false;
+    producer.on('ready', () => {
+      // The first ready is the start, where schedule() upserts itself; every later one is a reconnect.
+      if (readies++ === 0) return;
+      for (const upsert of schedules.values()) {
+        void (async () => {
+          for (let attempt = 1; attempt <= RESCHEDULE_ATTEMPTS && !closed; attempt++) {
+            try {
+              return void await upsert();
+            } catch {
+              await new Promise((resolve) => setTimeout(resolve, RESCHEDULE_PAUSE_MS));
+            }
+          }
+        })();
+      }
+    });
+    const backend: QueueBackend = {
       kind: 'redis',
+      async schedule(queue, id, repeat, template) {
+        const upsert = () => backend.queue(queue).upsertJobScheduler(id, repeat, template);
+        schedules.set(`${queue}\u0000${id}`, upsert);
+        await upsert();
+      },
       queue(name) {
         let q = queues.get(name);
         if (!q) {
@@ -44,15 +80,21 @@ export function openQueueBackend(options: { redisUrl?: string; databaseUrl: stri
       },
       opened: () => [...queues.values()],
       async close() {
+        closed = true;
         await Promise.allSettled(workers.map((w) => w.close()));
         await Promise.allSettled([...queues.values()].map((q) => q.close()));
         producer.disconnect();
       },
     };
+    return backend;
   }
   const connection = { connectionString: options.databaseUrl, schema: `bullmq_${options.prefix}`, migrate: true, max: 4 };
-  return {
+  const backend: QueueBackend = {
     kind: 'postgres',
+    // The schedulers live in the service's own database, which does not forget them.
+    async schedule(queue, id, repeat, template) {
+      await backend.queue(queue).upsertJobScheduler(id, repeat, template);
+    },
     queue(name) {
       let q = queues.get(name);
       if (!q) {
@@ -74,4 +116,5 @@ export function openQueueBackend(options: { redisUrl?: string; databaseUrl: stri
       await Promise.allSettled([...queues.values()].map((q) => q.close()));
     },
   };
+  return backend;
 }

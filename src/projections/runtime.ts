@@ -77,7 +77,7 @@ export async function startProjections(services: Services, list: readonly Projec
     }
   }, { concurrency: list.length + 1 });
   worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'projection job failed; BullMQ retries it'));
-  await queue.upsertJobScheduler('projections-safety-net', { every: services.config.server.projection_safety_net_ms }, {
+  await services.queues.schedule(PROJECTION_QUEUE, 'projections-safety-net', { every: services.config.server.projection_safety_net_ms }, {
     name: CATCH_UP_ALL,
     opts: { removeOnComplete: true, removeOnFail: 100 },
   });

@@ -67,7 +67,7 @@ export async function startRetention(services: Services): Promise<RunningRetenti
     await runRetention(services, job.id ?? 'unknown', SWEEPS, metrics);
   }, { concurrency: 1 });
   worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'retention job failed'));
-  await queue.upsertJobScheduler(RETENTION_SCHEDULER, { every: services.config.retention.interval_ms }, {
+  await services.queues.schedule(RETENTION_QUEUE, RETENTION_SCHEDULER, { every: services.config.retention.interval_ms }, {
     name: RUN,
     opts: { removeOnComplete: true, removeOnFail: 100 },
   });

@@ -13,7 +13,8 @@ export interface TestDatabase extends Database {
 /** A fresh, migrated database of its own for one test file, cloned from the template. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = inject('postgresAdminUrl');
-  const name = `tmi_test_${randomBytes(6).toString('hex')}`;
+  // Named with its creation time, so a later run drops it only once it is surely abandoned (test/setup/global-setup.ts).
+  const name = `tmi_test_${Math.floor(Date.now() / 1000).toString(36)}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {

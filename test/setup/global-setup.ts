@@ -44,16 +44,24 @@ async function ensureTemplate(adminUrl: string): Promise<string> {
       }
       await admin.query(`alter database ${building} rename to ${name}`);
     }
-    // Drop databases left behind by earlier runs that were killed.
+    // Drop databases left behind by earlier runs that were killed: idle, and created hours ago
+    // (the name says when). An idle database of a run going on beside this one — created, not
+    // yet connected to, or between two connections — must be left alone.
     const { rows } = await admin.query<{ datname: string }>(
-      `select datname from pg_database where datname like 'tmi_test_%' and not exists (select 1 from pg_stat_activity a where a.datname = pg_database.datname)`);
-    for (const r of rows) await admin.query(`drop database if exists "${r.datname}"`).catch(() => {});
+      `select datname from pg_database where datname ~ '^tmi_test_[0-9a-z]+_[0-9a-f]+$' and not exists (select 1 from pg_stat_activity a where a.datname = pg_database.datname)`);
+    const abandonedBefore = Date.now() / 1000 - ABANDONED_AFTER_SECONDS;
+    for (const r of rows) {
+      if (parseInt(r.datname.split('_')[2]!, 36) < abandonedBefore) await admin.query(`drop database if exists "${r.datname}"`).catch(() => {});
+    }
     await admin.query('select pg_advisory_unlock(7355608)');
   } finally {
     await admin.end();
   }
   return name;
 }
+
+/** A test database idle and older than this is one a killed run left. */
+const ABANDONED_AFTER_SECONDS = 6 * 3600;
 
 export default async function setup(project: TestProject) {
   const services = await findTestServices();
