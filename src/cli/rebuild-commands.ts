@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { projectionNamed, projections } from '../projections/registry.js';
 import {
-  dropRetired, NothingToRollBackError, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection,
+  dropRetired, LocksBusyError, NothingToRollBackError, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection,
 } from '../projections/rebuild.js';
 import { rebuildTogether } from '../projections/rebuild-together.js';
 import { shadowSchemaOf, ShadowUnsupportedError } from '../projections/shadow-schema.js';
@@ -14,7 +14,7 @@ type WithServices = (fn: (services: Services) => Promise<void>) => Promise<void>
 class RebuildCliError extends Error {}
 
 /** Refusals an operator acts on: one line on stderr and exit code 1, not a stack trace. */
-const REFUSALS = [RebuildCliError, NothingToRollBackError, RebuildBusyError, RebuildSupersededError, ShadowUnsupportedError];
+const REFUSALS = [RebuildCliError, NothingToRollBackError, RebuildBusyError, RebuildSupersededError, ShadowUnsupportedError, LocksBusyError];
 
 async function refusing(fn: () => Promise<void>): Promise<void> {
   try {
@@ -73,8 +73,8 @@ export function registerRebuildCommands(group: Command, withServices: WithServic
       console.log(JSON.stringify(await rollbackProjection(services.database.pool, name)));
     })));
   group.command('drop-old <name>').description('drop the version a rebuild retired (no rollback after this)')
-    .action((name: string) => withServices(async (services) => {
+    .action((name: string) => withServices((services) => refusing(async () => {
       projectionNamed(name);
       console.log(JSON.stringify({ projection: name, dropped: await dropRetired(services.database.pool, name) }));
-    }));
+    })));
 }

@@ -155,6 +155,36 @@ export async function withRebuildLocks<T>(pool: Pool, names: readonly string[], 
   }
 }
 
+/** A swap or rollback did not get the locks it needs within its bounded waits; nothing was changed. */
+export class LocksBusyError extends Error {
+  constructor(projection: string, what: 'swap' | 'rollback', held: string) {
+    super(`the ${what} of ${projection} gave up waiting: ${held}; nothing changed, try again`);
+    this.name = 'LocksBusyError';
+  }
+}
+
+/**
+ * Runs a transaction that ALTERs a projection's tables again while a table lock was not granted
+ * within SWAP_LOCK_TIMEOUT_MS (set by `fn` with `lockTablesBriefly`): while an ALTER waits, every
+ * later reader of that table queues behind it, so the wait is kept short and tried again.
+ */
+async function retryingTableLocks<T>(projection: string, what: 'swap' | 'rollback', fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      if (attempt >= SWAP_ATTEMPTS) throw new LocksBusyError(projection, what, `readers held its tables through ${SWAP_ATTEMPTS} tries of ${SWAP_LOCK_TIMEOUT_MS} ms`);
+    }
+  }
+}
+
+/** Bounds the waits for table locks that follow, in this transaction. */
+const lockTablesBriefly = (client: PoolClient) => client.query(`select set_config('lock_timeout', $1, true)`, [`${SWAP_LOCK_TIMEOUT_MS}ms`]);
+
+/** How long a rollback waits for the projection's advisory lock (a live batch holds it for milliseconds). */
+const PROJECTION_LOCK_WAIT = '10s';
+
 interface LiveCheckpoint { version: number; generation: number; position: number; halted_at: number | null; last_error: string | null }
 
 async function rowCount(client: PoolClient, schema: string, table: string): Promise<number> {
@@ -352,14 +382,7 @@ export class ProjectionRebuild {
    * position the old version had reached is still answered by the new one.
    */
   async swap(): Promise<SwapResult> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.swapOnce();
-      } catch (err) {
-        // A reader holding a table longer than the lock timeout: try again rather than keep every later reader queued behind the ALTER.
-        if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE || attempt >= SWAP_ATTEMPTS) throw err;
-      }
-    }
+    return retryingTableLocks(this.projection.name, 'swap', () => this.swapOnce());
   }
 
   private async swapOnce(): Promise<SwapResult> {
@@ -367,7 +390,7 @@ export class ProjectionRebuild {
     return this.transaction(async (client) => {
       await client.query(`select pg_advisory_xact_lock($1)`, [projectionLockKey(p.name)]);
       // Set after the advisory lock (waiting for a live batch is fine): bounds only the waits for the tables' locks.
-      await client.query(`select set_config('lock_timeout', $1, true)`, [`${SWAP_LOCK_TIMEOUT_MS}ms`]);
+      await lockTablesBriefly(client);
       const live = await liveCheckpoint(client, p.name, true);
       const before = (await this.state(client)).applied;
       const { position } = await this.catchUpShadow(null, client);
@@ -505,8 +528,18 @@ export class ProjectionRebuild {
  * version) catches it up from there; code of a newer version rebuilds it again.
  */
 export async function rollbackProjection(pool: Pool, name: string): Promise<{ projection: string; version: number; position: number; retired: string }> {
+  return withRebuildLocks(pool, [name], () => retryingTableLocks(name, 'rollback', () => rollbackOnce(pool, name)));
+}
+
+async function rollbackOnce(pool: Pool, name: string): Promise<{ projection: string; version: number; position: number; retired: string }> {
   return withTransaction(pool, async (client) => {
-    await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('lock_timeout', '10s', true), pg_advisory_xact_lock($1)`, [projectionLockKey(name)]);
+    try {
+      await client.query(`select ${DECLARE_NON_APPENDING_EXPRESSION}, set_config('lock_timeout', $2, true), pg_advisory_xact_lock($1)`, [projectionLockKey(name), PROJECTION_LOCK_WAIT]);
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      throw new LocksBusyError(name, 'rollback', `its projector held the projection's lock for more than ${PROJECTION_LOCK_WAIT}`);
+    }
+    await lockTablesBriefly(client);
     const [retired] = await retiredSchemas(client, name);
     const current = await liveCheckpoint(client, name, true);
     if (!retired || !current) throw new NothingToRollBackError(name);
@@ -534,14 +567,16 @@ export async function rollbackProjection(pool: Pool, name: string): Promise<{ pr
   });
 }
 
-/** Drops the retired version (no rollback past this point); the schemas dropped. */
+/** Drops the retired version (no rollback past this point); the schemas dropped, none when there was nothing to drop. */
 export async function dropRetired(pool: Pool, name: string): Promise<string[]> {
-  const client = await pool.connect();
-  try {
-    const schemas = await retiredSchemas(client, name);
-    for (const s of schemas) await client.query(`drop schema ${ident(s.schema)} cascade`);
-    return schemas.map((s) => s.schema);
-  } finally {
-    client.release();
-  }
+  return withRebuildLocks(pool, [name], async () => {
+    const client = await pool.connect();
+    try {
+      const schemas = await retiredSchemas(client, name);
+      for (const s of schemas) await client.query(`drop schema if exists ${ident(s.schema)} cascade`);
+      return schemas.map((s) => s.schema);
+    } finally {
+      client.release();
+    }
+  });
 }

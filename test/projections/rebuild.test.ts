@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/events/types.js';
 import { withTransaction } from '../../src/infra/database.js';
 import type { Projection } from '../../src/projections/projection.js';
-import { dropRetired, NothingToRollBackError, ProjectionRebuild, RebuildRefusedError, rollbackProjection } from '../../src/projections/rebuild.js';
+import {
+  dropRetired, LocksBusyError, NothingToRollBackError, ProjectionRebuild, RebuildBusyError, RebuildRefusedError, rollbackProjection,
+} from '../../src/projections/rebuild.js';
 import { ProjectionRunner, resetProjection } from '../../src/projections/runner.js';
 import { ProjectionProgress } from '../../src/projections/signals.js';
 import { projectionStatuses } from '../../src/projections/status.js';
@@ -165,5 +167,38 @@ describe('projections after a rebuild', () => {
     const later = await append('same:1', 1000);
     await settle(runner, p, later.position);
     expect((await totals('same')).find((r) => r.stream_id === 'same:1')!.total).toBe(before.find((r) => r.stream_id === 'same:1')!.total + 1000);
+  });
+
+  it('rollback and drop-old wait for no rebuild of the projection and for no reader for long: they refuse, changing nothing', async () => {
+    await ctx.db.pool.query(counterTable('guarded'));
+    const v1 = versioned('guarded', 1, 1);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
+    await runner.ensureRegistered(v1);
+    await settle(runner, v1, (await append('guarded:1')).position);
+    await new ProjectionRebuild(ctx.db.pool, ctx.store, versioned('guarded', 2, 100)).run();
+    expect(await totals('guarded')).toEqual([{ stream_id: 'guarded:1', total: 100 }]);
+
+    // A rebuild of the projection holds its lock (here: one about to swap again).
+    await new ProjectionRebuild(ctx.db.pool, ctx.store, versioned('guarded', 2, 100)).exclusively(async () => {
+      await expect(rollbackProjection(ctx.db.pool, 'guarded')).rejects.toThrow(RebuildBusyError);
+      await expect(dropRetired(ctx.db.pool, 'guarded')).rejects.toThrow(RebuildBusyError);
+    });
+    expect(await checkpoint('guarded')).toMatchObject({ version: 2 });
+
+    // A reader holding a live table: the rollback's ALTER waits briefly, again and again, then gives up with nothing changed.
+    const reader = await ctx.db.pool.connect();
+    try {
+      await reader.query('begin');
+      await reader.query('lock table guarded_totals in access share mode');
+      await expect(rollbackProjection(ctx.db.pool, 'guarded')).rejects.toThrow(LocksBusyError);
+    } finally {
+      await reader.query('rollback');
+      reader.release();
+    }
+    expect(await checkpoint('guarded')).toMatchObject({ version: 2 });
+    expect(await totals('guarded')).toEqual([{ stream_id: 'guarded:1', total: 100 }]);
+    expect(await rollbackProjection(ctx.db.pool, 'guarded')).toMatchObject({ version: 1 });
+    expect(await dropRetired(ctx.db.pool, 'guarded')).toEqual(['retired_guarded_v2']);
+    expect(await dropRetired(ctx.db.pool, 'guarded')).toEqual([]);
   });
 });
