@@ -8,7 +8,7 @@ import type { Projection } from './projection.js';
 import { insertRows, type BulkFold } from './bulk.js';
 import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
 import {
-  createShadowIndexes, createShadowTables, ident, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf, retiredSchemas, schemaExists,
+  analyzeTables, copyGrants, createShadowIndexes, createShadowTables, ident, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf, retiredSchemas, schemaExists,
   SHADOW_DEAD_LETTERS, shadowSchemaOf, ShadowUnsupportedError, STATE_TABLE, tablesOf, unsupportedShapes,
 } from './shadow-schema.js';
 import { tableDigest } from './table-digest.js';
@@ -382,6 +382,8 @@ export class ProjectionRebuild {
    * position the old version had reached is still answered by the new one.
    */
   async swap(): Promise<SwapResult> {
+    // Outside the swap's transaction, which holds the projection's lock: the few events applied after it change little.
+    await this.transaction((client) => analyzeTables(client, this.schema, this.projection.tables), false);
     return retryingTableLocks(this.projection.name, 'swap', () => this.swapOnce());
   }
 
@@ -405,6 +407,7 @@ export class ProjectionRebuild {
       await client.query(`create table ${r}.${RETIRED_CHECKPOINT} as select version, position, halted_at, last_error from projection_checkpoints where name = $1`, [p.name]);
       await client.query(`create table ${r}.${RETIRED_DEAD_LETTERS} as select * from dead_letters where projection = $1`, [p.name]);
       await client.query('delete from dead_letters where projection = $1', [p.name]);
+      await copyGrants(client, this.schema, p.tables);
       for (const t of p.tables) await client.query(`alter table public.${ident(t)} set schema ${r}`);
       for (const t of p.tables) await client.query(`alter table ${s}.${ident(t)} set schema public`);
       await client.query(

@@ -119,6 +119,34 @@ export async function createShadowIndexes(client: PoolClient, schema: string, ta
   }
 }
 
+/**
+ * Grants every privilege others hold on the live tables (and their columns) on the shadow twins
+ * too, so a role that reads the projection (a read-only reporting role, say) keeps its access
+ * once the shadow is swapped in. Done at the swap, under the projection's lock, so a grant made
+ * during the build is not missed. The migrations grant nothing today; a deployment may.
+ */
+export async function copyGrants(client: PoolClient, schema: string, tables: readonly string[]): Promise<void> {
+  const { rows } = await client.query<{ table: string; column: string | null; privilege: string; grantee: string; grantable: boolean }>(
+    `with t as (select oid, relname, relowner, relacl from pg_class where relnamespace = 'public'::regnamespace and relname = any($1::text[])),
+          acl as (select t.relname, null::name as attname, t.relowner, a.* from t cross join lateral aclexplode(t.relacl) a
+                  union all
+                  select t.relname, c.attname, t.relowner, a.* from t join pg_attribute c on c.attrelid = t.oid and c.attacl is not null
+                    cross join lateral aclexplode(c.attacl) a)
+     select acl.relname as table, acl.attname as column, acl.privilege_type as privilege, acl.is_grantable as grantable,
+            case when acl.grantee = 0 then 'public' else quote_ident(r.rolname) end as grantee
+     from acl left join pg_roles r on r.oid = acl.grantee
+     where acl.grantee <> acl.relowner`, [tables]);
+  for (const g of rows) {
+    const columns = g.column === null ? '' : ` (${ident(g.column)})`;
+    await client.query(`grant ${g.privilege}${columns} on ${ident(schema)}.${ident(g.table)} to ${g.grantee}${g.grantable ? ' with grant option' : ''}`);
+  }
+}
+
+/** Statistics for the planner, gathered on the shadow before its swap: a freshly loaded table has none, and they move with the table. */
+export async function analyzeTables(client: PoolClient, schema: string, tables: readonly string[]): Promise<void> {
+  for (const t of tables) await client.query(`analyze ${ident(schema)}.${ident(t)}`);
+}
+
 /** Tables of a schema other than the rebuild's bookkeeping: what a retired version holds. */
 export async function tablesOf(client: PoolClient, schema: string): Promise<string[]> {
   const { rows } = await client.query<{ tablename: string }>('select tablename from pg_tables where schemaname = $1 order by tablename', [schema]);

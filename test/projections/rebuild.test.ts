@@ -201,4 +201,28 @@ describe('projections after a rebuild', () => {
     expect(await dropRetired(ctx.db.pool, 'guarded')).toEqual(['retired_guarded_v2']);
     expect(await dropRetired(ctx.db.pool, 'guarded')).toEqual([]);
   });
+
+  it('the swapped-in tables keep the live tables\' grants and come with planner statistics', async () => {
+    await ctx.db.pool.query(counterTable('granted'));
+    // What a deployment's read-only role would hold; PUBLIC stands for it here (roles are cluster-wide, shared by every test database).
+    await ctx.db.pool.query('grant select on granted_totals to public');
+    await ctx.db.pool.query('grant update (total) on granted_totals to public');
+    const p = versioned('granted', 1, 1);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
+    await runner.ensureRegistered(p);
+    for (let i = 0; i < 20; i++) await append(`granted:${i}`, i);
+    await settle(runner, p, await ctx.store.headPosition());
+    const publicGrants = async () => (await ctx.db.pool.query<{ grant: string }>(
+      `select coalesce(c.attname::text || ':', '') || a.privilege_type as grant
+       from pg_class t cross join lateral (select null::name as attname, t.relacl as acl union all select attname, attacl from pg_attribute where attrelid = t.oid and attacl is not null) c
+       cross join lateral aclexplode(c.acl) a
+       where t.oid = 'public.granted_totals'::regclass and a.grantee = 0 order by 1`)).rows.map((r) => r.grant);
+    expect(await publicGrants()).toEqual(['SELECT', 'total:UPDATE']);
+
+    const { swap } = await new ProjectionRebuild(ctx.db.pool, ctx.store, p).run();
+    expect(swap.retired).toBe('retired_granted_v1');
+    expect(await publicGrants()).toEqual(['SELECT', 'total:UPDATE']);
+    const { rows: stats } = await ctx.db.pool.query(`select attname from pg_stats where schemaname = 'public' and tablename = 'granted_totals' order by attname`);
+    expect(stats.map((r) => r.attname)).toEqual(['applied', 'stream_id', 'total']);
+  });
 });
