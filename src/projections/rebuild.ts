@@ -8,8 +8,8 @@ import type { Projection } from './projection.js';
 import { insertRows, type BulkFold } from './bulk.js';
 import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
 import {
-  analyzeTables, copyGrants, createShadowIndexes, createShadowTables, ident, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf, retiredSchemas, schemaExists,
-  SHADOW_DEAD_LETTERS, shadowSchemaOf, ShadowUnsupportedError, STATE_TABLE, tablesOf, unsupportedShapes,
+  analyzeTables, copyGrants, createShadowIndexes, createShadowTables, ident, recordedShape, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf,
+  retiredSchemas, schemaExists, shadowShape, SHADOW_DEAD_LETTERS, shadowSchemaOf, ShadowUnsupportedError, STATE_TABLE, tablesOf, unsupportedShapes,
 } from './shadow-schema.js';
 import { tableDigest } from './table-digest.js';
 
@@ -238,16 +238,26 @@ export class ProjectionRebuild {
     return withRebuildLocks(this.pool, [this.projection.name], fn);
   }
 
-  /** Creates the shadow schema, or finds the one an interrupted build left (and resumes from its position). */
-  async prepare(): Promise<{ resumed: boolean }> {
+  /**
+   * Creates the shadow schema, or finds the one an interrupted build left (and resumes from its
+   * position) — unless that one was built to another shape (`shadowShape`): it is then dropped
+   * and built anew, `discarded` saying so.
+   */
+  async prepare(): Promise<{ resumed: boolean; discarded?: string }> {
     return this.transaction(async (client) => {
-      const live = await liveCheckpoint(client, this.projection.name);
-      if (live && live.version > this.projection.version) throw new RebuildSupersededError(this.projection.name, live.version, this.projection.version);
-      if (await schemaExists(client, this.schema)) return { resumed: true };
-      const problems = await unsupportedShapes(client, this.projection.tables);
-      if (problems.length > 0) throw new ShadowUnsupportedError(this.projection.name, problems);
-      await createShadowTables(client, this.schema, this.projection.tables, this.projection.version);
-      return { resumed: false };
+      const p = this.projection;
+      const live = await liveCheckpoint(client, p.name);
+      if (live && live.version > p.version) throw new RebuildSupersededError(p.name, live.version, p.version);
+      let discarded: string | undefined;
+      if (await schemaExists(client, this.schema)) {
+        if (await recordedShape(client, this.schema) === await shadowShape(client, p.tables, p.version)) return { resumed: true };
+        discarded = `the shadow ${this.schema} was built to another shape than the live tables and this code have now; built anew`;
+        await client.query(`drop schema ${ident(this.schema)} cascade`);
+      }
+      const problems = await unsupportedShapes(client, p.tables);
+      if (problems.length > 0) throw new ShadowUnsupportedError(p.name, problems);
+      await createShadowTables(client, this.schema, p.tables, p.version);
+      return discarded ? { resumed: false, discarded } : { resumed: false };
     }, false);
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 
 /**
@@ -69,6 +70,41 @@ export async function unsupportedShapes(client: PoolClient, tables: readonly str
   return rows.map((r) => r.problem);
 }
 
+/** Goes up whenever the shadow's bookkeeping tables change: a shadow of another format is not resumed. */
+const BOOKKEEPING_FORMAT = 1;
+
+/**
+ * A fingerprint of what a shadow is built to: the projection's version, its tables and their
+ * live shape (columns with types, nullability, defaults, generated and identity; constraints;
+ * indexes) and the bookkeeping's format. A shadow records it when created; one whose fingerprint
+ * differs from the current one (the live tables changed by a migration since, another code's
+ * tables, an older bookkeeping) would swap in tables of the wrong shape, and is not resumed.
+ * Read with public alone on the search path, so definitions come out the same in every caller.
+ */
+export async function shadowShape(client: PoolClient, tables: readonly string[], version: number): Promise<string> {
+  const { rows: [was] } = await client.query<{ path: string }>(`select current_setting('search_path') as path, set_config('search_path', 'public', true)`);
+  try {
+    const { rows } = await client.query(
+      `select c.relname,
+         (select json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated, a.attidentity,
+                 a.attcollation, pg_get_expr(d.adbin, d.adrelid)) order by a.attnum)
+          from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+          where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
+         (select json_agg(json_build_array(k.conname, pg_get_constraintdef(k.oid)) order by k.conname) from pg_constraint k where k.conrelid = c.oid) as constraints,
+         (select json_agg(pg_get_indexdef(i.indexrelid) order by pg_get_indexdef(i.indexrelid)) from pg_index i where i.indrelid = c.oid) as indexes
+       from pg_class c where c.relnamespace = 'public'::regnamespace and c.relname = any($1::text[]) order by c.relname`, [tables]);
+    return createHash('sha256').update(JSON.stringify({ format: BOOKKEEPING_FORMAT, version, tables: [...tables].sort(), rows })).digest('hex');
+  } finally {
+    await client.query(`select set_config('search_path', $1, true)`, [was!.path]);
+  }
+}
+
+/** The fingerprint a shadow recorded when it was created; null when it recorded none (a shadow of an older format). */
+export async function recordedShape(client: PoolClient, schema: string): Promise<string | null> {
+  const { rows } = await client.query<{ shape: string | null }>(`select to_jsonb(s) ->> 'shape' as shape from ${ident(schema)}.${STATE_TABLE} s`);
+  return rows[0]?.shape ?? null;
+}
+
 /**
  * Creates the shadow schema: its bookkeeping, and every table `LIKE` its live twin (columns,
  * defaults, generated columns, checks, storage) with the live primary keys, unique, exclusion
@@ -79,10 +115,11 @@ export async function unsupportedShapes(client: PoolClient, tables: readonly str
  */
 export async function createShadowTables(client: PoolClient, schema: string, tables: readonly string[], version: number): Promise<void> {
   const s = ident(schema);
+  const shape = await shadowShape(client, tables, version);
   await client.query(`create schema ${s}`);
   await client.query(`create table ${s}.${STATE_TABLE} (position bigint not null, version integer not null, applied bigint not null default 0,
-    indexed boolean not null default false, started_at timestamptz not null default now())`);
-  await client.query(`insert into ${s}.${STATE_TABLE} (position, version) values (0, $1)`, [version]);
+    indexed boolean not null default false, started_at timestamptz not null default now(), shape text not null)`);
+  await client.query(`insert into ${s}.${STATE_TABLE} (position, version, shape) values (0, $1, $2)`, [version, shape]);
   await client.query(`create table ${s}.${SHADOW_DEAD_LETTERS} (event_position bigint not null, event_id uuid primary key, event_type text not null, error text not null)`);
   for (const t of tables) await client.query(`create table ${s}.${ident(t)} (like public.${ident(t)} including all excluding indexes)`);
   const constraints = async (types: string[]) => (await client.query<{ table: string; name: string; def: string }>(

@@ -225,4 +225,36 @@ describe('projections after a rebuild', () => {
     const { rows: stats } = await ctx.db.pool.query(`select attname from pg_stats where schemaname = 'public' and tablename = 'granted_totals' order by attname`);
     expect(stats.map((r) => r.attname)).toEqual(['applied', 'stream_id', 'total']);
   });
+
+  it('a shadow built to another shape than the live tables have now is not resumed: it is dropped and built anew', async () => {
+    await ctx.db.pool.query(counterTable('reshaped'));
+    const p = versioned('reshaped', 1, 1);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
+    await runner.ensureRegistered(p);
+    for (let i = 0; i < 5; i++) await append(`reshaped:${i}`, i);
+    await settle(runner, p, await ctx.store.headPosition());
+    const columns = async (schema: string) => (await ctx.db.pool.query<{ column_name: string }>(
+      `select column_name from information_schema.columns where table_schema = $1 and table_name = 'reshaped_totals' order by column_name`, [schema])).rows.map((r) => r.column_name);
+
+    const rebuild = new ProjectionRebuild(ctx.db.pool, ctx.store, p);
+    expect(await rebuild.prepare()).toEqual({ resumed: false });
+    await rebuild.build();
+    expect(await rebuild.prepare()).toEqual({ resumed: true });
+
+    // The build was interrupted; meanwhile a migration added a column to the live table.
+    await ctx.db.pool.query('alter table reshaped_totals add column note text');
+    expect(await rebuild.prepare()).toMatchObject({ resumed: false, discarded: expect.stringMatching(/another shape/) });
+    expect(await columns(rebuild.schema)).toEqual(['applied', 'note', 'stream_id', 'total']);
+    expect(await rebuild.prepare()).toEqual({ resumed: true });
+
+    // A shadow that recorded no shape (left by older code) is not trusted either.
+    await ctx.db.pool.query(`alter table ${rebuild.schema}.rebuild_state drop column shape`);
+    expect(await rebuild.prepare()).toMatchObject({ resumed: false, discarded: expect.stringMatching(/another shape/) });
+
+    const before = await totals('reshaped');
+    const { report } = await rebuild.run();
+    expect(report).toMatchObject({ ok: true, compared: true });
+    expect(await columns('public')).toEqual(['applied', 'note', 'stream_id', 'total']);
+    expect(await totals('reshaped')).toEqual(before);
+  });
 });
