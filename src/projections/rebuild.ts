@@ -371,7 +371,7 @@ export class ProjectionRebuild {
           }
           tables.push(row);
         }
-        const poisoned = (await client.query<{ n: number }>(`select count(*)::int as n from ${ident(this.schema)}.${SHADOW_DEAD_LETTERS}`)).rows[0]!.n;
+        const poisoned = (await client.query<{ n: number }>(`select count(*)::int as n from ${ident(this.schema)}.${SHADOW_DEAD_LETTERS} where status <> 'skipped'`)).rows[0]!.n;
         if (poisoned > 0 && this.projection.onPoison === 'halt') problems.push(`${poisoned} events could not be applied`);
         return { projection: this.projection.name, ok: problems.length === 0, compared, position: (await this.state(client)).position, tables, problems };
       }, true, 'repeatable read');
@@ -421,7 +421,8 @@ export class ProjectionRebuild {
       for (const t of p.tables) await client.query(`alter table public.${ident(t)} set schema ${r}`);
       for (const t of p.tables) await client.query(`alter table ${s}.${ident(t)} set schema public`);
       await client.query(
-        `insert into dead_letters (projection, event_position, event_id, event_type, error) select $1, event_position, event_id, event_type, error from ${s}.${SHADOW_DEAD_LETTERS}`,
+        `insert into dead_letters (projection, event_position, event_id, event_type, error, status)
+         select $1, event_position, event_id, event_type, error, status from ${s}.${SHADOW_DEAD_LETTERS}`,
         [p.name]);
       await client.query(
         `insert into projection_checkpoints (name, version, position) values ($1, $2, $3)
@@ -481,8 +482,9 @@ export class ProjectionRebuild {
     const events = through === null ? batch.events : batch.events.filter((e) => e.position <= through);
     const position = Math.max(state.position, through === null ? batch.settled_through : Math.min(batch.settled_through, through));
     const applying = preparing(client);
-    if (this.projection.onPoison === 'skip') await this.applySkipping(applying, events);
-    else for (const event of events) await this.applyOrFail(applying, event);
+    const skipped = events.length > 0 ? await this.skippedInLive(client, state.position, events.at(-1)!.position) : new Set<string>();
+    if (this.projection.onPoison === 'skip') await this.applySkipping(applying, events, skipped);
+    else for (const event of events) await (skipped.has(event.event_id) ? this.applySkipping(applying, [event], skipped) : this.applyOrFail(applying, event));
     const applied = state.applied + events.length;
     if (position !== state.position) await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set position = $1, applied = $2`, [position, applied]);
     const done = batch.events.length < this.batchSize || (through !== null && position >= through);
@@ -499,8 +501,23 @@ export class ProjectionRebuild {
     }
   }
 
-  /** A skipping projection sets its poison events aside as the shadow's dead letters, which the swap makes the live ones. */
-  private async applySkipping(client: PoolClient, events: StoredEvent[]): Promise<void> {
+  /**
+   * Events of (after, through] that an operator skipped as dead letters of the live version: the
+   * live tables went on without them, so the build does too. A halting projection's build would
+   * otherwise stop at such an event again and never get past it.
+   */
+  private async skippedInLive(client: PoolClient, after: number, through: number): Promise<Set<string>> {
+    const { rows } = await client.query<{ event_id: string }>(
+      `select event_id from dead_letters where projection = $1 and status = 'skipped' and event_position > $2 and event_position <= $3`, [this.projection.name, after, through]);
+    return new Set(rows.map((r) => r.event_id));
+  }
+
+  /**
+   * Sets poison events aside as the shadow's dead letters, which the swap makes the live ones:
+   * every one of a skipping projection, and those of a halting one the live version skipped.
+   * One the live version skipped stays skipped.
+   */
+  private async applySkipping(client: PoolClient, events: StoredEvent[], skipped: ReadonlySet<string>): Promise<void> {
     for (const event of events) {
       await client.query('savepoint one');
       try {
@@ -509,8 +526,9 @@ export class ProjectionRebuild {
       } catch (err) {
         if (!(err instanceof PoisonEvent)) throw err;
         await client.query('rollback to savepoint one');
-        await client.query(`insert into ${ident(this.schema)}.${SHADOW_DEAD_LETTERS} (event_position, event_id, event_type, error) values ($1, $2, $3, $4)
-          on conflict (event_id) do nothing`, [event.position, event.event_id, event.type, String((err.cause as Error)?.message ?? err.cause).slice(0, 4000)]);
+        await client.query(`insert into ${ident(this.schema)}.${SHADOW_DEAD_LETTERS} (event_position, event_id, event_type, error, status) values ($1, $2, $3, $4, $5)
+          on conflict (event_id) do nothing`,
+        [event.position, event.event_id, event.type, String((err.cause as Error)?.message ?? err.cause).slice(0, 4000), skipped.has(event.event_id) ? 'skipped' : 'pending']);
       }
     }
   }

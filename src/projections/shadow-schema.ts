@@ -71,7 +71,7 @@ export async function unsupportedShapes(client: PoolClient, tables: readonly str
 }
 
 /** Goes up whenever the shadow's bookkeeping tables change: a shadow of another format is not resumed. */
-const BOOKKEEPING_FORMAT = 1;
+const BOOKKEEPING_FORMAT = 2;
 
 /**
  * A fingerprint of what a shadow is built to: the projection's version, its tables and their
@@ -120,7 +120,9 @@ export async function createShadowTables(client: PoolClient, schema: string, tab
   await client.query(`create table ${s}.${STATE_TABLE} (position bigint not null, version integer not null, applied bigint not null default 0,
     indexed boolean not null default false, started_at timestamptz not null default now(), shape text not null)`);
   await client.query(`insert into ${s}.${STATE_TABLE} (position, version, shape) values (0, $1, $2)`, [version, shape]);
-  await client.query(`create table ${s}.${SHADOW_DEAD_LETTERS} (event_position bigint not null, event_id uuid primary key, event_type text not null, error text not null)`);
+  // status: 'pending', or 'skipped' for an event an operator skipped in the live version (the build honours that).
+  await client.query(`create table ${s}.${SHADOW_DEAD_LETTERS} (event_position bigint not null, event_id uuid primary key, event_type text not null, error text not null,
+    status text not null default 'pending')`);
   for (const t of tables) await client.query(`create table ${s}.${ident(t)} (like public.${ident(t)} including all excluding indexes)`);
   const constraints = async (types: string[]) => (await client.query<{ table: string; name: string; def: string }>(
     `select c.relname as table, k.conname as name, pg_get_constraintdef(k.oid) as def

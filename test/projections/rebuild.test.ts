@@ -9,7 +9,7 @@ import {
 } from '../../src/projections/rebuild.js';
 import { ProjectionRunner, resetProjection } from '../../src/projections/runner.js';
 import { ProjectionProgress } from '../../src/projections/signals.js';
-import { projectionStatuses } from '../../src/projections/status.js';
+import { listDeadLetters, projectionStatuses } from '../../src/projections/status.js';
 import { useEventStore } from '../helpers/event-store.js';
 import { eventually } from '../helpers/eventually.js';
 import { testMetadata } from '../helpers/events.js';
@@ -256,5 +256,31 @@ describe('projections after a rebuild', () => {
     expect(report).toMatchObject({ ok: true, compared: true });
     expect(await columns('public')).toEqual(['applied', 'note', 'stream_id', 'total']);
     expect(await totals('reshaped')).toEqual(before);
+  });
+
+  it('a dead letter an operator skipped in the live version is skipped by the rebuild too, and stays skipped', async () => {
+    for (const [name, onPoison] of [['skiphalt', 'halt'], ['skipskip', 'skip']] as const) {
+      await ctx.db.pool.query(counterTable(name));
+      const p = counterTotals(name, onPoison);
+      const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
+      await runner.ensureRegistered(p);
+      await append(`${name}:1`, 1);
+      await append(`${name}:1`, 13);
+      const last = await append(`${name}:1`, 2);
+      await settle(runner, p, last.position);
+      const [letter] = await listDeadLetters(ctx.db.pool, { projection: name });
+      expect(letter, name).toMatchObject({ status: 'pending' });
+      expect(await runner.skipDeadLetter(p, letter!.id)).toEqual({ ok: true });
+      await settle(runner, p, last.position);
+      expect(await totals(name), name).toEqual([{ stream_id: `${name}:1`, total: 3 }]);
+
+      const { report } = await new ProjectionRebuild(ctx.db.pool, ctx.store, p).run();
+      expect(report, name).toMatchObject({ ok: true, compared: true });
+      expect(await totals(name), name).toEqual([{ stream_id: `${name}:1`, total: 3 }]);
+      expect(await listDeadLetters(ctx.db.pool, { projection: name }), name).toEqual([
+        expect.objectContaining({ event_id: letter!.event_id, status: 'skipped' }),
+      ]);
+      expect((await projectionStatuses(ctx.db.pool, [p]))[0], name).toMatchObject({ halted: false, dead_letters: 0 });
+    }
   });
 });
