@@ -26,4 +26,7 @@ export function registerProjectionMetrics(registry: Registry, pool: Pool, list: 
   gauge('tmi_projection_lag_seconds', 'Age of the oldest event not yet applied', (s) => s.lag_seconds);
   gauge('tmi_projection_dead_letters', 'Pending dead letters', (s) => s.dead_letters);
   gauge('tmi_projection_halted', '1 when a projection is halted on a poison event', (s) => (s.halted ? 1 : 0));
+  gauge('tmi_projection_rebuild_pending', '1 while this code\'s version is built beside older live tables, which move only while workers of their version run',
+    (s) => (s.rebuild_pending ? 1 : 0));
+  gauge('tmi_projection_rebuild_failures', 'Failed tries in a row of the pending background rebuild', (s) => s.rebuild_failures);
 }

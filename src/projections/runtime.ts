@@ -24,7 +24,7 @@ export const recheckDelay = (stalled: number): number => Math.min(RECHECK_DELAY_
 
 export interface RunningProjections {
   runner: ProjectionRunner;
-  /** Settles once the version bumps found at start are built and swapped in (or refused). */
+  /** Settles once no projection is found stale (version bumps built and swapped in); the rebuilder keeps watching. */
   rebuilds: Promise<void>;
   stop(): Promise<void>;
 }
@@ -39,10 +39,8 @@ export async function startProjections(services: Services, list: readonly Projec
   for (const p of list) await runner.ensureRegistered(p);
   const log = services.log.child({ component: 'projections' });
   const queue = services.queues.queue(PROJECTION_QUEUE);
-  const { rows: stored } = await services.database.pool.query<{ name: string; version: number }>(
-    'select name, version from projection_checkpoints where name = any($1::text[])', [list.map((p) => p.name)]);
-  const stale = list.filter((p) => (stored.find((r) => r.name === p.name)?.version ?? p.version) < p.version);
-  const rebuilds = startBackgroundRebuilds(services.database.pool, services.store, log, stale, async (p) => {
+  // Watches every projection, not only those stale now: a rollback makes one stale again later.
+  const rebuilds = startBackgroundRebuilds(services.database.pool, services.store, log, list, async (p) => {
     await queue.add(p.name, { projection: p.name }, { removeOnComplete: true, removeOnFail: 100 });
   });
 

@@ -15,6 +15,16 @@ export interface ProjectionStatus {
   last_error: string | null;
   dead_letters: number;
   updated_at: string | null;
+  /** The version of the code asking; newer than `version` while a version bump is built beside the live tables. */
+  code_version: number;
+  /**
+   * The live tables are an older version's: they move only while workers of that version run,
+   * and stand still once none does, until the background rebuild swaps `code_version` in.
+   */
+  rebuild_pending: boolean;
+  /** Failed tries of that build in a row, and the last one's error (0 and null when none failed or none is pending). */
+  rebuild_failures: number;
+  rebuild_error: string | null;
 }
 
 /** Where every projection stands against the store. */
@@ -22,17 +32,19 @@ export async function projectionStatuses(pool: Pool, list: readonly Projection[]
   return Promise.all(list.map(async (p) => {
     const { rows } = await pool.query<{
       version: number | null; generation: number | null; position: number | null; halted_at: number | null; last_error: string | null; updated_at: Date | null;
-      lag_events: number; oldest: Date | null; dead_letters: number;
+      lag_events: number; oldest: Date | null; dead_letters: number; rebuild_failures: number | null; rebuild_error: string | null;
     }>(
       `with cp as (select * from projection_checkpoints where name = $1),
             behind as (select count(*)::int as n, min(created_at) as oldest from events
                        where position > coalesce((select position from cp), 0) and type = any($2::text[]))
        select cp.version, cp.generation, cp.position, cp.halted_at, cp.last_error, cp.updated_at,
               behind.n as lag_events, behind.oldest,
-              (select count(*)::int from dead_letters where projection = $1 and status = 'pending') as dead_letters
-       from behind left join cp on true`,
-      [p.name, p.handles]);
+              (select count(*)::int from dead_letters where projection = $1 and status = 'pending') as dead_letters,
+              f.failures as rebuild_failures, f.last_error as rebuild_error
+       from behind left join cp on true left join projection_rebuild_failures f on f.name = $1 and f.version = $3`,
+      [p.name, p.handles, p.version]);
     const r = rows[0]!;
+    const pending = (r.version ?? p.version) < p.version;
     return {
       name: p.name,
       version: r.version ?? p.version,
@@ -44,6 +56,10 @@ export async function projectionStatuses(pool: Pool, list: readonly Projection[]
       last_error: r.last_error,
       dead_letters: r.dead_letters,
       updated_at: r.updated_at?.toISOString() ?? null,
+      code_version: p.version,
+      rebuild_pending: pending,
+      rebuild_failures: pending ? r.rebuild_failures ?? 0 : 0,
+      rebuild_error: pending ? r.rebuild_error : null,
     };
   }));
 }

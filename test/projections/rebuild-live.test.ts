@@ -124,6 +124,8 @@ describe('projection rebuilds on a running service', () => {
       })();
     });
     await rebuilds.settled;
+    // The new version's process goes away again (it would build the rolled-back version anew otherwise).
+    await rebuilds.stop();
     await new Promise((resolve) => setTimeout(resolve, 300));
     const { failures, writes } = await load.stop();
     serving = false;
