@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/load.js';
@@ -94,8 +94,10 @@ app.get('/healthz', async () => ({ status: 'ok' }));
 
 const INSERT = {
   name: 'bare_insert',
-  text: `insert into bare_events (event_id, stream_id, stream_type, version, type, schema_version, data, metadata)
-         values ($1, $2, 'threat_model', 1, 'ThreatModelCreated', 1, $3, $4) returning position`,
+  // hash is NOT NULL since the hash chain; a sha256 of the payload keeps the row as wide as the
+  // service's without its chain lookup (the bare server checks nothing).
+  text: `insert into bare_events (event_id, stream_id, stream_type, version, type, schema_version, data, metadata, hash)
+         values ($1, $2, 'threat_model', 1, 'ThreatModelCreated', 1, $3, $4, $5) returning position`,
 };
 
 /** One INSERT of an event row shaped like the service's ThreatModelCreated; 201, or 202 when asked to respond async. */
@@ -111,7 +113,9 @@ app.post('/threat_models', async (request, reply) => {
     authorization: [{ ...user, role: 'owner' }], created_at: now,
   };
   const metadata = { actor: { user_id: null, email: user.email, provider: 'tmi' }, trace_id: null, correlation_id: null, causation_id: null, request_id: request.id };
-  const { rows } = await pool.query<{ position: string }>({ ...INSERT, values: [randomUUID(), `threat_model-${id}`, JSON.stringify(data), JSON.stringify(metadata)] });
+  const json = JSON.stringify(data);
+  const hash = createHash('sha256').update(json).digest();
+  const { rows } = await pool.query<{ position: string }>({ ...INSERT, values: [randomUUID(), `threat_model-${id}`, json, JSON.stringify(metadata), hash] });
   projector?.wake();
   const async = /respond-async/i.test(String(request.headers.prefer ?? ''));
   reply.header('Location', `/threat_models/${id}`).header('ETag', '"1"').header('X-Event-Position', rows[0]!.position);
