@@ -12,9 +12,11 @@ import { eventCatalog } from '../../src/events/registry.js';
 import { MAX_EVENTS_PER_TRANSACTION } from '../../src/events/position.js';
 import { EventStore, MAX_EVENTS_PER_APPEND } from '../../src/events/store.js';
 
-/** Events per append (one transaction each): the store's cap on one append, less one threat model's life, which a batch may overrun by. */
-const EVENTS_PER_INSERT = MAX_EVENTS_PER_APPEND - 500;
-if (MAX_EVENTS_PER_APPEND > MAX_EVENTS_PER_TRANSACTION) throw new Error('an append cannot hold more events than a transaction has positions');
+/**
+ * Most events per append (one transaction each, so one transaction id's range of positions): as
+ * many as the store takes in one append, and never more than a transaction has positions.
+ */
+const EVENTS_PER_INSERT = Math.min(MAX_EVENTS_PER_APPEND, MAX_EVENTS_PER_TRANSACTION);
 
 const METADATA = { actor: { user_id: null, email: null, provider: null }, trace_id: null, correlation_id: 'bench-rebuild', causation_id: null, request_id: null };
 const SEVERITIES = ['Critical', 'High', 'Medium', 'Low'];
@@ -128,17 +130,22 @@ export async function generateEvents(pool: Pool, events: number, log: (line: str
   const byType: Record<string, number> = {};
   let total = 0;
   let pending: Row[] = [];
+  let logged = 0;
   const start = Date.now() - 365 * 24 * 3600 * 1000;
   for (let n = 0; total < events; n++) {
     const life = threatModelLife(n, owners[n % owners.length]!, start + n * 1000);
+    // A model's life goes into one append whole: flush first when it would not fit.
+    if (pending.length + life.length > EVENTS_PER_INSERT) {
+      await insert(store, pending);
+      pending = [];
+      if (Math.floor(total / 100_000) > logged) {
+        logged = Math.floor(total / 100_000);
+        log(`  generated ${total} events`);
+      }
+    }
     for (const r of life) byType[r.type] = (byType[r.type] ?? 0) + 1;
     total += life.length;
     pending.push(...life);
-    if (pending.length >= EVENTS_PER_INSERT) {
-      await insert(store, pending);
-      pending = [];
-      if (Math.floor(total / 100_000) !== Math.floor((total - life.length) / 100_000)) log(`  generated ${total} events`);
-    }
   }
   if (pending.length > 0) await insert(store, pending);
   await pool.query('analyze events');
