@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   queries: () => import('./queries.js'),
   realtime: () => import('./realtime.js'),
   rebuild: () => import('./rebuild.js'),
+  scaling: () => import('./scaling.js'),
 };
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--seconds N] [--warmup N] [--slices N] [--writers 1,8,32] [--only name,...]
@@ -23,7 +24,7 @@ const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--se
   --writers: append benches' concurrent writers
   --only: append: workloads; command: ryw,async; lag: inline/redis,worker/redis,inline/postgres,worker/postgres; queries: list,bare-list,get,threats,bare-threats,full
   --rates: command: read-your-writes rates (300); lag: offered events/s (500,100); queries: the open-loop ladder (100,200,400,800,1600,3200,6400); realtime: operations/s (50)
-  --connections: closed-loop connections (command: 8,32,64; queries: 8,32); realtime: the clients on the diagram (100)
+  --connections: closed-loop connections (command: 8,32,64; queries: 8,32; scaling: 32, in all over the instances); realtime: the clients on the diagram (100)
   --log-level: the servers' log level (info, the service's default, logs every request)
   --models/--readable/--threats/--children/--reseed: queries: seed size, and rebuilding the cached seeded database
   --topology: command, queries: projections inside serve (inline, the default) or in a separate worker

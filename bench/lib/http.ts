@@ -5,6 +5,8 @@ export interface Answer {
   status: number;
   /** `X-Event-Position`, when the answer has one. */
   position: number | null;
+  /** `Location`, when the answer has one (a create's new resource). */
+  location: string | null;
   bytes: number;
 }
 
@@ -24,8 +26,13 @@ export function httpTarget(baseUrl: string, connections: number): HttpTarget {
     async send({ method, path, headers, body }) {
       const res = await pool.request({ method, path, headers, body });
       const buffer = await res.body.arrayBuffer();
-      const position = res.headers['x-event-position'];
-      return { status: res.statusCode, position: typeof position === 'string' ? Number(position) : null, bytes: buffer.byteLength };
+      const { 'x-event-position': position, location } = res.headers;
+      return {
+        status: res.statusCode,
+        position: typeof position === 'string' ? Number(position) : null,
+        location: typeof location === 'string' ? location : null,
+        bytes: buffer.byteLength,
+      };
     },
     async close() {
       await pool.destroy();

@@ -37,13 +37,18 @@ export interface ServiceOptions {
   logLevel: string;
   /** More environment for the processes (a setting one bench needs off the default). */
   env?: Record<string, string>;
+  /** How many `serve` processes (API instances), each on a port of its own, share the database, Redis and worker (default 1). */
+  apiInstances?: number;
 }
 
 export interface RunningService {
+  /** The first API instance's base URL. */
   url: string;
-  /** The processes whose CPU is the service's: `serve`, and the worker when there is one. */
+  /** Every API instance's base URL, `url` first. */
+  urls: string[];
+  /** The processes whose CPU is the service's: each `serve` (in `urls` order), then the worker when there is one. */
   processes: ChildHandle[];
-  /** The environment the processes run with (what their configuration is loaded from). */
+  /** The environment the processes run with (what their configuration is loaded from; the first instance's port). */
   env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -57,14 +62,19 @@ const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
  * second, far past any per-user limit; everything else is the default configuration.
  */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const ports: number[] = [];
+  while (ports.length < (options.apiInstances ?? 1)) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+  const url = urls[0]!;
   const prefix = `tb${randomBytes(4).toString('hex')}`;
   const redisUrl = process.env.BENCH_REDIS_URL ?? DEFAULT_REDIS_URL;
   const env: Record<string, string> = {
     TMI_MODE: 'development',
     HOST: '127.0.0.1',
-    PORT: String(port),
+    PORT: String(ports[0]),
     TMI_PUBLIC_URL: url,
     DATABASE_URL: options.databaseUrl,
     REDIS_PREFIX: prefix,
@@ -82,9 +92,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (options.queue === 'redis') await deleteRedisPrefix(redisUrl, prefix);
   };
   try {
-    const serve = startChild('serve', MAIN, ['serve'], env);
-    processes.push(serve);
-    await waitForHttp(serve, `${url}/readyz`);
+    // One after another: each `serve` applies pending migrations at start, and the first has then
+    // done it. All share one public URL, as instances behind a load balancer do.
+    for (const [i, port] of ports.entries()) {
+      const serve = startChild(i === 0 ? 'serve' : `serve-${i + 1}`, MAIN, ['serve'], { ...env, PORT: String(port) });
+      processes.push(serve);
+      await waitForHttp(serve, `${urls[i]!}/readyz`);
+    }
     if (options.topology === 'worker') {
       const worker = startChild('worker', MAIN, ['worker'], { ...env, PORT: '0' });
       processes.push(worker);
@@ -96,7 +110,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await stop();
     throw err;
   }
-  return { url, processes, env, stop };
+  return { url, urls, processes, env, stop };
 }
 
 /** BullMQ leaves a few keys (the job scheduler, ids) under the run's prefix in the shared Redis. */
