@@ -172,6 +172,8 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   const ratios: Cell[][] = [];
   const perS = new Map<string, number>();
   const clean = new Map<string, boolean>();
+  const idle = new Map<string, string>();
+  const cpus = Number(facts.cpus);
   const firstErrors: string[] = [];
   for (const n of connections) {
     for (const system of systems) {
@@ -190,11 +192,14 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       const firstError = slices.find((s) => s.firstError)?.firstError;
       if (firstError) firstErrors.push(`${system.name}, ${n} connections: ${firstError}`);
       throughput.push([system.instances, n, round(rate), round(stats.p50_ms, 1), round(stats.p99_ms, 1), round(stats.max_ms, 1),
-        non2xx, notAnswered, rywTimeouts, round(drainMs), slices.map((s) => Math.round(s.samples.length / (s.measureMs / 1000))).join(' ')]);
+        non2xx, notAnswered, rywTimeouts, round(drainMs), slices.map((s) => Math.round(s.samples.filter(isSuccess).length / (s.measureMs / 1000))).join(' ')]);
       const cpu = addWindows(slices.map((s) => s.cpu));
+      idle.set(`${n}/${system.name}`, `${Math.round(cpu.machine_idle * 100)} %`);
       const cores = pids.map((_, p) => slices.reduce((t, s) => t + s.cores[p]! * s.measureMs, 0) / (seconds * 1000));
       const pgCores = cpu.backend_us / (cpu.wall_ms * 1000);
-      cpuRows.push([system.instances, n, ...cpuCells(cpu, samples.length), ...cores.map((c) => round(c, 2)), round(pgCores, 2)]);
+      // Requests/s at which every CPU of the machine would be busy with this cell's CPU per request.
+      const ceiling = (cpus * 1e6 * samples.length) / (cpu.generator_us + cpu.server_us + cpu.backend_us);
+      cpuRows.push([system.instances, n, ...cpuCells(cpu, samples.length), ...cores.map((c) => round(c, 2)), round(pgCores, 2), round(ceiling)]);
       for (const name of operationNames) {
         const mine = samples.filter((s) => s.op === name);
         const s = latencyStats(mine.map((x) => x.ms));
@@ -204,11 +209,10 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     const one = perS.get(`${n}/${systems[0]!.name}`)!;
     const two = perS.get(`${n}/${systems[1]!.name}`)!;
     const valid = clean.get(`${n}/${systems[0]!.name}`)! && clean.get(`${n}/${systems[1]!.name}`)!;
-    ratios.push([n, round(one), round(two), one > 0 ? `${round(two / one, 2)}×` : 'n/a', valid ? 'yes' : 'no: errors or an undrained worker, see above']);
+    ratios.push([n, round(one), round(two), one > 0 ? `${round(two / one, 2)}×` : 'n/a', valid ? 'yes' : 'no: errors or an undrained worker, see above',
+      cpus, `${idle.get(`${n}/${systems[0]!.name}`)} / ${idle.get(`${n}/${systems[1]!.name}`)}`, loadBefore, loadAfter]);
   }
   const processNames = service.processes.map((p) => p.name);
-  const cpus = Number(facts.cpus);
-  const idle = cpuRows.map((r) => r[5]).join(', ');
   return {
     name: 'scaling',
     started_at: startedAt.toISOString(),
@@ -223,7 +227,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       },
       {
         title: 'CPU: per request (µs), and per process in cores (CPU seconds per second) during the measured windows',
-        headers: ['instances', 'connections', ...CPU_HEADERS, ...processNames.map((p) => `${p} cores`), 'pg cores'],
+        headers: ['instances', 'connections', ...CPU_HEADERS, ...processNames.map((p) => `${p} cores`), 'pg cores', 'CPU ceiling req/s'],
         rows: cpuRows,
       },
       {
@@ -233,7 +237,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       },
       {
         title: 'Two API instances against one: ratio of 2xx requests per second, same worker, same connections',
-        headers: ['connections', '1 instance req/s', '2 instances req/s', 'two/one', 'error-free'],
+        headers: ['connections', '1 instance req/s', '2 instances req/s', 'two/one', 'error-free', 'CPUs', 'idle 1 / 2', 'load avg before', 'load avg after'],
         rows: ratios,
       },
     ],
@@ -243,8 +247,8 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
       `mix: every client walks the cycle ${cycleNames.join(' → ')} from its own offset over ${MODELS} threat models of the bench user (dev-provider login): 1/3 writes, 2/3 reads. Threat bodies as the queries bench seeds them (severities in turn, scores, metadata on every fifth).`,
       `closed loop: each of the N connections sends its next request when the answer arrives; only requests that start and end inside a slice's window count; ${options.seconds} s measured per system in ${options.slices} slices taken in turns (${options.warmupSeconds} s warm-up in total, on fresh connections each slice). Before a slice is timed and after it, the bench waits until the worker has projected everything answered so far (checkpoints ${DRAINED_CHECKPOINTS.join(', ')}); drain ms = that wait after the window (a worker that falls behind two instances shows here), CPU not counted.`,
       'errors are never dropped: non-2xx = answered with another status (counted, and not in req/s), no answer = a transport error; ryw 202 = a read-your-writes create whose wait for the worker timed out (2xx, counted in req/s, shown apart). A ratio whose rows have errors or an undrained worker is marked not error-free.',
-      'CPU per request: gen = this process (load generator), server = every service process (both instances and the worker), pg = the PostgreSQL backends of the bench database; Redis, the WAL writer and the checkpointer are not counted. idle = the machine\'s idle share. `<process> cores` = that process\'s CPU seconds per second: an API instance near 1.0 is bound by its one Node.js thread, which a second instance relieves.',
-      `machine: ${cpus} CPUs (${String(facts.cpu_model)}), load average before ${loadBefore}, after ${loadAfter}; idle during the cells ${idle}. The load generator, both instances, the worker, PostgreSQL and Redis share these CPUs: when the machine is near 0 % idle with one instance, a second instance cannot add throughput and the ratio measures the machine, not the service${cpus <= 2 ? ` — on ${cpus} cores expect the ratio to be bounded by CPU, well under 2×` : ''}.`,
+      'CPU per request: gen = this process (load generator), server = every service process (both instances and the worker), pg = the PostgreSQL backends of the bench database; Redis, the WAL writer and the checkpointer are not counted. idle = the machine\'s idle share. `<process> cores` = that process\'s CPU seconds per second: an API instance near 1.0 is bound by its one Node.js thread, which a second instance relieves. CPU ceiling = CPUs × 1 s / (gen + server + pg CPU per request): the rate at which the whole machine would be busy with this mix alone, an upper bound (Redis and PostgreSQL\'s shared processes are not counted) that no number of instances passes.',
+      `machine: ${cpus} CPUs (${String(facts.cpu_model)}), load average before ${loadBefore}, after ${loadAfter} (the machine's idle share per cell is in the ratio table). The load generator, both instances, the worker, PostgreSQL and Redis share these CPUs: when the machine is near 0 % idle with one instance, a second instance cannot add throughput and the ratio measures the machine, not the service${cpus <= 2 ? ` — on ${cpus} cores expect the ratio to be bounded by CPU, well under 2×` : ''}.`,
       ...firstErrors.map((e) => `first error: ${e}`),
       logSummary(service.processes),
     ],
