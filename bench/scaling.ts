@@ -104,7 +104,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
   try {
     const token = await loginWithDevProvider(service.url, 'bench-scaling');
     const headers = { authorization: `Bearer ${token}` };
-    const setup = httpTarget(service.url, 8);
+    const setup = httpTarget(service.url, 1);
     const models: string[] = [];
     try {
       for (let i = 0; i < MODELS; i++) {
@@ -150,8 +150,8 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
           const cores = pids.map((pid, i) => (processCpuMicros([pid]) - cpu0[i]!) / wallUs);
           const cpu = await finish();
           const drainMs = await drain(admin, measured.head);
-          const bad = measured.samples.filter((s) => !isSuccess(s)).length;
-          options.log(`  ${system.name.padEnd(16)} ${round(measured.samples.length / (measureMs / 1000))} req/s, ${bad} not 2xx, drain ${round(drainMs)} ms`);
+          const good = measured.samples.filter(isSuccess).length;
+          options.log(`  ${system.name.padEnd(16)} ${round(good / (measureMs / 1000))} req/s, ${measured.samples.length - good} not 2xx, drain ${round(drainMs)} ms`);
           return { ...measured, measureMs, cpu, cores, drainMs };
         } finally {
           await Promise.all(targets.map((t) => t.close()));
