@@ -6,7 +6,6 @@ export type ChainProblem =
   | 'hash_missing'
   | 'hash_mismatch'
   | 'predecessor_missing'
-  | 'predecessor_after'
   | 'checkpoint_gap'
   | 'checkpoint_mismatch';
 
@@ -40,6 +39,12 @@ type LinkRow = ChainedRow & { hash: Buffer | null; prev_hash: Buffer | null; pre
  * Every event next to its predecessor in its stream, in global order: one join, streamed through
  * a cursor so the store is never in memory at once. Node recomputes c from the stored row (the
  * canonical JSON PostgreSQL cannot produce) and the link hash from c and the predecessor's hash.
+ *
+ * The predecessor is the previous *version*, as the append defines it (it links to the stream's
+ * head by version): a stream's version order and position order may legitimately differ (an
+ * older transaction that appends after a newer one committed numbers its later version below),
+ * so a predecessor at a later position is no break. A reordering by hand still breaks a link:
+ * the hash covers the event's own position and version.
  */
 const LINKS_SQL = `
 declare chain_links no scroll cursor for
@@ -65,9 +70,6 @@ function checkLink(r: LinkRow): Omit<BrokenLink, 'position' | 'stream_id' | 'ver
   if (r.hash === null) return { problem: 'hash_missing', detail: 'the event has no hash' };
   if (r.version > 1 && r.prev_position === null) {
     return { problem: 'predecessor_missing', detail: `version ${r.version - 1} of the stream is missing` };
-  }
-  if (r.prev_position !== null && BigInt(r.prev_position) > BigInt(r.position)) {
-    return { problem: 'predecessor_after', detail: `version ${r.version - 1} of the stream is at a later position (${r.prev_position})` };
   }
   if (!expectedHash(r, r.prev_hash).equals(r.hash)) {
     return { problem: 'hash_mismatch', detail: 'the stored hash does not match the event\'s content, place and predecessor' };
