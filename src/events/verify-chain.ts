@@ -117,6 +117,10 @@ async function verifyCheckpoints(client: PoolClient): Promise<{ checked: number;
     let bad: BrokenLink | null = null;
     if (r.after_position !== r.prev_through) {
       bad = at('checkpoint_gap', `checkpoint ${r.id} starts after position ${r.after_position}, the one before it ended at ${r.prev_through}`);
+    } else if (r.n !== r.event_count) {
+      // The digest cannot see its own row's count: an edited count would otherwise verify.
+      bad = at('checkpoint_mismatch', `checkpoint ${r.id} (positions ${r.after_position}..${r.through_position}] records ${r.event_count} events; `
+        + `its range now holds ${r.n}: an event was removed or added, or the checkpoint edited`);
     } else if (!r.digest_ok) {
       bad = at('checkpoint_mismatch', `checkpoint ${r.id} (positions ${r.after_position}..${r.through_position}] sealed ${r.event_count} events; `
         + `its range now holds ${r.n} whose hashes do not give its digest: an event was removed, added or moved`);

@@ -135,6 +135,29 @@ describe('event hash chain', () => {
     expect((await verifyChain(db.pool)).ok).toBe(true);
   });
 
+  it('seals only settled events: a checkpoint never covers a range an open transaction can still add to', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      // Uncommitted, at a position below the one committed next.
+      await store.appendToStream({ stream_id: 'slow', stream_type: 'counter', expected: 'no_stream', events: [inc(1)] }, { metadata: testMetadata(), client });
+      await store.appendToStream({ stream_id: 'fast', stream_type: 'counter', expected: 'no_stream', events: [inc(1)] }, { metadata: testMetadata() });
+      expect(await checkpointSettledEvents(db.pool)).toEqual([]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    expect(await checkpointSettledEvents(db.pool)).toMatchObject([{ after_position: 0, event_count: 2 }]);
+    expect((await verifyChain(db.pool)).ok).toBe(true);
+  });
+
+  it('detects a checkpoint whose event count was edited', async () => {
+    await populate();
+    await checkpointSettledEvents(db.pool);
+    await db.pool.query('update event_chain_checkpoints set event_count = event_count - 1');
+    expectBroken(await verifyChain(db.pool), { problem: 'checkpoint_mismatch', checkpoint_id: 1, position: 1 });
+  });
+
   it('detects edited data', async () => {
     await populate();
     await tamper(`update events set data = '{"by": 99}' where stream_id = 'a' and version = 2`);
