@@ -133,29 +133,36 @@ async function verifyCheckpoints(client: PoolClient): Promise<{ checked: number;
 }
 
 /**
- * Verifies the whole chain in one repeatable-read snapshot: every event's link to its stream
+ * Verifies the whole chain as `client`'s transaction sees it: every event's link to its stream
  * predecessor (edits, removals in the middle of a stream, insertions, reorderings) and every
- * checkpoint (removals a per-stream chain cannot see, such as a stream's last event).
+ * checkpoint (removals a per-stream chain cannot see, such as a stream's last event). The import
+ * runs it on what it inserted, before it commits.
  */
+export async function verifyChainIn(client: PoolClient): Promise<ChainVerification> {
+  const links = await verifyLinks(client);
+  const checkpoints = await verifyCheckpoints(client);
+  const candidates = [links.first, checkpoints.first].filter((b): b is BrokenLink => b !== null);
+  // The lowest position first; a link names the event itself, so it wins a tie with a checkpoint's range.
+  candidates.sort((a, b) => a.position - b.position || (a.checkpoint_id === null ? -1 : 1));
+  return {
+    ok: candidates.length === 0,
+    events_checked: links.checked,
+    checkpoints_checked: checkpoints.checked,
+    checkpointed_through: checkpoints.through,
+    broken_links: links.broken,
+    broken_checkpoints: checkpoints.broken,
+    first_broken: candidates[0] ?? null,
+  };
+}
+
+/** verifyChainIn in one read-only repeatable-read snapshot of its own. */
 export async function verifyChain(pool: Pool): Promise<ChainVerification> {
   const client = await pool.connect();
   try {
     await client.query('begin isolation level repeatable read read only');
-    const links = await verifyLinks(client);
-    const checkpoints = await verifyCheckpoints(client);
+    const result = await verifyChainIn(client);
     await client.query('commit');
-    const candidates = [links.first, checkpoints.first].filter((b): b is BrokenLink => b !== null);
-    // The lowest position first; a link names the event itself, so it wins a tie with a checkpoint's range.
-    candidates.sort((a, b) => a.position - b.position || (a.checkpoint_id === null ? -1 : 1));
-    return {
-      ok: candidates.length === 0,
-      events_checked: links.checked,
-      checkpoints_checked: checkpoints.checked,
-      checkpointed_through: checkpoints.through,
-      broken_links: links.broken,
-      broken_checkpoints: checkpoints.broken,
-      first_broken: candidates[0] ?? null,
-    };
+    return result;
   } catch (err) {
     await client.query('rollback').catch(() => {});
     throw err;

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectedHash, type ChainedRow } from '../../src/events/chain.js';
+import { checkpointSettledEvents } from '../../src/events/checkpoints.js';
 import { SAFE_HORIZON_SQL } from '../../src/events/position.js';
 import { EventStore } from '../../src/events/store.js';
 import type { ExportHeader } from '../../src/events/transfer/format.js';
@@ -54,6 +56,38 @@ async function eventsAsText(pool: Pool): Promise<string[]> {
     client.release();
   }
 }
+/** Every chain checkpoint as the export renders it, in their order. */
+async function checkpointsAsText(pool: Pool): Promise<string[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(`set local timezone = 'UTC'`);
+    const { rows } = await client.query<{ line: string }>(
+      'select row_to_json(r)::text as line from (select after_position, through_position, event_count, digest, created_at from event_chain_checkpoints order by id) r');
+    await client.query('commit');
+    return rows.map((r) => r.line);
+  } finally {
+    client.release();
+  }
+}
+
+/** Microseconds since the epoch of a timestamp as the export renders it (`2026-01-02T03:04:05.123456+00:00`). */
+function microsOf(ts: string): bigint {
+  const m = /^(.*?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(ts)!;
+  return BigInt(Date.parse(`${m[1]}${m[3]}`)) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0'));
+}
+
+/** Event lines given the hashes their chain defines, as someone forging a file consistently would. */
+function rechained(eventLines: string[]): string[] {
+  const heads = new Map<string, Buffer>();
+  return eventLines.map((line) => {
+    const e = JSON.parse(line) as ChainedRow & { created_at: string; hash: string };
+    const hash = expectedHash({ ...e, position: String(e.position), created_us: String(microsOf(e.created_at)) }, heads.get(e.stream_id) ?? null);
+    heads.set(e.stream_id, hash);
+    return JSON.stringify({ ...e, hash: `\\x${hash.toString('hex')}` });
+  });
+}
+
 const eventTotal = async (pool: Pool) => Number((await pool.query<{ n: string }>('select count(*) as n from events')).rows[0]!.n);
 
 describe('events export and import', () => {
@@ -87,6 +121,8 @@ describe('events export and import', () => {
     expect(deleted.status).toBe(204);
     await sessionOn(source, alice, bob);
     await caughtUp(source.database.pool);
+    // Sealed, so the export carries checkpoints.
+    await checkpointSettledEvents(source.database.pool);
     const tm = await json(await source.request(`/threat_models/${threatModelId}`, { token: alice.token }));
     sourceAliases = { threatModel: Number(tm.alias ?? 0), threat: Number(tm.threats[0].alias ?? 0) };
 
@@ -111,13 +147,18 @@ describe('events export and import', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes a header, then every event in position order with every column of the events table', async () => {
-    expect(header).toMatchObject({ format: 'tmi-es-events', format_version: 1, event_count: sourceEvents.length, source: { database: source.database.name } });
+  it('writes a header, then every event in position order with every column of the events table, then the chain checkpoints', async () => {
+    expect(header).toMatchObject({ format: 'tmi-es-events', format_version: 2, event_count: sourceEvents.length, source: { database: source.database.name } });
     expect(header.head_position).toBe(JSON.parse(sourceEvents.at(-1)!).position);
     const { rows } = await source.database.pool.query<{ name: string }>(
       `select column_name as name from information_schema.columns where table_schema = 'public' and table_name = 'events' order by ordinal_position`);
     expect(header.columns.map((c) => c.name)).toEqual(rows.map((r) => r.name));
-    expect(lines.slice(1)).toEqual(sourceEvents);
+    expect(lines.slice(1, 1 + header.event_count)).toEqual(sourceEvents);
+    // The checkpoints' columns, every one but the id, listed like the events'.
+    expect(header.checkpoint_columns.map((c) => c.name)).toEqual(['after_position', 'through_position', 'event_count', 'digest', 'created_at']);
+    expect(header.checkpoint_count).toBeGreaterThan(0);
+    expect(lines.slice(1 + header.event_count)).toEqual((await checkpointsAsText(source.database.pool)).slice(0, header.checkpoint_count));
+    expect(lines).toHaveLength(1 + header.event_count + header.checkpoint_count);
   }, 60_000);
 
   it('imports into a fresh database: the same events, the same read tables, and appends continue after them', async () => {
@@ -126,6 +167,7 @@ describe('events export and import', () => {
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stderr).toMatch(new RegExp(`^import: ${header.event_count} events in`, 'm'));
     expect(await eventsAsText(db.pool)).toEqual(sourceEvents);
+    expect(await checkpointsAsText(db.pool)).toEqual(lines.slice(1 + header.event_count));
 
     // The service on the imported database rebuilds its projections from the first event on its own.
     const target = await startTestApp({ database: db });
@@ -176,18 +218,39 @@ describe('events export and import', () => {
     const body = lines.slice(1);
     const withLine = (n: number, text: string) => [lines[0]!, ...body.slice(0, n - 2), text, ...body.slice(n - 1)];
     const event = (n: number) => JSON.parse(lines[n - 1]!) as Record<string, unknown>;
+    const eventLines = body.slice(0, header.event_count);
+    const checkpointLines = body.slice(header.event_count);
+    // The last event of a stream that is not the file's last event: its removal leaves every link intact.
+    const lastOfStream = new Map(eventLines.map((l, i) => [(JSON.parse(l) as { stream_id: string }).stream_id, i]));
+    const tail = [...lastOfStream.values()].find((i) => i < eventLines.length - 1)!;
+    const withoutTail = [JSON.stringify({ ...header, event_count: header.event_count - 1 }), ...eventLines.filter((_, i) => i !== tail), ...checkpointLines];
+    const firstCheckpoint = JSON.parse(checkpointLines[0]!) as Record<string, unknown>;
     const cases: [string, string[], RegExp][] = [
       ['no header', body, /^line 1: not a header of a tmi-es-events export/],
-      ['another format version', [JSON.stringify({ ...header, format_version: 2 }), ...body], /^line 1: format version 2 is not one this build reads/],
-      ['a column this database lacks', [JSON.stringify({ ...header, columns: [...header.columns, { name: 'colour', type: 'text' }] }), ...body], /^line 1: column colour of the export is not a column/],
-      ['a column listed twice', [JSON.stringify({ ...header, columns: [...header.columns, header.columns[0]] }), ...body], /^line 1: column position is listed twice/],
+      ['another format version', [JSON.stringify({ ...header, format_version: 3 }), ...body], /^line 1: format version 3 is not one this build reads/],
+      ['a column this database lacks', [JSON.stringify({ ...header, columns: [...header.columns, { name: 'colour', type: 'text' }] }), ...body], /^line 1: event column colour of the export is not a column/],
+      ['a column listed twice', [JSON.stringify({ ...header, columns: [...header.columns, header.columns[0]] }), ...body], /^line 1: event column position is listed twice/],
       ['a line cut short', withLine(5, lines[4]!.slice(0, 40)), /^line 5: not JSON/],
-      ['a missing column', withLine(6, JSON.stringify({ ...event(6), created_at: undefined })), /^line 6: column created_at is missing/],
-      ['a null where the store needs a value', withLine(6, JSON.stringify({ ...event(6), data: null })), /^line 6: column data is null/],
+      ['a missing column', withLine(6, JSON.stringify({ ...event(6), created_at: undefined })), /^line 6: event column created_at is missing/],
+      ['a null where the store needs a value', withLine(6, JSON.stringify({ ...event(6), data: null })), /^line 6: event column data is null/],
       ['positions out of order', withLine(7, JSON.stringify({ ...event(7), position: event(3).position })), /^line 7: position \d+ is not above the previous/],
       ['a value PostgreSQL refuses', withLine(8, JSON.stringify({ ...event(8), event_id: 'not-a-uuid' })), /^line 8: invalid input syntax for type uuid/],
       ['a stream version twice', withLine(9, JSON.stringify({ ...event(9), stream_id: event(8).stream_id, version: event(8).version })), /^line 9: duplicate key value violates unique constraint "events_stream_version_key"/],
-      ['a truncated file', lines.slice(0, -3), /the input ends after \d+ events, its header announces \d+/],
+      ['a truncated file', lines.slice(0, -(header.checkpoint_count + 2)), /the input ends after \d+ events, its header announces \d+/],
+      ['a file cut after its events', lines.slice(0, 1 + header.event_count), /the input ends after 0 checkpoints, its header announces \d+/],
+      ['more lines than announced', [...lines, checkpointLines[0]!], /^line \d+: more lines than the header announces/],
+      ['a checkpoint column the header leaves out', [JSON.stringify({ ...header, checkpoint_columns: header.checkpoint_columns.filter((c) => c.name !== 'created_at') }), ...body],
+        new RegExp(`^line ${2 + header.event_count}: column created_at is not among the header's checkpoint columns`)],
+      ['a checkpoint column this database lacks', [JSON.stringify({ ...header, checkpoint_columns: [...header.checkpoint_columns, { name: 'colour', type: 'text' }] }), ...body],
+        /^line 1: checkpoint column colour of the export is not a column/],
+      ['no checkpoint columns', [JSON.stringify({ ...header, checkpoint_columns: undefined }), ...body], /^line 1: the header lists no checkpoint columns/],
+      ['an edited event', withLine(6, JSON.stringify({ ...event(6), data: { edited: true } })),
+        new RegExp(`hash chain does not verify .*first hash_mismatch at position ${event(6).position as number}`)],
+      ['an edited event whose chain was forged to fit', [lines[0]!, ...rechained(withLine(6, JSON.stringify({ ...event(6), data: { edited: true } })).slice(1, 1 + header.event_count)), ...checkpointLines],
+        /hash chain does not verify .*first checkpoint_mismatch in a checkpoint of the file/],
+      ['a stream\'s last event removed', withoutTail, /hash chain does not verify \(0 broken links, \d+ broken checkpoints\); first checkpoint_mismatch in a checkpoint of the file/],
+      ['an edited checkpoint', [lines[0]!, ...eventLines, JSON.stringify({ ...firstCheckpoint, digest: '\\x00' }), ...checkpointLines.slice(1)],
+        /hash chain does not verify \(0 broken links, [1-9]\d* broken checkpoints\); first checkpoint_mismatch in a checkpoint of the file/],
     ];
     for (const [what, content, message] of cases) {
       const path = join(dir, 'corrupt.ndjson');
@@ -208,9 +271,10 @@ describe('events export and import', () => {
     // Events exported from a cluster a million transactions ahead of this one.
     const { rows: [xid] } = await db.pool.query<{ x: string }>('select pg_current_xact_id()::text as x');
     const ahead = (Number(xid!.x) + 1_000_000) * 65_536;
-    const moved = lines.slice(1, 4).map((l, i) => JSON.stringify({ ...JSON.parse(l), position: ahead + i }));
+    // Rechained: the hash covers the position.
+    const moved = rechained(lines.slice(1, 4).map((l, i) => JSON.stringify({ ...JSON.parse(l), position: ahead + i })));
     const path = join(dir, 'ahead.ndjson');
-    writeFileSync(path, [JSON.stringify({ ...header, event_count: 3, head_position: ahead + 2 }), ...moved].join('\n') + '\n');
+    writeFileSync(path, [JSON.stringify({ ...header, event_count: 3, head_position: ahead + 2, checkpoint_count: 0 }), ...moved].join('\n') + '\n');
     const result = await importEvents(db.pool, createReadStream(path));
     expect(result.xid_offset).toBeGreaterThan(0);
 
@@ -220,6 +284,15 @@ describe('events export and import', () => {
     // A reader passes the imported events and then sees the new one: the horizon moved with the offset.
     const { rows } = await db.pool.query<{ position: number }>(`select position from events where position < ${SAFE_HORIZON_SQL} order by position`);
     expect(rows.map((r) => r.position)).toEqual([ahead, ahead + 1, ahead + 2, appended.position]);
+  }, 60_000);
+
+  it('reads a version 1 file (events, no checkpoints) as before', async () => {
+    const db = await freshDatabase();
+    const { checkpoint_columns: _c, checkpoint_count: _n, ...v1 } = header;
+    const path = join(dir, 'v1.ndjson');
+    writeFileSync(path, [JSON.stringify({ ...v1, format_version: 1 }), ...lines.slice(1, 1 + header.event_count)].join('\n') + '\n');
+    expect(await importEvents(db.pool, createReadStream(path))).toMatchObject({ events: header.event_count });
+    expect(await checkpointsAsText(db.pool)).toEqual([]);
   }, 60_000);
 
   it('leaves no trace of the source in a re-export: exporting the import gives the same lines', async () => {

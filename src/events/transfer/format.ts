@@ -4,10 +4,15 @@ import { withTransaction } from '../../infra/database.js';
 /**
  * The export format: NDJSON, a header line, then one event a line in global position order,
  * each an object of every column of `events` as PostgreSQL renders it (`row_to_json`), so a
- * column added by a later migration travels without a change here. docs/architecture.md.
+ * column added by a later migration travels without a change here; then (from version 2) one
+ * chain checkpoint a line in their order, each an object of every column of
+ * `event_chain_checkpoints` but its identity. The header lists both sets of columns and counts
+ * both kinds of line. docs/architecture.md.
  */
 export const EXPORT_FORMAT = 'tmi-es-events';
-export const EXPORT_FORMAT_VERSION = 1;
+export const EXPORT_FORMAT_VERSION = 2;
+/** Versions the import reads: 1 is version 2 without checkpoints. */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 
 /** A column of `events` that an insert can write (generated columns are computed again). */
 export interface EventColumn {
@@ -26,20 +31,28 @@ export interface ExportHeader {
   event_count: number;
   /** The last event's position; 0 for an empty store. */
   head_position: number;
+  /** The checkpoint lines' columns (absent in version 1, which carries none). */
+  checkpoint_columns: Pick<EventColumn, 'name' | 'type'>[];
+  checkpoint_count: number;
   exported_at: string;
 }
 
-/** The insertable columns of `events`, from the catalog, in table order; none when the database is not migrated. */
-export async function eventColumns(client: PoolClient): Promise<EventColumn[]> {
+/** The insertable columns of a table, from the catalog, in table order; none when it does not exist. */
+async function insertableColumns(client: PoolClient, table: string): Promise<EventColumn[]> {
   const { rows } = await client.query<{ name: string; type: string; nullable: boolean; has_default: boolean }>(
     `select column_name as name, udt_name as type, is_nullable = 'YES' as nullable,
             column_default is not null or identity_generation is not null as has_default
      from information_schema.columns
-     where table_schema = current_schema() and table_name = 'events'
+     where table_schema = current_schema() and table_name = $1
        and is_generated = 'NEVER' and identity_generation is distinct from 'ALWAYS'
-     order by ordinal_position`);
+     order by ordinal_position`, [table]);
   return rows;
 }
+
+/** The insertable columns of `events`; none when the database is not migrated. */
+export const eventColumns = (client: PoolClient): Promise<EventColumn[]> => insertableColumns(client, 'events');
+/** The insertable columns of `event_chain_checkpoints` (all but the id, which orders them and is drawn again). */
+export const checkpointColumns = (client: PoolClient): Promise<EventColumn[]> => insertableColumns(client, 'event_chain_checkpoints');
 
 export const NOT_MIGRATED = 'this database has no events table: run `tmi-es migrate` on it first';
 
