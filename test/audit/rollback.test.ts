@@ -106,6 +106,20 @@ describe('audit trail rollback', () => {
     expect(body.restored_entity).toMatchObject({ id: tm, name: 'Newest' });
   });
 
+  it('a child rolled back to the state it is in appends nothing and answers its newest entry (no 500)', async () => {
+    const tm = await newThreatModel();
+    const threats = `/threat_models/${tm}/threats`;
+    const id = ((await write(app, threats, { method: 'POST', who: bob, json: threatsSpec.valid })).body as Body).id as string;
+    const changed = await write(app, `${threats}/${id}`, { method: 'PUT', who: bob, json: threatsSpec.replacement });
+    const newest = (await trail(tm, changed.position)).find((e) => e.object_id === id)!;
+    expect(newest.change_type).toBe('updated');
+    const before = await threatModelEventCount(app, tm);
+    const { body } = await rollback(tm, newest.id as string, 200);
+    expect(await threatModelEventCount(app, tm)).toBe(before);
+    expect(body.audit_entry).toEqual(newest);
+    expect(body.restored_entity).toMatchObject({ id, name: threatsSpec.replacement.name });
+  });
+
   it('a threat model rolled back to its deletion is deleted', async () => {
     const tm = await newThreatModel();
     await write(app, `/threat_models/${tm}`, { method: 'DELETE', who: alice });
