@@ -5,7 +5,9 @@
  * A position is `(xid8 + offset) << 16 | n`: the appending transaction's id in the high bits, the
  * event's index inside that transaction in the low 16. The offset (one row, migration 0032) is 0
  * until an import of another cluster's events raises it so that the order continues after them
- * (raisePositionOffsetSql); it never shrinks, so it changes no order. Transaction ids are assigned in
+ * (RAISE_POSITION_OFFSET_SQL); it never shrinks (migration 0036's triggers refuse that), so it
+ * changes no order; appends read it in their own READ COMMITTED statement (docs/architecture.md,
+ * "Export and import", says what that assumes). Transaction ids are assigned in
  * increasing order, and a reader only reads below the oldest transaction still running
  * that might append (SAFE_HORIZON_SQL), so no transaction can later commit an event below what
  * a reader has already passed. That is what makes the order gap-safe without a global lock: writers never
