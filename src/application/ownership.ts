@@ -16,6 +16,7 @@ import { usersForEntries } from '../queries/users.js';
 import type { Services } from '../services.js';
 import { loadAggregate } from './execute-command.js';
 import { threatModelDecider } from './threat-models.js';
+import { displayNameOf } from '../commands/users/display-name.js';
 
 /**
  * The ids of every live threat model the caller may own, once the read tables hold everything
@@ -66,7 +67,7 @@ export async function decideOwnershipTransfer(services: Services, caller: Caller
 
 /** A user as threat models name them (owner, authorization entries), from their stream. */
 const userFromState = (u: UserState): User => ({
-  principal_type: 'user', provider: u.provider, provider_id: u.provider_user_id, display_name: u.name.trim() || u.email, email: u.email,
+  principal_type: 'user', provider: u.provider, provider_id: u.provider_user_id, display_name: displayNameOf(u.name, u.email), email: u.email,
 });
 
 /**

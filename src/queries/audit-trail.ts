@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { ChangeType, ObjectType } from '../commands/audit/entries.js';
+import { displayNameOf } from '../commands/users/display-name.js';
 
 /** An entry as TMI's AuditEntry shows it. */
 export interface AuditEntryView {
@@ -25,27 +26,48 @@ export interface AuditFilter {
   created_before?: string;
 }
 
+/** Who acted, as the event recorded them. */
+export interface RecordedActor {
+  user_id: string | null; email: string | null; provider: string | null; provider_id?: string | null; display_name?: string | null;
+}
+/** The user's record, where there is one (kept after an account's deletion). */
+export interface KnownUser { email: string; provider: string; provider_user_id: string; name: string }
+
 /**
- * Events from before the actor's provider id and name were recorded lack them: the user's record
- * (kept after an account's deletion) fills them in, the email standing in for a name no record has.
+ * TMI's AuditActor for an entry, the one rule for the trail and a rollback's answer: what the
+ * event recorded, else the user's record (events from before the provider id and name were
+ * recorded lack them), and the name as the API names users everywhere (displayNameOf: the email
+ * when it is empty or blank).
  */
+export function auditActor(recorded: RecordedActor, known: KnownUser | null): AuditEntryView['actor'] {
+  const email = recorded.email || known?.email || '';
+  return {
+    email,
+    provider: recorded.provider || known?.provider || '',
+    provider_id: recorded.provider_id || known?.provider_user_id || recorded.user_id || '',
+    display_name: displayNameOf(recorded.display_name?.trim() ? recorded.display_name : known?.name, email),
+  };
+}
+
 const SELECT = `
   select a.id, a.threat_model_id, a.object_type, a.object_id, a.version, a.change_type, a.change_summary, a.created_at,
-         a.first_position, a.stream_id,
-         coalesce(a.actor_email, u.email, '') as email, coalesce(a.actor_provider, u.provider, '') as provider,
-         coalesce(a.actor_provider_id, u.provider_user_id, a.actor_user_id::text, '') as provider_id,
-         coalesce(a.actor_display_name, u.name, a.actor_email, '') as display_name
+         a.first_position, a.stream_id, a.actor_user_id::text, a.actor_email, a.actor_provider, a.actor_provider_id, a.actor_display_name,
+         u.email as user_email, u.provider as user_provider, u.provider_user_id as user_provider_id, u.name as user_name
     from audit_entries a left join users u on u.internal_uuid = a.actor_user_id`;
 
 interface Row {
   id: string; threat_model_id: string; object_type: ObjectType; object_id: string; version: number; change_type: ChangeType;
   change_summary: string; created_at: Date; first_position: string; stream_id: string;
-  email: string; provider: string; provider_id: string; display_name: string;
+  actor_user_id: string | null; actor_email: string | null; actor_provider: string | null; actor_provider_id: string | null; actor_display_name: string | null;
+  user_email: string | null; user_provider: string; user_provider_id: string; user_name: string;
 }
 
 const rowOf = (r: Row): AuditEntryRow => ({
   id: r.id, threat_model_id: r.threat_model_id, object_type: r.object_type, object_id: r.object_id, version: r.version, change_type: r.change_type,
-  actor: { email: r.email, provider: r.provider, provider_id: r.provider_id, display_name: r.display_name },
+  actor: auditActor(
+    { user_id: r.actor_user_id, email: r.actor_email, provider: r.actor_provider, provider_id: r.actor_provider_id, display_name: r.actor_display_name },
+    r.user_email === null ? null : { email: r.user_email, provider: r.user_provider, provider_user_id: r.user_provider_id, name: r.user_name },
+  ),
   change_summary: r.change_summary, created_at: r.created_at.toISOString(), position: Number(r.first_position), stream_id: r.stream_id,
 });
 

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { ANY_PROVIDER } from '../commands/threat-models/authorization.js';
 import type { Authorization, User } from '../commands/threat-models/values.js';
+import { displayNameOf } from '../commands/users/display-name.js';
 
 /**
  * Full users (display name and email) for user entries of an access list, which may carry only
@@ -22,7 +23,7 @@ export async function usersForEntries(pool: Pool, entries: readonly Authorizatio
     const known = rows.find((r) => (entry.provider === ANY_PROVIDER || r.provider === entry.provider)
       && (r.provider_user_id.toLowerCase() === id || (r.email_verified && r.email.toLowerCase() === id)));
     if (!known) continue;
-    out.push({ principal_type: 'user', provider: entry.provider, provider_id: entry.provider_id, display_name: known.name.trim() || known.email, email: known.email });
+    out.push({ principal_type: 'user', provider: entry.provider, provider_id: entry.provider_id, display_name: displayNameOf(known.name, known.email), email: known.email });
   }
   return out;
 }

@@ -120,6 +120,23 @@ describe('audit trail rollback', () => {
     expect(body.restored_entity).toMatchObject({ id, name: threatsSpec.replacement.name });
   });
 
+  it('an actor without a name is shown by email, in the trail and in a rollback\'s answer, as the threat model shows its owner', async () => {
+    const { token } = app.runtime.services.tokens.issue({
+      user_id: '00000000-0000-4000-8000-00000000e41e', provider: 'tmi', provider_id: 'erin@tmi.local', email: 'erin@tmi.local', email_verified: true,
+      name: '  ', groups: [], is_admin: false, is_security_reviewer: false,
+    });
+    const erin: Who = { name: 'erin', token };
+    const tm = ((await write(app, '/threat_models', { method: 'POST', who: erin, json: { name: 'Nameless' } })).body as { id: string; owner: Body }).id;
+    const changed = await write(app, `/threat_models/${tm}`, { method: 'PUT', who: erin, json: { name: 'Renamed' } });
+    const owner = (await get(`/threat_models/${tm}`, erin)).owner as Body;
+    expect(owner.display_name).toBe('erin@tmi.local');
+    const entries = await wholeTrail(app, erin, tm, changed.position);
+    for (const e of entries) expect(e.actor, e.change_type as string).toEqual({ email: 'erin@tmi.local', provider: 'tmi', provider_id: 'erin@tmi.local', display_name: owner.display_name });
+    const created = entries.find((e) => e.change_type === 'created')!;
+    const { body } = await rollback(tm, created.id as string, 200, erin);
+    expect(body.audit_entry.actor).toEqual(entries[0]!.actor);
+  });
+
   it('a threat model rolled back to its deletion is deleted', async () => {
     const tm = await newThreatModel();
     await write(app, `/threat_models/${tm}`, { method: 'DELETE', who: alice });

@@ -1,6 +1,7 @@
 import { ADMINISTRATORS, EVERYONE, SECURITY_REVIEWERS, type Caller } from '../caller.js';
 import { forbidden, invalid, notFound } from '../errors.js';
 import type { Authorization, Role, User } from './values.js';
+import { displayNameOf } from '../users/display-name.js';
 
 /**
  * TMI's access rules for a threat model, as pure functions: the command side decides with
@@ -132,7 +133,7 @@ export const userFromCaller = (caller: Caller): User => ({
   principal_type: 'user',
   provider: caller.provider,
   provider_id: caller.provider_id,
-  display_name: caller.name.trim() || caller.email,
+  display_name: displayNameOf(caller.name, caller.email),
   email: caller.email,
 });
 

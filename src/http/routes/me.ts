@@ -18,6 +18,7 @@ import type { UserState } from '../../commands/users/state.js';
 import { CLIENT_CREDENTIALS_PROJECTION } from '../../projections/client-credentials.js';
 import { USERS_PROJECTION } from '../../projections/users.js';
 import type { Services } from '../../services.js';
+import { displayNameOf } from '../../commands/users/display-name.js';
 import { POSITION_HEADER, wantsAsync } from '../commands.js';
 import { HttpError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../plugins/authentication.js';
@@ -91,7 +92,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
       principal_type: 'user' as const,
       provider: user.provider,
       provider_id: user.provider_user_id,
-      display_name: user.name || user.email,
+      display_name: displayNameOf(user.name, user.email),
       email: user.email,
       is_admin: p.is_admin,
       is_security_reviewer: p.is_security_reviewer,

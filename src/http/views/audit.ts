@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { CHANGE_TYPES, OBJECT_TYPES, summaryText, type DerivedEntry } from '../../commands/audit/entries.js';
-import type { AuditEntryView } from '../../queries/audit-trail.js';
+import { auditActor, type AuditEntryView } from '../../queries/audit-trail.js';
 
 /** TMI's AuditEntry, AuditActor and the answers holding them (ListThreatModelAuditTrailResponse, ListAuditTrailResponse, RollbackResponse). */
 const Uuid = Type.String({ format: 'uuid' });
@@ -32,14 +32,15 @@ export const RollbackResponse = Type.Object({
 
 /**
  * A new entry as the rollback's own events make it, for its answer (the trail's read table may not
- * show it yet). The actor is the caller, whose provider id and name the events carry.
+ * show it yet). The actor is the caller, whose provider id and name the events carry (so the
+ * user's record the trail falls back on is not needed: auditActor gives the trail's answer).
  */
 export function derivedEntryView(entry: DerivedEntry & { threat_model_id: string }): AuditEntryView {
   const { actor } = entry.metadata;
   return {
     id: entry.id, threat_model_id: entry.threat_model_id, object_type: entry.object_type, object_id: entry.object_id, version: entry.version,
     change_type: entry.change.change_type,
-    actor: { email: actor.email ?? '', provider: actor.provider ?? '', provider_id: actor.provider_id ?? actor.user_id ?? '', display_name: actor.display_name ?? actor.email ?? '' },
+    actor: auditActor(actor, null),
     change_summary: summaryText(entry.change, entry.metadata), created_at: entry.created_at.toISOString(),
   };
 }
