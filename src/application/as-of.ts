@@ -5,6 +5,7 @@ import type { ThreatModel, ThreatModelState } from '../commands/threat-models/st
 import type { StoredEvent } from '../events/types.js';
 import { readStreamsAsOf, type AsOf, type AsOfScope } from '../queries/as-of.js';
 import type { Services } from '../services.js';
+import { invalid } from '../commands/errors.js';
 import { foldEvents } from './execute-command.js';
 import { threatModelDecider } from './threat-models.js';
 
@@ -69,7 +70,13 @@ export interface ThreatModelAsOf {
 }
 
 async function asOfScope(services: Services, scope: AsOfScope, asOf: AsOf, kinds: readonly ChildKind[], includeDeleted = false): Promise<ThreatModelAsOf> {
-  const { position, events } = await readStreamsAsOf(services.database.pool, services.store.catalog, scope, asOf);
+  // One request folds at most this many events: read one more to know, then refuse rather than hold the memory and the CPU.
+  const max = services.config.limits.as_of_max_events;
+  const { position, events } = await readStreamsAsOf(services.database.pool, services.store.catalog, scope, asOf, max);
+  if (events.length > max) {
+    throw invalid(`as_of would fold more than ${max} events of this threat model's history (limits.as_of_max_events); `
+      + 'read one sub-resource as of then (its item GET reads its own stream and its threat model\'s only)', { as_of_max_events: max });
+  }
   const folded = foldByStream(events);
   const threatModel = liveThreatModel(folded);
   const children = new Map(kinds.map((k) => [k, threatModel ? childrenOf(folded, scope.threatModelId, k, includeDeleted) : []]));

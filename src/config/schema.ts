@@ -98,6 +98,8 @@ export const ConfigSchema = Type.Object({
   }),
   limits: Type.Object({
     websocket_max_message_bytes: Type.Integer({ minimum: 1024, default: 1048576 }),
+    /** Most events one `as_of` read folds (every stream it reads, from their first event); a read that needs more is refused (400). */
+    as_of_max_events: Type.Integer({ minimum: 1, default: 20000 }),
   }),
   realtime: Type.Object({
     /** Most missed operations a reconnecting client is replayed; further behind, it gets the diagram's state. */

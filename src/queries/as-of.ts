@@ -13,7 +13,7 @@ export type AsOf = { position: number } | { timestamp: string };
 export interface StreamsAsOf {
   /** The position the events are as of: at or below the one asked for, and always below the safe horizon. */
   position: number;
-  /** Every event of the streams at or below `position`, by stream, in version order. */
+  /** Every event of the streams at or below `position`, by stream, in version order (at most `maxEvents` + 1: more than `maxEvents` means too many). */
   events: StoredEvent[];
 }
 
@@ -38,7 +38,7 @@ export type AsOfScope = { threatModelId: string } & ({ streams: readonly string[
 /** The low bits of a position: its event's index within its transaction. */
 const TRANSACTION_LOW_BITS = (1 << POSITION_SHIFT) - 1;
 
-export async function readStreamsAsOf(pool: Pool, catalog: EventCatalog, scope: AsOfScope, asOf: AsOf): Promise<StreamsAsOf> {
+export async function readStreamsAsOf(pool: Pool, catalog: EventCatalog, scope: AsOfScope, asOf: AsOf, maxEvents: number): Promise<StreamsAsOf> {
   const position = 'position' in asOf ? String(asOf.position) : null;
   const timestamp = 'timestamp' in asOf ? asOf.timestamp : null;
   const streams = 'streams' in scope ? scope.streams : null;
@@ -67,9 +67,9 @@ export async function readStreamsAsOf(pool: Pool, catalog: EventCatalog, scope: 
       -- Named by the last event at or below the bound: the position a client saw (X-Event-Position), not the rounding.
       select e.*, (select coalesce(max(x.position), 0) from events x where x.position <= bound.p) as as_of from bound left join lateral (
         select ${EVENT_COLUMNS_OF_E} from chosen join events e on e.stream_id = chosen.stream_id
-        where e.position <= bound.p order by e.stream_id, e.version
+        where e.position <= bound.p order by e.stream_id, e.version limit $9
       ) e on true`,
-    values: [threatModelStreamId(scope.threatModelId), scope.threatModelId, THREAT_MODEL_STREAM_TYPE, CHILD_KINDS, streams, types, position, timestamp],
+    values: [threatModelStreamId(scope.threatModelId), scope.threatModelId, THREAT_MODEL_STREAM_TYPE, CHILD_KINDS, streams, types, position, timestamp, maxEvents + 1],
   });
   const events = rows.filter((r) => r.position !== null && r.position !== undefined).map((r) => storedEventOf(catalog, r as EventRow));
   return { position: Number(rows[0]!.as_of), events };

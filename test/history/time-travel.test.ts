@@ -311,3 +311,36 @@ describe('time travel (as_of)', () => {
     }
   });
 });
+
+describe('time travel (as_of) bound', () => {
+  let app: TestApp;
+  let alice: Who;
+  beforeAll(async () => {
+    app = await startTestApp({ overrides: { limits: { as_of_max_events: 4 } } });
+    alice = signIn(app, 'alice');
+  });
+  afterAll(async () => { await app?.stop(); });
+
+  it('refuses (400, the error body) a read that would fold more than limits.as_of_max_events events; smaller reads answer', async () => {
+    const tm = await app.request('/threat_models', { method: 'POST', token: alice.token, json: { name: 'Bounded' } });
+    expect(tm.status).toBe(201);
+    const id = (await json(tm)).id as string;
+    const first = Number(tm.headers.get('x-event-position'));
+    let threat = '';
+    let last = first;
+    for (let i = 0; i < 4; i++) {
+      const res = await app.request(`/threat_models/${id}/threats`, { method: 'POST', token: alice.token, json: { name: `t${i}`, threat_type: [] } });
+      expect(res.status).toBe(201);
+      threat ||= (await json(res)).id as string;
+      last = Number(res.headers.get('x-event-position'));
+    }
+    const whole = await app.request(withAsOf(`/threat_models/${id}`, last), { token: alice.token });
+    expect(whole.status).toBe(400);
+    const body = await json(whole);
+    assertErrorBody(body);
+    expect(body.error_description).toMatch(/more than 4 events/);
+    // The model then, and one threat (its stream and the model's), are within the bound.
+    expect((await app.request(withAsOf(`/threat_models/${id}`, first), { token: alice.token })).status).toBe(200);
+    expect((await app.request(withAsOf(`/threat_models/${id}/threats/${threat}`, last), { token: alice.token })).status).toBe(200);
+  });
+});
