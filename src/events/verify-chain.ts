@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { withTransaction } from '../infra/database.js';
 import { chainedColumnsSql, expectedHash, type ChainedRow } from './chain.js';
 
 /** What is wrong at a broken link or checkpoint. */
@@ -157,16 +158,5 @@ export async function verifyChainIn(client: PoolClient): Promise<ChainVerificati
 
 /** verifyChainIn in one read-only repeatable-read snapshot of its own. */
 export async function verifyChain(pool: Pool): Promise<ChainVerification> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin isolation level repeatable read read only');
-    const result = await verifyChainIn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  return withTransaction(pool, verifyChainIn, 'begin isolation level repeatable read read only');
 }
