@@ -6,9 +6,9 @@ import { projectionStatuses, type ProjectionStatus } from './status.js';
 /** Projection gauges, read from PostgreSQL at scrape time so they are right whichever process runs the projectors. */
 export function registerProjectionMetrics(registry: Registry, pool: Pool, list: readonly Projection[]): void {
   // One status query per scrape, shared by all gauges.
-  let cached: { at: number; statuses: Promise<ProjectionStatus[]> } | null = null;
+  let cached: { at: number; statuses: Promise<ProjectionStatus[] | null> } | null = null;
   const statuses = () => {
-    if (!cached || Date.now() - cached.at > 1000) cached = { at: Date.now(), statuses: projectionStatuses(pool, list).catch(() => []) };
+    if (!cached || Date.now() - cached.at > 1000) cached = { at: Date.now(), statuses: projectionStatuses(pool, list).catch(() => null) };
     return cached.statuses;
   };
   const gauge = (name: string, help: string, value: (s: ProjectionStatus) => number) =>
@@ -18,7 +18,10 @@ export function registerProjectionMetrics(registry: Registry, pool: Pool, list: 
       labelNames: ['projection'] as const,
       registers: [registry],
       async collect() {
-        for (const s of await statuses()) this.set({ projection: s.name }, value(s));
+        const now = await statuses();
+        // Unreadable (PostgreSQL down): no series rather than the last ones, which would show a stale lag (0) as current.
+        this.reset();
+        for (const s of now ?? []) this.set({ projection: s.name }, value(s));
       },
     });
   gauge('tmi_projection_position', 'Global position a projection has reached', (s) => s.position);

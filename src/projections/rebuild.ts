@@ -507,8 +507,12 @@ export class ProjectionRebuild {
    * otherwise stop at such an event again and never get past it.
    */
   private async skippedInLive(client: PoolClient, after: number, through: number): Promise<Set<string>> {
+    // A skipped letter the retention sweep removed lives on as its DeadLetterRemoved event (src/retention/events.ts).
     const { rows } = await client.query<{ event_id: string }>(
-      `select event_id from dead_letters where projection = $1 and status = 'skipped' and event_position > $2 and event_position <= $3`, [this.projection.name, after, through]);
+      `select event_id::text from dead_letters where projection = $1 and status = 'skipped' and event_position > $2 and event_position <= $3
+       union
+       select data->>'event_id' from events where type = 'DeadLetterRemoved' and data->>'projection' = $1
+         and (data->>'event_position')::bigint > $2 and (data->>'event_position')::bigint <= $3`, [this.projection.name, after, through]);
     return new Set(rows.map((r) => r.event_id));
   }
 

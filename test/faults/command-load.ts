@@ -10,6 +10,8 @@ export interface Attempt {
   /** Set when a full HTTP answer arrived. */
   status?: number;
   body?: { id?: string; error?: string; error_description?: string };
+  /** The answer's Retry-After header, null when it had none. */
+  retryAfter?: string | null;
   /** Set when no full answer arrived: the socket error's code (ECONNREFUSED, ECONNRESET, ...). */
   error?: string;
 }
@@ -58,6 +60,7 @@ export class CommandLoad {
         res.on('data', (d: string) => { text += d; });
         res.on('end', () => {
           attempt.status = res.statusCode;
+          attempt.retryAfter = typeof res.headers['retry-after'] === 'string' ? res.headers['retry-after'] : null;
           try { attempt.body = JSON.parse(text) as Attempt['body']; } catch { attempt.body = {}; }
           resolve(attempt);
         });
@@ -87,4 +90,5 @@ export const accepted = (a: Attempt): boolean => a.status === 201 || a.status ==
 
 /** A clean refusal for a fault the request did not cause: 503 with the contract's error body. */
 export const cleanUnavailable = (a: Attempt): boolean =>
-  a.status === 503 && typeof a.body?.error === 'string' && typeof a.body?.error_description === 'string';
+  a.status === 503 && a.body?.error === 'service_unavailable' && typeof a.body?.error_description === 'string' && a.body.error_description.length > 0
+  && typeof a.retryAfter === 'string' && /^\d+$/.test(a.retryAfter);

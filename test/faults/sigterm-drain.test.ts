@@ -53,7 +53,7 @@ describe('SIGTERM under load', () => {
       await holder.query('lock table events in share mode');
       await eventually(`all ${WORKERS} clients' creates wait at the append`, async () => {
         const { rows } = await database.pool.query<{ n: number }>(
-          "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass");
+          "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())");
         return rows[0]!.n >= WORKERS;
       }, { deadlineMs: 60_000 });
       sigtermAt = Date.now();

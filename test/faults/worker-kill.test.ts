@@ -63,7 +63,7 @@ describe('a worker killed mid-batch', () => {
       workers.push(await spawnService('worker', env));
       await eventually('the worker\'s batch waits at its write to threat_models', async () => {
         const { rows } = await database.pool.query<{ n: number }>(
-          "select count(*)::int as n from pg_locks where not granted and relation = 'threat_models'::regclass");
+          "select count(*)::int as n from pg_locks where not granted and relation = 'threat_models'::regclass and database = (select oid from pg_database where datname = current_database())");
         return rows[0]!.n > 0;
       }, { deadlineMs: 60_000 });
       workers[0]!.child.kill('SIGKILL');

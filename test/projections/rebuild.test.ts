@@ -1,6 +1,10 @@
 import type { PoolClient } from 'pg';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { eventCatalog } from '../../src/events/registry.js';
+import { EventStore } from '../../src/events/store.js';
+import { deadLetterSweep } from '../../src/retention/dead-letters.js';
 import type { StoredEvent } from '../../src/events/types.js';
 import { withTransaction } from '../../src/infra/database.js';
 import type { Projection } from '../../src/projections/projection.js';
@@ -258,29 +262,44 @@ describe('projections after a rebuild', () => {
     expect(await totals('reshaped')).toEqual(before);
   });
 
-  it('a dead letter an operator skipped in the live version is skipped by the rebuild too, and stays skipped', async () => {
-    for (const [name, onPoison] of [['skiphalt', 'halt'], ['skipskip', 'skip']] as const) {
-      await ctx.db.pool.query(counterTable(name));
-      const p = counterTotals(name, onPoison);
-      const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
-      await runner.ensureRegistered(p);
-      await append(`${name}:1`, 1);
-      await append(`${name}:1`, 13);
-      const last = await append(`${name}:1`, 2);
-      await settle(runner, p, last.position);
-      const [letter] = await listDeadLetters(ctx.db.pool, { projection: name });
-      expect(letter, name).toMatchObject({ status: 'pending' });
-      expect(await runner.skipDeadLetter(p, letter!.id)).toEqual({ ok: true });
-      await settle(runner, p, last.position);
-      expect(await totals(name), name).toEqual([{ stream_id: `${name}:1`, total: 3 }]);
-
-      const { report } = await new ProjectionRebuild(ctx.db.pool, ctx.store, p).run();
-      expect(report, name).toMatchObject({ ok: true, compared: true });
-      expect(await totals(name), name).toEqual([{ stream_id: `${name}:1`, total: 3 }]);
-      expect(await listDeadLetters(ctx.db.pool, { projection: name }), name).toEqual([
-        expect.objectContaining({ event_id: letter!.event_id, status: 'skipped' }),
-      ]);
-      expect((await projectionStatuses(ctx.db.pool, [p]))[0], name).toMatchObject({ halted: false, dead_letters: 0 });
+  const skippedScenario = async (name: string, onPoison: 'halt' | 'skip', sweptBeforeRebuild: boolean) => {
+    await ctx.db.pool.query(counterTable(name));
+    const p = counterTotals(name, onPoison);
+    const runner = new ProjectionRunner(ctx.db.pool, ctx.store, silent);
+    await runner.ensureRegistered(p);
+    await append(`${name}:1`, 1);
+    await append(`${name}:1`, 13);
+    const last = await append(`${name}:1`, 2);
+    await settle(runner, p, last.position);
+    const [letter] = await listDeadLetters(ctx.db.pool, { projection: name });
+    expect(letter, name).toMatchObject({ status: 'pending' });
+    expect(await runner.skipDeadLetter(p, letter!.id)).toEqual({ ok: true });
+    await settle(runner, p, last.position);
+    expect(await totals(name), name).toEqual([{ stream_id: `${name}:1`, total: 3 }]);
+    if (sweptBeforeRebuild) {
+      // The retention sweep removes old skipped letters, leaving a DeadLetterRemoved event in their place.
+      const config = { ...loadConfig({ env: {} }).retention, dead_letter_seconds: 0 };
+      const store = new EventStore(ctx.db.pool, eventCatalog);
+      await deadLetterSweep.run({ pool: ctx.db.pool, store, config, refreshSessionSeconds: 0, metadata: testMetadata() });
+      expect(await listDeadLetters(ctx.db.pool, { projection: name }), name).toEqual([]);
     }
+
+    const { report } = await new ProjectionRebuild(ctx.db.pool, ctx.store, p).run();
+    expect(report, name).toMatchObject({ ok: true, compared: true });
+    expect(await totals(name), name).toEqual([{ stream_id: `${name}:1`, total: 3 }]);
+    expect(await listDeadLetters(ctx.db.pool, { projection: name }), name).toEqual([
+      expect.objectContaining({ event_id: letter!.event_id, status: 'skipped' }),
+    ]);
+    expect((await projectionStatuses(ctx.db.pool, [p]))[0], name).toMatchObject({ halted: false, dead_letters: 0 });
+  };
+
+  it('a dead letter an operator skipped in the live version is skipped by the rebuild too, and stays skipped', async () => {
+    await skippedScenario('skiphalt', 'halt', false);
+    await skippedScenario('skipskip', 'skip', false);
+  });
+
+  it('so is one the retention sweep has removed since (its DeadLetterRemoved event says it was skipped)', async () => {
+    await skippedScenario('sweptskiphalt', 'halt', true);
+    await skippedScenario('sweptskipskip', 'skip', true);
   });
 });
