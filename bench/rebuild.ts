@@ -59,7 +59,7 @@ export async function run(options: BenchOptions): Promise<BenchReport> {
     for (const o of outcomes) {
       if ('error' in o) throw new Error(`rebuild of ${o.projection} failed: ${o.error.message}`, { cause: o.error });
       const n = applied.get(o.projection) ?? 0;
-      rows.push([o.projection, n, o.build.bulk_applied, round(o.seconds, 2)]);
+      rows.push([o.projection, n, o.build.bulk_applied, round(o.seconds, 2), '']);
       raw.push({ projection: o.projection, applied: n, bulk_applied: o.build.bulk_applied, bulk_refused: o.build.bulk_refused, done_after_seconds: o.seconds, position: o.swap.position });
       options.log(`  ${o.projection.padEnd(24)} ${String(n).padStart(9)} events (${o.build.bulk_applied} in bulk${o.build.bulk_refused ? `, refused: ${o.build.bulk_refused}` : ''}) swapped after ${o.seconds.toFixed(1).padStart(6)} s`);
     }

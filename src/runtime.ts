@@ -65,7 +65,7 @@ export async function openServices(config: Config, log: Logger = createLogger(co
   }
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
-  const queues = openQueueBackend({ redisUrl: config.redis.url, databaseUrl, prefix: config.redis.prefix });
+  const queues = openQueueBackend({ redisUrl: config.redis.url, databaseUrl, prefix: config.redis.prefix, log });
   const wakeups = new ProjectionWakeups(queues, log);
   const services: Services = {
     config,

@@ -1,5 +1,6 @@
 import { Queue, Worker, createPostgresBackend, type JobSchedulerTemplateOptions, type Processor, type RepeatOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 
 /**
  * Where BullMQ keeps its jobs: Redis when a URL is configured, otherwise BullMQ's own
@@ -27,7 +28,7 @@ export interface ScheduledJob { name: string; data?: Record<string, unknown>; op
 const RESCHEDULE_ATTEMPTS = 10;
 const RESCHEDULE_PAUSE_MS = 1_000;
 
-export function openQueueBackend(options: { redisUrl?: string; databaseUrl: string; prefix: string }): QueueBackend {
+export function openQueueBackend(options: { redisUrl?: string; databaseUrl: string; prefix: string; log?: Logger }): QueueBackend {
   const queues = new Map<string, Queue>();
   const workers: Worker[] = [];
   if (options.redisUrl) {
@@ -41,15 +42,18 @@ export function openQueueBackend(options: { redisUrl?: string; databaseUrl: stri
     producer.on('ready', () => {
       // The first ready is the start, where schedule() upserts itself; every later one is a reconnect.
       if (readies++ === 0) return;
-      for (const upsert of schedules.values()) {
+      for (const [key, upsert] of schedules) {
         void (async () => {
+          let last: unknown;
           for (let attempt = 1; attempt <= RESCHEDULE_ATTEMPTS && !closed; attempt++) {
             try {
               return void await upsert();
-            } catch {
+            } catch (err) {
+              last = err;
               await new Promise((resolve) => setTimeout(resolve, RESCHEDULE_PAUSE_MS));
             }
           }
+          if (!closed) options.log?.warn({ err: last, scheduler: key.replace('\u0000', '/') }, 'job scheduler not put back after the Redis reconnect; it is tried again at the next one');
         })();
       }
     });

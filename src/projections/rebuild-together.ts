@@ -3,7 +3,7 @@ import type { EventStore } from '../events/store.js';
 import type { BulkFold } from './bulk.js';
 import type { Projection } from './projection.js';
 import {
-  BULK_READ_PAGE, ProjectionRebuild, withRebuildLocks, type BuildSummary, type RebuildOptions, type SwapResult, type VerifyReport,
+  BULK_READ_PAGE, ProjectionRebuild, RebuildBusyError, RebuildLocks, type BuildSummary, type RebuildOptions, type SwapResult, type VerifyReport,
 } from './rebuild.js';
 
 export interface TogetherOptions extends RebuildOptions {
@@ -27,22 +27,33 @@ interface Consumer { rebuild: ProjectionRebuild; fold: BulkFold; applied: number
  * and parsed once, and handed to the fold of every projection that handles its type, instead of
  * once per projection. Then the projections are written, caught up, indexed, verified and
  * swapped `parallel` at a time, each on its own; a failure or refusal of one leaves the others
- * going. Every projection's rebuild lock is held throughout, on one connection.
+ * going. Each projection's rebuild lock is held on one connection from its prepare to its
+ * outcome; one another process holds is that projection's outcome (RebuildBusyError).
  */
 export async function rebuildTogether(pool: Pool, store: EventStore, projections: readonly Projection[], options: TogetherOptions = {}): Promise<TogetherOutcome[]> {
-  return withRebuildLocks(pool, projections.map((p) => p.name), async () => {
+  const locks = await RebuildLocks.open(pool);
+  try {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     const outcomes = new Map<string, TogetherOutcome>();
+    // Each projection's lock is let go as soon as its outcome is known (a rollback of one swapped early need not wait for the rest).
+    const settle = async (outcome: TogetherOutcome) => {
+      outcomes.set(outcome.projection, outcome);
+      await locks.unlock(outcome.projection);
+    };
     const ready: ProjectionRebuild[] = [];
     for (const p of projections) {
+      if (!await locks.tryLock(p.name)) {
+        outcomes.set(p.name, { projection: p.name, error: new RebuildBusyError(p.name), seconds: seconds() });
+        continue;
+      }
       const rebuild = new ProjectionRebuild(pool, store, p, options);
       try {
         if (options.fresh) await rebuild.discard();
         await rebuild.prepare();
         ready.push(rebuild);
       } catch (err) {
-        outcomes.set(p.name, { projection: p.name, error: err as Error, seconds: seconds() });
+        await settle({ projection: p.name, error: err as Error, seconds: seconds() });
       }
     }
     const eligible: ProjectionRebuild[] = [];
@@ -56,13 +67,15 @@ export async function rebuildTogether(pool: Pool, store: EventStore, projections
           : consumer.refused !== undefined ? { bulk_applied: 0, bulk_refused: consumer.refused }
           : await rebuild.writeFolded(consumer.fold, position, consumer.applied);
         if (consumer) consumer.fold = EMPTY_FOLD; // its rows are written: let them go before the next projection's
-        outcomes.set(name, { projection: name, ...await rebuild.finish(await rebuild.build(bulk)), seconds: seconds() });
+        await settle({ projection: name, ...await rebuild.finish(await rebuild.build(bulk)), seconds: seconds() });
       } catch (err) {
-        outcomes.set(name, { projection: name, error: err as Error, seconds: seconds() });
+        await settle({ projection: name, error: err as Error, seconds: seconds() });
       }
     });
     return projections.map((p) => outcomes.get(p.name)!);
-  });
+  } finally {
+    await locks.close();
+  }
 }
 
 const EMPTY_FOLD: BulkFold = { add() {}, rows: () => [] };
@@ -94,6 +107,7 @@ async function foldTogether(store: EventStore, rebuilds: ProjectionRebuild[], op
           c.applied++;
         } catch (err) {
           c.refused = (err as Error).message;
+          c.fold = EMPTY_FOLD; // what it folded so far is of no use: its projection applies event by event
         }
       }
     }

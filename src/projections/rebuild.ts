@@ -134,24 +134,49 @@ function preparing(client: PoolClient): PoolClient {
 const rebuildLockKey = (name: string): string => createHash('sha256').update(`projection-rebuild:${name}`).digest().readBigInt64BE(0).toString();
 
 /**
+ * Rebuild locks held on one connection of its own: taken and let go one projection at a time,
+ * so a build of several can free each projection as soon as it is done with it.
+ */
+export class RebuildLocks {
+  private readonly held = new Set<string>();
+  private broken: Error | undefined;
+
+  private constructor(private readonly holder: PoolClient) {}
+
+  static async open(pool: Pool): Promise<RebuildLocks> {
+    return new RebuildLocks(await pool.connect());
+  }
+
+  /** True when this holder now has the projection's lock; false when another process holds it. */
+  async tryLock(name: string): Promise<boolean> {
+    const { rows } = await this.holder.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [rebuildLockKey(name)]);
+    if (rows[0]!.ok) this.held.add(name);
+    return rows[0]!.ok;
+  }
+
+  async unlock(name: string): Promise<void> {
+    if (!this.held.delete(name)) return;
+    await this.holder.query('select pg_advisory_unlock($1)', [rebuildLockKey(name)]).catch((err: Error) => { this.broken ??= err; });
+  }
+
+  /** Lets every lock still held go; a connection that could not unlock is closed, which ends its session and every lock it held. */
+  async close(): Promise<void> {
+    for (const name of [...this.held]) await this.unlock(name);
+    this.holder.release(this.broken);
+  }
+}
+
+/**
  * Runs `fn` holding the rebuild locks of every projection named, on one connection of its own;
  * RebuildBusyError when another process holds one of them (none is then kept).
  */
 export async function withRebuildLocks<T>(pool: Pool, names: readonly string[], fn: () => Promise<T>): Promise<T> {
-  const holder = await pool.connect();
-  const held: string[] = [];
+  const locks = await RebuildLocks.open(pool);
   try {
-    for (const name of names) {
-      const { rows } = await holder.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [rebuildLockKey(name)]);
-      if (!rows[0]!.ok) throw new RebuildBusyError(name);
-      held.push(name);
-    }
+    for (const name of names) if (!await locks.tryLock(name)) throw new RebuildBusyError(name);
     return await fn();
   } finally {
-    let broken: Error | undefined;
-    for (const name of held) await holder.query('select pg_advisory_unlock($1)', [rebuildLockKey(name)]).catch((err: Error) => { broken ??= err; });
-    // A connection that could not unlock is closed, which ends its session and every lock it held.
-    holder.release(broken);
+    await locks.close();
   }
 }
 

@@ -151,16 +151,46 @@ describe('rebuilding every projection together (one shared read)', () => {
     }
   });
 
-  it('is refused as busy, holding nothing, when another process rebuilds one of them', async () => {
+  it('a projection another process rebuilds is that one\'s outcome (busy); the others build, and each lock is let go at its outcome', async () => {
     const db = await createTestDatabase();
     try {
       const store = new EventStore(db.pool, eventCatalog);
+      await generateEvents(db.pool, 300, () => {});
       const other = new ProjectionRebuild(db.pool, store, projectionNamed('notes'));
       await other.exclusively(async () => {
-        await expect(rebuildTogether(db.pool, store, [projectionNamed('threats'), projectionNamed('notes')])).rejects.toBeInstanceOf(RebuildBusyError);
+        const outcomes = await rebuildTogether(db.pool, store, [projectionNamed('threats'), projectionNamed('notes')]);
+        expect(outcomes[0]).toMatchObject({ projection: 'threats', report: { ok: true } });
+        expect(outcomes[1]).toMatchObject({ projection: 'notes' });
+        expect((outcomes[1] as { error: Error }).error).toBeInstanceOf(RebuildBusyError);
       });
-      // The lock it did take (threats) was let go: a rebuild of threats alone gets it.
-      await expect(new ProjectionRebuild(db.pool, store, projectionNamed('threats')).exclusively(async () => 'held')).resolves.toBe('held');
+      // Nothing is held after the run: both can be taken again.
+      for (const name of ['threats', 'notes']) {
+        await expect(new ProjectionRebuild(db.pool, store, projectionNamed(name)).exclusively(async () => 'held')).resolves.toBe('held');
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('lets a projection\'s lock go as soon as it is swapped, while others are still building', async () => {
+    const db = await createTestDatabase();
+    try {
+      const store = new EventStore(db.pool, eventCatalog);
+      await generateEvents(db.pool, 300, () => {});
+      let takenWhileOthersBuilt = false;
+      const slow: Projection = {
+        ...projectionNamed('notes'), bulk: undefined,
+        // notes applies event by event after threats has swapped (one lane): by then threats' lock must be free.
+        apply: async (event, client) => {
+          if (!takenWhileOthersBuilt) {
+            takenWhileOthersBuilt = await new ProjectionRebuild(db.pool, store, projectionNamed('threats')).exclusively(async () => true).catch(() => false);
+          }
+          await projectionNamed('notes').apply(event, client);
+        },
+      };
+      const outcomes = await rebuildTogether(db.pool, store, [projectionNamed('threats'), slow], { parallel: 1 });
+      expect(outcomes.every((o) => !('error' in o)), JSON.stringify(outcomes.filter((o) => 'error' in o))).toBe(true);
+      expect(takenWhileOthersBuilt).toBe(true);
     } finally {
       await db.drop();
     }
