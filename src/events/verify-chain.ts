@@ -26,6 +26,12 @@ export interface ChainVerification {
   checkpoints_checked: number;
   /** Events up to here are also covered by checkpoints (0 when there is none yet). */
   checkpointed_through: number;
+  /**
+   * The last checkpoint's digest (hex; null when there is none): it seals every event through
+   * `checkpointed_through`. The hashes are unkeyed, so a forger who rewrites a whole export can
+   * make it consistent; comparing this value with the source's, out of band, cannot be forged.
+   */
+  checkpoint_digest: string | null;
   broken_links: number;
   broken_checkpoints: number;
   /** The broken link or checkpoint lowest in the global order; null when the store verifies. */
@@ -59,7 +65,7 @@ with cp as (
   select c.*, coalesce(lag(c.through_position) over w, 0) as prev_through, coalesce(lag(c.digest) over w, ''::bytea) as prev_digest
   from event_chain_checkpoints c window w as (order by c.id)
 )
-select cp.id, cp.after_position::text, cp.through_position::text, cp.event_count, cp.prev_through::text, r.n,
+select cp.id, cp.after_position::text, cp.through_position::text, cp.event_count, cp.prev_through::text, r.n, encode(cp.digest, 'hex') as digest,
        cp.digest = sha256(cp.prev_digest || coalesce(r.hashes, ''::bytea)) as digest_ok
 from cp left join lateral (
   select count(*)::int as n, string_agg(e.hash, ''::bytea order by e.position) as hashes
@@ -105,10 +111,11 @@ interface CheckpointRow {
   event_count: number;
   prev_through: string;
   n: number;
+  digest: string;
   digest_ok: boolean;
 }
 
-async function verifyCheckpoints(client: PoolClient): Promise<{ checked: number; broken: number; through: number; first: BrokenLink | null }> {
+async function verifyCheckpoints(client: PoolClient): Promise<{ checked: number; broken: number; through: number; digest: string | null; first: BrokenLink | null }> {
   const { rows } = await client.query<CheckpointRow>(CHECKPOINTS_SQL);
   let broken = 0;
   let first: BrokenLink | null = null;
@@ -130,7 +137,8 @@ async function verifyCheckpoints(client: PoolClient): Promise<{ checked: number;
     broken++;
     first ??= bad;
   }
-  return { checked: rows.length, broken, through: Number(rows[rows.length - 1]?.through_position ?? 0), first };
+  const last = rows.at(-1);
+  return { checked: rows.length, broken, through: Number(last?.through_position ?? 0), digest: last?.digest ?? null, first };
 }
 
 /**
@@ -150,6 +158,7 @@ export async function verifyChainIn(client: PoolClient): Promise<ChainVerificati
     events_checked: links.checked,
     checkpoints_checked: checkpoints.checked,
     checkpointed_through: checkpoints.through,
+    checkpoint_digest: checkpoints.digest,
     broken_links: links.broken,
     broken_checkpoints: checkpoints.broken,
     first_broken: candidates[0] ?? null,

@@ -77,7 +77,7 @@ describe('event hash chain', () => {
     expect(await writeCheckpoint(db.pool)).toBeNull();
     await store.appendToStream({ stream_id: 'a', stream_type: 'counter', expected: 4, events: [inc(5)] }, { metadata: testMetadata() });
     await checkpointSettledEvents(db.pool);
-    expect(await verifyChain(db.pool)).toMatchObject({ ok: true, events_checked: 13, checkpoints_checked: 2, checkpointed_through: await positionOf('a', 5) });
+    expect(await verifyChain(db.pool)).toMatchObject({ ok: true, events_checked: 13, checkpoints_checked: 2, checkpointed_through: await positionOf('a', 5), checkpoint_digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
   it('stores the hash the chain defines: sha256(previous ‖ position ‖ version ‖ created_at ‖ c)', async () => {
