@@ -46,7 +46,7 @@ describe('event chain operations', () => {
     expect(res.status).toBe(200);
     expect(await json(res)).toEqual({
       ok: true, events_checked: expect.any(Number), checkpoints_checked: expect.any(Number), checkpointed_through: expect.any(Number),
-      broken_links: 0, broken_checkpoints: 0, first_broken: null,
+      checkpoint_digest: null, broken_links: 0, broken_checkpoints: 0, first_broken: null,
     });
   });
 
