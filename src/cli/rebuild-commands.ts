@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { projectionNamed, projections } from '../projections/registry.js';
 import {
-  dropRetired, LocksBusyError, NothingToRollBackError, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection,
+  dropRetired, LocksBusyError, NothingToRollBackError, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection, ShadowOutdatedError,
 } from '../projections/rebuild.js';
 import { rebuildTogether } from '../projections/rebuild-together.js';
 import { shadowSchemaOf, ShadowUnsupportedError } from '../projections/shadow-schema.js';
@@ -14,7 +14,7 @@ type WithServices = (fn: (services: Services) => Promise<void>) => Promise<void>
 class RebuildCliError extends Error {}
 
 /** Refusals an operator acts on: one line on stderr and exit code 1, not a stack trace. */
-const REFUSALS = [RebuildCliError, NothingToRollBackError, RebuildBusyError, RebuildSupersededError, ShadowUnsupportedError, LocksBusyError];
+const REFUSALS = [RebuildCliError, NothingToRollBackError, RebuildBusyError, RebuildSupersededError, ShadowUnsupportedError, LocksBusyError, ShadowOutdatedError];
 
 async function refusing(fn: () => Promise<void>): Promise<void> {
   try {

@@ -101,6 +101,14 @@ export class RebuildSupersededError extends Error {
   }
 }
 
+/** The live tables changed shape (a migration) while the shadow was built: nothing swapped; the next prepare builds it anew. */
+export class ShadowOutdatedError extends Error {
+  constructor(projection: string, schema: string) {
+    super(`the live tables of ${projection} changed shape while ${schema} was built; nothing swapped, the next rebuild builds it anew`);
+    this.name = 'ShadowOutdatedError';
+  }
+}
+
 export class NothingToRollBackError extends Error {
   constructor(projection: string) {
     super(`projection ${projection} has no retired version to roll back to`);
@@ -434,6 +442,8 @@ export class ProjectionRebuild {
       const state = await this.state(client);
       if (live && live.version > p.version) throw new RebuildSupersededError(p.name, live.version, p.version);
       if (live && position < live.position) throw new Error(`shadow of ${p.name} at ${position} is behind the live version at ${live.position}`);
+      // A migration that changed a live table while this build ran: swapping would put a table of the old shape back in public.
+      if (await recordedShape(client, this.schema) !== await shadowShape(client, p.tables, p.version)) throw new ShadowOutdatedError(p.name, this.schema);
       const s = ident(this.schema);
       const retired = retiredSchemaOf(p.name, live?.version ?? 0);
       const r = ident(retired);

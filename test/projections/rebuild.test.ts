@@ -9,7 +9,7 @@ import type { StoredEvent } from '../../src/events/types.js';
 import { withTransaction } from '../../src/infra/database.js';
 import type { Projection } from '../../src/projections/projection.js';
 import {
-  dropRetired, LocksBusyError, NothingToRollBackError, ProjectionRebuild, RebuildBusyError, RebuildRefusedError, rollbackProjection,
+  dropRetired, LocksBusyError, NothingToRollBackError, ProjectionRebuild, RebuildBusyError, RebuildRefusedError, rollbackProjection, ShadowOutdatedError,
 } from '../../src/projections/rebuild.js';
 import { ProjectionRunner, resetProjection } from '../../src/projections/runner.js';
 import { ProjectionProgress } from '../../src/projections/signals.js';
@@ -254,6 +254,13 @@ describe('projections after a rebuild', () => {
     // A shadow that recorded no shape (left by older code) is not trusted either.
     await ctx.db.pool.query(`alter table ${rebuild.schema}.rebuild_state drop column shape`);
     expect(await rebuild.prepare()).toMatchObject({ resumed: false, discarded: expect.stringMatching(/another shape/) });
+
+    // A migration while the build runs (after its prepare): the swap refuses, and the live table keeps its new shape.
+    await rebuild.build();
+    await ctx.db.pool.query('alter table reshaped_totals add column later text');
+    await expect(rebuild.swap()).rejects.toBeInstanceOf(ShadowOutdatedError);
+    expect(await columns('public')).toEqual(['applied', 'later', 'note', 'stream_id', 'total']);
+    await ctx.db.pool.query('alter table reshaped_totals drop column later');
 
     const before = await totals('reshaped');
     const { report } = await rebuild.run();
