@@ -14,6 +14,7 @@ import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { canonicalIdsPlugin } from './plugins/canonical-ids.js';
 import { requestContextPlugin, requestIdFrom } from './plugins/request-context.js';
+import { shutdownPlugin } from './plugins/shutdown.js';
 import { routePlugins } from './routes/index.js';
 import { realtimeOf } from '../realtime/index.js';
 import { projections } from '../projections/registry.js';
@@ -28,7 +29,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     genReqId: (req) => requestIdFrom(req.headers),
     bodyLimit: services.config.server.body_limit_bytes,
     trustProxy: services.config.server.trust_proxy,
-    return503OnClosing: true,
+    // Requests meeting the close are refused by shutdownPlugin, with the contract's error body.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 500 },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -40,6 +42,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(metricsPlugin, { services });
   registerProjectionMetrics(services.metrics, services.database.pool, projections);
   await app.register(corsPlugin, { origins: services.config.server.cors_origins });
+  // After CORS (a browser can read the refusal), before authentication, the rate limiter and the routes.
+  await app.register(shutdownPlugin);
   // The revocation set is loaded before the first request is served and stops listening with the app.
   const { revocations } = authModule(services);
   app.addHook('onReady', () => revocations.start());
