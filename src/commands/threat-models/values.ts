@@ -8,7 +8,11 @@ import { Type, type Static } from '@sinclair/typebox';
  */
 const NO_CONTROL = '^[^\\x00-\\x1F]*$';
 const NO_MARKUP = '^[^<>"\'&]*$';
-const EMAIL = '^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$';
+// The contract's pattern and its `format: email` together: its characters, but dots only between
+// characters of the local part and host labels that neither start nor end with a hyphen (the
+// pattern alone let through `.a@-b..example`, which the service then answered in bodies the
+// contract refuses).
+const EMAIL = '^[A-Za-z0-9_%+-]+(\\.[A-Za-z0-9_%+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)+[A-Za-z]{2,}$';
 export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 // The contract's pattern and its `format: uri` together: a host as the pattern has it, then only
 // URI characters and well-formed escapes (the pattern alone let through spaces and any character).
