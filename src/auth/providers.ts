@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Config, ProviderConfig } from '../config/schema.js';
+import { isContractEmail } from '../commands/threat-models/values.js';
 import { isStorableText, mendText } from '../infra/storable-text.js';
 
 /** Who the identity provider says the user is. */
@@ -51,6 +52,18 @@ function groupsFrom(claims: Record<string, unknown>, claim: string): string[] {
 const DEV_EMAIL_DOMAIN = '@tmi.local';
 /** The dev provider's users are `<hint>@tmi.local`; a longer hint would make an email beyond RFC 5321's 254 characters. */
 export const MAX_DEV_LOGIN_HINT = 254 - DEV_EMAIL_DOMAIN.length;
+
+/**
+ * Why a login_hint cannot name a dev provider user, or null when it can. The contract's hint
+ * pattern takes `a.`, `.a` or `a..b`, but `<hint>@tmi.local` must be an email by the contract's
+ * `format: email` (the user's email is in every body that names them), and folding such a hint
+ * into another would hand one user another's verified address.
+ */
+export function devLoginHintProblem(hint: string): string | null {
+  if (hint.length > MAX_DEV_LOGIN_HINT) return `login_hint may be at most ${MAX_DEV_LOGIN_HINT} characters with the tmi provider`;
+  if (!isContractEmail(`${hint}${DEV_EMAIL_DOMAIN}`)) return 'login_hint must make an email address with the tmi provider: no leading, trailing or doubled dot';
+  return null;
+}
 
 /** The built-in development provider: `login_hint` names the user; no secrets, no network. */
 function tmiProvider(config: ProviderConfig): IdentityProvider {

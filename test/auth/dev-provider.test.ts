@@ -36,6 +36,18 @@ describe('tmi development provider', () => {
     expect(await json(res)).toMatchObject({ error: 'invalid_request' });
   });
 
+  it('a login_hint that would not make an email by the contract\'s format: email is refused at authorize', async () => {
+    // Each matches the contract's hint pattern; `<hint>@tmi.local` would be in every body naming the user.
+    for (const hint of ['dot.', '.dot', 'dou..ble', '.']) {
+      const query = new URLSearchParams({ idp: 'tmi', client_callback: 'http://127.0.0.1:8079/cb', login_hint: hint, scope: 'openid', code_challenge: pkcePair().challenge });
+      const res = await app.request(`/oauth2/authorize?${query}`, { redirect: 'manual' });
+      expect(res.status, hint).toBe(400);
+      expect(await json(res)).toEqual({ error: 'invalid_request', error_description: expect.stringContaining('login_hint') });
+    }
+    const tokens = await loginWithDevProvider(app, 'first.last+tag');
+    expect((await json(await app.request('/me', { token: tokens.access_token }))).email).toBe('first.last+tag@tmi.local');
+  });
+
   it('a second login finds the same user', async () => {
     const a = await loginWithDevProvider(app, 'bob');
     const b = await loginWithDevProvider(app, 'bob');

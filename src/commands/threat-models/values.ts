@@ -13,6 +13,9 @@ const NO_MARKUP = '^[^<>"\'&]*$';
 // pattern alone let through `.a@-b..example`, which the service then answered in bodies the
 // contract refuses).
 const EMAIL = '^[A-Za-z0-9_%+-]+(\\.[A-Za-z0-9_%+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)+[A-Za-z]{2,}$';
+const EMAIL_MAX_LENGTH = 254;
+/** What the contract takes for an email (its pattern, its format, its length), for values made rather than received. */
+export const isContractEmail = (s: string): boolean => s.length <= EMAIL_MAX_LENGTH && new RegExp(EMAIL).test(s);
 export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 // The contract's pattern and its `format: uri` together: a host as the pattern has it, then only
 // URI characters and well-formed escapes (the pattern alone let through spaces and any character).
@@ -30,7 +33,7 @@ export const DEFAULT_STATUS = 'not_started';
 export const Provider = Type.String({ pattern: '^(\\*|[a-zA-Z][a-zA-Z0-9_*-]*)$', maxLength: 100 });
 export const ProviderId = Type.String({ minLength: 1, maxLength: 500, pattern: NO_MARKUP });
 export const DisplayName = Type.String({ minLength: 1, maxLength: 256, pattern: NO_CONTROL });
-export const Email = Type.String({ maxLength: 254, pattern: EMAIL });
+export const Email = Type.String({ maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL });
 
 export const User = Type.Object({
   principal_type: Type.Literal('user'),

@@ -8,7 +8,7 @@ import { LOGIN_FAILURE_STREAM_TYPE, loginFailureStreamId } from '../../auth/logi
 import { authModule, type AuthModule, type TokenPair } from '../../auth/module.js';
 import { callbackAllowed, newUpstreamChecks, sameCallback, type AuthorizationBinding } from '../../auth/oauth-flow.js';
 import { pkceMatches } from '../../auth/pkce.js';
-import { MAX_DEV_LOGIN_HINT, ProviderError, type IdentityProvider } from '../../auth/providers.js';
+import { devLoginHintProblem, ProviderError, type IdentityProvider } from '../../auth/providers.js';
 import type { Principal } from '../../auth/principal.js';
 import { principalFromClaims } from '../../auth/tokens.js';
 import { RefreshTokenRefused } from '../../commands/tokens/family.js';
@@ -150,9 +150,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     if (q.client_callback && !callbackAllowed(q.client_callback, callbackAllowlist)) {
       throw invalidRequest('client_callback is not in the allowlist');
     }
-    if (provider.config.kind === 'tmi' && q.login_hint && q.login_hint.length > MAX_DEV_LOGIN_HINT) {
-      throw invalidRequest(`login_hint may be at most ${MAX_DEV_LOGIN_HINT} characters with the tmi provider`);
-    }
+    const hintProblem = provider.config.kind === 'tmi' && q.login_hint ? devLoginHintProblem(q.login_hint) : null;
+    if (hintProblem) throw invalidRequest(hintProblem);
     const state = q.state || randomBytes(24).toString('base64url');
     const binding: AuthorizationBinding = {
       provider: provider.config.id,
