@@ -3,7 +3,7 @@ import { childStreamId } from '../commands/child-resources/index.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../projections/collaboration-sessions.js';
 import { collaborationDecider } from '../realtime/sessions/decide.js';
 import { collaborationStreamId } from '../realtime/sessions/events.js';
-import { inBatches, type Sweep } from './sweep.js';
+import { inBatches, onItsOwn, type Sweep, type SweepResult } from './sweep.js';
 
 export const COLLABORATION_KIND = 'collaboration_session';
 
@@ -39,23 +39,28 @@ export const collaborationSweep: Sweep = {
   name: 'collaboration_sessions',
   kinds: [COLLABORATION_KIND],
   projections: [COLLABORATION_SESSIONS_PROJECTION],
-  async run({ pool, store, config, metadata }) {
+  async run(context) {
+    const { pool, store, config, metadata } = context;
+    const result: SweepResult = { removed: {}, batches: [] };
     let from = { started_at: new Date(0), session_id: '00000000-0000-0000-0000-000000000000' };
     let ended = 0;
-    const batches = await inBatches(config.batch_size, async (limit) => {
+    result.batches = await inBatches(config.batch_size, async (limit) => {
       const { rows } = await pool.query<{ session_id: string; diagram_id: string; started_at: Date; gone: boolean; idle: boolean }>(CANDIDATES, [
         config.collaboration_idle_seconds, from.started_at, from.session_id, collaborationStreamId(''), childStreamId('diagram', ''), limit]);
       for (const r of rows) {
         if (!r.gone && !r.idle) continue;
-        const { events } = await decideAndAppend(store, collaborationDecider, {
-          type: 'Expire', session_id: r.session_id, reason: r.gone ? EXPIRED_REASONS.gone : EXPIRED_REASONS.idle, now: new Date().toISOString(),
-        }, { streamId: collaborationStreamId(r.diagram_id), expectedVersion: null, commandId: null, metadata, retries: 5 });
-        if (events.length > 0) ended++;
+        await onItsOwn(context, result, { session_id: r.session_id, diagram_id: r.diagram_id }, async () => {
+          const { events } = await decideAndAppend(store, collaborationDecider, {
+            type: 'Expire', session_id: r.session_id, reason: r.gone ? EXPIRED_REASONS.gone : EXPIRED_REASONS.idle, now: new Date().toISOString(),
+          }, { streamId: collaborationStreamId(r.diagram_id), expectedVersion: null, commandId: null, metadata, retries: 5 });
+          if (events.length > 0) ended++;
+        });
       }
       const last = rows[rows.length - 1];
       if (last) from = { started_at: last.started_at, session_id: last.session_id };
       return rows.length;
     });
-    return { removed: { [COLLABORATION_KIND]: ended }, batches };
+    result.removed[COLLABORATION_KIND] = ended;
+    return result;
   },
 };

@@ -1,23 +1,26 @@
 import type { NewEvent, StreamAppend } from '../events/types.js';
 import { withTransaction } from '../infra/database.js';
 import { DEAD_LETTER_STREAM_TYPE, deadLetterStreamId, type DeadLetterRemoved } from './events.js';
-import { inBatches, tally, type Sweep, type SweepContext, type SweepResult } from './sweep.js';
+import { transientDatabaseError } from '../infra/database-errors.js';
+import { inBatches, onItsOwn, tally, type Sweep, type SweepContext, type SweepResult } from './sweep.js';
 
 export const DEAD_LETTER_KINDS = { resolved: 'dead_letter_resolved', skipped: 'dead_letter_skipped' } as const;
 
-interface RemovedRow { projection: string; event_id: string; event_position: string; event_type: string; error: string; attempts: number; status: 'resolved' | 'skipped'; updated_at: Date }
+interface RemovedRow { id: string; projection: string; event_id: string; event_position: string; event_type: string; error: string; attempts: number; status: 'resolved' | 'skipped'; updated_at: Date }
 
-// Pending letters are never touched: they are work an operator still has to decide on.
+// Pending letters are never touched: they are work an operator still has to decide on. Taken in
+// id order after `$3`, the run's keyset position, so a letter passed over stays behind it.
+const OLD = `status in ('resolved', 'skipped') and updated_at < now() - make_interval(secs => $2) and id > $3::bigint`;
 const DELETE_OLD = `
 delete from dead_letters where id = any(array(
-  select id from dead_letters where status in ('resolved', 'skipped') and updated_at < now() - make_interval(secs => $2)
-  order by id limit $1 for update skip locked))
-returning projection, event_id, event_position, event_type, error, attempts, status, updated_at`;
+  select id from dead_letters where ${OLD} order by id limit $1 for update skip locked))
+returning id, projection, event_id, event_position, event_type, error, attempts, status, updated_at`;
+const OLD_IDS = `select id from dead_letters where ${OLD} order by id limit $1`;
 
-/** One batch: the rows and the events recording the skipped ones commit together, or neither does. */
-async function removeBatch({ pool, store, config, metadata }: SweepContext, limit: number, result: SweepResult): Promise<number> {
+/** One batch after `after`: the rows and the events recording the skipped ones commit together, or neither does. */
+async function removeBatch({ pool, store, config, metadata }: SweepContext, limit: number, after: string, result: SweepResult): Promise<RemovedRow[]> {
   const rows = await withTransaction(pool, async (client) => {
-    const { rows } = await client.query<RemovedRow>(DELETE_OLD, [limit, config.dead_letter_seconds]);
+    const { rows } = await client.query<RemovedRow>(DELETE_OLD, [limit, config.dead_letter_seconds, after]);
     const appends: StreamAppend[] = rows.filter((r) => r.status === 'skipped').map((r) => {
       const data: DeadLetterRemoved = {
         projection: r.projection, event_id: r.event_id, event_position: Number(r.event_position), event_type: r.event_type,
@@ -30,20 +33,40 @@ async function removeBatch({ pool, store, config, metadata }: SweepContext, limi
     return rows;
   });
   for (const r of rows) tally(result.removed, DEAD_LETTER_KINDS[r.status]);
-  return rows.length;
+  return rows;
 }
+
+const maxId = (ids: readonly string[]): string => ids.reduce((m, id) => (BigInt(id) > BigInt(m) ? id : m));
+const before = (id: string): string => (BigInt(id) - 1n).toString();
 
 /**
  * Resolved and skipped dead letters older than `retention.dead_letter_seconds` (since they were
  * resolved or skipped). A skipped one is recorded as DeadLetterRemoved first, in the same
- * transaction: its row was the only trace that a projection's table lacks that event.
+ * transaction: its row was the only trace that a projection's table lacks that event. A letter
+ * whose record the store refuses fails its whole batch: that batch is taken again one letter at a
+ * time, so only the failing one is passed over (onItsOwn) and stays for an operator.
  */
 export const deadLetterSweep: Sweep = {
   name: 'dead_letters',
   kinds: Object.values(DEAD_LETTER_KINDS),
   async run(context) {
     const result: SweepResult = { removed: {}, batches: [] };
-    result.batches = await inBatches(context.config.batch_size, (limit) => removeBatch(context, limit, result));
+    let after = '0';
+    result.batches = await inBatches(context.config.batch_size, async (limit) => {
+      try {
+        const rows = await removeBatch(context, limit, after, result);
+        if (rows.length > 0) after = maxId(rows.map((r) => r.id));
+        return rows.length;
+      } catch (err) {
+        if (transientDatabaseError(err) !== null) throw err;
+        const { rows } = await context.pool.query<{ id: string }>(OLD_IDS, [limit, context.config.dead_letter_seconds, after]);
+        for (const { id } of rows) {
+          await onItsOwn(context, result, { dead_letter_id: id }, async () => { await removeBatch(context, 1, before(id), result); });
+          after = id;
+        }
+        return rows.length;
+      }
+    });
     return result;
   },
 };

@@ -27,6 +27,12 @@ export function registerRetentionMetrics(registry: Registry, sweeps: readonly Sw
     labelNames: ['sweep'] as const,
     registers: [registry],
   });
+  const itemFailures = new Counter({
+    name: 'tmi_retention_item_failures_total',
+    help: 'Items a retention sweep failed on and passed over (logged with what they are); the rest of the sweep went on',
+    labelNames: ['sweep'] as const,
+    registers: [registry],
+  });
   const lastRun = new Gauge({
     name: 'tmi_retention_last_run_timestamp_seconds',
     help: 'When this instance last finished a retention run (Unix seconds; 0 before the first)',
@@ -37,12 +43,14 @@ export function registerRetentionMetrics(registry: Registry, sweeps: readonly Sw
     for (const kind of s.kinds) removed.inc({ kind }, 0);
     batches.inc({ sweep: s.name }, 0);
     failures.inc({ sweep: s.name }, 0);
+    itemFailures.inc({ sweep: s.name }, 0);
   }
   lastRun.set(0);
   return {
     record(sweep, result) {
       for (const [kind, n] of Object.entries(result.removed)) if (n) removed.inc({ kind }, n);
       batches.inc({ sweep: sweep.name }, result.batches.length);
+      if (result.failed) itemFailures.inc({ sweep: sweep.name }, result.failed);
     },
     failed: (sweep) => failures.inc({ sweep: sweep.name }),
     ran: () => lastRun.set(Date.now() / 1000),

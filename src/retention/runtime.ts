@@ -6,7 +6,7 @@ import { deadLetterSweep } from './dead-letters.js';
 import { ephemeralSweep } from './ephemeral.js';
 import { idempotencySweep } from './idempotency.js';
 import { registerRetentionMetrics, type RetentionMetrics } from './metrics.js';
-import type { Sweep, SweepResult } from './sweep.js';
+import type { Sweep, SweepContext, SweepResult } from './sweep.js';
 import { tokenFamilySweep } from './token-families.js';
 
 export const RETENTION_QUEUE = 'tmi-retention';
@@ -19,22 +19,24 @@ export interface RetentionRun { sweep: string; result?: SweepResult; error?: unk
 
 /**
  * One retention run: every sweep in turn, each on its own (one failing does not keep the others
- * from running; it starts again where it stopped next time). Events it appends name no user:
+ * from running; it starts again where it stopped next time), and within a sweep each item that
+ * fails for itself is passed over (onItsOwn). Events it appends name no user:
  * the service acted, under one correlation id per run.
  */
 export async function runRetention(services: Services, runId: string, sweeps: readonly Sweep[] = SWEEPS, metrics?: RetentionMetrics): Promise<RetentionRun[]> {
-  const context = {
+  const log = services.log.child({ component: 'retention', run: runId });
+  const context: SweepContext = {
     pool: services.database.pool, store: services.store, config: services.config.retention,
     refreshSessionSeconds: services.config.auth.jwt.refresh_session_seconds,
     metadata: { actor: anonymous, trace_id: null, correlation_id: `retention:${runId}`, causation_id: null, request_id: null },
+    log,
   };
-  const log = services.log.child({ component: 'retention', run: runId });
   const runs: RetentionRun[] = [];
   for (const sweep of sweeps) {
     try {
       const result = await sweep.run(context);
       metrics?.record(sweep, result);
-      if (result.batches.length > 0) log.info({ sweep: sweep.name, removed: result.removed, batches: result.batches.length }, 'retention sweep');
+      if (result.batches.length > 0) log.info({ sweep: sweep.name, removed: result.removed, batches: result.batches.length, failed: result.failed ?? 0 }, 'retention sweep');
       if (sweep.projections && Object.values(result.removed).some((n) => n)) services.wakeups.wake(sweep.projections);
       runs.push({ sweep: sweep.name, result });
     } catch (error) {

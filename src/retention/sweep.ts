@@ -1,7 +1,9 @@
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { EventStore } from '../events/store.js';
 import type { EventMetadata } from '../events/types.js';
+import { transientDatabaseError } from '../infra/database-errors.js';
 
 export type RetentionConfig = Config['retention'];
 
@@ -13,12 +15,17 @@ export interface SweepContext {
   /** The absolute refresh-session length, for the token families' decider. */
   refreshSessionSeconds: number;
   metadata: EventMetadata;
+  log: Logger;
 }
 
-/** What one run of a sweep did: items removed (or expired) per kind, and the size of each batch it took. */
+/**
+ * What one run of a sweep did: items removed (or expired) per kind, the size of each batch it
+ * took, and how many items failed on their own and were passed over (onItsOwn).
+ */
 export interface SweepResult {
   removed: Partial<Record<string, number>>;
   batches: number[];
+  failed?: number;
 }
 
 /** One kind of thing that expires, and how it is cleared. */
@@ -51,3 +58,20 @@ export async function inBatches(limit: number, step: (limit: number) => Promise<
 export const tally = (removed: SweepResult['removed'], kind: string, n = 1): void => {
   removed[kind] = (removed[kind] ?? 0) + n;
 };
+
+/**
+ * Does one item's work on its own. An item that fails for itself (a stream that cannot be decided
+ * on, an append the store refuses) is logged, counted in `result.failed` and passed over: failing
+ * the whole sweep instead, it would fail every later run at the same place, and nothing after it
+ * would ever be swept. A transient failure of the database still ends the run (every item would
+ * fail alike); the next run starts again where it stopped.
+ */
+export async function onItsOwn(context: Pick<SweepContext, 'log'>, result: Pick<SweepResult, 'failed'>, item: Record<string, unknown>, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    if (transientDatabaseError(err) !== null) throw err;
+    result.failed = (result.failed ?? 0) + 1;
+    context.log.warn({ err, ...item }, 'retention item failed; passed over, the sweep goes on');
+  }
+}

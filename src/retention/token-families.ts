@@ -1,6 +1,6 @@
 import { RefreshTokens } from '../auth/refresh-tokens.js';
 import { familyIdOfStream } from '../commands/tokens/events.js';
-import { inBatches, type Sweep, type SweepContext } from './sweep.js';
+import { inBatches, onItsOwn, type Sweep, type SweepContext, type SweepResult } from './sweep.js';
 
 export const TOKEN_FAMILY_KIND = 'refresh_token_family';
 const CURSOR = 'token_families';
@@ -40,11 +40,17 @@ export const tokenFamilySweep: Sweep = {
   async run(context) {
     const tokens = new RefreshTokens(context.store, context.refreshSessionSeconds);
     const now = Math.floor(Date.now() / 1000);
+    const result: SweepResult = { removed: {}, batches: [] };
     let from = await cursor(context);
     let expired = 0;
-    const batches = await inBatches(context.config.batch_size, async (limit) => {
+    result.batches = await inBatches(context.config.batch_size, async (limit) => {
       const { rows } = await context.pool.query<{ stream_id: string; ends: string }>(ENDED_AFTER, [from.at, from.id, now, limit]);
-      for (const r of rows) if (await tokens.expire(familyIdOfStream(r.stream_id), context.metadata, now)) expired++;
+      for (const r of rows) {
+        // Passed over for good (the cursor moves past it): only the record of its end is missing, its tokens are refused past the session's end anyway.
+        await onItsOwn(context, result, { stream_id: r.stream_id }, async () => {
+          if (await tokens.expire(familyIdOfStream(r.stream_id), context.metadata, now)) expired++;
+        });
+      }
       const last = rows[rows.length - 1];
       if (last) {
         from = { at: Number(last.ends), id: last.stream_id };
@@ -52,6 +58,7 @@ export const tokenFamilySweep: Sweep = {
       }
       return rows.length;
     });
-    return { removed: { [TOKEN_FAMILY_KIND]: expired }, batches };
+    result.removed[TOKEN_FAMILY_KIND] = expired;
+    return result;
   },
 };

@@ -34,6 +34,7 @@ describe.each([{ redis: true }, { redis: false }])('the retention scheduler (red
     expect(metric(text, 'tmi_retention_removed_total{kind="idempotency_key"}')).toBe(0);
     expect(metric(text, 'tmi_retention_last_run_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(metric(text, 'tmi_retention_failures_total{sweep="auth_ephemeral"}')).toBe(0);
+    expect(metric(text, 'tmi_retention_item_failures_total{sweep="collaboration_sessions"}')).toBe(0);
   });
 
   it('is removed when an instance starts with retention disabled', async () => {

@@ -32,6 +32,21 @@ describe('retention sweeps', () => {
     return run!.result!;
   };
   const streamEvents = async (streamId: string) => rows('select type, data, metadata from events where stream_id = $1 order by version', [streamId]);
+  /** The result of a run of one sweep, failed or not. */
+  const runOf = async (s: Sweep) => (await runRetention(app.runtime.services, randomUUID(), [s]))[0]!;
+  /** PostgreSQL itself refuses every append to one stream meanwhile (a trigger): an item that fails for itself, not for the database. */
+  async function refusingAppendsTo(streamId: string, during: () => Promise<void>): Promise<void> {
+    expect(streamId).toMatch(/^[A-Za-z0-9_-]+$/);
+    await pool().query(`create or replace function test_refuse_append() returns trigger language plpgsql as $$
+                        begin raise exception 'refused for the test: %', new.stream_id; end $$`);
+    await pool().query(`create trigger test_refuse_append before insert on events for each row
+                        when (new.stream_id = '${streamId}') execute function test_refuse_append()`);
+    try {
+      await during();
+    } finally {
+      await pool().query('drop trigger test_refuse_append on events');
+    }
+  }
 
   beforeAll(async () => {
     // The scheduler is off here: each test runs one sweep itself and counts what it did.
@@ -156,6 +171,67 @@ describe('retention sweeps', () => {
     expect((await app.request(active.collaborate, { token: owner.token })).status).toBe(200);
   });
 
+  it('passes over a collaboration session it cannot end and ends the ones after it, run after run', async () => {
+    const owner = signIn(app, 'owner');
+    const writer = signIn(app, 'writer');
+    const stuck = await sessionOn(app, owner, writer);
+    const after = await sessionOn(app, owner, writer);
+    await new Promise((r) => setTimeout(r, 9000));
+    await refusingAppendsTo(collaborationStreamId(stuck.diagram), async () => {
+      const first = await runOf(collaborationSweep);
+      expect(first.error).toBeUndefined();
+      // At least the later one (an earlier test's active session may be idle by now too).
+      expect(first.result!.removed.collaboration_session).toBeGreaterThanOrEqual(1);
+      expect(first.result!.failed).toBe(1);
+      expect((await streamEvents(collaborationStreamId(after.diagram))).at(-1)).toMatchObject({ type: 'CollaborationSessionEnded', data: { session_id: after.sessionId } });
+      // The next run meets it again, and still does not stop there.
+      expect((await runOf(collaborationSweep)).result).toMatchObject({ failed: 1 });
+    });
+    expect((await streamEvents(collaborationStreamId(stuck.diagram))).at(-1)!.type).toBe('CollaborationParticipantJoined');
+    // Once it can be ended, it is.
+    expect((await runOf(collaborationSweep)).result).toMatchObject({ removed: { collaboration_session: 1 } });
+    expect((await streamEvents(collaborationStreamId(stuck.diagram))).at(-1)).toMatchObject({ type: 'CollaborationSessionEnded', data: { session_id: stuck.sessionId } });
+  });
+
+  it('passes over a refresh-token family it cannot expire and moves its cursor on past it', async () => {
+    const store = app.runtime.services.store;
+    const user = randomUUID();
+    // Both sessions ended after those of the earlier test: its cursor has not passed them.
+    const stuckToken = await new RefreshTokens(store, -40).start(user, metadata);
+    const laterToken = await new RefreshTokens(store, -30).start(user, metadata);
+    const family = (token: string) => tokenFamilyStreamId(`${token.slice(0, 8)}-${token.slice(8, 12)}-${token.slice(12, 16)}-${token.slice(16, 20)}-${token.slice(20, 32)}`);
+    await refusingAppendsTo(family(stuckToken), async () => {
+      const run = await runOf(tokenFamilySweep);
+      expect(run.error).toBeUndefined();
+      expect(run.result).toMatchObject({ removed: { refresh_token_family: 1 }, failed: 1 });
+    });
+    expect((await streamEvents(family(laterToken))).map((e) => e.type)).toEqual(['RefreshTokenIssued', 'TokenFamilyExpired']);
+    expect((await streamEvents(family(stuckToken))).map((e) => e.type)).toEqual(['RefreshTokenIssued']);
+    // Its token is refused all the same: the session's end is checked on every refresh.
+    await expect(new RefreshTokens(store, -40).rotate(stuckToken, metadata)).rejects.toThrow(RefreshTokenRefused);
+    expect((await runOf(tokenFamilySweep)).result).toMatchObject({ removed: { refresh_token_family: 0 } });
+  });
+
+  it('passes over a dead letter whose record the store refuses, removing the rest of its batch', async () => {
+    const age = app.config.retention.dead_letter_seconds;
+    const stuck = randomUUID();
+    const other = randomUUID();
+    for (const eventId of [stuck, other]) {
+      await pool().query(`insert into dead_letters (projection, event_position, event_id, event_type, error, attempts, status, updated_at)
+                          values ('threat_models', 7, $1, 'ThreatModelCreated', 'boom', 3, 'skipped', now() - make_interval(secs => $2))`, [eventId, age + 100]);
+    }
+    await refusingAppendsTo(deadLetterStreamId('threat_models', stuck), async () => {
+      const run = await runOf(deadLetterSweep);
+      expect(run.error).toBeUndefined();
+      expect(run.result).toMatchObject({ removed: { dead_letter_skipped: 1 }, failed: 1 });
+    });
+    expect((await rows('select event_id from dead_letters where event_id = any($1)', [[stuck, other]])).map((r) => r.event_id)).toEqual([stuck]);
+    expect(await streamEvents(deadLetterStreamId('threat_models', other))).toHaveLength(1);
+    expect(await streamEvents(deadLetterStreamId('threat_models', stuck))).toEqual([]);
+    expect((await runOf(deadLetterSweep)).result).toMatchObject({ removed: { dead_letter_skipped: 1 } });
+    expect(await streamEvents(deadLetterStreamId('threat_models', stuck))).toHaveLength(1);
+  });
+
   it('clears a backlog in batches of at most batch_size, one statement each, passing over rows another session holds', async () => {
     await pool().query(`insert into auth_ephemeral (key, value, expires_at)
                         select 'oauth-state:backlog-' || i, 'v', now() - interval '1 minute' from generate_series(1, 420) i`);
@@ -165,7 +241,7 @@ describe('retention sweeps', () => {
     try {
       await holder.query('begin');
       await holder.query(`select 1 from auth_ephemeral where key = 'oauth-state:backlog-7' for update`);
-      const context = { pool: own.pool, store: app.runtime.services.store, config: app.config.retention, refreshSessionSeconds: 300, metadata };
+      const context = { pool: own.pool, store: app.runtime.services.store, config: app.config.retention, refreshSessionSeconds: 300, metadata, log: app.runtime.services.log };
       const result = await ephemeralSweep.run(context);
       expect(result.removed.oauth_state).toBe(419);
       // 50 per batch: eight full ones and the rest, each one statement.
