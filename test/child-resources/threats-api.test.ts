@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { assertConforms } from '../contract/contract.js';
 import { json } from '../helpers/app.js';
+import { eventCount } from '../threat-models/helpers.js';
 import { threatsSpec } from './kinds.js';
 import { describeChildResource } from './suite.js';
 
@@ -29,5 +31,32 @@ describeChildResource(threatsSpec, (ctx) => {
       expect((await app.request(`/threat_models/${tm}/threats?sort=${field}:asc`, { token: reader.token })).status).toBe(400);
     }
     expect((await app.request(`/threat_models/${tm}/threats?include_deleted=true`, { token: reader.token })).status).toBe(403);
+  });
+
+  it('takes scores of one decimal place exactly, refusing the near ones (whole-API fuzzing finding)', async () => {
+    const { app, owner } = ctx;
+    const tm = await ctx.threatModel();
+    const vector = 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H';
+    const threat = (score: number, cvssScore: number) => ({ name: 'Scored', threat_type: [], score, cvss: [{ vector, score: cvssScore }] });
+    // Within the old check's 1e-6 of a multiple of 0.1, but not one: answered back as given, the contract refused them.
+    for (const near of [0.10000001, 1.2138573675039257e-198, 9.8000001]) {
+      const before = await eventCount(app);
+      for (const [method, path, body] of [
+        ['POST', `/threat_models/${tm}/threats`, threat(near, 5)],
+        ['POST', `/threat_models/${tm}/threats`, threat(5, near)],
+        ['POST', `/threat_models/${tm}/threats/bulk`, [threat(5, 5), threat(5, near)]],
+        ['PUT', `/threat_models/${tm}/threats/bulk`, [{ id: randomUUID(), ...threat(5, near) }]],
+      ] as const) {
+        const res = await app.request(path, { method, token: owner.token, json: body });
+        expect(res.status, `${method} ${path} ${near}`).toBe(400);
+        expect(await json(res)).toEqual(expect.objectContaining({ error: 'invalid_input', error_description: expect.stringContaining('decimal') }));
+      }
+      expect(await eventCount(app)).toBe(before);
+    }
+    const res = await app.request(`/threat_models/${tm}/threats`, { method: 'POST', token: owner.token, json: threat(0.3, 9.8) });
+    expect(res.status).toBe(201);
+    const created = await json(res);
+    assertConforms('POST', P, 201, created);
+    expect(created).toMatchObject({ score: 0.3, cvss: [{ vector, score: 9.8 }] });
   });
 });

@@ -29,9 +29,11 @@ export const ExternalUri = Type.String({ minLength: 1, maxLength: 1000, pattern:
 /**
  * Scores are 0.0–10.0 in steps of 0.1 (the contract's `multipleOf: 0.1`). Checked here rather
  * than with `multipleOf`, which binary floating point gets wrong for most such values (0.3 / 0.1
- * is not an integer), so validators refuse 0.3 and 9.8.
+ * is not an integer), so validators refuse 0.3 and 9.8. A score is taken only when it is exactly
+ * the double its one-decimal reading is (what JSON's `0.3` parses to): a tolerance let through
+ * 0.10000001 or 1e-198, which are answered back as given and which the contract refuses.
  */
 export function checkOneDecimal(value: number | null | undefined, what: string): void {
   if (value === null || value === undefined) return;
-  if (Math.abs(Math.round(value * 10) - value * 10) > 1e-6) throw invalid(`${what} must have at most one decimal place`);
+  if (Math.round(value * 10) / 10 !== value) throw invalid(`${what} must have at most one decimal place`);
 }
