@@ -1,6 +1,6 @@
 import { VersionConflictError } from '../events/errors.js';
 import type { EventStore } from '../events/store.js';
-import type { EventMetadata, NewEvent, StoredEvent } from '../events/types.js';
+import type { EventMetadata, NewEvent, StoredEvent, StreamCondition } from '../events/types.js';
 import type { Services } from '../services.js';
 import { commandOutcomes, failedOutcome } from './command-metrics.js';
 import { snapshotAfterAppend, snapshotKey, type SnapshotPolicy } from './snapshots.js';
@@ -106,6 +106,8 @@ export interface DecideOptions<S> extends Pick<CommandOptions, 'streamId' | 'new
   metadata: EventMetadata | ((state: S) => EventMetadata);
   /** How often a racing writer's conflict is decided again (only without an expected version). */
   retries?: number;
+  /** Other streams the decision relied on: the append fails (StreamChangedError, a conflict) if one changed since. */
+  conditions?: readonly StreamCondition[];
 }
 
 export type Decided<S> = Omit<CommandOutcome<S>, 'caughtUp'>;
@@ -135,7 +137,7 @@ export async function decideAndAppend<S, C, E extends NewEvent>(
     try {
       const result = await store.appendToStream(
         { stream_id: options.streamId, stream_type: decider.streamType, expected: version === 0 ? 'no_stream' : version, events: decided },
-        { metadata, command_id: options.commandId, command_fingerprint: options.commandFingerprint ?? null },
+        { metadata, command_id: options.commandId, command_fingerprint: options.commandFingerprint ?? null, ...(options.conditions ? { conditions: options.conditions } : {}) },
       );
       const after = { state: decided.reduce(decider.evolve, state), version: result.streams[0]?.version ?? version + decided.length };
       if (!result.replayed) void snapshotAfterAppend(store, decider, options.streamId, snapshotVersion, after.state, after.version);

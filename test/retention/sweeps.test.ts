@@ -16,7 +16,9 @@ import { idempotencySweep } from '../../src/retention/idempotency.js';
 import { runRetention } from '../../src/retention/runtime.js';
 import type { Sweep, SweepResult } from '../../src/retention/sweep.js';
 import { tokenFamilySweep } from '../../src/retention/token-families.js';
+import { childStreamId } from '../../src/commands/child-resources/index.js';
 import { sessionOn } from '../helpers/collaboration.js';
+import { eventually } from '../helpers/eventually.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventCount, signIn } from '../threat-models/helpers.js';
 
@@ -169,6 +171,46 @@ describe('retention sweeps', () => {
     expect((await streamEvents(collaborationStreamId(active.diagram))).at(-1)!.type).toBe('CollaborationParticipantJoined');
     await expect.poll(async () => (await app.request(idle.collaborate, { token: owner.token })).status, { timeout: 10_000 }).toBe(404);
     expect((await app.request(active.collaborate, { token: owner.token })).status).toBe(200);
+  });
+
+  it('keeps a session someone acted on between the idle check and the end: the end is decided on the state the check saw', async () => {
+    const owner = signIn(app, 'owner');
+    const writer = signIn(app, 'writer');
+    const edited = await sessionOn(app, owner, writer);
+    const joined = await sessionOn(app, owner, writer);
+    await new Promise((r) => setTimeout(r, 9000));
+    const newest = async (streamId: string) => (await rows('select stream_type, type, data from events where stream_id = $1 order by version desc limit 1', [streamId]))[0]!;
+    const diagramStream = (await newest(childStreamId('diagram', edited.diagram))).stream_type as string;
+    const join = await newest(collaborationStreamId(joined.diagram));
+    expect(join.type).toBe('CollaborationParticipantJoined');
+
+    const holder = await pool().connect();
+    let run: ReturnType<typeof runOf>;
+    try {
+      // Appends wait (reads do not): the sweep has judged both idle and waits at its first end.
+      await holder.query('begin');
+      await holder.query('lock table events in share mode');
+      run = runOf(collaborationSweep);
+      await eventually('the sweep waits at an end', async () =>
+        (await rows("select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass"))[0]!.n >= 1);
+      // Meanwhile the one diagram's stream gets an event (as a participant's edit appends one) and someone joins the
+      // other session; the lock's holder may append.
+      const at = new Date().toISOString();
+      await app.runtime.services.store.appendToStreams([
+        { stream_id: childStreamId('diagram', edited.diagram), stream_type: diagramStream, expected: 'any',
+          events: [{ type: 'MetadataEntriesSet', data: { entity_type: 'diagram', entity_id: edited.diagram, entries: [{ key: 'edited', value: 'v' }], at } }] },
+        { stream_id: collaborationStreamId(joined.diagram), stream_type: join.stream_type, expected: 'any', events: [{ type: join.type, data: { ...join.data, joined_at: at } }] },
+      ], { metadata, client: holder });
+      await holder.query('commit');
+    } finally {
+      holder.release();
+    }
+    const result = await run;
+    expect(result.error).toBeUndefined();
+    for (const s of [edited, joined]) {
+      expect((await streamEvents(collaborationStreamId(s.diagram))).map((e) => e.type)).not.toContain('CollaborationSessionEnded');
+      expect((await app.request(s.collaborate, { token: owner.token })).status).toBe(200);
+    }
   });
 
   it('passes over a collaboration session it cannot end and ends the ones after it, run after run', async () => {
