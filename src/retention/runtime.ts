@@ -11,9 +11,19 @@ import { tokenFamilySweep } from './token-families.js';
 
 export const RETENTION_QUEUE = 'tmi-retention';
 export const RETENTION_SCHEDULER = 'retention';
+export const AUTH_EPHEMERAL_SCHEDULER = 'auth-ephemeral';
 const RUN = 'retention-run';
+const AUTH_EPHEMERAL_RUN = 'auth-ephemeral-run';
 
-export const SWEEPS: readonly Sweep[] = [ephemeralSweep, idempotencySweep, deadLetterSweep, tokenFamilySweep, collaborationSweep];
+/** What `retention.enabled` governs: how long records and facts are kept before they go. */
+export const RETENTION_SWEEPS: readonly Sweep[] = [idempotencySweep, deadLetterSweep, tokenFamilySweep, collaborationSweep];
+/**
+ * Swept whether or not retention is enabled: expired short-lived auth state keeps nothing anyone
+ * may want kept, every read ignores it already, and before the retention sweep existed the
+ * ephemeral store cleared it itself; with retention off the table would only grow.
+ */
+export const ALWAYS_SWEPT: readonly Sweep[] = [ephemeralSweep];
+export const SWEEPS: readonly Sweep[] = [...ALWAYS_SWEPT, ...RETENTION_SWEEPS];
 
 export interface RetentionRun { sweep: string; result?: SweepResult; error?: unknown }
 
@@ -52,26 +62,25 @@ export async function runRetention(services: Services, runId: string, sweeps: re
 export interface RunningRetention { stop(): Promise<void> }
 
 /**
- * The retention sweep as a BullMQ job scheduler (Redis or the PostgreSQL backend alike): one job
- * every `retention.interval_ms`, run by whichever instance's worker takes it. Disabled, the
- * scheduler is removed, so an instance started with `retention.enabled: false` stops it for all.
+ * The sweeps as two BullMQ job schedulers on one queue (Redis or the PostgreSQL backend alike),
+ * each one job every `retention.interval_ms`, run by whichever instance's worker takes it:
+ * `auth-ephemeral` (ALWAYS_SWEPT) always, `retention` (RETENTION_SWEEPS) only when enabled.
+ * Disabled, the `retention` scheduler is removed, so an instance started with
+ * `retention.enabled: false` stops it for all; expired auth state is still cleared.
  */
 export async function startRetention(services: Services): Promise<RunningRetention> {
   const queue = services.queues.queue(RETENTION_QUEUE);
-  if (!services.config.retention.enabled) {
-    await queue.removeJobScheduler(RETENTION_SCHEDULER);
-    return { stop: async () => {} };
-  }
-  const metrics = registerRetentionMetrics(services.metrics, SWEEPS);
+  const { enabled, interval_ms: every } = services.config.retention;
+  if (!enabled) await queue.removeJobScheduler(RETENTION_SCHEDULER);
+  const metrics = registerRetentionMetrics(services.metrics, enabled ? SWEEPS : ALWAYS_SWEPT);
   const log = services.log.child({ component: 'retention' });
   // One run at a time per instance; runs on several instances at once are safe (each sweep is).
   const worker = services.queues.worker(RETENTION_QUEUE, async (job: Job) => {
-    await runRetention(services, job.id ?? 'unknown', SWEEPS, metrics);
+    await runRetention(services, job.id ?? 'unknown', job.name === AUTH_EPHEMERAL_RUN ? ALWAYS_SWEPT : RETENTION_SWEEPS, metrics);
   }, { concurrency: 1 });
   worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'retention job failed'));
-  await services.queues.schedule(RETENTION_QUEUE, RETENTION_SCHEDULER, { every: services.config.retention.interval_ms }, {
-    name: RUN,
-    opts: { removeOnComplete: true, removeOnFail: 100 },
-  });
+  const opts = { removeOnComplete: true, removeOnFail: 100 };
+  await services.queues.schedule(RETENTION_QUEUE, AUTH_EPHEMERAL_SCHEDULER, { every }, { name: AUTH_EPHEMERAL_RUN, opts });
+  if (enabled) await services.queues.schedule(RETENTION_QUEUE, RETENTION_SCHEDULER, { every }, { name: RUN, opts });
   return { stop: () => worker.close() };
 }
