@@ -27,7 +27,10 @@ export class MigrationError extends Error {
 
 /**
  * Applies pending migrations in order. Kysely refuses out-of-order migrations; on top of it
- * a checksum per applied migration refuses one whose file was edited after it ran.
+ * a checksum per applied migration refuses one whose file was edited after it ran (any edit,
+ * comments included). All pending migrations run in one transaction, so none can use
+ * `create index concurrently`: a new index blocks writes to its table while it is built (the
+ * costs per migration: docs/architecture.md, Migrations).
  */
 export async function migrateToLatest(db: Kysely<any>, dir = MIGRATIONS_DIR): Promise<string[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const files = await loadMigrations(dir);
