@@ -287,7 +287,7 @@ describe('projections after a rebuild', () => {
       // The retention sweep removes old skipped letters, leaving a DeadLetterRemoved event in their place.
       const config = { ...loadConfig({ env: {} }).retention, dead_letter_seconds: 0 };
       const store = new EventStore(ctx.db.pool, eventCatalog);
-      await deadLetterSweep.run({ pool: ctx.db.pool, store, config, refreshSessionSeconds: 0, metadata: testMetadata() });
+      await deadLetterSweep.run({ pool: ctx.db.pool, store, config, refreshSessionSeconds: 0, metadata: testMetadata(), log: silent });
       expect(await listDeadLetters(ctx.db.pool, { projection: name }), name).toEqual([]);
     }
 
