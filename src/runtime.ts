@@ -14,6 +14,7 @@ import { migrateToLatest } from './infra/migrate.js';
 import { openQueueBackend } from './infra/queue.js';
 import { registerQueueMetrics } from './infra/queue-metrics.js';
 import { buildApp } from './http/app.js';
+import { buildOperationsApp } from './http/operations-app.js';
 import { startBackgroundWork, type BackgroundWork } from './background.js';
 import type { Services } from './services.js';
 import { ProjectionProgress, ProjectionWakeups } from './projections/signals.js';
@@ -35,6 +36,8 @@ export function createLogger(config: Config): Logger {
 export interface Runtime {
   services: Services;
   app: FastifyInstance | null;
+  /** `worker`'s listener for `/metrics`, `/healthz`, `/readyz` (null for `serve`, or with `server.worker_metrics_port` 0). */
+  operations: FastifyInstance | null;
   background: BackgroundWork | null;
   stop(): Promise<void>;
 }
@@ -107,15 +110,22 @@ export async function startRuntime(config: Config, role: 'serve' | 'worker', log
     app = await buildApp(services);
     await app.listen({ host: config.server.host, port: config.server.port });
   }
+  // What the worker records would otherwise be seen by no one: it has no API to carry /metrics.
+  let operations: FastifyInstance | null = null;
+  if (role === 'worker' && config.server.worker_metrics_port !== 0) {
+    operations = await buildOperationsApp(services);
+    await operations.listen({ host: config.server.host, port: config.server.worker_metrics_port });
+  }
   let stopping: Promise<void> | null = null;
   return {
     services,
     app,
+    operations,
     background,
     stop() {
       // Order matters: stop taking requests, let in-flight ones drain, let the current projector batch finish, then close storage.
       stopping ??= (async () => {
-        await app?.close();
+        await Promise.all([app?.close(), operations?.close()]);
         await background?.stop();
         await closeServices(services, embedded);
       })();

@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { createTokenService, principalFromClaims } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Principal } from '../../src/auth/principal.js';
-import { startChild, waitForHttp, waitForLog, type ChildHandle } from './processes.js';
+import { startChild, waitForHttp, type ChildHandle } from './processes.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 // Signs the bench's tokens; the services under test are given it as JWT_SECRET.
@@ -100,11 +100,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await waitForHttp(serve, `${urls[i]!}/readyz`);
     }
     if (options.topology === 'worker') {
-      const worker = startChild('worker', MAIN, ['worker'], { ...env, PORT: '0' });
+      // Its operations listener on a port of its own (not the shared default 9464); ready when it answers /readyz.
+      let metricsPort = await freePort();
+      while (ports.includes(metricsPort)) metricsPort = await freePort();
+      const worker = startChild('worker', MAIN, ['worker'], { ...env, PORT: '0', TMI_WORKER_METRICS_PORT: String(metricsPort) });
       processes.push(worker);
-      // The worker has no HTTP endpoint; at info level and below it says when it is up.
-      if (['trace', 'debug', 'info'].includes(options.logLevel)) await waitForLog(worker, '"msg":"started"');
-      else await new Promise((r) => setTimeout(r, 5000));
+      await waitForHttp(worker, `http://127.0.0.1:${metricsPort}/readyz`);
     }
   } catch (err) {
     await stop();

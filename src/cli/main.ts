@@ -16,7 +16,7 @@ async function runUntilSignalled(role: 'serve' | 'worker', options: { config?: s
   const cfg = config(options);
   const log = createLogger(cfg);
   const runtime: Runtime = await startRuntime(cfg, role, log);
-  log.info({ role, port: role === 'serve' ? cfg.server.port : undefined }, 'started');
+  log.info(role === 'serve' ? { role, port: cfg.server.port } : { role, metrics_port: runtime.operations ? cfg.server.worker_metrics_port : undefined }, 'started');
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) process.exit(1);
@@ -48,7 +48,7 @@ program.command('start').description('run migrations, then serve (what `npm star
   .action(() => runUntilSignalled('serve', program.opts()));
 program.command('serve').description('HTTP + WebSocket API with an in-process projection worker (unless server.run_projections is false)')
   .action(() => runUntilSignalled('serve', program.opts()));
-program.command('worker').description('projection workers only')
+program.command('worker').description('projection workers, retention sweeps and chain checkpoints; /metrics, /healthz, /readyz on server.worker_metrics_port')
   .action(() => runUntilSignalled('worker', program.opts()));
 program.command('migrate').description('apply pending database migrations and exit')
   .action(async () => {

@@ -19,6 +19,7 @@ export const ENVIRONMENT_KEYS: Record<string, string> = {
   NODE_ENV: 'mode',
   HOST: 'server.host',
   PORT: 'server.port',
+  TMI_WORKER_METRICS_PORT: 'server.worker_metrics_port',
   TMI_PUBLIC_URL: 'server.public_url',
   TMI_SHUTDOWN_TIMEOUT_MS: 'server.shutdown_timeout_ms',
   TMI_BODY_LIMIT_BYTES: 'server.body_limit_bytes',

@@ -26,6 +26,11 @@ export const ConfigSchema = Type.Object({
   server: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    /**
+     * Where `worker` answers `/metrics`, `/healthz` and `/readyz` (on `host`): what it records (projectors,
+     * retention sweeps, chain checkpoints) is seen only there. 0: no listener. `serve` uses `port` alone.
+     */
+    worker_metrics_port: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
     public_url: Type.String({ default: 'http://localhost:8080' }),
     shutdown_timeout_ms: Type.Integer({ minimum: 0, default: 10000 }),
     body_limit_bytes: Type.Integer({ minimum: 1024, default: 1048576 }),

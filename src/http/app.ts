@@ -17,8 +17,6 @@ import { requestContextPlugin, requestIdFrom } from './plugins/request-context.j
 import { shutdownPlugin } from './plugins/shutdown.js';
 import { routePlugins } from './routes/index.js';
 import { realtimeOf } from '../realtime/index.js';
-import { projections } from '../projections/registry.js';
-import { registerProjectionMetrics } from '../projections/metrics.js';
 import { API_VERSION } from './routes/service-info.js';
 import { validatorCompiler } from './validation.js';
 
@@ -40,7 +38,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(requestContextPlugin);
   await app.register(canonicalIdsPlugin);
   await app.register(metricsPlugin, { services });
-  registerProjectionMetrics(services.metrics, services.database.pool, projections);
   await app.register(corsPlugin, { origins: services.config.server.cors_origins });
   // After CORS (a browser can read the refusal), before authentication, the rate limiter and the routes.
   await app.register(shutdownPlugin);

@@ -8,13 +8,15 @@ describe('configuration', () => {
   it('applies defaults with no input', () => {
     const c = loadConfig({ env: {} });
     expect(c.server.port).toBe(8080);
+    expect(c.server.worker_metrics_port).toBe(9464);
     expect(c.database.url).toBeUndefined();
     expect(c.auth.jwt.expiration_seconds).toBe(3600);
   });
 
   it('reads environment variables, converting types by the schema', () => {
-    const c = loadConfig({ env: { PORT: '9000', TMI_RUN_PROJECTIONS: 'false', DATABASE_URL: 'postgres://x/y', LOG_LEVEL: 'debug' } });
+    const c = loadConfig({ env: { PORT: '9000', TMI_WORKER_METRICS_PORT: '0', TMI_RUN_PROJECTIONS: 'false', DATABASE_URL: 'postgres://x/y', LOG_LEVEL: 'debug' } });
     expect(c.server.port).toBe(9000);
+    expect(c.server.worker_metrics_port).toBe(0);
     expect(c.server.run_projections).toBe(false);
     expect(c.database.url).toBe('postgres://x/y');
     expect(c.logging.level).toBe('debug');

@@ -10,6 +10,7 @@ import { freePort } from '../helpers/ports.js';
  */
 export interface ServiceProcess {
   role: 'serve' | 'worker';
+  /** The API (`serve`) or the operations listener (`worker`). */
   url: string;
   child: ChildProcess;
   /** stdout and stderr so far (JSON log lines at LOG_LEVEL info). */
@@ -34,6 +35,8 @@ export async function spawnService(role: 'serve' | 'worker', env: ServiceEnv): P
   const vars: NodeJS.ProcessEnv = {
     PATH: process.env.PATH, HOME: process.env.HOME,
     TMI_MODE: 'test', HOST: '127.0.0.1', PORT: String(port), TMI_PUBLIC_URL: url,
+    // A worker's operations listener (/metrics, /healthz, /readyz) takes the port, not the shared default.
+    ...(role === 'worker' ? { TMI_WORKER_METRICS_PORT: String(port) } : {}),
     DATABASE_URL: env.databaseUrl, REDIS_PREFIX: env.redisPrefix, LOG_LEVEL: 'info',
     TMI_RETENTION_ENABLED: 'false',
     ...(env.redisUrl ? { REDIS_URL: env.redisUrl } : {}),

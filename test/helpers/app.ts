@@ -29,13 +29,15 @@ function merge(a: Overrides, b: Overrides): Overrides {
 /**
  * Starts the real service (HTTP, projections through BullMQ) on its own database, its own
  * BullMQ prefix and a free port below 32768. `redis: false` runs BullMQ on PostgreSQL.
+ * `role: 'worker'` listens on that port only for its operations routes.
  */
 export async function startTestApp(options: { overrides?: Overrides; redis?: boolean; database?: TestDatabase; role?: 'serve' | 'worker' } = {}): Promise<TestApp> {
   const database = options.database ?? await createTestDatabase();
   const port = await freePort();
   const base: Overrides = {
     mode: 'test',
-    server: { host: '127.0.0.1', port, public_url: `http://127.0.0.1:${port}` },
+    // A worker answers its operations routes (/metrics, /healthz, /readyz) on the port the API would use.
+    server: { host: '127.0.0.1', port, public_url: `http://127.0.0.1:${port}`, ...(options.role === 'worker' ? { worker_metrics_port: port } : {}) },
     database: { url: database.url, pool_size: 10 },
     redis: { prefix: `t${randomBytes(4).toString('hex')}`, ...(options.redis === false ? {} : { url: inject('redisUrl') }) },
     logging: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },

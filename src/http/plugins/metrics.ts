@@ -1,11 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Histogram } from 'prom-client';
+import { registerProjectionMetrics } from '../../projections/metrics.js';
+import { projections } from '../../projections/registry.js';
 import type { Services } from '../../services.js';
 import { PUBLIC_ROUTE } from './authentication.js';
 
-/** Prometheus metrics: request durations by route and status, plus whatever other modules register. */
+/**
+ * Prometheus metrics: request durations by route and status, the projections' gauges, plus whatever
+ * other modules register. Every process that listens (`serve`, `worker`'s operations listener) has it.
+ */
 export const metricsPlugin = fp(async (app: FastifyInstance, { services }: { services: Services }) => {
+  registerProjectionMetrics(services.metrics, services.database.pool, projections);
   const duration = new Histogram({
     name: 'tmi_http_request_duration_seconds',
     help: 'HTTP request duration by method, route and status',

@@ -11,7 +11,7 @@ import { childRoutePlugins } from '../children/index.js';
 import { diagramModelRoutes } from '../children/diagram-model.js';
 import { meRoutes } from './me.js';
 import { oauthRoutes } from './oauth.js';
-import { serviceInfoRoutes } from './service-info.js';
+import { probeRoutes, serviceInfoRoutes } from './service-info.js';
 import { threatModelMetadataRoutes } from './threat-model-metadata.js';
 import { threatDashboardRoutes } from './threat-dashboard.js';
 import { threatModelRoutes } from './threat-models.js';
@@ -20,6 +20,7 @@ import { wellKnownRoutes } from './well-known.js';
 /** Every route module of the API; each is a Fastify plugin receiving the services. */
 export const routePlugins: FastifyPluginAsync<{ services: Services }>[] = [
   serviceInfoRoutes,
+  probeRoutes,
   adminProjectionRoutes,
   adminEventRoutes,
   oauthRoutes,

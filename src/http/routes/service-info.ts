@@ -56,13 +56,7 @@ async function halted(services: Services, database: Health): Promise<HaltedProje
   return haltedProjections(services.database.pool, projections).catch(() => []);
 }
 
-/**
- * `GET /` (TMI's ApiInfo), `GET /config` (ClientConfig), and liveness/readiness probes.
- *
- * A projection halted on a poison event makes the service degraded, not unready: its checkpoint
- * is shared by every instance, so a 503 from `/readyz` would take all of them out of the load
- * balancer together, while they still take commands (answered 202) and serve every other read.
- */
+/** `GET /` (TMI's ApiInfo) and `GET /config` (ClientConfig). */
 export const serviceInfoRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.get('/', { config: PUBLIC_ROUTE, schema: { tags: ['General'], response: { 200: ApiInfo } } }, async () => {
     const health = await componentHealth(services);
@@ -89,7 +83,16 @@ export const serviceInfoRoutes: FastifyPluginAsyncTypebox<{ services: Services }
       content_providers: [],
     };
   });
+};
 
+/**
+ * Liveness and readiness probes, served by `serve` and by `worker`'s operations listener alike.
+ *
+ * A projection halted on a poison event makes the service degraded, not unready: its checkpoint
+ * is shared by every instance, so a 503 from `/readyz` would take all of them out of the load
+ * balancer together, while they still take commands (answered 202) and serve every other read.
+ */
+export const probeRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.get('/healthz', { config: PUBLIC_ROUTE, schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config: PUBLIC_ROUTE, schema: { hide: true } }, async (_request, reply) => {

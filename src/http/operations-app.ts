@@ -1,0 +1,23 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Services } from '../services.js';
+import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { probeRoutes } from './routes/service-info.js';
+
+/**
+ * The `worker`'s HTTP listener: only what operations poll — `/metrics` (the registry this process
+ * records into: projectors, retention sweeps, chain checkpoints, its queues) and `/healthz` and
+ * `/readyz` — from the same plugins `serve` registers, so both answer alike. No API, no auth:
+ * these routes are public on `serve` too.
+ */
+export async function buildOperationsApp(services: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.log as unknown as FastifyBaseLogger,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  await app.register(errorHandlerPlugin);
+  await app.register(metricsPlugin, { services });
+  await app.register(probeRoutes, { services });
+  return app;
+}
