@@ -27,10 +27,11 @@ ENV TMI_MODE=production \
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 
-EXPOSE 8080
+# 8080: serve (the API, with /metrics and the probes); 9464: worker's /metrics, /healthz, /readyz.
+EXPOSE 8080 9464
 
 # `serve` runs pending migrations before it listens (so does `worker`); `migrate` runs only them.
 ENTRYPOINT ["node", "--import", "tsx", "src/cli/main.ts"]
 CMD ["serve"]
-# No HEALTHCHECK here: the same image runs `worker`, which has no HTTP port. docker-compose.yml
-# checks `serve` on /readyz.
+# No HEALTHCHECK here: the same image runs `serve` and `worker`, on different ports.
+# docker-compose.yml checks each on its /readyz.

@@ -26,6 +26,7 @@ describe('docker-compose.yml', () => {
     expect(serve?.healthcheck).toBeTruthy();
     expect(serve?.environment?.TMI_RUN_PROJECTIONS).toBe('false');
     expect(worker?.command).toEqual(['worker']);
+    expect(JSON.stringify(worker?.healthcheck)).toContain('127.0.0.1:9464/readyz');
     for (const app of [serve, worker]) {
       expect(app?.depends_on?.postgres?.condition).toBe('service_healthy');
       expect(app?.depends_on?.redis?.condition).toBe('service_healthy');
