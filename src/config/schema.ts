@@ -27,8 +27,8 @@ export const ConfigSchema = Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     /**
-     * Where `worker` answers `/metrics`, `/healthz` and `/readyz` (on `host`): what it records (projectors,
-     * retention sweeps, chain checkpoints) is seen only there. 0: no listener. `serve` uses `port` alone.
+     * Where `worker` answers `/metrics`, `/healthz` and `/readyz` (on `host`): what it records (its retention
+     * runs, its queues, its runtime) is seen only there. 0: no listener. `serve` uses `port` alone.
      */
     worker_metrics_port: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
     public_url: Type.String({ default: 'http://localhost:8080' }),

@@ -6,7 +6,7 @@ import { probeRoutes } from './routes/service-info.js';
 
 /**
  * The `worker`'s HTTP listener: only what operations poll — `/metrics` (the registry this process
- * records into: projectors, retention sweeps, chain checkpoints, its queues) and `/healthz` and
+ * records into: the retention runs its workers took, its queues, its runtime) and `/healthz` and
  * `/readyz` — from the same plugins `serve` registers, so both answer alike. No API, no auth:
  * these routes are public on `serve` too.
  */
