@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ValidateFunction } from 'ajv';
+import { Ajv, type Options, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
@@ -15,14 +15,26 @@ const CONTRACT_PATH = fileURLToPath(new URL('../../../shared/contract/tmi-openap
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
+/**
+ * An ajv that judges OpenAPI 3 schemas as this project reads them: every format named, the
+ * OpenAPI-only ones (int32, binary…) admitted. `coerceTypes` is for parameters, which arrive as strings; `verbose` names each error's schema and value.
+ */
+export function openApiAjv(options: Pick<Options, 'coerceTypes' | 'verbose'> = {}): Ajv {
+  // multipleOf 0.1 (scores) needs a tolerance: binary floating point makes 9.1 / 0.1 not an integer.
+  const ajv = new Ajv({ strict: false, allErrors: true, multipleOfPrecision: 9, ...options });
+  addFormats(ajv);
+  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password']) ajv.addFormat(f, true);
+  return ajv;
+}
+
+/** The contract document (parsed once). */
+export const contractDocument = (): Json => load().doc;
+
 let cached: { ajv: Ajv; doc: Json } | null = null;
 function load() {
   if (cached) return cached;
   const doc = JSON.parse(readFileSync(CONTRACT_PATH, 'utf8'));
-  // multipleOf 0.1 (scores) needs a tolerance: binary floating point makes 9.1 / 0.1 not an integer.
-  const ajv = new Ajv({ strict: false, allErrors: true, multipleOfPrecision: 9 });
-  addFormats(ajv);
-  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password']) ajv.addFormat(f, true);
+  const ajv = openApiAjv();
   ajv.addSchema(doc, 'tmi');
   cached = { ajv, doc };
   return cached;
