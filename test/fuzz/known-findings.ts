@@ -1,11 +1,12 @@
 /**
- * Requests the contract's schemas refuse and the service accepts, found by the whole-API fuzzer
- * and reported for a fix in the service (they are not the fuzzer's to decide). Each is skipped by
- * name for its operation and violation only, so every other check of the same call still runs;
- * a fixed finding is deleted here, and the fuzzer then holds the service to it.
+ * What the whole-API fuzzer found the service doing against the contract or its own documented
+ * behaviour, reported for a fix in the service (not the fuzzer's to decide). Each is skipped by
+ * name for its operation and its one violation or invariant, so every other check of the same
+ * call still runs; a fixed finding is deleted here, and the fuzzer then holds the service to it.
  */
 export interface KnownFinding { finding: string; operation: RegExp; violation: RegExp }
 
+/** Requests the contract's request schemas refuse and the service accepts. */
 export const KNOWN_FINDINGS: KnownFinding[] = [
   {
     finding: 'F1: POST /oauth2/introspect takes an application/json body; the contract takes only application/x-www-form-urlencoded (RFC 7662)',
@@ -34,3 +35,16 @@ export function unexplained(operation: string, violations: string[]): string[] {
   const known = KNOWN_FINDINGS.filter((f) => f.operation.test(operation));
   return violations.filter((v) => !known.some((f) => f.violation.test(v)));
 }
+
+/**
+ * Operations that ignore Idempotency-Key (README: a resend under the same key replays its first
+ * answer without writing again; an ill-formed key is refused with 400).
+ */
+export const IGNORED_KEY_FINDINGS: Omit<KnownFinding, 'violation'>[] = [
+  {
+    finding: 'F5: only threat-model commands (threat models, their children, collaboration, rollback) take Idempotency-Key; every other write (POST /me/client_credentials, POST /me/logout, /me/preferences…) ignores it: a resend writes again (a second credential), an ill-formed key is not refused',
+    operation: /^(?!\w+ \/threat_models)/,
+  },
+];
+
+export const ignoresIdempotencyKey = (operation: string): boolean => IGNORED_KEY_FINDINGS.some((f) => f.operation.test(operation));

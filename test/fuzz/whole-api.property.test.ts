@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertConforms, assertErrorBody, contractDocument, contractOperations } from '../contract/contract.js';
+import { assertConforms, assertErrorBody, contractDocument, contractOperations, isPublicOperation } from '../contract/contract.js';
 import { KIND_SPECS } from '../child-resources/kinds.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { loginWithDevProvider } from '../helpers/login.js';
 import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
-import { unexplained } from './known-findings.js';
+import { badAuthorizations } from './bad-credentials.js';
+import { ignoresIdempotencyKey, unexplained } from './known-findings.js';
 import { requestJudge, withoutEmptyIssueUri, type SentRequest } from './request-validity.js';
 import { valueOf } from './schema-values.js';
 
@@ -16,7 +17,11 @@ import { valueOf } from './schema-values.js';
  * a refused request appends nothing to the event store; a request the contract's request schemas
  * refuse (the published document's, for an operation the contract does not have) is refused with
  * a 4xx, so it appends nothing either; a success to an operation of TMI's contract validates
- * against the contract's response schema. What the service accepts against the contract is listed,
+ * against the contract's response schema. Headers vary too: an Authorization that names no one
+ * (malformed, expired, another issuer…) is a 401 wherever a caller is needed; an ill-formed
+ * Idempotency-Key changes nothing and a resend under a valid one replays without writing again;
+ * an X-Min-Position that is no position is refused by a threat model's reads; `Prefer:
+ * respond-async` may turn a success into a 202 with the same body. What the service accepts against the contract is listed,
  * by name, in known-findings.ts.
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 6);
@@ -35,6 +40,10 @@ const CALLERS: CallerName[] = ['anonymous', 'stranger', 'reader', 'writer', 'own
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 // A refused sign-in is recorded on purpose (auditors need failed logins): the one event a 4xx may append.
 const COUNTED = "select count(*)::int as n from events where type <> 'LoginFailed'";
+const HEAD = 'select coalesce(max(position), 0)::text as head from events';
+/** What an Idempotency-Key may hold (src/http/commands.ts): 1-128 of these. */
+const COMMAND_ID_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-'.split('');
+const isPosition = (v: string) => v === 'head' || /^[0-9]+$/.test(v) && Number.isSafeInteger(Number(v));
 
 /** Runs a contract check, failing with the call and what the contract says is wrong (not a truncated "expected not to throw"). */
 function conforms(check: () => void, label: string): void {
@@ -105,11 +114,13 @@ describe('whole-API fuzzing', () => {
     doc = await json(await app.request('/openapi.json'));
     publishedViolations = requestJudge(doc, 'published');
     world = await build();
+    badAuthorization = badAuthorizations(app, world.tokens.owner!);
   }, 180_000);
   afterAll(async () => { await app?.stop(); });
 
   const CHILD_PARAMS: Record<string, string> = Object.fromEntries(KIND_SPECS.map((s) => [s.idParam, s.plural]));
   const junk = fc.string({ minLength: 1, maxLength: 40 });
+  let badAuthorization: Record<string, string> = {};
 
   /** A path parameter: usually the world's resource of that name, else another id or junk. */
   function parameterValue(name: string): fc.Arbitrary<string> {
@@ -153,6 +164,15 @@ describe('whole-API fuzzing', () => {
       ifMatch: fc.option(fc.constantFrom('"1"', '"999"', 'garbage', '*'), { freq: 4 }),
       accept: fc.option(fc.constantFrom('application/xml', 'application/x-ndjson', '*/*', 'text/html'), { freq: 8 }),
       contentType: fc.option(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1'), { freq: 8 }),
+      // In place of the caller's token: one that must not authenticate anyone (bad-credentials.ts).
+      badAuthorization: fc.option(fc.constantFrom(...Object.keys(badAuthorization)), { freq: 6 }),
+      idempotencyKey: fc.option(fc.oneof(
+        { weight: 3, arbitrary: fc.string({ unit: fc.constantFrom(...COMMAND_ID_CHARS), minLength: 1, maxLength: 40 }).map((key) => ({ key, valid: true })) },
+        { weight: 1, arbitrary: fc.constantFrom('', 'has space', 'x'.repeat(129), 'semi;colon', 'a/b', 'clé').map((key) => ({ key, valid: false })) },
+      ), { freq: 4 }),
+      prefer: fc.option(fc.constantFrom('respond-async', 'respond-async, wait=1', 'RESPOND-ASYNC', 'return=minimal', ';;=junk,,', 'respond-asyncx'), { freq: 5 }),
+      // 'head' is the store's newest position when the call is made (a wait already satisfied); the rest are not positions.
+      minPosition: fc.option(fc.constantFrom('0', 'head', 'abc', '-1', '1.5', '1e400', '99999999999999999999'), { freq: 5 }),
     });
     return fc.record({
       caller: fc.constantFrom(...CALLERS),
@@ -192,10 +212,15 @@ describe('whole-API fuzzing', () => {
         await fc.assert(fc.asyncProperty(callOf(path, method, operation), async (call) => {
           const before = (await app.runtime.services.database.pool.query<{ n: number }>(COUNTED)).rows[0]!.n;
           const token = world.tokens[call.caller];
+          const h = call.headers;
           const headers: Record<string, string> = {};
-          if (token) headers.authorization = `Bearer ${token}`;
-          if (call.headers.ifMatch) headers['if-match'] = call.headers.ifMatch;
-          if (call.headers.accept) headers.accept = call.headers.accept;
+          if (h.badAuthorization) headers.authorization = badAuthorization[h.badAuthorization]!;
+          else if (token) headers.authorization = `Bearer ${token}`;
+          if (h.ifMatch) headers['if-match'] = h.ifMatch;
+          if (h.accept) headers.accept = h.accept;
+          if (h.idempotencyKey) headers['idempotency-key'] = h.idempotencyKey.key;
+          if (h.prefer) headers.prefer = h.prefer;
+          if (h.minPosition) headers['x-min-position'] = h.minPosition === 'head' ? (await app.runtime.services.database.pool.query<{ head: string }>(HEAD)).rows[0]!.head : h.minPosition;
           let payload: string | undefined;
           // fetch cannot send a GET with a body (nor do TMI's clients).
           if (call.body.kind !== 'none' && method !== 'get') {
@@ -217,19 +242,36 @@ describe('whole-API fuzzing', () => {
           const text = await res.text();
           const type = res.headers.get('content-type') ?? '';
           const body = type.includes('json') && !type.includes('ndjson') && text ? JSON.parse(text) : text;
-          const label = `${name} as ${call.caller}: ${method.toUpperCase()} ${call.url} ${payload?.slice(0, 300) ?? ''} → ${res.status} ${text.slice(0, 300)}`;
-          seen.set(name, (seen.get(name) ?? new Set()).add(res.status));
+          const sentHeaders = Object.entries(headers).filter(([k]) => k !== 'authorization').map(([k, v]) => `${k}: ${v.slice(0, 40)}`).join(', ');
+          const as = h.badAuthorization ? `${call.caller}'s call with a bad Authorization (${h.badAuthorization})` : call.caller;
+          const label = `${name} as ${as}: ${method.toUpperCase()} ${call.url} [${sentHeaders}] ${payload?.slice(0, 300) ?? ''} → ${res.status} ${text.slice(0, 300)}`;
+          if (!h.badAuthorization) seen.set(name, (seen.get(name) ?? new Set()).add(res.status));
           expect(res.status, label).toBeLessThan(500);
           // A request the schemas refuse is refused, whatever the caller: the checks below then hold for it.
           if (invalid.length > 0 && (res.status < 400 || res.status >= 500)) {
             throw new Error(`${label}\n→ ${contract.has(name) ? 'the contract' : 'the published document'} refuses this request (${invalid.join('; ')}) but it was answered ${res.status}`);
           }
+          // Authentication comes before anything else: a credential that names no one is a 401 wherever one is needed.
+          if (h.badAuthorization && !publicOperation(name, operation)) expect(res.status, `${label}: a bad Authorization must be refused`).toBe(401);
+          // The service refuses these where it reads them (a query of a threat model waits for the position; a command takes the key).
+          if (h.minPosition && !isPosition(h.minPosition) && method === 'get' && path.startsWith('/threat_models')) {
+            expect(res.status, `${label}: an X-Min-Position that is no position must be refused`).toBeGreaterThanOrEqual(400);
+          }
+          const after = (await app.runtime.services.database.pool.query<{ n: number }>(COUNTED)).rows[0]!.n;
+          if (h.idempotencyKey && !h.idempotencyKey.valid && !ignoresIdempotencyKey(name)) expect(after, `${label}: a change was made under an invalid Idempotency-Key`).toBe(before);
           if (res.status >= 400) {
             conforms(() => assertErrorBody(body), label);
-            const after = (await app.runtime.services.database.pool.query<{ n: number }>(COUNTED)).rows[0]!.n;
             expect(after, `${label}: a refused request appended events`).toBe(before);
           } else if (res.status >= 200 && res.status < 300 && contract.has(name) && !echoesKnownFinding && type.includes('application/json')) {
-            conforms(() => assertConforms(method.toUpperCase(), path, res.status, withoutEmptyIssueUri(body)), label);
+            conforms(() => assertConforms(method.toUpperCase(), path, contractStatus(name, operation, res.status, h.prefer), withoutEmptyIssueUri(body)), label);
+          }
+          // The same request under the same valid key is a replay: the first answer's status, nothing appended again.
+          // (Unless the call signed its caller out — a logout, a deletion —: authentication comes before any replay.)
+          if (h.idempotencyKey?.valid && res.status < 300 && after > before && !ignoresIdempotencyKey(name) && (await request('GET', '/me', token)).status === 200) {
+            const again = await fetch(`${app.url}${call.url}`, { method: method.toUpperCase(), headers, body: payload, redirect: 'manual' });
+            await again.text();
+            const replayed = (await app.runtime.services.database.pool.query<{ n: number }>(COUNTED)).rows[0]!.n;
+            expect({ status: again.status, appended: replayed - after }, `${label}: the replay under the same Idempotency-Key`).toEqual({ status: res.status, appended: 0 });
           }
           // A success that took the world away (a deletion, a logout, a transfer) is rebuilt for the next call.
           if (res.status < 300 && method !== 'get') world = await stillStanding(world);
@@ -246,6 +288,23 @@ describe('whole-API fuzzing', () => {
     const reached = [...seen.values()].filter((statuses) => [...statuses].some((s) => s < 400 || (s !== 401 && s !== 403 && s !== 404))).length;
     expect(reached / seen.size).toBeGreaterThan(0.6);
   });
+
+  /**
+   * The status whose schema judges a success. A caller that sent `Prefer: respond-async` may be
+   * answered 202 (committed, read tables not yet caught up) where the contract lists only the
+   * operation's success status; the body is that success's, so its schema judges it.
+   */
+  function contractStatus(name: string, operation: Json, status: number, prefer: string | null): number {
+    const listed = Object.keys(contractOperations().find((o) => `${o.method} ${o.path}` === name)?.operation.responses ?? {});
+    if (status !== 202 || listed.includes('202') || !prefer || !/(^|[,;\s])respond-async([,;\s]|$)/i.test(prefer)) return status;
+    return Number(listed.find((s) => /^2\d\d$/.test(s)) ?? status);
+  }
+
+  /** Public as the contract says (isPublicOperation), or as the published document says for an extension (an empty security). */
+  function publicOperation(name: string, operation: Json): boolean {
+    const known = contractOperations().find((o) => `${o.method} ${o.path}` === name);
+    return known ? isPublicOperation(known) : Array.isArray(operation.security) && operation.security.length === 0;
+  }
 
   async function stillStanding(current: World): Promise<World> {
     const checks = await Promise.all([
