@@ -6,9 +6,11 @@ import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { loginWithDevProvider } from '../helpers/login.js';
 import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
 import { badAuthorizations } from './bad-credentials.js';
+import { HIDDEN_PATHS, servedOperations, unwalkedOperations } from './hidden-operations.js';
 import { ignoresIdempotencyKey, unexplained } from './known-findings.js';
 import { requestJudge, withoutEmptyIssueUri, type SentRequest } from './request-validity.js';
 import { valueOf } from './schema-values.js';
+import { projections } from '../../src/projections/registry.js';
 
 /**
  * Whole-API fuzzing: every operation in the OpenAPI document the service publishes, called by
@@ -65,6 +67,8 @@ describe('whole-API fuzzing', () => {
   /** Requests are judged by the contract where it has the operation, else by the document the service publishes (its extensions). */
   const contractViolations = requestJudge(contractDocument(), 'tmi');
   let publishedViolations: ReturnType<typeof requestJudge>;
+  const hiddenViolations = requestJudge({ paths: HIDDEN_PATHS }, 'hidden');
+  const violationsOf = (name: string, path: string) => (contract.has(name) ? contractViolations : Object.hasOwn(HIDDEN_PATHS, path) ? hiddenViolations : publishedViolations);
 
   async function request(method: string, path: string, token: string | null, body?: unknown) {
     const res = await app.request(path, { method, ...(token ? { token } : {}), ...(body === undefined ? {} : { json: body }) });
@@ -121,6 +125,8 @@ describe('whole-API fuzzing', () => {
   const CHILD_PARAMS: Record<string, string> = Object.fromEntries(KIND_SPECS.map((s) => [s.idParam, s.plural]));
   const junk = fc.string({ minLength: 1, maxLength: 40 });
   let badAuthorization: Record<string, string> = {};
+  /** A header sent on about one call in n (fc.option's freq is the other way round: one in n is left out). */
+  const oneIn = <T>(n: number, arbitrary: fc.Arbitrary<T>) => fc.oneof({ weight: n - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary });
 
   /** A path parameter: usually the world's resource of that name, else another id or junk. */
   function parameterValue(name: string): fc.Arbitrary<string> {
@@ -129,6 +135,9 @@ describe('whole-API fuzzing', () => {
       if (CHILD_PARAMS[name]) return world.children[CHILD_PARAMS[name]!]!;
       if (name === 'key') return 'seed';
       if (name === 'idp') return 'tmi';
+      if (name === 'name') return projections[0]!.name;
+      if (name === 'id') return '1';
+      if (name === 'asset') return 'console.js';
       return null;
     };
     return fc.oneof(
@@ -165,14 +174,14 @@ describe('whole-API fuzzing', () => {
       accept: fc.option(fc.constantFrom('application/xml', 'application/x-ndjson', '*/*', 'text/html'), { freq: 8 }),
       contentType: fc.option(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1'), { freq: 8 }),
       // In place of the caller's token: one that must not authenticate anyone (bad-credentials.ts).
-      badAuthorization: fc.option(fc.constantFrom(...Object.keys(badAuthorization)), { freq: 6 }),
-      idempotencyKey: fc.option(fc.oneof(
+      badAuthorization: oneIn(6, fc.constantFrom(...Object.keys(badAuthorization))),
+      idempotencyKey: oneIn(4, fc.oneof(
         { weight: 3, arbitrary: fc.string({ unit: fc.constantFrom(...COMMAND_ID_CHARS), minLength: 1, maxLength: 40 }).map((key) => ({ key, valid: true })) },
         { weight: 1, arbitrary: fc.constantFrom('', 'has space', 'x'.repeat(129), 'semi;colon', 'a/b', 'clé').map((key) => ({ key, valid: false })) },
-      ), { freq: 4 }),
-      prefer: fc.option(fc.constantFrom('respond-async', 'respond-async, wait=1', 'RESPOND-ASYNC', 'return=minimal', ';;=junk,,', 'respond-asyncx'), { freq: 5 }),
+      )),
+      prefer: oneIn(5, fc.constantFrom('respond-async', 'respond-async, wait=1', 'RESPOND-ASYNC', 'return=minimal', ';;=junk,,', 'respond-asyncx')),
       // 'head' is the store's newest position when the call is made (a wait already satisfied); the rest are not positions.
-      minPosition: fc.option(fc.constantFrom('0', 'head', 'abc', '-1', '1.5', '1e400', '99999999999999999999'), { freq: 5 }),
+      minPosition: oneIn(5, fc.constantFrom('0', 'head', 'abc', '-1', '1.5', '1e400', '99999999999999999999')),
     });
     return fc.record({
       caller: fc.constantFrom(...CALLERS),
@@ -201,7 +210,8 @@ describe('whole-API fuzzing', () => {
   }
 
   it('answers every operation, whoever calls and whatever they send, with no 5xx, the error body, and nothing appended on refusal', { timeout: 900_000 }, async () => {
-    const ops = Object.entries(doc.paths as Record<string, Json>).filter(([path]) => !ONLY || ONLY.test(path))
+    // The published operations, and the ones the service hides from its document (the operators').
+    const ops = [...Object.entries(doc.paths as Record<string, Json>), ...Object.entries(HIDDEN_PATHS)].filter(([path]) => !ONLY || ONLY.test(path))
       .flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((m) => ({ path, method: m, operation: item[m] })));
     if (!ONLY) expect(ops.length).toBeGreaterThan(140);
     const seen = new Map<string, Set<number>>();
@@ -234,7 +244,7 @@ describe('whole-API fuzzing', () => {
             body: payload === undefined ? { kind: 'none' } : call.body.kind === 'raw' ? { kind: 'raw', text: call.body.value } : { kind: 'json', value: call.body.value },
             contentType: headers['content-type'] ?? null,
           };
-          const violations = (contract.has(name) ? contractViolations : publishedViolations)(method, path, sent);
+          const violations = violationsOf(name, path)(method, path, sent);
           const invalid = unexplained(name, violations);
           // A success echoing a value a known finding let in does not conform for that same finding.
           const echoesKnownFinding = invalid.length < violations.length;
@@ -249,7 +259,7 @@ describe('whole-API fuzzing', () => {
           expect(res.status, label).toBeLessThan(500);
           // A request the schemas refuse is refused, whatever the caller: the checks below then hold for it.
           if (invalid.length > 0 && (res.status < 400 || res.status >= 500)) {
-            throw new Error(`${label}\n→ ${contract.has(name) ? 'the contract' : 'the published document'} refuses this request (${invalid.join('; ')}) but it was answered ${res.status}`);
+            throw new Error(`${label}\n→ ${contract.has(name) ? 'the contract' : Object.hasOwn(HIDDEN_PATHS, path) ? 'the route\'s schema' : 'the published document'} refuses this request (${invalid.join('; ')}) but it was answered ${res.status}`);
           }
           // Authentication comes before anything else: a credential that names no one is a 401 wherever one is needed.
           if (h.badAuthorization && !publicOperation(name, operation)) expect(res.status, `${label}: a bad Authorization must be refused`).toBe(401);
@@ -305,6 +315,12 @@ describe('whole-API fuzzing', () => {
     const known = contractOperations().find((o) => `${o.method} ${o.path}` === name);
     return known ? isPublicOperation(known) : Array.isArray(operation.security) && operation.security.length === 0;
   }
+
+  it('walks every operation the service serves: each is published or listed in hidden-operations.ts', () => {
+    expect(unwalkedOperations(app, doc)).toEqual([]);
+    // The route table was read: it holds the hidden routes the walk lists.
+    expect(servedOperations(app)).toEqual(expect.arrayContaining(['GET /admin/projections', 'POST /admin/projections/{name}/dead-letters/{id}/skip', 'GET /console/{asset}']));
+  });
 
   async function stillStanding(current: World): Promise<World> {
     const checks = await Promise.all([
