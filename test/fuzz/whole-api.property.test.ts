@@ -6,6 +6,7 @@ import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { loginWithDevProvider } from '../helpers/login.js';
 import { signIn, userEntry, type Who } from '../threat-models/helpers.js';
 import { badAuthorizations } from './bad-credentials.js';
+import { declaredMediaTypes, isDeclared } from './response-media.js';
 import { HIDDEN_PATHS, servedOperations, unwalkedOperations } from './hidden-operations.js';
 import { ignoresIdempotencyKey, unexplained } from './known-findings.js';
 import { requestJudge, withoutEmptyIssueUri, type SentRequest } from './request-validity.js';
@@ -157,7 +158,7 @@ describe('whole-API fuzzing', () => {
       { weight: 3, arbitrary: fc.constant(undefined) },
       { weight: 3, arbitrary: valueOf(p.schema) },
       { weight: 1, arbitrary: junk },
-    ))), fc.option(fc.tuple(junk, junk), { freq: 10 }));
+    ))), oneIn(10, fc.tuple(junk, junk)));
     const body = bodySchema
       ? fc.oneof(
         { weight: 6, arbitrary: valueOf(bodySchema).map((v) => ({ kind: 'json' as const, value: v })) },
@@ -171,8 +172,8 @@ describe('whole-API fuzzing', () => {
       );
     const headers = fc.record({
       ifMatch: fc.option(fc.constantFrom('"1"', '"999"', 'garbage', '*'), { freq: 4 }),
-      accept: fc.option(fc.constantFrom('application/xml', 'application/x-ndjson', '*/*', 'text/html'), { freq: 8 }),
-      contentType: fc.option(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1'), { freq: 8 }),
+      accept: oneIn(8, fc.constantFrom('application/xml', 'application/x-ndjson', '*/*', 'text/html')),
+      contentType: oneIn(8, fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1')),
       // In place of the caller's token: one that must not authenticate anyone (bad-credentials.ts).
       badAuthorization: oneIn(6, fc.constantFrom(...Object.keys(badAuthorization))),
       idempotencyKey: oneIn(4, fc.oneof(
@@ -274,6 +275,13 @@ describe('whole-API fuzzing', () => {
             expect(after, `${label}: a refused request appended events`).toBe(before);
           } else if (res.status >= 200 && res.status < 300 && contract.has(name) && !echoesKnownFinding && type.includes('application/json')) {
             conforms(() => assertConforms(method.toUpperCase(), path, contractStatus(name, operation, res.status, h.prefer), withoutEmptyIssueUri(body)), label);
+          }
+          // A success's media type is one its document declares for that status; a body it declares none for is empty.
+          if (res.status >= 200 && res.status < 300 && !echoesKnownFinding) {
+            const source = contract.has(name) ? contractDocument() : Object.hasOwn(HIDDEN_PATHS, path) ? { paths: HIDDEN_PATHS } : doc;
+            const declared = declaredMediaTypes(source, method, path, contract.has(name) ? contractStatus(name, operation, res.status, h.prefer) : res.status);
+            if (declared !== null && declared.length > 0) expect(isDeclared(type, declared), `${label}: answered ${type || 'no Content-Type'}; declared ${declared.join(', ')}`).toBe(true);
+            if (declared !== null && declared.length === 0) expect(text, `${label}: a body where none is declared`).toBe('');
           }
           // The same request under the same valid key is a replay: the first answer's status, nothing appended again.
           // (Unless the call signed its caller out — a logout, a deletion —: authentication comes before any replay.)
