@@ -1,6 +1,11 @@
 import type { PoolClient } from 'pg';
+import type { EventStore } from '../events/store.js';
 import type { StoredEvent } from '../events/types.js';
+import type { Projection } from './projection.js';
 import { ident } from './shadow-schema.js';
+
+/** Events per read of the bulk phase: the fold keeps rows, not events, so a page is dropped once folded. */
+export const BULK_READ_PAGE = 20_000;
 
 /** A row as the bulk phase writes it: column name to value (JSON-able; jsonb columns hold objects, timestamps ISO strings or Dates). */
 export type BulkRow = Record<string, unknown>;
@@ -70,4 +75,57 @@ export class KeyedRows<Row extends BulkRow> {
   values(): Iterable<Row> {
     return this.byKey.values();
   }
+}
+
+/** A projection's fold in a bulk pass: what it holds, the events of its types it took, or why it refused one. */
+export interface FoldPass { fold: BulkFold; applied: number; refused?: string }
+
+const EMPTY_FOLD: BulkFold = { add() {}, rows: () => [] };
+
+/** Lets a fold's rows go once they are written (or of no use): the pass's map keeps only the counts. */
+export function releaseFold(pass: FoldPass): void {
+  pass.fold = EMPTY_FOLD;
+}
+
+/**
+ * The bulk phase's read, for one projection or several at once: every event of their types up
+ * to the settled horizon, in pages of BULK_READ_PAGE, each read and parsed once and handed to
+ * the fold of every projection handling its type. A fold that refuses an event stops taking
+ * events (its projection then applies event by event); once every fold has refused, the read
+ * stops. `position` is where the store was settled through: what the folded rows stand for.
+ */
+export async function foldInOnePass(
+  store: EventStore, projections: readonly Projection[],
+  options: { signal?: AbortSignal; onPage?: (passes: ReadonlyMap<Projection, FoldPass>, position: number) => void } = {},
+): Promise<{ passes: Map<Projection, FoldPass>; position: number }> {
+  const passes = new Map<Projection, FoldPass>();
+  const byType = new Map<string, FoldPass[]>();
+  for (const p of projections) {
+    const pass: FoldPass = { fold: p.bulk!(), applied: 0 };
+    passes.set(p, pass);
+    for (const type of p.handles) byType.set(type, [...byType.get(type) ?? [], pass]);
+  }
+  let position = 0;
+  const types = [...byType.keys()];
+  const folding = () => [...passes.values()].some((pass) => pass.refused === undefined);
+  while (folding()) {
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error('rebuild aborted');
+    const batch = await store.readAll({ after: position, limit: BULK_READ_PAGE, types });
+    for (const event of batch.events) {
+      for (const pass of byType.get(event.type) ?? []) {
+        if (pass.refused !== undefined) continue;
+        try {
+          pass.fold.add(event);
+          pass.applied++;
+        } catch (err) {
+          pass.refused = (err as Error).message;
+          releaseFold(pass); // what it folded so far is of no use: its projection applies event by event
+        }
+      }
+    }
+    position = Math.max(position, batch.settled_through);
+    options.onPage?.(passes, position);
+    if (batch.events.length < BULK_READ_PAGE) break;
+  }
+  return { passes, position };
 }

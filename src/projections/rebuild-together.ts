@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
 import type { EventStore } from '../events/store.js';
-import type { BulkFold } from './bulk.js';
+import { foldInOnePass, releaseFold } from './bulk.js';
 import type { Projection } from './projection.js';
 import {
-  BULK_READ_PAGE, ProjectionRebuild, RebuildBusyError, RebuildLocks, type BuildSummary, type RebuildOptions, type SwapResult, type VerifyReport,
+  ProjectionRebuild, RebuildBusyError, RebuildLocks, type BuildSummary, type RebuildOptions, type SwapResult, type VerifyReport,
 } from './rebuild.js';
 
 export interface TogetherOptions extends RebuildOptions {
@@ -17,9 +17,6 @@ export interface TogetherOptions extends RebuildOptions {
 export type TogetherOutcome =
   | { projection: string; build: BuildSummary; report: VerifyReport; swap: SwapResult; seconds: number }
   | { projection: string; error: Error; seconds: number };
-
-/** A projection's fold in the shared pass: the events of its types it took, or why it refused one. */
-interface Consumer { rebuild: ProjectionRebuild; fold: BulkFold; applied: number; refused?: string }
 
 /**
  * Rebuilds several projections as `ProjectionRebuild.run` rebuilds one, but with their bulk
@@ -58,15 +55,18 @@ export async function rebuildTogether(pool: Pool, store: EventStore, projections
     }
     const eligible: ProjectionRebuild[] = [];
     for (const r of ready) if (await r.bulkEligible()) eligible.push(r);
-    const { consumers, position } = await foldTogether(store, eligible, options);
+    const { passes, position } = await foldInOnePass(store, eligible.map((r) => r.projection), {
+      signal: options.signal,
+      onPage: (now, at) => { for (const [p, pass] of now) options.onProgress?.({ projection: p.name, applied: pass.applied, total: pass.applied, position: at }); },
+    });
     await inParallel(ready, options.parallel ?? 2, async (rebuild) => {
       const name = rebuild.projection.name;
       try {
-        const consumer = consumers.get(rebuild);
-        const bulk = !consumer ? undefined
-          : consumer.refused !== undefined ? { bulk_applied: 0, bulk_refused: consumer.refused }
-          : await rebuild.writeFolded(consumer.fold, position, consumer.applied);
-        if (consumer) consumer.fold = EMPTY_FOLD; // its rows are written: let them go before the next projection's
+        const pass = passes.get(rebuild.projection);
+        const bulk = !pass ? undefined
+          : pass.refused !== undefined ? { bulk_applied: 0, bulk_refused: pass.refused }
+          : await rebuild.writeFolded(pass.fold, position, pass.applied);
+        if (pass) releaseFold(pass); // its rows are written: let them go before the next projection's
         await settle({ projection: name, ...await rebuild.finish(await rebuild.build(bulk)), seconds: seconds() });
       } catch (err) {
         await settle({ projection: name, error: err as Error, seconds: seconds() });
@@ -76,46 +76,6 @@ export async function rebuildTogether(pool: Pool, store: EventStore, projections
   } finally {
     await locks.close();
   }
-}
-
-const EMPTY_FOLD: BulkFold = { add() {}, rows: () => [] };
-
-/**
- * The shared bulk read: every event of any eligible projection's types up to the settled
- * horizon, in large pages, each handed to the folds of the projections handling its type. A
- * fold that refuses an event stops taking events (its projection then applies event by event).
- */
-async function foldTogether(store: EventStore, rebuilds: ProjectionRebuild[], options: TogetherOptions): Promise<{ consumers: Map<ProjectionRebuild, Consumer>; position: number }> {
-  const consumers = new Map<ProjectionRebuild, Consumer>();
-  const byType = new Map<string, Consumer[]>();
-  for (const rebuild of rebuilds) {
-    const consumer: Consumer = { rebuild, fold: rebuild.projection.bulk!(), applied: 0 };
-    consumers.set(rebuild, consumer);
-    for (const type of rebuild.projection.handles) byType.set(type, [...byType.get(type) ?? [], consumer]);
-  }
-  let position = 0;
-  if (rebuilds.length === 0) return { consumers, position };
-  const types = [...byType.keys()];
-  for (;;) {
-    if (options.signal?.aborted) throw options.signal.reason ?? new Error('rebuild aborted');
-    const batch = await store.readAll({ after: position, limit: BULK_READ_PAGE, types });
-    for (const event of batch.events) {
-      for (const c of byType.get(event.type) ?? []) {
-        if (c.refused !== undefined) continue;
-        try {
-          c.fold.add(event);
-          c.applied++;
-        } catch (err) {
-          c.refused = (err as Error).message;
-          c.fold = EMPTY_FOLD; // what it folded so far is of no use: its projection applies event by event
-        }
-      }
-    }
-    position = Math.max(position, batch.settled_through);
-    for (const c of consumers.values()) options.onProgress?.({ projection: c.rebuild.projection.name, applied: c.applied, total: c.applied, position });
-    if (batch.events.length < BULK_READ_PAGE) break;
-  }
-  return { consumers, position };
 }
 
 /** Runs `fn` over `items`, at most `limit` at once. */

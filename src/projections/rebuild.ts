@@ -5,7 +5,7 @@ import { DECLARE_NON_APPENDING_EXPRESSION } from '../events/position.js';
 import { withTransaction } from '../infra/database.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
-import { insertRows, type BulkFold } from './bulk.js';
+import { foldInOnePass, insertRows, type BulkFold } from './bulk.js';
 import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
 import {
   analyzeTables, copyGrants, createShadowIndexes, createShadowTables, ident, recordedShape, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf,
@@ -25,8 +25,8 @@ const INTEGRITY_VIOLATION_CLASS = '23';
 /** Events per shadow transaction: much larger than a live batch, since nobody waits on the shadow's progress. */
 export const REBUILD_BATCH_SIZE = 5_000;
 
-/** Events per read of the bulk phase: the fold keeps rows, not events, so a page is dropped once folded. */
-export const BULK_READ_PAGE = 20_000;
+/** Events per read of the bulk phase (src/projections/bulk.ts). */
+export { BULK_READ_PAGE } from './bulk.js';
 
 export interface RebuildProgress {
   projection: string;
@@ -329,23 +329,17 @@ export class ProjectionRebuild {
    * event by event from the first one (where `apply` reports the event as it always does).
    */
   private async bulkLoad(): Promise<BuildSummary> {
-    const fold = this.projection.bulk!();
-    let position = 0;
-    let applied = 0;
-    for (;;) {
-      if (this.options.signal?.aborted) throw this.options.signal.reason ?? new Error('rebuild aborted');
-      const batch = await this.store.readAll({ after: position, limit: BULK_READ_PAGE, types: this.projection.handles });
-      try {
-        for (const event of batch.events) fold.add(event);
-      } catch (err) {
-        return { bulk_applied: 0, bulk_refused: (err as Error).message };
-      }
-      applied += batch.events.length;
-      position = Math.max(position, batch.settled_through);
-      this.options.onProgress?.({ projection: this.projection.name, applied, total: Math.max(this.total, applied), position });
-      if (batch.events.length < BULK_READ_PAGE) break;
-    }
-    return this.writeFolded(fold, position, applied);
+    const p = this.projection;
+    const { passes, position } = await foldInOnePass(this.store, [p], {
+      signal: this.options.signal,
+      onPage: (now, at) => {
+        const { applied } = now.get(p)!;
+        this.options.onProgress?.({ projection: p.name, applied, total: Math.max(this.total, applied), position: at });
+      },
+    });
+    const pass = passes.get(p)!;
+    if (pass.refused !== undefined) return { bulk_applied: 0, bulk_refused: pass.refused };
+    return this.writeFolded(pass.fold, position, pass.applied);
   }
 
   /**
