@@ -21,7 +21,8 @@ import { threatModelDecider } from './threat-models.js';
  * itself), and the condition the append carries — the parent's access has not changed since —
  * so a write decided just before a revocation cannot land after it (docs/architecture.md).
  */
-export interface ParentScope { role: Role; condition: StreamCondition }
+/** The caller's role on the parent threat model, its name as the events have it, and the condition the append relies on. */
+export interface ParentScope { role: Role; name: string; condition: StreamCondition }
 
 export async function parentScope(services: Services, caller: Caller, threatModelId: string, options: { restoringChild?: boolean } = {}): Promise<ParentScope> {
   const parent = await loadAggregate(services, threatModelDecider, threatModelStreamId(threatModelId));
@@ -33,8 +34,8 @@ export async function parentScope(services: Services, caller: Caller, threatMode
     throw conflict('the threat model is deleted: restore it before its children');
   }
   // Restoring, an administrator acts as the owner (TMI: "owner role or administrators").
-  const { role } = requireThreatModelRole(state, caller, 'reader', { restoring });
-  return { role, condition: { stream_id: threatModelStreamId(threatModelId), unchanged_since: parent.version, types: ACCESS_CHANGING_EVENT_TYPES } };
+  const { role, threatModel } = requireThreatModelRole(state, caller, 'reader', { restoring });
+  return { role, name: threatModel.name, condition: { stream_id: threatModelStreamId(threatModelId), unchanged_since: parent.version, types: ACCESS_CHANGING_EVENT_TYPES } };
 }
 
 type Base = 'role' | 'threat_model_id' | 'now';

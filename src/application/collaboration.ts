@@ -6,14 +6,21 @@ import { userFromCaller } from '../commands/threat-models/authorization.js';
 import type { AppendResult, NewEvent, StreamCondition } from '../events/types.js';
 import { collaborationDecider, type CollaborationCommand, type CollaborationState } from '../realtime/sessions/decide.js';
 import { collaborationStreamId } from '../realtime/sessions/events.js';
+import { threatModelStreamId } from '../commands/threat-models/events.js';
 import type { Services } from '../services.js';
 import { parentScope } from './child-commands.js';
+import { threatModelDecider } from './threat-models.js';
 import { loadAggregate } from './execute-command.js';
 import type { PlannedCommand } from './multi-stream-command.js';
 
-export interface CollaborationResult { state: CollaborationState; started: boolean }
+/** The names a session's answer shows, as the events have them (a 202 answers before the read tables know the session). */
+export interface SessionNames { threat_model_name: string; diagram_name: string }
+
+export interface CollaborationResult { state: CollaborationState; started: boolean; names: SessionNames }
 
 type Body = { type: 'Join'; session_id: string } | { type: 'Remove'; user_id: string } | { type: 'End'; reason: string; session_id?: string };
+
+const diagramName = (state: { exists: boolean; fields?: { name?: string } }): string => (state.exists ? state.fields?.name ?? '' : '');
 
 /**
  * A command on a diagram's collaboration (join or start its session, end it), decided in the
@@ -39,13 +46,20 @@ export function collaborationCommand(services: Services, caller: Caller, threatM
       return {
         appends: [{ stream_id: streamId, stream_type: collaborationDecider.streamType, expected: version === 0 ? 'no_stream' : version, events: events as NewEvent[] }],
         conditions: [scope.condition, { stream_id: diagramStream, unchanged_since: diagram.version, types: [childEventTypes(diagrams.resource.label).deleted] }],
-        result: { state: events.reduce(collaborationDecider.evolve, state), started: events.some((e) => e.type === 'CollaborationSessionStarted') },
+        result: {
+          state: events.reduce(collaborationDecider.evolve, state), started: events.some((e) => e.type === 'CollaborationSessionStarted'),
+          names: { threat_model_name: scope.name, diagram_name: diagramName(diagram.state) },
+        },
       };
     },
     async replay(original: AppendResult) {
       const toVersion = Math.max(...original.events.filter((e) => e.stream_id === streamId).map((e) => e.version));
       const { state } = await loadAggregate(services, collaborationDecider, streamId, { toVersion });
-      return { state, started: original.events.some((e) => e.type === 'CollaborationSessionStarted') };
+      const [threatModel, diagram] = await Promise.all([
+        loadAggregate(services, threatModelDecider, threatModelStreamId(threatModelId)), loadAggregate(services, diagrams.decider, diagramStream),
+      ]);
+      const names = { threat_model_name: threatModel.state.exists ? threatModel.state.name : '', diagram_name: diagramName(diagram.state) };
+      return { state, started: original.events.some((e) => e.type === 'CollaborationSessionStarted'), names };
     },
   };
 }

@@ -4,7 +4,7 @@ import type { MetadataCommand } from '../commands/metadata/decide.js';
 import { MetadataKey, type Metadata as MetadataEntry } from '../commands/threat-models/values.js';
 import { commandStatus, type AnsweredOutcome } from './commands.js';
 import { notFound } from './errors.js';
-import { ErrorBody } from './schemas/common.js';
+import { ErrorBody, NoBody } from './schemas/common.js';
 import { Metadata, MetadataBulkInput, MetadataList, MetadataValueInput } from './schemas/threat-models.js';
 import { ItemReadQuery } from './as-of.js';
 
@@ -60,10 +60,10 @@ export function registerMetadataRoutes<P extends Record<string, string>>(app: Fa
       return reply.code(commandStatus(request, reply, outcome, 200)).send({ key: key(request), value });
     });
 
-  app.delete(`${base}/:key`, { schema: { tags, security, params: keyParams, response: { 202: Type.Null(), 204: Type.Null(), ...errors } } },
+  app.delete(`${base}/:key`, { schema: { tags, security, params: keyParams, response: { 202: NoBody, 204: NoBody, ...errors } } },
     async (request, reply) => {
       const { outcome } = await owner.change(request, p(request), { kind: 'delete', key: key(request) });
-      return reply.code(commandStatus(request, reply, outcome, 204)).send(null);
+      return reply.code(commandStatus(request, reply, outcome, 204)).send();
     });
 
   app.post(`${base}/bulk`, { schema: { tags, security, params, body: MetadataBulkInput, response: { 201: MetadataList, 202: MetadataList, ...errors, 409: ErrorBody } } },

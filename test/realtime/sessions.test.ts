@@ -69,6 +69,29 @@ describe('collaboration sessions', () => {
     expect(read).toEqual(withReader);
   });
 
+  it('answers Prefer: respond-async with 202 and the session as the command left it; an end with 202 and no body', async () => {
+    const { tm, diagram: d, path } = await diagram('Async');
+    const async = { prefer: 'respond-async' };
+    const started = await req(path, owner, { method: 'POST', headers: async });
+    expect(started.status).toBe(202);
+    // The 202 carries the 201's body: the contract's CollaborationSession.
+    const body = await json(started);
+    assertConforms('POST', COLLABORATE, 201, body);
+    expect(body).toMatchObject({ threat_model_id: tm, threat_model_name: 'Async', diagram_id: d, diagram_name: 'Context', participants: [{ permissions: 'writer' }] });
+    const position = started.headers.get('x-event-position')!;
+    const read = await answer(await req(path, owner, { headers: { 'x-min-position': position } }), 'GET', 200);
+    expect(read).toEqual(body);
+
+    const joined = await req(path, reader, { method: 'POST', headers: async });
+    expect(joined.status).toBe(202);
+    expect((await json(joined)).participants.map((p: { permissions: string }) => p.permissions)).toEqual(['writer', 'reader']);
+
+    const ended = await req(path, owner, { method: 'DELETE', headers: async });
+    expect(ended.status).toBe(202);
+    expect(ended.headers.get('content-type')).toBeNull();
+    expect(await ended.text()).toBe('');
+  });
+
   it('keeps the session to those who can read the threat model', async () => {
     const { path } = await diagram('Private');
     await answer(await req(path, owner, { method: 'POST' }), 'POST', 201);

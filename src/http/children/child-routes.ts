@@ -19,7 +19,7 @@ import { badRequest, forbidden, notFound } from '../errors.js';
 import { registerMetadataRoutes } from '../metadata-routes.js';
 import { principalOf } from '../plugins/authentication.js';
 import { BulkDeleteResponse, BulkPatchRequest, ChildParams, ListQuery, Uuid, WithId } from '../schemas/children.js';
-import { ErrorBody } from '../schemas/common.js';
+import { ErrorBody, NoBody } from '../schemas/common.js';
 import { JsonPatchDocument, ThreatModelId } from '../schemas/threat-models.js';
 import { readableThreatModel } from '../threat-model-guard.js';
 import type { ChildHttp } from './child-http.js';
@@ -149,11 +149,11 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
     app.patch(item, { ...writeLimit, schema: { tags, security, params, body: JsonPatchDocument, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },
       async (request, reply) => answer(request, reply, await run(request, change(idOf(request), { type: 'Patch', operations: request.body as PatchOperation[] }), ifMatch), 200));
 
-    app.delete(item, { schema: { tags, security, params, response: { 202: Type.Null(), 204: Type.Null(), ...writeErrors } } },
+    app.delete(item, { schema: { tags, security, params, response: { 202: NoBody, 204: NoBody, ...writeErrors } } },
       async (request, reply) => {
         const outcome = await run(request, change(idOf(request), { type: 'Delete' }), 'optional');
         const one = outcome.result[0]!;
-        return reply.code(commandStatus(request, reply, { ...outcome, version: one.version }, 204)).send(null);
+        return reply.code(commandStatus(request, reply, { ...outcome, version: one.version }, 204)).send();
       });
 
     app.post(`${item}/restore`, { schema: { tags, security, params, response: { 200: spec.body, 202: spec.body, ...writeErrors } } },

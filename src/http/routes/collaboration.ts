@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
-import { collaborationCommand } from '../../application/collaboration.js';
+import { collaborationCommand, type CollaborationResult } from '../../application/collaboration.js';
 import { User } from '../../commands/threat-models/values.js';
 import { COLLABORATION_SESSIONS_PROJECTION } from '../../projections/collaboration-sessions.js';
 import { activeSessionOf, activeSessionsFor, sessionById, type SessionView } from '../../queries/collaboration-sessions.js';
@@ -13,7 +13,7 @@ import { commandOptions, commandStatus, minPosition } from '../commands.js';
 import { notFound } from '../errors.js';
 import { principalOf } from '../plugins/authentication.js';
 import { ChildParams, Uuid } from '../schemas/children.js';
-import { ErrorBody } from '../schemas/common.js';
+import { ErrorBody, NoBody } from '../schemas/common.js';
 import { readableThreatModel } from '../threat-model-guard.js';
 
 const Participant = Type.Object({ user: User, last_activity: Type.String({ format: 'date-time' }), permissions: Type.Union([Type.Literal('reader'), Type.Literal('writer')]) });
@@ -44,6 +44,13 @@ export const collaborationRoutes: FastifyPluginAsync<{ services: Services }> = a
     websocket_url: `${socketBase}/threat_models/${s.threat_model_id}/diagrams/${s.diagram_id}/ws?session_id=${s.session_id}`,
   });
 
+  /** The session the command's events left, named as the events name its threat model and diagram. */
+  const sessionOf = ({ state, names }: CollaborationResult): SessionView | null => {
+    if (!state.session) return null;
+    const { session_id, threat_model_id, diagram_id, host, presenter, host_user_id, participants } = state.session;
+    return { session_id, threat_model_id, diagram_id, host, presenter, host_user_id, participants, ...names };
+  };
+
   async function current(request: FastifyRequest) {
     const { threat_model_id: tm, diagram_id: diagram } = request.params as P;
     await awaitPosition(services, PROJECTIONS, minPosition(request));
@@ -63,18 +70,20 @@ export const collaborationRoutes: FastifyPluginAsync<{ services: Services }> = a
       const outcome = await executePlannedCommand(services, collaborationCommand(services, principalOf(request), tm, diagram, { type: 'Join', session_id: uuidv7() }),
         commandOptions(request, services, { streamId: '', projections: PROJECTIONS, ifMatch: 'ignored' }));
       const code = commandStatus(request, reply, { ...outcome, version: null }, outcome.result.started ? 201 : 200);
-      // The session as the read table shows it once the command is visible there; a 202 answers before that, with what is known.
-      const session = code === 202 ? null : await activeSessionOf(services.database.pool, tm, diagram);
-      return reply.code(code).send(session ? view(session) : null);
+      // The session as the read table shows it once the command is visible there; a 202 answers
+      // before that, with the session as the command left it.
+      const session = (code === 202 ? null : await activeSessionOf(services.database.pool, tm, diagram)) ?? sessionOf(outcome.result);
+      if (!session) throw notFound('no collaboration session is active on this diagram');
+      return reply.code(code).send(view(session));
     });
 
-  app.delete(collaborate, { schema: { tags: ['Collaboration'], security, params: Params, response: { 202: Type.Null(), 204: Type.Null(), ...errors } } },
+  app.delete(collaborate, { schema: { tags: ['Collaboration'], security, params: Params, response: { 202: NoBody, 204: NoBody, ...errors } } },
     async (request, reply) => {
       const { threat_model_id: tm, diagram_id: diagram } = request.params as P;
       const outcome = await executePlannedCommand(services, collaborationCommand(services, principalOf(request), tm, diagram, { type: 'End', reason: 'ended_by_request' }),
         commandOptions(request, services, { streamId: '', projections: PROJECTIONS, ifMatch: 'ignored' }));
       hub.endSession(diagram, 'ended by request');
-      return reply.code(commandStatus(request, reply, { ...outcome, version: null }, 204)).send(null);
+      return reply.code(commandStatus(request, reply, { ...outcome, version: null }, 204)).send();
     });
 
   // TMI answers an array here, though the contract's schema says object: TMI's clients read an array.

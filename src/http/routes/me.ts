@@ -22,6 +22,7 @@ import { displayNameOf } from '../../commands/users/display-name.js';
 import { POSITION_HEADER, wantsAsync } from '../commands.js';
 import { HttpError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../plugins/authentication.js';
+import { NoBody } from '../schemas/common.js';
 
 const Preferences = Type.Record(Type.String({ maxLength: 100 }), Type.Record(Type.String(), Type.Unknown()), { maxProperties: 20 });
 const GroupMembership = Type.Object({ internal_uuid: Type.String(), group_name: Type.String(), name: Type.String() });
@@ -105,7 +106,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     schema: {
       tags: ['User Account'],
       querystring: Type.Object({ challenge: Type.Optional(Type.String({ maxLength: 1000 })) }),
-      response: { 200: Type.Object({ challenge_text: Type.String(), expires_at: Type.String() }, { additionalProperties: false }), 202: Type.Null(), 204: Type.Null() },
+      response: { 200: Type.Object({ challenge_text: Type.String(), expires_at: Type.String() }, { additionalProperties: false }), 202: NoBody, 204: NoBody },
     },
   }, async (request, reply) => {
     const p = principalOf(request);
@@ -136,7 +137,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async
     services.wakeups.wake(projections);
     reply.header(POSITION_HEADER, String(deletion.position));
     // 204 has no body to say "not yet visible", so a deletion the read tables have not caught up with answers 202.
-    return reply.code(await waitIfAsked(services, { projections, waitForProjections: !wantsAsync(request) }, deletion.position) ? 204 : 202).send(null);
+    return reply.code(await waitIfAsked(services, { projections, waitForProjections: !wantsAsync(request) }, deletion.position) ? 204 : 202).send();
   });
 
   app.post('/me/transfer', {

@@ -1,4 +1,3 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
@@ -11,7 +10,7 @@ import { listThreatModels } from '../../queries/threat-models.js';
 import type { Services } from '../../services.js';
 import { acceptJsonPatch, commandOptions, commandStatus, minPosition } from '../commands.js';
 import { principalOf } from '../plugins/authentication.js';
-import { ErrorBody } from '../schemas/common.js';
+import { ErrorBody, NoBody } from '../schemas/common.js';
 import {
   JsonPatchDocument, ListThreatModelsQuery, ListThreatModelsResponse, ThreatModel, ThreatModelId, ThreatModelInput,
 } from '../schemas/threat-models.js';
@@ -104,11 +103,11 @@ export const threatModelRoutes: FastifyPluginAsyncTypebox<{ services: Services }
   });
 
   app.delete('/threat_models/:threat_model_id', {
-    schema: { tags, security, operationId: 'deleteThreatModel', params: ThreatModelId, response: { 202: Type.Null(), 204: Type.Null(), ...errors, 409: ErrorBody } },
+    schema: { tags, security, operationId: 'deleteThreatModel', params: ThreatModelId, response: { 202: NoBody, 204: NoBody, ...errors, 409: ErrorBody } },
   }, async (request, reply) => {
     const outcome = await runThreatModelCommand(services, request, request.params.threat_model_id, { type: 'DeleteThreatModel' });
     const status = commandStatus(request, reply, outcome, 204);
-    return reply.code(status as 202 | 204).send(null);
+    return reply.code(status as 202 | 204).send();
   });
 
   app.post('/threat_models/:threat_model_id/restore', {

@@ -11,3 +11,9 @@ export const ErrorBody = Type.Object({
     suggestion: Type.Optional(Type.String({ maxLength: 1000 })),
   }, { additionalProperties: false })])),
 }, { $id: 'Error', additionalProperties: false });
+
+/**
+ * An answer without a body (a 204, or the 202 a deletion answers before the read tables show
+ * it): sent with `reply.send()`, so nothing is serialised; published with no content.
+ */
+export const NoBody = Type.Unsafe<undefined>({ type: 'null' });
