@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { signal, spawnService, type ServiceProcess } from '../faults/service-process.js';
+import { eventually } from '../helpers/eventually.js';
+import { RawConnection } from '../helpers/raw-connection.js';
 
 const metric = (text: string, series: string): number | null => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -78,9 +80,32 @@ describe('the worker\'s operations listener', () => {
     }
   });
 
-  it('closes when the worker stops', async () => {
+  it('closes when the worker stops: a probe in flight is answered with Connection: close, its connection ends', async () => {
     expect((await worker.request('/healthz')).status).toBe(200);
-    await worker.stop();
+    // The probe waits at its read of projection_checkpoints until the close has begun.
+    const holder = await database.pool.connect();
+    let stopped: Promise<void>;
+    const busy = await RawConnection.open(worker.url);
+    try {
+      await holder.query('begin');
+      await holder.query('lock table projection_checkpoints in access exclusive mode');
+      busy.send('GET', '/readyz', null);
+      await eventually('the probe waits at the lock', async () => {
+        const { rows } = await database.pool.query<{ n: number }>(
+          "select count(*)::int as n from pg_locks where not granted and relation = 'projection_checkpoints'::regclass");
+        return rows[0]!.n >= 1;
+      });
+      stopped = worker.stop();
+      await eventually('the listener is closed', () => worker.request('/healthz').then(() => false, () => true));
+    } finally {
+      await holder.query('rollback');
+      holder.release();
+    }
+    const answered = await busy.next();
+    expect(answered.status, answered.body).toBe(200);
+    expect(answered.headers.connection).toBe('close');
+    await busy.closed;
+    await stopped;
     await expect(worker.request('/healthz')).rejects.toThrow();
   });
 });
