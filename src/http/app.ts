@@ -15,6 +15,7 @@ import { metricsPlugin } from './plugins/metrics.js';
 import { canonicalIdsPlugin } from './plugins/canonical-ids.js';
 import { requestContextPlugin, requestIdFrom } from './plugins/request-context.js';
 import { shutdownPlugin } from './plugins/shutdown.js';
+import { idempotencyKeyPlugin } from './plugins/idempotency-key.js';
 import { routePlugins } from './routes/index.js';
 import { realtimeOf } from '../realtime/index.js';
 import { API_VERSION } from './routes/service-info.js';
@@ -47,6 +48,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.addHook('onClose', () => revocations.stop());
   await app.register(authenticationPlugin, { tokens: services.tokens, checks: authenticationChecks(services), ...(services.config.auth.cookies ? { cookieName: ACCESS_TOKEN_COOKIE } : {}) });
   await app.register(rateLimitPlugin, { services });
+  await app.register(idempotencyKeyPlugin);
   await app.register(formbody);
   await app.register(websocket, {
     options: { maxPayload: services.config.limits.websocket_max_message_bytes },

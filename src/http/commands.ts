@@ -61,6 +61,17 @@ export function requestFingerprint(request: FastifyRequest): string {
   return createHash('sha256').update(canonical ?? '').digest('base64url');
 }
 
+/**
+ * The caller's Idempotency-Key (or X-Command-ID). An ill-formed one is refused with any write
+ * (idempotencyKeyPlugin), also where no replay is kept (README, "Idempotency-Key"): a client
+ * learns of its broken key on the first write, not on the one that would have needed it.
+ */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const key = header(request, 'idempotency-key') ?? header(request, 'x-command-id');
+  if (key !== undefined && !COMMAND_ID.test(key)) throw badRequest('Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+  return key;
+}
+
 /** The caller sent `Prefer: respond-async` (RFC 7240): answer once committed, without waiting for the read tables. */
 export const wantsAsync = (request: FastifyRequest): boolean =>
   /(^|[,;\s])respond-async([,;\s]|$)/i.test(header(request, 'prefer') ?? '');
@@ -88,8 +99,7 @@ export function commandOptions(
     }
     expectedVersion = ifMatch.version;
   }
-  const key = header(request, 'idempotency-key') ?? header(request, 'x-command-id');
-  if (key !== undefined && !COMMAND_ID.test(key)) throw badRequest('Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+  const key = idempotencyKeyOf(request);
   return {
     streamId: target.streamId,
     expectedVersion,

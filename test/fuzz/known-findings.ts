@@ -37,14 +37,10 @@ export function unexplained(operation: string, violations: string[]): string[] {
 }
 
 /**
- * Operations that ignore Idempotency-Key (README: a resend under the same key replays its first
- * answer without writing again; an ill-formed key is refused with 400).
+ * Writes that keep no replay for an Idempotency-Key, as the README documents ("Idempotency-Key":
+ * only the threat-model commands, `/threat_models` and below, replay). They still refuse an
+ * ill-formed key, which the fuzzer checks everywhere.
  */
-export const IGNORED_KEY_FINDINGS: Omit<KnownFinding, 'violation'>[] = [
-  {
-    finding: 'F5: only threat-model commands (threat models, their children, collaboration, rollback) take Idempotency-Key; every other write (POST /me/client_credentials, POST /me/logout, /me/preferences…) ignores it: a resend writes again (a second credential), an ill-formed key is not refused',
-    operation: /^(?!\w+ \/threat_models)/,
-  },
-];
+const KEEPS_NO_REPLAY = /^(?!\w+ \/threat_models)/;
 
-export const ignoresIdempotencyKey = (operation: string): boolean => IGNORED_KEY_FINDINGS.some((f) => f.operation.test(operation));
+export const keepsNoReplay = (operation: string): boolean => KEEPS_NO_REPLAY.test(operation);
