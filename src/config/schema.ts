@@ -115,6 +115,12 @@ export const ConfigSchema = Type.Object({
     presence_per_second: Type.Integer({ minimum: 1, default: 30 }),
     /** How often each socket's token and role are checked again: an expired or revoked token closes it (4401), lost access too (4403). */
     access_check_ms: Type.Integer({ minimum: 100, default: 5000 }),
+    /**
+     * How often each instance records that its rooms' sessions have sockets connected: a session
+     * only watched (no event) stays in use for the retention sweep. Keep it well below
+     * `retention.collaboration_idle_seconds`.
+     */
+    session_liveness_ms: Type.Integer({ minimum: 100, default: 60000 }),
     /** Ping interval; a socket that has not answered the previous ping is dropped. */
     ping_interval_ms: Type.Integer({ minimum: 100, default: 30000 }),
     /** A socket whose unsent messages exceed this is closed (1013): a slow consumer must not hold the server's memory. */

@@ -114,7 +114,20 @@ export class CollaborationHub {
       every(options.head_check_ms, () => { for (const { room } of this.rooms.values()) void room.checkHead().catch(() => {}); }),
       every(options.access_check_ms, () => { for (const entry of this.rooms.values()) void this.checkAccess(entry).catch((err: unknown) => this.services.log.warn({ err }, 'collaboration access check failed')); }),
       every(options.ping_interval_ms, () => this.ping()),
+      every(options.session_liveness_ms, () => void this.recordLiveness().catch((err: unknown) => this.services.log.warn({ err }, 'recording collaboration liveness failed'))),
     ];
+  }
+
+  /** The sessions with a socket connected here, marked as in use now (one statement for every room). */
+  private async recordLiveness(): Promise<void> {
+    const sessions = new Set<string>();
+    for (const entry of this.rooms.values()) for (const m of this.membersOf(entry.room)) sessions.add(m.connection.session_id);
+    if (sessions.size === 0) return;
+    await this.services.database.pool.query(
+      `insert into collaboration_liveness (session_id, seen_at) select unnest($1::uuid[]), now()
+       on conflict (session_id) do update set seen_at = excluded.seen_at`,
+      // Sorted: two instances upserting the same sessions take their row locks in one order.
+      [[...sessions].sort()]);
   }
 
   /**

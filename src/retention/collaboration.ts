@@ -15,14 +15,16 @@ export const EXPIRED_REASONS = { idle: 'expired', gone: 'diagram_deleted' } as c
 
 // Active sessions (the read table) older than the idle age, after the run's keyset position, with
 // whether their diagram or threat model is deleted, the newest event of their own stream and of
-// their diagram's (one index probe each), and whether both are older than the idle age. Deleted,
-// not missing: a read table being rebuilt lacks rows that still exist.
+// their diagram's (one index probe each), and whether both, and the last time a hub saw a socket
+// connected to it, are older than the idle age. Deleted, not missing: a read table being rebuilt
+// lacks rows that still exist.
 const CANDIDATES = `
 select s.session_id, s.diagram_id, s.started_at,
        coalesce(d.deleted_at is not null or t.deleted_at is not null, false) as gone,
        coalesce(se.version, 0) as session_version, coalesce(de.version, 0) as diagram_version,
-       greatest(se.created_at, de.created_at) < now() - make_interval(secs => $1) as idle
+       greatest(se.created_at, de.created_at, l.seen_at) < now() - make_interval(secs => $1) as idle
 from collaboration_sessions s
+left join collaboration_liveness l on l.session_id = s.session_id
 left join diagrams d on d.id = s.diagram_id
 left join threat_models t on t.id = s.threat_model_id
 left join lateral (select version, created_at from events where stream_id = $4 || s.diagram_id order by version desc limit 1) se on true
@@ -62,7 +64,8 @@ async function expire(store: EventStore, r: Candidate, metadata: EventMetadata):
  * Leftovers of collaboration sessions: a session stays active until its host's instance ends it
  * after the host leaves. When that instance died first, or the diagram went away with its threat
  * model, nothing would ever end it. The sweep ends a session whose own stream and diagram's stream
- * have had no event for `retention.collaboration_idle_seconds`, or whose diagram is deleted, with
+ * have had no event for `retention.collaboration_idle_seconds`, and that no hub has seen a socket
+ * connected to for as long (collaboration_liveness: watching is use), or whose diagram is deleted, with
  * CollaborationSessionEnded (ended_by `system`): how a session ended is part of its history, so the
  * end is an event like any other. Its sockets, if any are left, close on their next access check.
  */
@@ -89,6 +92,8 @@ export const collaborationSweep: Sweep = {
       return rows.length;
     });
     result.removed[COLLABORATION_KIND] = ended;
+    // A liveness older than the idle age keeps nothing in use any more.
+    await pool.query('delete from collaboration_liveness where seen_at < now() - make_interval(secs => $1)', [config.collaboration_idle_seconds]);
     return result;
   },
 };

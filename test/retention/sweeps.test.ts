@@ -17,7 +17,7 @@ import { runRetention } from '../../src/retention/runtime.js';
 import type { Sweep, SweepResult } from '../../src/retention/sweep.js';
 import { tokenFamilySweep } from '../../src/retention/token-families.js';
 import { childStreamId } from '../../src/commands/child-resources/index.js';
-import { sessionOn } from '../helpers/collaboration.js';
+import { connectTo, sessionOn } from '../helpers/collaboration.js';
 import { eventually } from '../helpers/eventually.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventCount, signIn } from '../threat-models/helpers.js';
@@ -52,7 +52,7 @@ describe('retention sweeps', () => {
 
   beforeAll(async () => {
     // The scheduler is off here: each test runs one sweep itself and counts what it did.
-    app = await startTestApp({ overrides: { retention: { enabled: false, batch_size: 50, collaboration_idle_seconds: 8 } } });
+    app = await startTestApp({ overrides: { retention: { enabled: false, batch_size: 50, collaboration_idle_seconds: 8 }, realtime: { session_liveness_ms: 500 } } });
   });
   afterAll(async () => {
     await app?.stop();
@@ -152,19 +152,24 @@ describe('retention sweeps', () => {
     expect((await streamEvents(family(endedToken))).map((e) => e.type)).toEqual(['RefreshTokenIssued', 'TokenFamilyExpired']);
   });
 
-  it('ends collaboration sessions idle past the age with an event, keeps recently active ones', async () => {
+  it('ends collaboration sessions idle past the age with an event, keeps recently active and watched ones', async () => {
     const owner = signIn(app, 'owner');
     const writer = signIn(app, 'writer');
     const idle = await sessionOn(app, owner, writer);
     const gone = await sessionOn(app, owner, writer);
+    // No event after its joins, as idle as the first, but its host's socket stays connected throughout.
+    const watched = await sessionOn(app, owner, writer);
+    const watcher = await connectTo(app, owner, watched);
     expect((await app.request(`/threat_models/${gone.tm}`, { method: 'DELETE', token: owner.token })).status).toBe(204);
-    // Past the idle age for the first two; the third, joined after, must be swept well within it (a loaded machine is slow).
+    // Past the idle age for the first three; the last, joined after, must be swept well within it (a loaded machine is slow).
     await new Promise((r) => setTimeout(r, 9000));
     const active = await sessionOn(app, owner, writer);
 
     const result = await sweep(collaborationSweep);
 
     expect(result.removed).toEqual({ collaboration_session: 2 });
+    expect((await streamEvents(collaborationStreamId(watched.diagram))).at(-1)!.type).toBe('CollaborationParticipantJoined');
+    await watcher.close();
     expect((await streamEvents(collaborationStreamId(gone.diagram))).at(-1)).toMatchObject({ type: 'CollaborationSessionEnded', data: { session_id: gone.sessionId, ended_by: 'system', reason: 'diagram_deleted' } });
     const ended = (await streamEvents(collaborationStreamId(idle.diagram))).at(-1)!;
     expect(ended).toMatchObject({ type: 'CollaborationSessionEnded', data: { session_id: idle.sessionId, ended_by: 'system', reason: 'expired' } });
