@@ -10,6 +10,7 @@ import { authModule } from '../auth/module.js';
 import { PUBLIC_ROUTE, authenticationChecks, authenticationPlugin, markRoutesPublic } from './plugins/authentication.js';
 import { corsPlugin } from './plugins/cors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { mediaTypesPlugin } from './plugins/media-types.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { canonicalIdsPlugin } from './plugins/canonical-ids.js';
@@ -50,6 +51,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(rateLimitPlugin, { services });
   await app.register(idempotencyKeyPlugin);
   await app.register(formbody);
+  await app.register(mediaTypesPlugin);
   await app.register(websocket, {
     options: { maxPayload: services.config.limits.websocket_max_message_bytes },
     // Instead of the plugin's own close of every client (no code): the hub lets operations in flight commit, then says 1001.

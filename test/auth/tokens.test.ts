@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createSigner } from 'fast-jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { assertErrorBody } from '../contract/contract.js';
 import { loginWithDevProvider } from '../helpers/login.js';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -123,6 +124,30 @@ describe('access and refresh tokens', () => {
     // Unknown tokens are "revoked" too, without disclosure.
     const other = await loginWithDevProvider(app, 'revoker2');
     expect((await app.request('/oauth2/revoke', { method: 'POST', token: other.access_token, json: { token: 'unknown-token' } })).status).toBe(200);
+  });
+
+  it('introspection takes only the form (RFC 7662, the contract): a JSON or text body is a 415 with the error body, whatever token it names', async () => {
+    const tokens = await loginWithDevProvider(app, 'introspector');
+    const bodies = [
+      { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tokens.access_token }) },
+      { headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ token: tokens.access_token }) },
+      { headers: { 'content-type': 'text/plain' }, body: `token=${tokens.access_token}` },
+    ];
+    for (const sent of bodies) {
+      const res = await app.request('/oauth2/introspect', { method: 'POST', ...sent });
+      expect(res.status, sent.headers['content-type']).toBe(415);
+      const body = await json(res);
+      assertErrorBody(body);
+      expect(body.error).toBe('unsupported_media_type');
+    }
+    // The form still answers, with the form's charset parameter too.
+    const form = await app.request('/oauth2/introspect', {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: new URLSearchParams({ token: tokens.access_token }).toString(),
+    });
+    expect(await json(form)).toMatchObject({ active: true, email: 'introspector@tmi.local' });
+    // The published document says what the route takes.
+    const published = await json(await app.request('/openapi.json'));
+    expect(Object.keys(published.paths['/oauth2/introspect'].post.requestBody.content)).toEqual(['application/x-www-form-urlencoded']);
   });
 
   it('serves discovery documents and a JWKS', async () => {

@@ -335,6 +335,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     config: PUBLIC_ROUTE,
     schema: {
       tags: ['Authentication'],
+      // RFC 7662 §2.1: the request is a form, and the contract takes nothing else.
+      consumes: ['application/x-www-form-urlencoded'],
       body: IntrospectionRequest,
       response: {
         200: Type.Object({
