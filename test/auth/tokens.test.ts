@@ -110,6 +110,13 @@ describe('access and refresh tokens', () => {
     expect((await app.request('/oauth2/revoke', { method: 'POST', json: { token: tokens.refresh_token } })).status).toBe(401);
     const revokeRefresh = await app.request('/oauth2/revoke', { method: 'POST', token: tokens.access_token, json: { token: tokens.refresh_token, token_type_hint: 'refresh_token' } });
     expect(revokeRefresh.status).toBe(200);
+    // A hint is one of the two or none: the contract's enum does not admit null.
+    const nullHint = await app.request('/oauth2/revoke', { method: 'POST', token: tokens.access_token, json: { token: tokens.access_token, token_type_hint: null } });
+    expect(nullHint.status).toBe(400);
+    const nullHintError = await json(nullHint);
+    assertErrorBody(nullHintError);
+    expect(nullHintError.error_description).toMatch(/token_type_hint/);
+    expect(await status(tokens.access_token)).toBe(200);
     expect(await json(revokeRefresh)).toEqual({});
     expect((await app.request('/oauth2/refresh', { method: 'POST', json: { refresh_token: tokens.refresh_token } })).status).toBe(401);
     // The event names who revoked (their ids and name, as the audit trail shows them), and nothing else of their token (groups, token id, expiry).

@@ -20,7 +20,7 @@ describeChildResource(documentsSpec, (ctx) => {
     expect(await json(later)).toEqual(body.document);
   });
 
-  it('refuses a picker registration (no content provider here) and writes nothing; a null one is no registration', async () => {
+  it('refuses a picker registration (no content provider here) and a null one (the contract admits none), and writes nothing', async () => {
     const { post } = await ctx.collection('documents');
     const before = await eventCount(ctx.app);
     const picker = { provider_id: 'google_workspace', file_id: 'abc', mime_type: 'application/pdf' };
@@ -30,7 +30,12 @@ describeChildResource(documentsSpec, (ctx) => {
     assertConforms('POST', P, 400, body);
     expect(body.error_description).toMatch(/picker_registration/);
     expect((await post({ ...documentsSpec.valid, picker_registration: { ...picker, provider_id: 'dropbox' } })).status).toBe(400);
+    const nulled = await post({ ...documentsSpec.valid, picker_registration: null });
+    expect(nulled.status).toBe(400);
+    const error = await json(nulled);
+    assertConforms('POST', P, 400, error);
+    expect(error.error_description).toMatch(/picker_registration/);
     expect(await eventCount(ctx.app)).toBe(before);
-    expect((await post({ ...documentsSpec.valid, picker_registration: null })).status).toBe(201);
+    expect((await post({ ...documentsSpec.valid, description: null })).status).toBe(201);
   });
 });

@@ -32,6 +32,35 @@ describeChildResource(repositoriesSpec, (ctx) => {
     }
   });
 
+  it('refuses a null type wherever a repository is written, as the contract\'s enum does; its nullable members still take null (whole-API fuzzing finding)', async () => {
+    const { path, post } = await ctx.collection('repositories');
+    const uri = 'https://github.com/example/typed';
+    const created = await post({ uri, type: 'git' });
+    expect(created.status).toBe(201);
+    const { id } = await json(created);
+    const before = await eventCount(ctx.app);
+    for (const [method, at, body, contentType] of [
+      ['POST', path, { uri, type: null }],
+      ['PUT', `${path}/${id}`, { uri, type: null }],
+      ['POST', `${path}/bulk`, [{ uri }, { uri, type: null }]],
+      ['PUT', `${path}/bulk`, [{ id, name: 'n', uri, type: null }]],
+      ['PATCH', `${path}/${id}`, [{ op: 'replace', path: '/type', value: null }], 'application/json-patch+json'],
+    ] as const) {
+      const res = await ctx.app.request(at, { method, token: ctx.writer.token, headers: { 'content-type': contentType ?? 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status, `${method} ${at}`).toBe(400);
+      const error = await json(res);
+      expect(error).toMatchObject({ error: 'invalid_input' });
+      expect(error.error_description, `${method} ${at}`).toMatch(/type/);
+    }
+    expect(await eventCount(ctx.app)).toBe(before);
+    const nulls = await post({ uri, name: null, description: null });
+    expect(nulls.status).toBe(201);
+    const repo = await json(nulls);
+    assertConforms('POST', P, 201, repo);
+    expect(repo).not.toHaveProperty('name');
+    expect(repo).not.toHaveProperty('description');
+  });
+
   it('requires a name in each bulk update item, as RepositoryBulkUpdateItem does (null is a name left unset)', async () => {
     const { path } = await ctx.collection('repositories');
     const put = (body: unknown) => ctx.app.request(`${path}/bulk`, { method: 'PUT', token: ctx.writer.token, json: body });

@@ -33,6 +33,36 @@ describeChildResource(threatsSpec, (ctx) => {
     expect((await app.request(`/threat_models/${tm}/threats?include_deleted=true`, { token: reader.token })).status).toBe(403);
   });
 
+  it('refuses a null SSVC assessment or score, which the contract does not admit; its nullable members still take null (whole-API fuzzing finding)', async () => {
+    const { app, owner } = ctx;
+    const tm = await ctx.threatModel();
+    const created = await app.request(`/threat_models/${tm}/threats`, { method: 'POST', token: owner.token, json: { name: 'Assessed', threat_type: [] } });
+    expect(created.status).toBe(201);
+    const { id } = await json(created);
+    const before = await eventCount(app);
+    for (const member of ['ssvc', 'score']) {
+      const threat = { name: 'Assessed', threat_type: [], [member]: null };
+      for (const [method, path, body] of [
+        ['POST', `/threat_models/${tm}/threats`, threat],
+        ['PUT', `/threat_models/${tm}/threats/${id}`, threat],
+        ['POST', `/threat_models/${tm}/threats/bulk`, [threat]],
+        ['PUT', `/threat_models/${tm}/threats/bulk`, [{ id, ...threat }]],
+      ] as const) {
+        const res = await app.request(path, { method, token: owner.token, json: body });
+        expect(res.status, `${method} ${path} ${member}`).toBe(400);
+        const error = await json(res);
+        expect(error).toMatchObject({ error: 'invalid_input' });
+        expect(error.error_description, `${method} ${path}`).toMatch(new RegExp(member));
+      }
+    }
+    expect(await eventCount(app)).toBe(before);
+    const res = await app.request(`/threat_models/${tm}/threats`, { method: 'POST', token: owner.token, json: { name: 'Nulls', threat_type: [], description: null, mitigation: null, severity: null } });
+    expect(res.status).toBe(201);
+    const threat = await json(res);
+    assertConforms('POST', P, 201, threat);
+    expect(threat).not.toHaveProperty('description');
+  });
+
   it('takes scores of one decimal place exactly, refusing the near ones (whole-API fuzzing finding)', async () => {
     const { app, owner } = ctx;
     const tm = await ctx.threatModel();

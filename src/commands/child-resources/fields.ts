@@ -1,6 +1,6 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { ChildResource } from './definition.js';
-import { InputMetadata } from './values.js';
+import { InputMetadata, withoutNull } from './values.js';
 
 /**
  * Building blocks of a kind's writable fields and its resource definition, for the kinds whose
@@ -31,12 +31,17 @@ const optionalExcept = (properties: TProperties, required: readonly string[]): T
 
 /**
  * The contract's `…Input` of a kind: its writable fields, those the contract does not require
- * optional, plus metadata (TMI reads it from any input). `members` adds or replaces members where
- * the input differs from what is stored: one the contract does not let be null, one that is never
+ * optional, plus metadata (TMI reads it from any input). A stored field is null when unset, but
+ * the input takes null only where the contract does: the members `notNull` names take their
+ * value or nothing (the contract's `nullable` beside an `enum` or an `allOf` does not admit null,
+ * so a repository's `type` or a threat's `ssvc` sent as null is refused, not read as left out).
+ * `members` adds or replaces members where the input differs otherwise: one that is never
  * stored, a diagram's cells in either geometry form.
  */
-export function inputSchema(fields: TObject, required: readonly string[], members: TProperties = {}): TObject {
-  return Type.Object({ ...optionalExcept(fields.properties, required), metadata: InputMetadata(), ...members }, { additionalProperties: false });
+export function inputSchema(fields: TObject, shape: InputShape): TObject {
+  const { required, members = {}, notNull = [] } = shape;
+  const properties = Object.fromEntries(Object.entries(fields.properties).map(([k, s]) => [k, notNull.includes(k) ? withoutNull(s as TSchema) : s]));
+  return Type.Object({ ...optionalExcept(properties, required), metadata: InputMetadata(), ...members }, { additionalProperties: false });
 }
 
 /** An input whose listed members are required too (the contract's …BulkUpdateItem requires more than its …Input). */
@@ -46,8 +51,8 @@ export const requiring = (input: TObject, names: readonly string[]): TObject =>
 /** What a kind's `fromInput` is given: the body that passed the route's schema, its members typed as the fields'. */
 export type FieldsInput<F> = Partial<F> & Record<string, unknown>;
 
-/** The contract's input of a plain kind: the members it requires, and those that differ from the stored fields (see `inputSchema`). */
-export interface InputShape { required: readonly string[]; members?: TProperties }
+/** The contract's input of a kind: the members it requires, the stored members it refuses null for, and those that differ otherwise from the stored fields (see `inputSchema`). */
+export interface InputShape { required: readonly string[]; notNull?: readonly string[]; members?: TProperties }
 
 /**
  * A plain kind's definition from its names, its writable fields, its input and TMI's defaults (`fromInput`),
@@ -65,7 +70,7 @@ export function defineChildResource<T extends TObject>(
 ): ChildResource<Static<T>> {
   return {
     kind, plural, label: kind[0]!.toUpperCase() + kind.slice(1), writable, stored: structural(writable),
-    input: inputSchema(writable, input.required, input.members), required: input.required,
+    input: inputSchema(writable, input), required: input.required,
     fromInput: (input) => fromInput(input as FieldsInput<Static<T>>), deleteRole: 'writer', maxMetadata: 100, ...rules,
   };
 }

@@ -8,6 +8,13 @@ import { Metadata } from '../threat-models/values.js';
  */
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
+/** A `Nullable` schema's value alone (what a member the contract does not let be null takes). */
+export function withoutNull(schema: TSchema): TSchema {
+  if (!Array.isArray(schema.anyOf)) return schema;
+  const values = (schema.anyOf as TSchema[]).filter((s) => s.type !== 'null');
+  return values.length === 1 ? values[0]! : Type.Union(values);
+}
+
 const NO_CONTROL = '^[^\\x00-\\x1F]*$';
 const LOOSE_UUID = '^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 

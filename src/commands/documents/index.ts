@@ -22,7 +22,8 @@ const PickerRegistration = Type.Object({
 
 export const documentResource = defineChildResource('document', 'documents', DocumentFields, {
   required: ['name', 'uri'],
-  members: { picker_registration: Type.Optional(Nullable(PickerRegistration)) },
+  // The contract's `nullable` beside its `allOf` does not admit null: a registration or none.
+  members: { picker_registration: Type.Optional(PickerRegistration) },
 }, (i) => {
   // A picker registration hands the document to a content provider (Google Drive, OneDrive)
   // that fetches it and tracks access; this service has none, so it cannot keep the promise.

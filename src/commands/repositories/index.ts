@@ -25,8 +25,7 @@ export type RepositoryFields = Static<typeof RepositoryFields>;
 
 export const repositoryResource = defineChildResource('repository', 'repositories', RepositoryFields, {
   required: ['uri'],
-  // Stored as null when absent, but the contract does not let a client send null.
-  members: { parameters: Type.Optional(RepositoryParameters) },
+  notNull: ['type', 'parameters'],
 }, (i) => ({
   name: orNull(i.name), description: orNull(i.description), type: orNull(i.type), parameters: orNull(i.parameters), uri: i.uri!, ...reportFlags(i),
 }));

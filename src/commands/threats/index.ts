@@ -40,9 +40,9 @@ export const ThreatFields = Type.Object({
 }, { additionalProperties: false });
 export type ThreatFields = Static<typeof ThreatFields>;
 
-/** TMI's ThreatInput (ThreatBase): `name` and `threat_type` are required; a score, given, is a number (stored, an unset one is null). */
+/** TMI's ThreatInput (ThreatBase): `name` and `threat_type` are required; a score or an SSVC assessment, given, is one (stored, an unset one is null). */
 const REQUIRED = ['name', 'threat_type'] as const;
-export const ThreatInput = inputSchema(ThreatFields, REQUIRED, { score: Type.Optional(Score) });
+export const ThreatInput = inputSchema(ThreatFields, { required: REQUIRED, notNull: ['score', 'ssvc'] });
 
 const Any = Type.Unknown();
 /** Event data: the same members, structural only. */

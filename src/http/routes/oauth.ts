@@ -42,7 +42,8 @@ const TokenRequest = Type.Object({
 
 const RevocationRequest = Type.Object({
   token: Type.String({ minLength: 1, maxLength: 2000 }),
-  token_type_hint: Nullable(Type.Union([Type.Literal('access_token'), Type.Literal('refresh_token')])),
+  // The contract's `nullable` beside its `enum` does not admit null: a hint or none.
+  token_type_hint: Type.Optional(Type.Union([Type.Literal('access_token'), Type.Literal('refresh_token')])),
   client_id: Nullable(Type.String({ maxLength: 256 })),
   client_secret: Nullable(Type.String({ maxLength: 256 })),
 }, { additionalProperties: false });
