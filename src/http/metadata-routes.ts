@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MetadataCommand } from '../commands/metadata/decide.js';
 import { MetadataKey, type Metadata as MetadataEntry } from '../commands/threat-models/values.js';
 import { commandStatus, type AnsweredOutcome } from './commands.js';
-import { notFound } from './errors.js';
+import { badRequest, notFound } from './errors.js';
 import { ErrorBody, NoBody } from './schemas/common.js';
 import { Metadata, MetadataBulkInput, MetadataList, MetadataValueInput } from './schemas/threat-models.js';
 import { ItemReadQuery } from './as-of.js';
@@ -16,6 +16,13 @@ export interface MetadataOwner<P> {
   tag: string;
   /** The current entries (or those as of the request's `as_of`), through the read gate of the entity (404/403 as for the entity itself). */
   read(request: FastifyRequest, params: P, reply: FastifyReply): Promise<MetadataEntry[]>;
+  /**
+   * What PUT `…/metadata/{key}` takes: the new value alone (`value`, the contract's body for most
+   * kinds), or the whole entry (`entry`, the contract's Metadata for assets), whose key must be
+   * the path's: the path names the entry changed, and a body naming another is a contradiction
+   * (a rename would be a delete and a create), refused rather than guessed at.
+   */
+  replaceBody?: 'value' | 'entry';
   /** Runs a metadata command on the entity; answers with the outcome and the entries after it. */
   change(request: FastifyRequest, params: P, command: MetadataCommand): Promise<{ outcome: AnsweredOutcome; metadata: MetadataEntry[] }>;
 }
@@ -53,9 +60,13 @@ export function registerMetadataRoutes<P extends Record<string, string>>(app: Fa
       return entry;
     });
 
-  app.put(`${base}/:key`, { schema: { tags, security, params: keyParams, body: MetadataValueInput, response: { 200: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
+  const entryBody = owner.replaceBody === 'entry';
+  app.put(`${base}/:key`, { schema: { tags, security, params: keyParams, body: entryBody ? Metadata : MetadataValueInput, response: { 200: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
     async (request, reply) => {
-      const { value } = body<{ value: string }>(request);
+      const { key: named, value } = body<{ key?: string; value: string }>(request);
+      if (entryBody && named !== key(request)) {
+        throw badRequest(`the body's key "${named}" is not the path's key "${key(request)}": PUT …/metadata/{key} changes the value of the entry the path names`);
+      }
       const { outcome } = await owner.change(request, p(request), { kind: 'replace_value', key: key(request), value });
       return reply.code(commandStatus(request, reply, outcome, 200)).send({ key: key(request), value });
     });

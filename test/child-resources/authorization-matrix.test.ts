@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requiredRole } from '../contract/contract.js';
+import { metadataReplacement, requiredRole } from '../contract/contract.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { accessList, answered, expectedStatus, PERSONAS, signInCallers, tokenOf, type Callers, type Persona } from '../helpers/personas.js';
 import { eventCount } from '../threat-models/helpers.js';
@@ -51,7 +51,7 @@ function routesOf(spec: KindSpec): Route[] {
     { method: 'GET', template: M, success: 200, target: 'live', path: item('/metadata') },
     { method: 'POST', template: M, success: 201, target: 'live', path: item('/metadata'), body: sends({ key: 'new', value: 'v' }) },
     { method: 'GET', template: `${M}/{key}`, success: 200, target: 'live', path: item('/metadata/seed') },
-    { method: 'PUT', template: `${M}/{key}`, success: 200, target: 'live', path: item('/metadata/seed'), body: sends({ value: 'changed' }) },
+    { method: 'PUT', template: `${M}/{key}`, success: 200, target: 'live', path: item('/metadata/seed'), body: sends(metadataReplacement(`${M}/{key}`, 'seed', 'changed')) },
     { method: 'DELETE', template: `${M}/{key}`, success: 204, target: 'live', path: item('/metadata/seed') },
     { method: 'POST', template: `${M}/bulk`, success: 201, target: 'live', path: item('/metadata/bulk'), body: sends([{ key: 'b1', value: 'v' }]) },
     { method: 'PUT', template: `${M}/bulk`, success: 200, target: 'live', path: item('/metadata/bulk'), body: sends([{ key: 'b2', value: 'v' }]) },

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertContractMembers, assertConforms, assertErrorBody, responseValidator } from '../contract/contract.js';
+import { assertContractMembers, assertConforms, assertErrorBody, metadataReplacement, responseValidator } from '../contract/contract.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventCount, signIn, userEntry, type Who } from '../threat-models/helpers.js';
 
@@ -272,7 +272,7 @@ function sharedTests(spec: KindSpec, ctx: ChildResourceContext): void {
       expect(await conforming(await req(meta, ctx.writer, { method: 'POST', json: { key: 'k', value: 'v' } }), 'POST', M, 201)).toEqual({ key: 'k', value: 'v' });
       await refused(await req(meta, ctx.reader, { method: 'POST', json: { key: 'k2', value: 'v' } }), 'POST', M, 403);
       expect(await conforming(await req(`${meta}/k`, ctx.reader), 'GET', `${M}/{key}`, 200)).toEqual({ key: 'k', value: 'v' });
-      expect(await conforming(await req(`${meta}/k`, ctx.writer, { method: 'PUT', json: { value: 'w' } }), 'PUT', `${M}/{key}`, 200)).toEqual({ key: 'k', value: 'w' });
+      expect(await conforming(await req(`${meta}/k`, ctx.writer, { method: 'PUT', json: metadataReplacement(`${M}/{key}`, 'k', 'w') }), 'PUT', `${M}/{key}`, 200)).toEqual({ key: 'k', value: 'w' });
       expect(await conforming(await req(`${meta}/bulk`, ctx.writer, { method: 'POST', json: [{ key: 'b', value: '2' }] }), 'POST', `${M}/bulk`, 201)).toEqual([{ key: 'b', value: '2' }]);
       expect(await conforming(await req(`${meta}/bulk`, ctx.writer, { method: 'PATCH', json: [{ key: 'c', value: '3' }] }), 'PATCH', `${M}/bulk`, 200)).toHaveLength(3);
       expect(await conforming(await req(`${meta}/bulk`, ctx.writer, { method: 'PUT', json: [{ key: 'a', value: '1' }] }), 'PUT', `${M}/bulk`, 200)).toEqual([{ key: 'a', value: '1' }]);

@@ -190,5 +190,10 @@ export function requestMembers(method: string, path: string): RequestMembers {
   return flatten(schema);
 }
 
+/** A body for PUT …/metadata/{key} that sets `value`, as the contract's body for that path has it: the value alone, or the entry with the path's key. */
+export function metadataReplacement(path: string, key: string, value: unknown): Record<string, unknown> {
+  return 'key' in requestMembers('PUT', path).properties ? { key, value } : { value };
+}
+
 /** A member's schema items, dereferenced (arrays). */
 export const itemsOf = (schema: Json): Json => deref(load().doc, schema.items);

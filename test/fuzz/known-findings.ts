@@ -9,11 +9,6 @@ export interface KnownFinding { finding: string; operation: RegExp; violation: R
 /** Requests the contract's request schemas refuse and the service accepts. */
 export const KNOWN_FINDINGS: KnownFinding[] = [
   {
-    finding: 'F3: PUT …/metadata/{key} accepts a body without key (taken from the path); the contract\'s Metadata body requires key',
-    operation: /^PUT .*\/metadata\/\{key\}$/,
-    violation: /must have required property 'key'/,
-  },
-  {
     finding: 'F4: an authorization entry accepts an email the contract\'s format refuses (e.g. "g1-R_-%_@.-5-1G0i3.CyBX", a domain starting with "."): the service checks the pattern only',
     operation: /./,
     violation: /\/email must match format "email"$/,

@@ -7,5 +7,7 @@ export const assetsHttp = plainChildHttp<AssetFields>(assets, {
   server: ServerMembers,
   // The full ThreatModel body lists assets as ExtendedAsset, which names their threat model.
   inThreatModel: { ...ServerMembers, threat_model_id: Uuid },
+  // The contract's PUT …/metadata/{key} of an asset takes the whole Metadata entry, key included.
+  metadataReplaceBody: 'entry',
   bulk: { max: 50, create: 201, update: 200 },
 });
