@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadConfig } from '../../src/config/load.js';
 import { createTokenService } from '../../src/auth/tokens.js';
+import { requestTo, type TestRequestInit } from '../helpers/app.js';
 import { freePort } from '../helpers/ports.js';
 
 /**
@@ -19,6 +20,8 @@ export interface ServiceProcess {
   exited: Promise<number | null>;
   /** A bearer token the process accepts (same secret and issuer). */
   token(name: string): string;
+  /** fetch against `url`, as TestApp.request. */
+  request(path: string, init?: TestRequestInit): Promise<Response>;
 }
 
 export interface ServiceEnv {
@@ -53,6 +56,7 @@ export async function spawnService(role: 'serve' | 'worker', env: ServiceEnv): P
   const service: ServiceProcess = {
     role, url, child, exited,
     output: () => output,
+    request: (path, init) => requestTo(url, path, init),
     token(name) {
       const hex = Buffer.from(name).toString('hex').padEnd(12, '0').slice(0, 12);
       return tokens.issue({

@@ -12,8 +12,23 @@ export interface TestApp {
   config: Config;
   database: TestDatabase;
   /** fetch against the app, with JSON helpers. */
-  request(path: string, init?: RequestInit & { json?: unknown; token?: string }): Promise<Response>;
+  request(path: string, init?: TestRequestInit): Promise<Response>;
   stop(): Promise<void>;
+}
+
+/** fetch's options, and a JSON body and a bearer token to send. */
+export type TestRequestInit = RequestInit & { json?: unknown; token?: string };
+
+/** fetch against a service at `url`: the token as a bearer, `json` sent as the JSON body. */
+export function requestTo(url: string, path: string, init: TestRequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers.set('content-type', 'application/json');
+    body = JSON.stringify(init.json);
+  }
+  return fetch(url + path, { ...init, headers, body });
 }
 
 type Overrides = Record<string, unknown>;
@@ -50,16 +65,7 @@ export async function startTestApp(options: { overrides?: Overrides; redis?: boo
     runtime,
     config,
     database,
-    request(path, init = {}) {
-      const headers = new Headers(init.headers);
-      if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-      let body = init.body;
-      if (init.json !== undefined) {
-        headers.set('content-type', 'application/json');
-        body = JSON.stringify(init.json);
-      }
-      return fetch(url + path, { ...init, headers, body });
-    },
+    request: (path, init) => requestTo(url, path, init),
     async stop() {
       await runtime.stop();
       if (!options.database) await database.drop();

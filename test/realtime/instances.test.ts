@@ -4,7 +4,7 @@ import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { eventually } from '../helpers/eventually.js';
 import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js';
-import { connectTo, sessionOn } from '../helpers/collaboration.js';
+import { addNodeOperation as operation, connectTo, processNode as node, sessionOn } from '../helpers/collaboration.js';
 import { signIn, type Who } from '../threat-models/helpers.js';
 import { realtimeOf } from '../../src/realtime/index.js';
 
@@ -13,9 +13,6 @@ import { realtimeOf } from '../../src/realtime/index.js';
  * diagram, in sequence order, whichever instance accepted it — through Redis at once, and without
  * Redis through each room's reads of PostgreSQL (its head check), which is the truth either way.
  */
-const node = (id: string, text: string) => ({ id, shape: 'process', x: 10, y: 10, width: 80, height: 40, attrs: { text: { text } } });
-const operation = (base: number, id: string, text: string, operationId = uuidv7()) =>
-  ({ message_type: 'diagram_operation_request', operation_id: operationId, base_vector: base, operation: { type: 'patch', cells: [{ id, operation: 'add', data: node(id, text) }] } });
 
 function twoInstances(label: string, redis: boolean, headCheckMs = redis ? 60_000 : 200) {
   const ctx = {} as { database: TestDatabase; a: TestApp; b: TestApp; owner: Who; writer: Who };
