@@ -30,7 +30,7 @@ describe('tmi development provider', () => {
     const tokens = await loginWithDevProvider(app, longest);
     expect((await json(await app.request('/me', { token: tokens.access_token }))).email).toBe(`${longest}@tmi.local`);
     const { challenge } = pkcePair();
-    const query = new URLSearchParams({ idp: 'tmi', client_callback: 'http://127.0.0.1:8079/cb', login_hint: `${longest}a`, scope: 'openid', code_challenge: challenge });
+    const query = new URLSearchParams({ idp: 'tmi', client_callback: 'http://127.0.0.1:8079/cb', login_hint: `${longest}a`, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' });
     const res = await app.request(`/oauth2/authorize?${query}`, { redirect: 'manual' });
     expect(res.status).toBe(400);
     expect(await json(res)).toMatchObject({ error: 'invalid_request' });
@@ -39,7 +39,7 @@ describe('tmi development provider', () => {
   it('a login_hint that would not make an email by the contract\'s format: email is refused at authorize', async () => {
     // Each matches the contract's hint pattern; `<hint>@tmi.local` would be in every body naming the user.
     for (const hint of ['dot.', '.dot', 'dou..ble', '.']) {
-      const query = new URLSearchParams({ idp: 'tmi', client_callback: 'http://127.0.0.1:8079/cb', login_hint: hint, scope: 'openid', code_challenge: pkcePair().challenge });
+      const query = new URLSearchParams({ idp: 'tmi', client_callback: 'http://127.0.0.1:8079/cb', login_hint: hint, scope: 'openid', code_challenge: pkcePair().challenge, code_challenge_method: 'S256' });
       const res = await app.request(`/oauth2/authorize?${query}`, { redirect: 'manual' });
       expect(res.status, hint).toBe(400);
       expect(await json(res)).toEqual({ error: 'invalid_request', error_description: expect.stringContaining('login_hint') });
@@ -98,8 +98,11 @@ describe('tmi development provider', () => {
     expect(again.status).toBe(400);
   });
 
-  it('refuses plain PKCE and a client_callback outside the allowlist', async () => {
+  it('refuses plain PKCE, a missing method (the contract requires it) and a client_callback outside the allowlist', async () => {
     const { challenge } = pkcePair();
+    const noMethod = await app.request(`/oauth2/authorize?idp=tmi&scope=openid&code_challenge=${challenge}&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
+    expect(noMethod.status).toBe(400);
+    expect(await json(noMethod)).toMatchObject({ error: expect.any(String), error_description: expect.stringMatching(/code_challenge_method/) });
     const plain = await app.request(`/oauth2/authorize?idp=tmi&scope=openid&code_challenge=${challenge}&code_challenge_method=plain&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
     expect(plain.status).toBe(400);
     const evil = await app.request(`/oauth2/authorize?idp=tmi&scope=openid&code_challenge=${challenge}&code_challenge_method=S256&client_callback=https://evil.example/cb`, { redirect: 'manual' });
@@ -109,10 +112,10 @@ describe('tmi development provider', () => {
 
   it('defaults idp to the dev provider, as TMI does outside production, and refuses unknown providers', async () => {
     const { challenge } = pkcePair();
-    const noIdp = await app.request(`/oauth2/authorize?scope=openid&login_hint=dflt&code_challenge=${challenge}&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
+    const noIdp = await app.request(`/oauth2/authorize?scope=openid&login_hint=dflt&code_challenge=${challenge}&code_challenge_method=S256&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
     expect(noIdp.status).toBe(302);
     expect(new URL(noIdp.headers.get('location')!).searchParams.get('code')).toBeTruthy();
-    const unknown = await app.request(`/oauth2/authorize?idp=nope&scope=openid&code_challenge=${challenge}&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
+    const unknown = await app.request(`/oauth2/authorize?idp=nope&scope=openid&code_challenge=${challenge}&code_challenge_method=S256&client_callback=http://127.0.0.1:8079/cb`, { redirect: 'manual' });
     expect(unknown.status).toBe(400);
     expect(await json(unknown)).toMatchObject({ error: 'invalid_request' });
   });

@@ -96,7 +96,7 @@ describe('login against a real OpenID Connect issuer', () => {
   it('a replayed callback state is refused', async () => {
     issuer.loginAs({ sub: 'emp-44', email: 'gina@corp.example', name: 'Gina' });
     const pkce = pkcePair();
-    const query = new URLSearchParams({ idp: 'corp', client_callback: CLIENT_CALLBACK, state: 'replay-me', scope: 'openid', code_challenge: pkce.challenge });
+    const query = new URLSearchParams({ idp: 'corp', client_callback: CLIENT_CALLBACK, state: 'replay-me', scope: 'openid', code_challenge: pkce.challenge, code_challenge_method: 'S256' });
     const authorize = await app.request(`/oauth2/authorize?${query}`, { redirect: 'manual' });
     const backAtApp = await issuer.browse(authorize.headers.get('location')!);
     expect((await app.request(backAtApp.pathname + backAtApp.search, { redirect: 'manual' })).status).toBe(302);
@@ -106,7 +106,7 @@ describe('login against a real OpenID Connect issuer', () => {
 
   it('a refusal at the provider reaches the client as an error and is recorded', async () => {
     const pkce = pkcePair();
-    const query = new URLSearchParams({ idp: 'corp', client_callback: CLIENT_CALLBACK, state: 'denied-state', scope: 'openid', code_challenge: pkce.challenge });
+    const query = new URLSearchParams({ idp: 'corp', client_callback: CLIENT_CALLBACK, state: 'denied-state', scope: 'openid', code_challenge: pkce.challenge, code_challenge_method: 'S256' });
     expect((await app.request(`/oauth2/authorize?${query}`, { redirect: 'manual' })).status).toBe(302);
     const res = await app.request('/oauth2/callback?error=access_denied&state=denied-state', { redirect: 'manual' });
     expect(res.status).toBe(302);

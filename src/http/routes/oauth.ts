@@ -141,8 +141,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         scope: Type.String({ pattern: '^[a-zA-Z0-9_][a-zA-Z0-9_ ]*[a-zA-Z0-9_]$', maxLength: 256 }),
         response_type: Type.Optional(Type.Literal('code')),
         code_challenge: Type.String({ pattern: '^[A-Za-z0-9\\-._~]{43,128}$' }),
-        // TMI defaults a missing method to S256; `plain` is refused.
-        code_challenge_method: Type.Optional(Type.Literal('S256')),
+        // Required, as the contract has it (TMI's own server defaults a missing one); `plain` is refused.
+        code_challenge_method: Type.Literal('S256'),
       }),
     },
   }, async (request, reply) => {
