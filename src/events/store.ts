@@ -80,18 +80,15 @@ const HEAD_SQL = `cur as (
 )`;
 
 /**
- * The CTE `chain` of the one-stream statements: the link hash of each new event (`i` from 1, its
- * content digest `c`, from CTE `rows`), each computed from the one before, starting at the head.
+ * The link hash of each new event, chained from its stream's head (`head`) through the events
+ * before it in the window (one stream's new events in version order), by migration 0037's window
+ * aggregate over the position, version and timestamp the insert stores and the content digest `c`.
  */
-const chainSql = (rows: string) => `chain as (
-  select 0::bigint as i, cur.h as hash from cur
-  union all
-  select r.i, ${linkHashSql('chain.hash', 'cur.p + r.i - 1', '(cur.v + r.i)::int', 'cur.at', 'r.c')}
-  from chain join ${rows} r on r.i = chain.i + 1 cross join cur
-)`;
+const linkHashOverSql = (head: string, position: string, version: string, at: string, c: string, window: string) =>
+  `tmi_chain_link(${head}, ${position}, ${version}, ${at}, ${c}) over (${window})`;
 
 const APPEND_SQL = `
-with recursive input as (
+with input as (
   select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], $8::int[], $15::bytea[])
     as t(stream_id, stream_type, offset_in_stream, type, schema_version, data, event_id, idx, c)
 ),
@@ -109,17 +106,6 @@ verdict as (
 ),
 base as (select coalesce(nullif(current_setting('tmi.event_seq', true), ''), '0')::int as n, ${TRANSACTION_BASE_POSITION_SQL} as p, now() as at),
 seq as (select set_config('tmi.event_seq', (base.n + cardinality($1::text[]))::text, true) as v from base),
--- Each stream's chain runs on across its new events, in stream order.
-chain as (
-  select c.stream_id, 0 as offset_in_stream, c.head_hash as hash from cur c
-  union all
-  select i.stream_id, i.offset_in_stream,
-         ${linkHashSql('ch.hash', 'base.p + base.n + i.idx', 'c.actual + i.offset_in_stream', 'base.at', 'i.c')}
-  from chain ch
-  join input i on i.stream_id = ch.stream_id and i.offset_in_stream = ch.offset_in_stream + 1
-  join cur c on c.stream_id = i.stream_id
-  cross join base
-),
 cmd as (
   insert into command_results (command_id, event_ids, request_hash)
   select $12, $7::uuid[], $13 from verdict where $12::text is not null and verdict.ok
@@ -129,10 +115,10 @@ cmd as (
 ins as (
   insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at, hash)
   select base.p + base.n + i.idx, i.event_id, i.stream_id, i.stream_type,
-         c.actual + i.offset_in_stream, i.type, i.schema_version, i.data, $11::jsonb, base.at, ch.hash
+         c.actual + i.offset_in_stream, i.type, i.schema_version, i.data, $11::jsonb, base.at,
+         ${linkHashOverSql('c.head_hash', 'base.p + base.n + i.idx', 'c.actual + i.offset_in_stream', 'base.at', 'i.c', 'partition by i.stream_id order by i.offset_in_stream')}
   from input i
   join cur c on c.stream_id = i.stream_id
-  join chain ch on ch.stream_id = i.stream_id and ch.offset_in_stream = i.offset_in_stream
   cross join base cross join seq cross join verdict
   where verdict.ok
     and base.n + cardinality($1::text[]) <= ${MAX_EVENTS_PER_TRANSACTION}
@@ -158,12 +144,12 @@ select 'event', stream_id, version, null, position, event_id, created_at, null f
  * appended in it.
  */
 const APPEND_ONE_STREAM_SQL = `
-with recursive ${HEAD_SQL},
-t as (select * from unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[], $9::bytea[]) with ordinality as t(type, sv, data, event_id, c, i)),
-${chainSql('t')}
+with ${HEAD_SQL},
+t as (select * from unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[], $9::bytea[]) with ordinality as t(type, sv, data, event_id, c, i))
 insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at, hash)
-select cur.p + t.i - 1, t.event_id, $1, $2, cur.v + t.i, t.type, t.sv, t.data, $7::jsonb, cur.at, chain.hash
-from cur, t join chain on chain.i = t.i
+select cur.p + t.i - 1, t.event_id, $1, $2, cur.v + t.i, t.type, t.sv, t.data, $7::jsonb, cur.at,
+       ${linkHashOverSql('cur.h', 'cur.p + t.i - 1', '(cur.v + t.i)::int', 'cur.at', 't.c', 'order by t.i')}
+from cur, t
 where $8::int = -1 or cur.v = $8::int
 order by t.i
 returning position, event_id, stream_id, version, created_at`;
@@ -189,12 +175,11 @@ returning position, event_id, stream_id, version, created_at`;
  * batch lands entirely or not at all, and the caller decides again knowing which id was taken.
  */
 const APPEND_EACH_SQL = `
-with recursive input as (
+with input as (
   select * from unnest($3::text[], $4::int[], $5::jsonb[], $6::uuid[], $7::jsonb[], $8::text[], $9::text[], $12::bytea[]) with ordinality
     as t(type, sv, data, event_id, metadata, command_id, request_hash, c, i)
 ),
 ${HEAD_SQL},
-${chainSql('input')},
 ${brokenConditionsSql(11)}
 verdict as (
   select ($10::int = -1 or cur.v = $10::int) and not exists (select 1 from broken where changed_at is not null) as ok, cur.v
@@ -208,8 +193,9 @@ cmd as (
 ),
 ins as (
   insert into events (position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at, hash)
-  select cur.p + i.i - 1, i.event_id, $1, $2, verdict.v + i.i, i.type, i.sv, i.data, i.metadata, cur.at, chain.hash
-  from input i join chain on chain.i = i.i cross join cur cross join verdict
+  select cur.p + i.i - 1, i.event_id, $1, $2, verdict.v + i.i, i.type, i.sv, i.data, i.metadata, cur.at,
+         ${linkHashOverSql('cur.h', 'cur.p + i.i - 1', '(verdict.v + i.i)::int', 'cur.at', 'i.c', 'order by i.i')}
+  from input i cross join cur cross join verdict
   where verdict.ok
   order by i.i
   returning position, event_id, version, created_at
