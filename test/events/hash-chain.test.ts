@@ -93,6 +93,47 @@ describe('event hash chain', () => {
     }
   });
 
+  it('stores the chain\'s hash for every event of a batch: new and existing streams, several streams at once, appendEach, a caller\'s transaction', async () => {
+    const incs = (from: number, n: number) => Array.from({ length: n }, (_, i) => inc(from + i));
+    const each = (from: number, n: number) => incs(from, n).map((e, i) => ({ ...e, metadata: testMetadata({ request_id: `r${from + i}` }) }));
+    await store.appendToStream({ stream_id: 'lean', stream_type: 'counter', expected: 'no_stream', events: incs(1, 7) }, { metadata: testMetadata() });
+    await store.appendToStream({ stream_id: 'lean', stream_type: 'counter', expected: 7, events: incs(8, 5) }, { metadata: testMetadata() });
+    // A new stream after an existing one, so the second's events do not start the statement's indexes.
+    await store.appendToStreams([
+      { stream_id: 'lean', stream_type: 'counter', expected: 12, events: incs(13, 4) },
+      { stream_id: 'multi', stream_type: 'counter', expected: 'no_stream', events: [...incs(1, 5), { type: 'CounterNamed', data: { name: 'm' } }] },
+      { stream_id: 'one', stream_type: 'counter', expected: 'no_stream', events: incs(1, 1) },
+    ], { metadata: testMetadata(), command_id: 'batch-cmd' });
+    await store.appendEach({ stream_id: 'each', stream_type: 'counter', expected: 'no_stream', events: each(1, 6) });
+    await store.appendEach({ stream_id: 'multi', stream_type: 'counter', expected: 6, events: each(7, 4) });
+    const client = await db.pool.connect();
+    try {
+      // The second append of the transaction numbers its events after the first's.
+      await client.query('begin');
+      await store.appendToStream({ stream_id: 'each', stream_type: 'counter', expected: 6, events: incs(7, 3) }, { metadata: testMetadata(), client });
+      await store.appendToStreams([
+        { stream_id: 'one', stream_type: 'counter', expected: 1, events: incs(2, 4) },
+        { stream_id: 'fresh', stream_type: 'counter', expected: 'no_stream', events: incs(1, 3) },
+      ], { metadata: testMetadata(), client });
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+
+    const { rows } = await db.pool.query(`select e.*, ((extract(epoch from e.created_at) * 1000000)::bigint)::text as us from events e order by stream_id, version`);
+    expect(rows).toHaveLength(16 + 10 + 5 + 9 + 3);
+    let previous: { stream_id: string; hash: Buffer } | null = null;
+    for (const r of rows) {
+      const c = contentDigest({ event_id: r.event_id, stream_id: r.stream_id, stream_type: r.stream_type, type: r.type, schema_version: r.schema_version,
+        data_json: canonicalJson(r.data), metadata_json: canonicalJson(r.metadata) });
+      const expected = linkHash(previous && previous.stream_id === r.stream_id ? previous.hash : null, BigInt(r.position), r.version, BigInt(r.us), c);
+      expect({ stream_id: r.stream_id, version: r.version, hash: (r.hash as Buffer).toString('hex') })
+        .toEqual({ stream_id: r.stream_id, version: r.version, hash: expected.toString('hex') });
+      previous = { stream_id: r.stream_id, hash: expected };
+    }
+    expect(await verifyChain(db.pool)).toMatchObject({ ok: true, events_checked: rows.length, first_broken: null });
+  });
+
   it('stays clean under concurrent appends, appendEach batches and checkpoints', async () => {
     const writers = Array.from({ length: 6 }, async (_, w) => {
       for (let i = 0; i < 15; i++) {
