@@ -55,6 +55,8 @@ export function collaborationCommand(services: Services, caller: Caller, threatM
     async replay(original: AppendResult) {
       const toVersion = Math.max(...original.events.filter((e) => e.stream_id === streamId).map((e) => e.version));
       const { state } = await loadAggregate(services, collaborationDecider, streamId, { toVersion });
+      // The names as they are now, beside the session as the original left it: a replay's answer names
+      // the threat model and diagram the caller would find, and a rename since changes no session.
       const [threatModel, diagram] = await Promise.all([
         loadAggregate(services, threatModelDecider, threatModelStreamId(threatModelId)), loadAggregate(services, diagrams.decider, diagramStream),
       ]);

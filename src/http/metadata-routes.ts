@@ -5,7 +5,7 @@ import { MetadataKey, type Metadata as MetadataEntry } from '../commands/threat-
 import { commandStatus, type AnsweredOutcome } from './commands.js';
 import { badRequest, notFound } from './errors.js';
 import { ErrorBody, NoBody } from './schemas/common.js';
-import { Metadata, MetadataBulkInput, MetadataList, MetadataValueInput } from './schemas/threat-models.js';
+import { Metadata, MetadataBulkInput, MetadataList, metadataValueInput } from './schemas/threat-models.js';
 import { ItemReadQuery } from './as-of.js';
 
 /** Where an entity's metadata lives and how it is read and changed: a threat model, or any of its children. */
@@ -23,6 +23,8 @@ export interface MetadataOwner<P> {
    * (a rename would be a delete and a create), refused rather than guessed at.
    */
   replaceBody?: 'value' | 'entry';
+  /** The longest value that body takes (the contract's: 1000, diagrams 1024). */
+  valueMaxLength?: number;
   /** Runs a metadata command on the entity; answers with the outcome and the entries after it. */
   change(request: FastifyRequest, params: P, command: MetadataCommand): Promise<{ outcome: AnsweredOutcome; metadata: MetadataEntry[] }>;
 }
@@ -61,7 +63,7 @@ export function registerMetadataRoutes<P extends Record<string, string>>(app: Fa
     });
 
   const entryBody = owner.replaceBody === 'entry';
-  app.put(`${base}/:key`, { schema: { tags, security, params: keyParams, body: entryBody ? Metadata : MetadataValueInput, response: { 200: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
+  app.put(`${base}/:key`, { schema: { tags, security, params: keyParams, body: entryBody ? Metadata : metadataValueInput(owner.valueMaxLength), response: { 200: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
     async (request, reply) => {
       const { key: named, value } = body<{ key?: string; value: string }>(request);
       if (entryBody && named !== key(request)) {

@@ -114,14 +114,20 @@ export class CollaborationHub {
       every(options.head_check_ms, () => { for (const { room } of this.rooms.values()) void room.checkHead().catch(() => {}); }),
       every(options.access_check_ms, () => { for (const entry of this.rooms.values()) void this.checkAccess(entry).catch((err: unknown) => this.services.log.warn({ err }, 'collaboration access check failed')); }),
       every(options.ping_interval_ms, () => this.ping()),
-      every(options.session_liveness_ms, () => void this.recordLiveness().catch((err: unknown) => this.services.log.warn({ err }, 'recording collaboration liveness failed'))),
+      every(options.session_liveness_ms, () => void this.recordLiveness().catch((err: unknown) => this.livenessFailed(err))),
     ];
   }
+
+  private livenessFailed(err: unknown): void { this.services.log.warn({ err }, 'recording collaboration liveness failed'); }
 
   /** The sessions with a socket connected here, marked as in use now (one statement for every room). */
   private async recordLiveness(): Promise<void> {
     const sessions = new Set<string>();
     for (const entry of this.rooms.values()) for (const m of this.membersOf(entry.room)) sessions.add(m.connection.session_id);
+    await this.markLive(sessions);
+  }
+
+  private async markLive(sessions: ReadonlySet<string>): Promise<void> {
     if (sessions.size === 0) return;
     await this.services.database.pool.query(
       `insert into collaboration_liveness (session_id, seen_at) select unnest($1::uuid[]), now()
@@ -226,6 +232,8 @@ export class CollaborationHub {
         entry.joining.delete(member);
       }
       resolveJoined(entry);
+      // In use from the first socket on, not from the next liveness tick: a sweep meanwhile must not end it under them.
+      void this.markLive(new Set([connection.session_id])).catch((err: unknown) => this.livenessFailed(err));
       // The shutdown began while it joined, perhaps after it closed the rooms' sockets: this one goes too (its close leaves the room).
       if (this.closing) return this.closeMember(member, CLOSE.goingAway, 'server shutting down', 'going_away');
       if (this.isHost(member)) {

@@ -11,16 +11,17 @@ interface RemovedRow { id: string; projection: string; event_id: string; event_p
 // Pending letters are never touched: they are work an operator still has to decide on. Taken in
 // id order after `$3`, the run's keyset position, so a letter passed over stays behind it.
 const OLD = `status in ('resolved', 'skipped') and updated_at < now() - make_interval(secs => $2) and id > $3::bigint`;
+// `$4`, when given, is the one letter to take (the one-at-a-time retry): none other stands in for it.
 const DELETE_OLD = `
 delete from dead_letters where id = any(array(
-  select id from dead_letters where ${OLD} order by id limit $1 for update skip locked))
+  select id from dead_letters where ${OLD} and ($4::bigint is null or id = $4::bigint) order by id limit $1 for update skip locked))
 returning id, projection, event_id, event_position, event_type, error, attempts, status, updated_at`;
 const OLD_IDS = `select id from dead_letters where ${OLD} order by id limit $1`;
 
-/** One batch after `after`: the rows and the events recording the skipped ones commit together, or neither does. */
-async function removeBatch({ pool, store, config, metadata }: SweepContext, limit: number, after: string, result: SweepResult): Promise<RemovedRow[]> {
+/** One batch after `after` (or only letter `only`): the rows and the events recording the skipped ones commit together, or neither does. */
+async function removeBatch({ pool, store, config, metadata }: SweepContext, limit: number, after: string, result: SweepResult, only: string | null = null): Promise<RemovedRow[]> {
   const rows = await withTransaction(pool, async (client) => {
-    const { rows } = await client.query<RemovedRow>(DELETE_OLD, [limit, config.dead_letter_seconds, after]);
+    const { rows } = await client.query<RemovedRow>(DELETE_OLD, [limit, config.dead_letter_seconds, after, only]);
     const appends: StreamAppend[] = rows.filter((r) => r.status === 'skipped').map((r) => {
       const data: DeadLetterRemoved = {
         projection: r.projection, event_id: r.event_id, event_position: Number(r.event_position), event_type: r.event_type,
@@ -61,7 +62,7 @@ export const deadLetterSweep: Sweep = {
         if (transientDatabaseError(err) !== null) throw err;
         const { rows } = await context.pool.query<{ id: string }>(OLD_IDS, [limit, context.config.dead_letter_seconds, after]);
         for (const { id } of rows) {
-          await onItsOwn(context, result, { dead_letter_id: id }, async () => { await removeBatch(context, 1, before(id), result); });
+          await onItsOwn(context, result, { dead_letter_id: id }, async () => { await removeBatch(context, 1, before(id), result, id); });
           after = id;
         }
         return rows.length;

@@ -35,7 +35,7 @@ export function registerRetentionMetrics(registry: Registry, sweeps: readonly Sw
   });
   const lastRun = new Gauge({
     name: 'tmi_retention_last_run_timestamp_seconds',
-    help: 'When this instance last finished a retention run (Unix seconds; 0 before the first)',
+    help: 'When this instance last finished a full retention run (not the auth-state sweep; Unix seconds; 0 before the first)',
     registers: [registry],
   });
   // Every series from the start, so a dashboard sees 0 rather than nothing.

@@ -12,7 +12,7 @@ import { tokenFamilySweep } from './token-families.js';
 export const RETENTION_QUEUE = 'tmi-retention';
 export const RETENTION_SCHEDULER = 'retention';
 export const AUTH_EPHEMERAL_SCHEDULER = 'auth-ephemeral';
-const RUN = 'retention-run';
+export const RETENTION_RUN = 'retention-run';
 const AUTH_EPHEMERAL_RUN = 'auth-ephemeral-run';
 
 /** What `retention.enabled` governs: how long records and facts are kept before they go. */
@@ -55,7 +55,6 @@ export async function runRetention(services: Services, runId: string, sweeps: re
       runs.push({ sweep: sweep.name, error });
     }
   }
-  metrics?.ran();
   return runs;
 }
 
@@ -76,11 +75,24 @@ export async function startRetention(services: Services): Promise<RunningRetenti
   const log = services.log.child({ component: 'retention' });
   // One run at a time per instance; runs on several instances at once are safe (each sweep is).
   const worker = services.queues.worker(RETENTION_QUEUE, async (job: Job) => {
-    await runRetention(services, job.id ?? 'unknown', job.name === AUTH_EPHEMERAL_RUN ? ALWAYS_SWEPT : RETENTION_SWEEPS, metrics);
+    const runId = job.id ?? 'unknown';
+    if (job.name === AUTH_EPHEMERAL_RUN) {
+      await runRetention(services, runId, ALWAYS_SWEPT, metrics);
+      return;
+    }
+    // Queued by an instance that has retention on: this one's operator turned it off, so it sweeps
+    // nothing of it (the run is missed, the next comes an interval later). The setting belongs alike on every instance.
+    if (!enabled) {
+      log.warn({ job: runId }, 'retention is off on this instance: a retention run another instance scheduled is skipped');
+      return;
+    }
+    await runRetention(services, runId, RETENTION_SWEEPS, metrics);
+    // Only the full run counts: the auth-ephemeral one runs with retention off too, and would hide a retention run that stopped.
+    metrics.ran();
   }, { concurrency: 1 });
   worker.on('failed', (job, err) => log.warn({ err, job: job?.name }, 'retention job failed'));
   const opts = { removeOnComplete: true, removeOnFail: 100 };
   await services.queues.schedule(RETENTION_QUEUE, AUTH_EPHEMERAL_SCHEDULER, { every }, { name: AUTH_EPHEMERAL_RUN, opts });
-  if (enabled) await services.queues.schedule(RETENTION_QUEUE, RETENTION_SCHEDULER, { every }, { name: RUN, opts });
+  if (enabled) await services.queues.schedule(RETENTION_QUEUE, RETENTION_SCHEDULER, { every }, { name: RETENTION_RUN, opts });
   return { stop: () => worker.close() };
 }

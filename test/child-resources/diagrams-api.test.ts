@@ -46,6 +46,18 @@ describeChildResource(diagramsSpec, (ctx) => {
     expect(await json(await ctx.app.request(path, { token: ctx.reader.token }))).toEqual(body);
   });
 
+  it('takes metadata values of up to 1024 characters on PUT …/metadata/{key}, as the contract gives diagrams (1000 elsewhere)', async () => {
+    const { path } = await newDiagram(ctx);
+    expect((await ctx.app.request(`${path}/metadata`, { method: 'POST', token: ctx.writer.token, json: { key: 'long', value: 'short' } })).status).toBe(201);
+    const putValue = (value: string) => ctx.app.request(`${path}/metadata/long`, { method: 'PUT', token: ctx.writer.token, json: { value } });
+    const longest = await putValue('v'.repeat(1024));
+    expect(longest.status).toBe(200);
+    expect(await json(longest)).toEqual({ key: 'long', value: 'v'.repeat(1024) });
+    const before = await eventCount(ctx.app);
+    expect((await putValue('v'.repeat(1025))).status).toBe(400);
+    expect(await eventCount(ctx.app)).toBe(before);
+  });
+
   it('refuses cells that do not make a diagram — edges to nothing or to an edge, repeated ids, a parent not in it, bad geometry — and writes nothing', async () => {
     const { path, created } = await newDiagram(ctx);
     const before = await eventCount(ctx.app);

@@ -5,14 +5,14 @@ export interface RawResponse { status: number; headers: Record<string, string>; 
 
 /** One keep-alive HTTP/1.1 connection, read as the responses arrive (each of Fastify's answers has a Content-Length). */
 export class RawConnection {
-  private received = '';
+  // Bytes, not text: Content-Length counts bytes, and a UTF-8 body's characters are fewer.
+  private received = Buffer.alloc(0);
   private readonly socket: net.Socket;
   readonly closed: Promise<void>;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => { this.received += chunk; });
+    socket.on('data', (chunk: Buffer) => { this.received = Buffer.concat([this.received, chunk]); });
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
@@ -33,12 +33,12 @@ export class RawConnection {
     return eventually('a whole response', () => {
       const end = this.received.indexOf('\r\n\r\n');
       if (end < 0) return null;
-      const [statusLine, ...lines] = this.received.slice(0, end).split('\r\n');
+      const [statusLine, ...lines] = this.received.subarray(0, end).toString('latin1').split('\r\n');
       const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
       const bodyEnd = end + 4 + Number(headers['content-length']);
       if (this.received.length < bodyEnd) return null;
-      const response = { status: Number(statusLine!.split(' ')[1]), headers, body: this.received.slice(end + 4, bodyEnd) };
-      this.received = this.received.slice(bodyEnd);
+      const response = { status: Number(statusLine!.split(' ')[1]), headers, body: this.received.subarray(end + 4, bodyEnd).toString('utf8') };
+      this.received = this.received.subarray(bodyEnd);
       return response;
     });
   }

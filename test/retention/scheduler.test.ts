@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { AUTH_EPHEMERAL_SCHEDULER, RETENTION_QUEUE, RETENTION_SCHEDULER } from '../../src/retention/runtime.js';
+import { AUTH_EPHEMERAL_SCHEDULER, RETENTION_QUEUE, RETENTION_RUN, RETENTION_SCHEDULER } from '../../src/retention/runtime.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { signIn } from '../threat-models/helpers.js';
 
@@ -63,6 +63,13 @@ describe.each([{ redis: true }, { redis: false }])('the retention scheduler (red
       await expect.poll(async () => (await pool.query(`select key from auth_ephemeral where key like 'oauth-%'`)).rows.map((r) => r.key),
         { timeout: 30_000, interval: 250 }).toEqual(['oauth-state:kept']);
       // The sweep ran, and left the idempotency key past its window: retention is off.
+      expect((await pool.query(`select 1 from command_results where command_id like $1`, [`%:${key}`])).rowCount).toBe(1);
+      // Nor does the auth-state sweep count as a retention run: an alert on a stale run still fires.
+      expect(metric(await (await off.request('/metrics')).text(), 'tmi_retention_last_run_timestamp_seconds')).toBe(0);
+      // A retention run queued by an instance that has retention on is skipped here.
+      const queue = off.runtime.services.queues.queue(RETENTION_QUEUE);
+      const job = await queue.add(RETENTION_RUN, {});
+      await expect.poll(async () => (await queue.getJob(job.id!))?.finishedOn ?? null, { timeout: 30_000, interval: 250 }).not.toBeNull();
       expect((await pool.query(`select 1 from command_results where command_id like $1`, [`%:${key}`])).rowCount).toBe(1);
     } finally {
       await off.stop();

@@ -164,6 +164,7 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       params,
       tag: spec.tag,
       ...(spec.metadataReplaceBody ? { replaceBody: spec.metadataReplaceBody } : {}),
+      ...(spec.metadataValueMaxLength ? { valueMaxLength: spec.metadataValueMaxLength } : {}),
       read: async (request, _params, reply) => (await readableChild(request, reply)).metadata,
       async change(request, p, metadata: MetadataCommand) {
         const outcome = await run(request, change(p[spec.idParam]!, { type: 'ChangeMetadata', change: metadata }), 'optional');

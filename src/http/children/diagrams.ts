@@ -23,4 +23,6 @@ export const diagramsHttp = plainChildHttp(diagrams, {
   listItem: DiagramListItem,
   // Ten thousand cells with their styling run to megabytes, beyond the service's default body limit.
   bodyLimit: 16 * 1024 * 1024,
+  // The contract's PUT …/diagrams/{id}/metadata/{key} takes values of up to 1024 characters (1000 elsewhere).
+  metadataValueMaxLength: 1024,
 });

@@ -110,8 +110,9 @@ export type ListThreatModelsQuery = Static<typeof ListThreatModelsQuery>;
 
 export const MinPositionQuery = Type.Object({ min_position: Type.Optional(Type.Integer({ minimum: 0 })) });
 
-export const MetadataValueInput = Type.Object({
-  value: Type.String({ minLength: 1, maxLength: 1000, pattern: '^[^\\x00-\\x1F]*$' }),
+/** PUT `…/metadata/{key}`'s body for most kinds: the value alone, at most 1000 characters (the contract's; 1024 for diagrams). */
+export const metadataValueInput = (maxLength = 1000) => Type.Object({
+  value: Type.String({ minLength: 1, maxLength, pattern: '^[^\\x00-\\x1F]*$' }),
 }, { additionalProperties: false });
 export const MetadataBulkInput = Type.Array(Metadata, { maxItems: 20 });
 export const MetadataList = Type.Array(Metadata);
