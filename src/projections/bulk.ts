@@ -4,8 +4,8 @@ import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
 import { ident } from './shadow-schema.js';
 
-/** Events per read of the bulk phase: the fold keeps rows, not events, so a page is dropped once folded. */
-export const BULK_READ_PAGE = 20_000;
+/** Events between two progress reports of the bulk phase's read (it streams: only a network chunk of events is held at once). */
+export const BULK_PROGRESS_EVERY = 20_000;
 
 /** A row as the bulk phase writes it: column name to value (JSON-able; jsonb columns hold objects, timestamps ISO strings or Dates). */
 export type BulkRow = Record<string, unknown>;
@@ -89,10 +89,11 @@ export function releaseFold(pass: FoldPass): void {
 
 /**
  * The bulk phase's read, for one projection or several at once: every event of their types up
- * to the settled horizon, in pages of BULK_READ_PAGE, each read and parsed once and handed to
- * the fold of every projection handling its type. A fold that refuses an event stops taking
- * events (its projection then applies event by event); once every fold has refused, the read
- * stops. `position` is where the store was settled through: what the folded rows stand for.
+ * to the settled horizon, in one streamed COPY of the store (EventStore.copyAll), each event
+ * parsed once and handed to the fold of every projection handling its type. A fold that refuses
+ * an event stops taking events (its projection then applies event by event); once every fold
+ * has refused, the read stops. `position` is where the store was settled through: what the
+ * folded rows stand for. `onPage` reports progress about every BULK_PROGRESS_EVERY events.
  */
 export async function foldInOnePass(
   store: EventStore, projections: readonly Projection[],
@@ -105,13 +106,13 @@ export async function foldInOnePass(
     passes.set(p, pass);
     for (const type of p.handles) byType.set(type, [...byType.get(type) ?? [], pass]);
   }
-  let position = 0;
-  const types = [...byType.keys()];
-  const folding = () => [...passes.values()].some((pass) => pass.refused === undefined);
-  while (folding()) {
+  let folding = passes.size;
+  if (folding === 0) return { passes, position: 0 };
+  let sinceReport = 0;
+  let at = 0;
+  const fold = (events: StoredEvent[]): boolean => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('rebuild aborted');
-    const batch = await store.readAll({ after: position, limit: BULK_READ_PAGE, types });
-    for (const event of batch.events) {
+    for (const event of events) {
       for (const pass of byType.get(event.type) ?? []) {
         if (pass.refused !== undefined) continue;
         try {
@@ -120,12 +121,19 @@ export async function foldInOnePass(
         } catch (err) {
           pass.refused = (err as Error).message;
           releaseFold(pass); // what it folded so far is of no use: its projection applies event by event
+          folding--;
         }
       }
     }
-    position = Math.max(position, batch.settled_through);
-    options.onPage?.(passes, position);
-    if (batch.events.length < BULK_READ_PAGE) break;
-  }
+    if (events.length > 0) at = events[events.length - 1]!.position;
+    sinceReport += events.length;
+    if (sinceReport >= BULK_PROGRESS_EVERY) {
+      sinceReport = 0;
+      options.onPage?.(passes, at);
+    }
+    return folding > 0;
+  };
+  const { settled_through: position } = await store.copyAll({ after: 0, types: [...byType.keys()] }, fold);
+  options.onPage?.(passes, position);
   return { passes, position };
 }

@@ -25,9 +25,6 @@ const INTEGRITY_VIOLATION_CLASS = '23';
 /** Events per shadow transaction: much larger than a live batch, since nobody waits on the shadow's progress. */
 export const REBUILD_BATCH_SIZE = 5_000;
 
-/** Events per read of the bulk phase (src/projections/bulk.ts). */
-export { BULK_READ_PAGE } from './bulk.js';
-
 export interface RebuildProgress {
   projection: string;
   /** Events of its types applied to the shadow so far (of `total`, counted when the build began). */
