@@ -5,7 +5,8 @@ import { DECLARE_NON_APPENDING_EXPRESSION } from '../events/position.js';
 import { withTransaction } from '../infra/database.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Projection } from './projection.js';
-import { foldInOnePass, insertRows, type BulkFold } from './bulk.js';
+import { foldInOnePass, type BulkFold } from './bulk.js';
+import { copyRows } from './copy-rows.js';
 import { applyOne, NOTIFY_PROGRESS_SQL, PoisonEvent, projectionLockKey } from './runner.js';
 import {
   analyzeTables, copyGrants, createShadowIndexes, createShadowTables, ident, recordedShape, RETIRED_CHECKPOINT, RETIRED_DEAD_LETTERS, retiredSchemaOf,
@@ -349,7 +350,7 @@ export class ProjectionRebuild {
       await this.transaction(async (client) => {
         const now = await this.state(client);
         if (now.position !== 0 || now.applied !== 0) throw new Error(`the shadow of ${this.projection.name} moved while its bulk phase read (another builder?)`);
-        for (const [table, rows] of fold.rows()) await insertRows(client, table, rows);
+        for (const [table, rows] of fold.rows()) await copyRows(client, table, rows);
         await client.query(`update ${ident(this.schema)}.${STATE_TABLE} set position = $1, applied = $2`, [position, applied]);
       });
     } catch (err) {
