@@ -23,8 +23,8 @@ export type TogetherOutcome =
  * phases fed by one pass over the store (docs/architecture.md, "Rebuilds"): each event is read
  * and parsed once, and handed to the fold of every projection that handles its type, instead of
  * once per projection. Then the projections are written, caught up, indexed, verified and
- * swapped `parallel` at a time, each on its own; a failure or refusal of one leaves the others
- * going. Each projection's rebuild lock is held on one connection from its prepare to its
+ * swapped `parallel` at a time, each on its own, the ones with the most events first; a
+ * failure or refusal of one leaves the others going. Each projection's rebuild lock is held on one connection from its prepare to its
  * outcome; one another process holds is that projection's outcome (RebuildBusyError).
  */
 export async function rebuildTogether(pool: Pool, store: EventStore, projections: readonly Projection[], options: TogetherOptions = {}): Promise<TogetherOutcome[]> {
@@ -59,7 +59,9 @@ export async function rebuildTogether(pool: Pool, store: EventStore, projections
       signal: options.signal,
       onPage: (now, at) => { for (const [p, pass] of now) options.onProgress?.({ projection: p.name, applied: pass.applied, total: pass.applied, position: at }); },
     });
-    await inParallel(ready, options.parallel ?? 2, async (rebuild) => {
+    // The most work first (the events each fold took stand for it), so the largest table is not written, indexed and swapped alone at the end.
+    const work = (r: ProjectionRebuild) => passes.get(r.projection)?.applied ?? 0;
+    await inParallel([...ready].sort((a, b) => work(b) - work(a)), options.parallel ?? 2, async (rebuild) => {
       const name = rebuild.projection.name;
       try {
         const pass = passes.get(rebuild.projection);

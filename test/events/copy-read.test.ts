@@ -42,6 +42,10 @@ describe('EventStore.copyAll', () => {
     expect(copy.settled_through).toBe(paged.settled_through);
     expect(copy.batches).toBeGreaterThan(1);
     expect((copy.events.at(-1)!.data as { body: string }).body).toBe('😀é\\\t\n東'.repeat(40_000));
+    // One append's events share its timestamp, each in a Date of its own.
+    const [a, b] = copy.events;
+    expect(a!.created_at).toEqual(b!.created_at);
+    expect(a!.created_at).not.toBe(b!.created_at);
   });
 
   it('reads only the types asked for, after the position asked for', async () => {
