@@ -12,8 +12,8 @@ export type BulkRow = Record<string, unknown>;
  * A projection's set-based rebuild (docs/architecture.md, "Rebuilds"): the events of its types,
  * from the first one, folded in memory into the rows its tables end up with, which the rebuild
  * then writes with one COPY per table (copy-rows.ts) instead of one to four statements per
- * event. It computes each row with the same pure code as the projection's `apply`, and refuses (throws) whatever
- * `apply` would refuse; the rebuild then falls back to applying event by event.
+ * event. It computes each row with the same pure code as the projection's `apply`, and refuses
+ * (throws) whatever `apply` would refuse; the rebuild then falls back to applying event by event.
  */
 export interface BulkFold {
   add(event: StoredEvent): void;
