@@ -28,6 +28,7 @@ export type TogetherOutcome =
  * outcome; one another process holds is that projection's outcome (RebuildBusyError).
  */
 export async function rebuildTogether(pool: Pool, store: EventStore, projections: readonly Projection[], options: TogetherOptions = {}): Promise<TogetherOutcome[]> {
+  const lanes = lanesFor(pool, options.parallel ?? 2);
   const locks = await RebuildLocks.open(pool);
   try {
     const started = performance.now();
@@ -61,7 +62,7 @@ export async function rebuildTogether(pool: Pool, store: EventStore, projections
     });
     // The most work first (the events each fold took stand for it), so the largest table is not written, indexed and swapped alone at the end.
     const work = (r: ProjectionRebuild) => passes.get(r.projection)?.applied ?? 0;
-    await inParallel([...ready].sort((a, b) => work(b) - work(a)), options.parallel ?? 2, async (rebuild) => {
+    await inParallel([...ready].sort((a, b) => work(b) - work(a)), lanes, async (rebuild) => {
       const name = rebuild.projection.name;
       try {
         const pass = passes.get(rebuild.projection);
@@ -78,6 +79,17 @@ export async function rebuildTogether(pool: Pool, store: EventStore, projections
   } finally {
     await locks.close();
   }
+}
+
+/**
+ * How many projections may be written and swapped at once with this pool: the locks hold one
+ * connection throughout, and the read and each lane need one of their own beside it. More lanes
+ * than the pool has left would only queue; a pool of one would wait on itself for ever.
+ */
+function lanesFor(pool: Pool, wanted: number): number {
+  const size = pool.options.max ?? 10;
+  if (size < 2) throw new Error(`a rebuild needs a database pool of at least 2 connections (this one has ${size}): one holds the rebuild locks`);
+  return Math.max(1, Math.min(wanted, size - 1));
 }
 
 /** Runs `fn` over `items`, at most `limit` at once. */

@@ -615,6 +615,8 @@ async function rollbackOnce(pool: Pool, name: string): Promise<{ projection: str
     await client.query(`create table ${swapping}.${RETIRED_DEAD_LETTERS} as select * from dead_letters where projection = $1`, [name]);
     await client.query('delete from dead_letters where projection = $1', [name]);
     const tables = await tablesOf(client, retired.schema);
+    // Grants made since the swap are on the live tables only; the ones put back must keep them too.
+    await copyGrants(client, retired.schema, tables);
     for (const t of tables) await client.query(`alter table public.${ident(t)} set schema ${swapping}`);
     for (const t of tables) await client.query(`alter table ${r}.${ident(t)} set schema public`);
     await client.query(`insert into dead_letters select * from ${r}.${RETIRED_DEAD_LETTERS}`);

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { pino } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,6 +148,17 @@ describe('rebuilding every projection together (one shared read)', () => {
       expect(rows.map((r) => r.name)).toEqual(['documents', 'threats']);
       expect(Number((await db.pool.query<{ n: string }>('select count(*) as n from documents')).rows[0]!.n)).toBeGreaterThan(0);
     } finally {
+      await db.drop();
+    }
+  });
+
+  it('refuses a pool too small to hold the rebuild locks beside its work, at once instead of waiting on itself', async () => {
+    const db = await createTestDatabase();
+    const single = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      await expect(rebuildTogether(single, new EventStore(single, eventCatalog), [projectionNamed('notes')])).rejects.toThrow(/at least 2 connections/);
+    } finally {
+      await single.end();
       await db.drop();
     }
   });

@@ -228,6 +228,11 @@ describe('projections after a rebuild', () => {
     expect(await publicGrants()).toEqual(['SELECT', 'total:UPDATE']);
     const { rows: stats } = await ctx.db.pool.query(`select attname from pg_stats where schemaname = 'public' and tablename = 'granted_totals' order by attname`);
     expect(stats.map((r) => r.attname)).toEqual(['applied', 'stream_id', 'total']);
+
+    // A grant made after the swap is on the live tables only: a rollback carries it to the tables it puts back.
+    await ctx.db.pool.query('grant insert on granted_totals to public');
+    await rollbackProjection(ctx.db.pool, 'granted');
+    expect(await publicGrants()).toEqual(['INSERT', 'SELECT', 'total:UPDATE']);
   });
 
   it('a shadow built to another shape than the live tables have now is not resumed: it is dropped and built anew', async () => {
