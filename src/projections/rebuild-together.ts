@@ -70,7 +70,7 @@ export async function rebuildTogether(pool: Pool, store: EventStore, projections
           : pass.refused !== undefined ? { bulk_applied: 0, bulk_refused: pass.refused }
           : await rebuild.writeFolded(pass.fold, position, pass.applied);
         if (pass) releaseFold(pass); // its rows are written: let them go before the next projection's
-        await settle({ projection: name, ...await rebuild.finish(await rebuild.build(bulk)), seconds: seconds() });
+        await settle({ projection: name, ...await rebuild.finish(await rebuild.build(bulk), locks), seconds: seconds() });
       } catch (err) {
         await settle({ projection: name, error: err as Error, seconds: seconds() });
       }

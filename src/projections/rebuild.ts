@@ -150,7 +150,28 @@ export class RebuildLocks {
   private constructor(private readonly holder: PoolClient) {}
 
   static async open(pool: Pool): Promise<RebuildLocks> {
-    return new RebuildLocks(await pool.connect());
+    const holder = await pool.connect();
+    try {
+      // The holder sits idle for the whole build: a deployment's idle_session_timeout would end its session, and every lock with it, unseen.
+      await holder.query("select set_config('idle_session_timeout', '0', false)");
+    } catch (err) {
+      holder.release(err as Error);
+      throw err;
+    }
+    return new RebuildLocks(holder);
+  }
+
+  /**
+   * Throws unless the holder's session is still there (its locks end only with it): checked just
+   * before a swap, so a session lost during the build (a restart, a terminated backend) swaps
+   * nothing another builder may meanwhile be working on.
+   */
+  async assertHeld(name: string): Promise<void> {
+    if (!this.held.has(name)) throw new Error(`the rebuild lock of ${name} is not held`);
+    await this.holder.query('select 1').catch((err: Error) => {
+      this.broken ??= err;
+      throw new Error(`the connection holding the rebuild lock of ${name} was lost (${err.message}); nothing swapped`);
+    });
   }
 
   /** True when this holder now has the projection's lock; false when another process holds it. */
@@ -176,11 +197,11 @@ export class RebuildLocks {
  * Runs `fn` holding the rebuild locks of every projection named, on one connection of its own;
  * RebuildBusyError when another process holds one of them (none is then kept).
  */
-export async function withRebuildLocks<T>(pool: Pool, names: readonly string[], fn: () => Promise<T>): Promise<T> {
+export async function withRebuildLocks<T>(pool: Pool, names: readonly string[], fn: (locks: RebuildLocks) => Promise<T>): Promise<T> {
   const locks = await RebuildLocks.open(pool);
   try {
     for (const name of names) if (!await locks.tryLock(name)) throw new RebuildBusyError(name);
-    return await fn();
+    return await fn(locks);
   } finally {
     await locks.close();
   }
@@ -250,22 +271,23 @@ export class ProjectionRebuild {
    * `fresh` drops a shadow an earlier build left first — under the lock, so never another process's build in progress.
    */
   async run(options: { fresh?: boolean } = {}): Promise<{ build: BuildSummary; report: VerifyReport; swap: SwapResult }> {
-    return this.exclusively(async () => {
+    return this.exclusively(async (locks) => {
       if (options.fresh) await this.discard();
       await this.prepare();
-      return this.finish(await this.build());
+      return this.finish(await this.build(), locks);
     });
   }
 
-  /** Verifies a built shadow and swaps it in; throws RebuildRefusedError (nothing swapped) on a mismatch. Call it holding the lock. */
-  async finish(build: BuildSummary): Promise<{ build: BuildSummary; report: VerifyReport; swap: SwapResult }> {
+  /** Verifies a built shadow and swaps it in; throws RebuildRefusedError (nothing swapped) on a mismatch. Call it holding the lock, in `locks`. */
+  async finish(build: BuildSummary, locks: RebuildLocks): Promise<{ build: BuildSummary; report: VerifyReport; swap: SwapResult }> {
     const report = await this.verify();
     if (!report.ok) throw new RebuildRefusedError(report);
+    await locks.assertHeld(this.projection.name);
     return { build, report, swap: await this.swap() };
   }
 
   /** Runs `fn` holding the projection's rebuild lock on a connection of its own. */
-  async exclusively<T>(fn: () => Promise<T>): Promise<T> {
+  async exclusively<T>(fn: (locks: RebuildLocks) => Promise<T>): Promise<T> {
     return withRebuildLocks(this.pool, [this.projection.name], fn);
   }
 

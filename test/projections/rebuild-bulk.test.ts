@@ -7,7 +7,7 @@ import { childStreamId } from '../../src/commands/child-resources/index.js';
 import { eventCatalog } from '../../src/events/registry.js';
 import { EventStore } from '../../src/events/store.js';
 import type { Projection } from '../../src/projections/projection.js';
-import { ProjectionRebuild, RebuildBusyError } from '../../src/projections/rebuild.js';
+import { ProjectionRebuild, RebuildBusyError, RebuildLocks } from '../../src/projections/rebuild.js';
 import { rebuildTogether } from '../../src/projections/rebuild-together.js';
 import { projectionNamed, projections } from '../../src/projections/registry.js';
 import { ProjectionRunner } from '../../src/projections/runner.js';
@@ -159,6 +159,27 @@ describe('rebuilding every projection together (one shared read)', () => {
       await expect(rebuildTogether(single, new EventStore(single, eventCatalog), [projectionNamed('notes')])).rejects.toThrow(/at least 2 connections/);
     } finally {
       await single.end();
+      await db.drop();
+    }
+  });
+
+  it('a lock holder whose session was lost says so before a swap, and its locks are free for another builder', async () => {
+    const db = await createTestDatabase();
+    try {
+      const locks = await RebuildLocks.open(db.pool);
+      expect(await locks.tryLock('notes')).toBe(true);
+      await locks.assertHeld('notes');
+      // The holder's session ends behind its back (a restart, an operator's pg_terminate_backend).
+      const { rows } = await db.pool.query<{ ended: boolean }>(
+        `select pg_terminate_backend(pid) as ended from pg_locks join pg_stat_activity using (pid)
+         where locktype = 'advisory' and granted and datname = current_database()`);
+      expect(rows.map((r) => r.ended)).toEqual([true]);
+      await expect(locks.assertHeld('notes')).rejects.toThrow(/was lost/);
+      await locks.close();
+      const other = await RebuildLocks.open(db.pool);
+      expect(await other.tryLock('notes')).toBe(true);
+      await other.close();
+    } finally {
       await db.drop();
     }
   });
