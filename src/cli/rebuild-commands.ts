@@ -40,14 +40,19 @@ export function registerRebuildCommands(group: Command, withServices: WithServic
     .description('build a projection (all when no name) anew beside the live one, verify it and swap it in; the old version is kept for rollback')
     .option('--fresh', 'drop a shadow an earlier interrupted or refused rebuild left, instead of resuming it')
     .option('--batch-size <n>', 'events per shadow transaction')
-    .action((name: string | undefined, opts: { fresh?: boolean; batchSize?: string }) => withServices((services) => refusing(async () => {
+    .option('--one-at-a-time', 'rebuild the projections one after another, each with its own read of the store: slower, but only one projection\'s rows are held in memory at once')
+    .action((name: string | undefined, opts: { fresh?: boolean; batchSize?: string; oneAtATime?: boolean }) => withServices((services) => refusing(async () => {
       const bar = progressBar();
       const targets = name ? [projectionNamed(name)] : projections;
-      const outcomes = await rebuildTogether(services.database.pool, services.store, targets, {
+      const options = {
         fresh: opts.fresh === true,
         batchSize: batchSizeOf(opts.batchSize),
-        onProgress: (x) => bar.update(x.projection, x.applied, x.total),
-      });
+        onProgress: (x: { projection: string; applied: number; total: number }) => bar.update(x.projection, x.applied, x.total),
+      };
+      const rebuild = (some: typeof targets) => rebuildTogether(services.database.pool, services.store, some, options);
+      const outcomes = [];
+      if (opts.oneAtATime) for (const p of targets) outcomes.push(...await rebuild([p]));
+      else outcomes.push(...await rebuild(targets));
       let unexpected: Error | undefined;
       for (const o of outcomes) {
         if (!('error' in o)) {

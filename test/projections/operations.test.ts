@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projections } from '../../src/projections/registry.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 
 const run = promisify(execFile);
@@ -64,4 +65,13 @@ describe('projection operations', () => {
     });
     expect(list.stdout).toContain('(index)');
   });
+
+  it('rebuilds the projections one at a time through the CLI, each swapped in', async () => {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'projections', 'rebuild', '--one-at-a-time'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: app.database.url, LOG_LEVEL: 'warn' },
+    });
+    // Each outcome's line is on stderr beside the progress bar.
+    const swapped = `${stdout}\n${stderr}`.split('\n').filter((l) => / swapped in at position /.test(l)).map((l) => l.split(':')[0]!.trim());
+    expect(swapped.sort()).toEqual(projections.map((p) => p.name).sort());
+  }, 120_000);
 });
