@@ -11,12 +11,13 @@ import { linkHashSql } from '../../src/events/chain.js';
  * is linkHashSql's, so hashes are the ones the single-event append and verify compute.
  *
  * The step is not strict: for a strict one with no initial state, PostgreSQL would take the first
- * row's head as the state and skip that row's step. Pure, hence immutable.
+ * row's head as the state and skip that row's step. Stable, not immutable: the link reads
+ * `extract(epoch from timestamptz)`, which PostgreSQL marks stable.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create function tmi_chain_link_step(previous bytea, head bytea, pos bigint, ver int, created_at timestamptz, c bytea)
-    returns bytea language plpgsql immutable parallel safe as $$
+    returns bytea language plpgsql stable parallel safe as $$
     begin
       return ${sql.raw(linkHashSql('coalesce(previous, head)', 'pos', 'ver', 'created_at', 'c'))};
     end $$`.execute(db);

@@ -27,11 +27,18 @@ function timestamps(): (text: string) => Date {
   };
 }
 
+/** A bigint as the driver's INT8 parser gives it (src/infra/database.ts): refused beyond what a number holds exactly. */
+function safeInteger(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new Error(`bigint ${text} is beyond what a JavaScript number holds exactly`);
+  return n;
+}
+
 /** A line of the COPY as the row a SELECT of the same columns gives (every column is NOT NULL). */
 function decodeRow(line: string, timestampOf: (text: string) => Date): EventRow {
   const [position, event_id, stream_id, stream_type, version, type, schema_version, data, metadata, created_at] = decodeCopyLine(line) as string[];
   return {
-    position: Number(position), event_id: event_id!, stream_id: stream_id!, stream_type: stream_type!, version: Number(version), type: type!,
+    position: safeInteger(position!), event_id: event_id!, stream_id: stream_id!, stream_type: stream_type!, version: Number(version), type: type!,
     schema_version: Number(schema_version), data: JSON.parse(data!) as unknown, metadata: JSON.parse(metadata!) as EventRow['metadata'],
     created_at: timestampOf(created_at!),
   };
@@ -57,6 +64,9 @@ export async function copyEventsAfter(
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
+    // The horizon, then the COPY, in two statements (a COPY of a query takes no parameters beside it): safe,
+    // since every position at or below a settled horizon is final, so the COPY's later snapshot sees exactly
+    // what the horizon's did up to `through`, and anything committed since lies above it.
     const { rows: [h] } = await client.query<{ horizon: number }>(`select ${SAFE_HORIZON_SQL} as horizon`);
     const through = Math.max(options.after, settledThrough(Number(h!.horizon)));
     const types = options.types && options.types.length > 0

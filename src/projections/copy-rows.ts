@@ -13,6 +13,8 @@ const COPY_CHUNK_CHARS = 1 << 20;
 
 /** A non-null value as the text of a scalar column: JSON's text of it, as a JSON parameter would give, strings and dates as themselves. */
 const scalarText = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Date ? v.toISOString() : JSON.stringify(v));
+/** An invalid Date is NULL, as JSON.stringify made it for the former inserts. */
+const invalidDate = (v: unknown): boolean => v instanceof Date && Number.isNaN(v.getTime());
 
 /**
  * A row's value as its column's text in a COPY row, converting as the bulk rows' former
@@ -23,20 +25,25 @@ const scalarText = (v: unknown): string => (typeof v === 'string' ? v : v instan
  * writes them, dates as ISO 8601).
  */
 export function copyValue(value: unknown, kind: ColumnKind): string {
-  if (value === null || value === undefined || (typeof value === 'number' && !Number.isFinite(value))) return COPY_NULL;
+  if (value === null || value === undefined || (typeof value === 'number' && !Number.isFinite(value)) || invalidDate(value)) return COPY_NULL;
   if (kind === 'json') return encodeCopyField(JSON.stringify(value));
   if (kind === 'array' && Array.isArray(value)) return encodeCopyField(arrayLiteral(value, scalarText));
   return encodeCopyField(scalarText(value));
 }
 
-/** The kinds of a table's columns (the table as the search path finds it), by name. */
+/**
+ * The kinds of a table's columns, by name: the table of the search path's first schema (the
+ * shadow's), and no other. A table the shadow lacks is refused rather than found further along
+ * the path, where the live one would take the rows.
+ */
 export async function columnKinds(client: PoolClient, table: string): Promise<Map<string, ColumnKind>> {
   const { rows } = await client.query<{ name: string; kind: ColumnKind }>(
     `select a.attname as name,
             case when t.typcategory = 'A' then 'array' when t.typname in ('json', 'jsonb') then 'json' else 'scalar' end as kind
-     from pg_attribute a join pg_type t on t.oid = a.atttypid
-     where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped`, [ident(table)]);
-  if (rows.length === 0) throw new Error(`no table ${table} on the search path`);
+     from pg_class c join pg_attribute a on a.attrelid = c.oid join pg_type t on t.oid = a.atttypid
+     where c.relname = $1 and c.relnamespace = (select oid from pg_namespace where nspname = (current_schemas(false))[1])
+       and a.attnum > 0 and not a.attisdropped`, [table]);
+  if (rows.length === 0) throw new Error(`no table ${table} in the first schema of the search path`);
   return new Map(rows.map((r) => [r.name, r.kind]));
 }
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canonicalJson, contentDigest, linkHash } from '../../src/events/chain.js';
+import { canonicalJson, contentDigest, linkHash, linkHashSql } from '../../src/events/chain.js';
 import { checkpointSettledEvents, writeCheckpoint } from '../../src/events/checkpoints.js';
 import { EventStore } from '../../src/events/store.js';
 import { verifyChain, type ChainVerification } from '../../src/events/verify-chain.js';
@@ -132,6 +132,13 @@ describe('event hash chain', () => {
       previous = { stream_id: r.stream_id, hash: expected };
     }
     expect(await verifyChain(db.pool)).toMatchObject({ ok: true, events_checked: rows.length, first_broken: null });
+  });
+
+  it('keeps the batches\' link in the database the same as the chain\'s definition (migration 0037 took it from linkHashSql)', async () => {
+    // A later edit of linkHashSql changes what a fresh database installs but not what 0037 installed elsewhere: this says so.
+    const { rows } = await db.pool.query<{ src: string }>("select prosrc as src from pg_proc where proname = 'tmi_chain_link_step'");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.src).toContain(linkHashSql('coalesce(previous, head)', 'pos', 'ver', 'created_at', 'c'));
   });
 
   it('stays clean under concurrent appends, appendEach batches and checkpoints', async () => {

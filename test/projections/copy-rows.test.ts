@@ -6,7 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 describe('copyValue', () => {
   it('writes null, undefined and numbers JSON cannot hold as NULL', () => {
     for (const kind of ['json', 'array', 'scalar'] as const) {
-      for (const v of [null, undefined, Number.NaN, Number.POSITIVE_INFINITY]) expect(copyValue(v, kind)).toBe('\\N');
+      for (const v of [null, undefined, Number.NaN, Number.POSITIVE_INFINITY, new Date(Number.NaN)]) expect(copyValue(v, kind)).toBe('\\N');
     }
   });
 
@@ -72,6 +72,19 @@ describe('copyRows', () => {
   it('writes nothing for no rows, and names an unknown column', async () => {
     expect(await copyRows(client, 'by_copy', [])).toBe(0);
     await expect(copyRows(client, 'by_copy', [{ id: 9, nope: 1 }])).rejects.toThrow('has no column nope');
+  });
+
+  it('writes only into the search path\'s first schema: a table only a later schema has is refused, not written there', async () => {
+    await client.query('create schema shadow_like; create table public.only_live (id integer primary key)');
+    try {
+      await client.query(`set search_path = shadow_like, public`);
+      await expect(copyRows(client, 'only_live', [{ id: 1 }])).rejects.toThrow('no table only_live in the first schema');
+      await client.query('create table shadow_like.only_live (id integer primary key)');
+      expect(await copyRows(client, 'only_live', [{ id: 1 }])).toBe(1);
+      expect((await client.query<{ n: number }>('select count(*)::int as n from public.only_live')).rows[0]!.n).toBe(0);
+    } finally {
+      await client.query('reset search_path');
+    }
   });
 
   it('streams many rows in chunks, and a constraint\'s refusal is the write\'s error (with its code)', async () => {
