@@ -103,7 +103,7 @@ export async function foldInOnePass(
     }
     return folding > 0;
   };
-  const { settled_through: position } = await store.copyAll({ after: 0, types: [...byType.keys()] }, fold);
+  const { settled_through: position } = await store.copyAll({ after: 0, types: [...byType.keys()], ...(options.signal ? { signal: options.signal } : {}) }, fold);
   options.onPage?.(passes, position);
   return { passes, position };
 }

@@ -66,6 +66,28 @@ describe('EventStore.copyAll', () => {
     for (let i = 0; i < 5; i++) expect((await copied({ after: 0 })).events).toHaveLength(TRICKY.length * 3 + 1);
   });
 
+  it('an abort ends a read at once, also while its COPY waits and sends nothing; the pool goes on serving', async () => {
+    const aborted = new AbortController();
+    aborted.abort(new Error('stopped before it began'));
+    await expect(store.copyAll({ after: 0, signal: aborted.signal }, () => {})).rejects.toThrow('stopped before it began');
+    // The COPY waits at the table's lock: nothing arrives until the abort.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('lock table events in access exclusive mode');
+      const controller = new AbortController();
+      const read = store.copyAll({ after: 0, types: ['NoteWritten'], signal: controller.signal }, () => {});
+      await expect.poll(async () => (await db.pool.query<{ n: number }>(
+        "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())")).rows[0]!.n, { timeout: 10_000 }).toBe(1);
+      controller.abort(new Error('shutting down'));
+      await expect(read).rejects.toThrow('shutting down');
+    } finally {
+      await holder.query('rollback');
+      holder.release();
+    }
+    expect((await copied({ after: 0 })).events).toHaveLength(TRICKY.length * 3 + 1);
+  });
+
   it('an error thrown by the consumer is the read\'s error', async () => {
     await expect(store.copyAll({ after: 0 }, () => { throw new Error('fold broke'); })).rejects.toThrow('fold broke');
     expect((await copied({ after: 0 })).events).toHaveLength(TRICKY.length * 3 + 1);

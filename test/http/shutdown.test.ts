@@ -53,7 +53,7 @@ describe('requests meeting the shutdown', () => {
       busy.send('POST', '/threat_models', owner.token, { name: 'in flight at the close' });
       await eventually('the operation and the create wait at the append', async () => {
         const { rows } = await app.database.pool.query<{ n: number }>(
-          "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass");
+          "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())");
         return rows[0]!.n >= 2;
       });
 

@@ -92,7 +92,7 @@ describe('the worker\'s operations listener', () => {
       busy.send('GET', '/readyz', null);
       await eventually('the probe waits at the lock', async () => {
         const { rows } = await database.pool.query<{ n: number }>(
-          "select count(*)::int as n from pg_locks where not granted and relation = 'projection_checkpoints'::regclass");
+          "select count(*)::int as n from pg_locks where not granted and relation = 'projection_checkpoints'::regclass and database = (select oid from pg_database where datname = current_database())");
         return rows[0]!.n >= 1;
       });
       stopped = worker.stop();

@@ -197,7 +197,7 @@ describe('retention sweeps', () => {
       await holder.query('lock table events in share mode');
       run = runOf(collaborationSweep);
       await eventually('the sweep waits at an end', async () =>
-        (await rows("select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass"))[0]!.n >= 1);
+        (await rows("select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())"))[0]!.n >= 1);
       // Meanwhile the one diagram's stream gets an event (as a participant's edit appends one) and someone joins the
       // other session; the lock's holder may append.
       const at = new Date().toISOString();
