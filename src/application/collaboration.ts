@@ -1,5 +1,5 @@
 import type { Caller } from '../commands/caller.js';
-import { childEventTypes, childStreamId, isLiveChildOf } from '../commands/child-resources/index.js';
+import { childEventTypes, childStreamId, isLiveChildOf, type ChildState } from '../commands/child-resources/index.js';
 import { diagrams } from '../commands/diagrams/index.js';
 import { conflict, notFound } from '../commands/errors.js';
 import { userFromCaller } from '../commands/threat-models/authorization.js';
@@ -20,7 +20,7 @@ export interface CollaborationResult { state: CollaborationState; started: boole
 
 type Body = { type: 'Join'; session_id: string } | { type: 'Remove'; user_id: string } | { type: 'End'; reason: string; session_id?: string };
 
-const diagramName = (state: { exists: boolean; fields?: { name?: string } }): string => (state.exists ? state.fields?.name ?? '' : '');
+const diagramName = (state: ChildState<{ name: string }>): string => (state.exists ? state.fields.name : '');
 
 /**
  * A command on a diagram's collaboration (join or start its session, end it), decided in the

@@ -3,7 +3,7 @@ import { projectionNamed, projections } from '../projections/registry.js';
 import {
   dropRetired, LocksBusyError, NothingToRollBackError, RebuildBusyError, RebuildRefusedError, RebuildSupersededError, rollbackProjection, ShadowOutdatedError,
 } from '../projections/rebuild.js';
-import { rebuildTogether } from '../projections/rebuild-together.js';
+import { rebuildTogether, type TogetherOptions, type TogetherOutcome } from '../projections/rebuild-together.js';
 import { shadowSchemaOf, ShadowUnsupportedError } from '../projections/shadow-schema.js';
 import type { Services } from '../services.js';
 import { progressBar } from './progress-bar.js';
@@ -44,15 +44,15 @@ export function registerRebuildCommands(group: Command, withServices: WithServic
     .action((name: string | undefined, opts: { fresh?: boolean; batchSize?: string; oneAtATime?: boolean }) => withServices((services) => refusing(async () => {
       const bar = progressBar();
       const targets = name ? [projectionNamed(name)] : projections;
-      const options = {
+      const options: TogetherOptions = {
         fresh: opts.fresh === true,
         batchSize: batchSizeOf(opts.batchSize),
-        onProgress: (x: { projection: string; applied: number; total: number }) => bar.update(x.projection, x.applied, x.total),
+        onProgress: (x) => bar.update(x.projection, x.applied, x.total),
       };
       const rebuild = (some: typeof targets) => rebuildTogether(services.database.pool, services.store, some, options);
-      const outcomes = [];
-      if (opts.oneAtATime) for (const p of targets) outcomes.push(...await rebuild([p]));
-      else outcomes.push(...await rebuild(targets));
+      const outcomes: TogetherOutcome[] = [];
+      // One at a time: each projection's own read, so only its rows are in memory at once.
+      for (const some of opts.oneAtATime ? targets.map((p) => [p]) : [targets]) outcomes.push(...await rebuild(some));
       let unexpected: Error | undefined;
       for (const o of outcomes) {
         if (!('error' in o)) {

@@ -17,14 +17,12 @@ export interface MetadataOwner<P> {
   /** The current entries (or those as of the request's `as_of`), through the read gate of the entity (404/403 as for the entity itself). */
   read(request: FastifyRequest, params: P, reply: FastifyReply): Promise<MetadataEntry[]>;
   /**
-   * What PUT `…/metadata/{key}` takes: the new value alone (`value`, the contract's body for most
-   * kinds), or the whole entry (`entry`, the contract's Metadata for assets), whose key must be
-   * the path's: the path names the entry changed, and a body naming another is a contradiction
-   * (a rename would be a delete and a create), refused rather than guessed at.
+   * What PUT `…/metadata/{key}` takes, where the contract's body is not the value alone of at
+   * most 1000 characters: diagrams' values run to 1024, assets take the whole Metadata entry. A
+   * key in the body must be the path's: the path names the entry changed, and a body naming
+   * another is a contradiction (a rename would be a delete and a create), refused rather than guessed at.
    */
-  replaceBody?: 'value' | 'entry';
-  /** The longest value that body takes (the contract's: 1000, diagrams 1024). */
-  valueMaxLength?: number;
+  putBody?: TObject;
   /** Runs a metadata command on the entity; answers with the outcome and the entries after it. */
   change(request: FastifyRequest, params: P, command: MetadataCommand): Promise<{ outcome: AnsweredOutcome; metadata: MetadataEntry[] }>;
 }
@@ -62,11 +60,10 @@ export function registerMetadataRoutes<P extends Record<string, string>>(app: Fa
       return entry;
     });
 
-  const entryBody = owner.replaceBody === 'entry';
-  app.put(`${base}/:key`, { schema: { tags, security, params: keyParams, body: entryBody ? Metadata : metadataValueInput(owner.valueMaxLength), response: { 200: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
+  app.put(`${base}/:key`, { schema: { tags, security, params: keyParams, body: owner.putBody ?? metadataValueInput(), response: { 200: Metadata, 202: Metadata, ...errors, 409: ErrorBody } } },
     async (request, reply) => {
       const { key: named, value } = body<{ key?: string; value: string }>(request);
-      if (entryBody && named !== key(request)) {
+      if (named !== undefined && named !== key(request)) {
         throw badRequest(`the body's key "${named}" is not the path's key "${key(request)}": PUT …/metadata/{key} changes the value of the entry the path names`);
       }
       const { outcome } = await owner.change(request, p(request), { kind: 'replace_value', key: key(request), value });

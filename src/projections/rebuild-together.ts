@@ -23,9 +23,10 @@ export type TogetherOutcome =
  * phases fed by one pass over the store (docs/architecture.md, "Rebuilds"): each event is read
  * and parsed once, and handed to the fold of every projection that handles its type, instead of
  * once per projection. Then the projections are written, caught up, indexed, verified and
- * swapped `parallel` at a time, each on its own, the ones with the most events first; a
- * failure or refusal of one leaves the others going. Each projection's rebuild lock is held on one connection from its prepare to its
- * outcome; one another process holds is that projection's outcome (RebuildBusyError).
+ * swapped `parallel` at a time (at most the pool's size less one), each on its own, the ones
+ * with the most events first; a failure or refusal of one leaves the others going. Each
+ * projection's rebuild lock is held on one connection from its prepare to its outcome; one
+ * another process holds is that projection's outcome (RebuildBusyError).
  */
 export async function rebuildTogether(pool: Pool, store: EventStore, projections: readonly Projection[], options: TogetherOptions = {}): Promise<TogetherOutcome[]> {
   const lanes = lanesFor(pool, options.parallel ?? 2);

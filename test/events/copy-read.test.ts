@@ -3,6 +3,7 @@ import { EventStore } from '../../src/events/store.js';
 import type { StoredEvent } from '../../src/events/types.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { testCatalog, testMetadata } from '../helpers/events.js';
+import { lockWaitersOn } from '../helpers/locks.js';
 
 // Text a COPY must escape and the decoder undo, JSON's own escapes inside it, and characters of 2 to 4 UTF-8 bytes.
 const TRICKY = ['tab\there', 'new\nline', 'cr\rlf\r\n', 'back\\slash', 'quote " and \\"', '\\N', '\\.', 'Zürich 東京 😀', '\u0001\u001f', '{"not": "json"}'];
@@ -77,8 +78,7 @@ describe('EventStore.copyAll', () => {
       await holder.query('lock table events in access exclusive mode');
       const controller = new AbortController();
       const read = store.copyAll({ after: 0, types: ['NoteWritten'], signal: controller.signal }, () => {});
-      await expect.poll(async () => (await db.pool.query<{ n: number }>(
-        "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())")).rows[0]!.n, { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => lockWaitersOn(db.pool, 'events'), { timeout: 10_000 }).toBe(1);
       controller.abort(new Error('shutting down'));
       await expect(read).rejects.toThrow('shutting down');
     } finally {

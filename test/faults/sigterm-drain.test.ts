@@ -7,6 +7,7 @@ import { eventually } from '../helpers/eventually.js';
 import { accepted, cleanUnavailable, CommandLoad } from './command-load.js';
 import { createdThreatModels, lostCommands } from './created.js';
 import { spawnService, type ServiceProcess } from './service-process.js';
+import { lockWaitersOn } from '../helpers/locks.js';
 
 const WORKERS = 6;
 
@@ -51,11 +52,7 @@ describe('SIGTERM under load', () => {
     try {
       await holder.query('begin');
       await holder.query('lock table events in share mode');
-      await eventually(`all ${WORKERS} clients' creates wait at the append`, async () => {
-        const { rows } = await database.pool.query<{ n: number }>(
-          "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())");
-        return rows[0]!.n >= WORKERS;
-      }, { deadlineMs: 60_000 });
+      await eventually(`all ${WORKERS} clients' creates wait at the append`, async () => await lockWaitersOn(database.pool, 'events') >= WORKERS, { deadlineMs: 60_000 });
       sigtermAt = Date.now();
       svc.child.kill('SIGTERM');
       await eventually('the process logs that it is shutting down', () => svc.output().includes('"msg":"shutting down"'), { deadlineMs: 60_000 });

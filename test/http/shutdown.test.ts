@@ -5,6 +5,7 @@ import { connectTo, sessionOn } from '../helpers/collaboration.js';
 import { eventually } from '../helpers/eventually.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 import { signIn } from '../threat-models/helpers.js';
+import { lockWaitersOn } from '../helpers/locks.js';
 
 const expectRefusedForShutdown = (status: number, headers: (name: string) => string | undefined, body: string) => {
   expect(status, body).toBe(503);
@@ -51,11 +52,7 @@ describe('requests meeting the shutdown', () => {
       host.send({ message_type: 'diagram_operation_request', operation_id: uuidv7(), base_vector: 1,
         operation: { type: 'patch', cells: [{ operation: 'add', id, data: { id, shape: 'process', x: 100, y: 80, width: 120, height: 60 } }] } });
       busy.send('POST', '/threat_models', owner.token, { name: 'in flight at the close' });
-      await eventually('the operation and the create wait at the append', async () => {
-        const { rows } = await app.database.pool.query<{ n: number }>(
-          "select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())");
-        return rows[0]!.n >= 2;
-      });
+      await eventually('the operation and the create wait at the append', async () => await lockWaitersOn(app.database.pool, 'events') >= 2);
 
       stopped = app.runtime.stop();
       // The hub's drain waits for the operation, so the listener is still open: a new connection's request is refused.

@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { signal, spawnService, type ServiceProcess } from '../faults/service-process.js';
 import { eventually } from '../helpers/eventually.js';
 import { RawConnection } from '../helpers/raw-connection.js';
+import { lockWaitersOn } from '../helpers/locks.js';
 
 const metric = (text: string, series: string): number | null => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -90,11 +91,7 @@ describe('the worker\'s operations listener', () => {
       await holder.query('begin');
       await holder.query('lock table projection_checkpoints in access exclusive mode');
       busy.send('GET', '/readyz', null);
-      await eventually('the probe waits at the lock', async () => {
-        const { rows } = await database.pool.query<{ n: number }>(
-          "select count(*)::int as n from pg_locks where not granted and relation = 'projection_checkpoints'::regclass and database = (select oid from pg_database where datname = current_database())");
-        return rows[0]!.n >= 1;
-      });
+      await eventually('the probe waits at the lock', async () => await lockWaitersOn(database.pool, 'projection_checkpoints') >= 1);
       stopped = worker.stop();
       await eventually('the listener is closed', () => worker.request('/healthz').then(() => false, () => true));
     } finally {

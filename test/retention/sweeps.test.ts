@@ -21,6 +21,7 @@ import { connectTo, sessionOn } from '../helpers/collaboration.js';
 import { eventually } from '../helpers/eventually.js';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventCount, signIn } from '../threat-models/helpers.js';
+import { lockWaitersOn } from '../helpers/locks.js';
 
 const metadata = { actor: anonymous, trace_id: null, correlation_id: 'test', causation_id: null, request_id: null };
 
@@ -196,8 +197,7 @@ describe('retention sweeps', () => {
       await holder.query('begin');
       await holder.query('lock table events in share mode');
       run = runOf(collaborationSweep);
-      await eventually('the sweep waits at an end', async () =>
-        (await rows("select count(*)::int as n from pg_locks where not granted and relation = 'events'::regclass and database = (select oid from pg_database where datname = current_database())"))[0]!.n >= 1);
+      await eventually('the sweep waits at an end', async () => await lockWaitersOn(pool(), 'events') >= 1);
       // Meanwhile the one diagram's stream gets an event (as a participant's edit appends one) and someone joins the
       // other session; the lock's holder may append.
       const at = new Date().toISOString();

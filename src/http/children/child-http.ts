@@ -43,10 +43,8 @@ export interface ChildHttp<F extends object> {
    * Warning; `optional` where it does not (repositories, notes) — honoured when sent.
    */
   ifMatch?: 'expected' | 'optional';
-  /** What PUT `…/metadata/{key}` takes (see MetadataOwner): the value alone unless the contract gives the kind the whole entry (assets). */
-  metadataReplaceBody?: 'value' | 'entry';
-  /** The longest value PUT `…/metadata/{key}` takes, where the contract's is not 1000 (diagrams: 1024). */
-  metadataValueMaxLength?: number;
+  /** What PUT `…/metadata/{key}` takes where the contract's body is not the value alone of at most 1000 characters (MetadataOwner.putBody). */
+  metadataPutBody?: TObject;
   /** The contract's own 202 body of a create, when it is not the resource itself (documents: `{document, job_id}`). */
   accepted?: { schema: TObject; wrap(body: Record<string, unknown>, child: Child<F>): Record<string, unknown> };
   /**

@@ -163,8 +163,7 @@ export function childRoutes<F extends object>(spec: ChildHttp<F>): FastifyPlugin
       path: item,
       params,
       tag: spec.tag,
-      ...(spec.metadataReplaceBody ? { replaceBody: spec.metadataReplaceBody } : {}),
-      ...(spec.metadataValueMaxLength ? { valueMaxLength: spec.metadataValueMaxLength } : {}),
+      ...(spec.metadataPutBody ? { putBody: spec.metadataPutBody } : {}),
       read: async (request, _params, reply) => (await readableChild(request, reply)).metadata,
       async change(request, p, metadata: MetadataCommand) {
         const outcome = await run(request, change(p[spec.idParam]!, { type: 'ChangeMetadata', change: metadata }), 'optional');

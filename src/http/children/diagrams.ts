@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { ChildName } from '../../commands/child-resources/values.js';
 import { DIAGRAM_TYPES, DiagramFields, diagrams } from '../../commands/diagrams/index.js';
 import { ServerMembers } from '../schemas/children.js';
+import { metadataValueInput } from '../schemas/threat-models.js';
 import { bodySchema, plainChildHttp } from './shapes.js';
 
 const DiagramType = Type.Union(DIAGRAM_TYPES.map((t) => Type.Literal(t)));
@@ -24,5 +25,5 @@ export const diagramsHttp = plainChildHttp(diagrams, {
   // Ten thousand cells with their styling run to megabytes, beyond the service's default body limit.
   bodyLimit: 16 * 1024 * 1024,
   // The contract's PUT …/diagrams/{id}/metadata/{key} takes values of up to 1024 characters (1000 elsewhere).
-  metadataValueMaxLength: 1024,
+  metadataPutBody: metadataValueInput(1024),
 });

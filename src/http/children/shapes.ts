@@ -50,7 +50,7 @@ export function viewOf<F extends object>(schema: TObject): (child: Child<F>, ver
 
 type Bulk = NonNullable<ChildHttp<object>['bulk']>;
 
-export interface PlainKind<F extends object> extends Pick<ChildHttp<F>, 'ifMatch' | 'metadataReplaceBody' | 'metadataValueMaxLength'> {
+export interface PlainKind<F extends object> extends Pick<ChildHttp<F>, 'ifMatch' | 'metadataPutBody'> {
   /** Server members of the contract's resource (`ServerMembers`, `UnversionedMembers`, …). */
   server: TProperties;
   /** The list item, when the contract's list shows less than the resource (NoteListItem); the fields it leaves out are not read. */
@@ -90,8 +90,7 @@ export function plainChildHttp<F extends object>(aggregate: ChildAggregate<F>, k
     ...(kind.bodyLimit ? { bodyLimit: kind.bodyLimit } : {}),
     ...(kind.inThreatModel ? { inThreatModel: shown(bodySchema(fields, resource.required, kind.inThreatModel)) } : {}),
     ...(kind.ifMatch ? { ifMatch: kind.ifMatch } : {}),
-    ...(kind.metadataReplaceBody ? { metadataReplaceBody: kind.metadataReplaceBody } : {}),
-    ...(kind.metadataValueMaxLength ? { metadataValueMaxLength: kind.metadataValueMaxLength } : {}),
+    ...(kind.metadataPutBody ? { metadataPutBody: kind.metadataPutBody } : {}),
     ...(kind.accepted ? { accepted: kind.accepted(body) } : {}),
     ...(kind.bulk ? {
       bulk: { ...bulk, ...(updateRequires ? { updateItem: WithId(requiring(resource.input, updateRequires)) } : {}) },
